@@ -1,0 +1,48 @@
+//! The command line: `weir run`, `weir config ...`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Weir: an MQTT broker for IoT gateways that runs WebAssembly dataflow graphs in-process.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, propagate_version = true)]
+pub struct Cli {
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
+    /// `info,weir=debug`. Default: the RUST_LOG environment variable, else `info`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// Inspect configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Arguments of `weir run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (weir.yaml). Without it, the embedded default configuration is
+    /// used: MQTT 3.1.1 on 127.0.0.1:1883 and MQTT 5 on 127.0.0.1:1884.
+    #[arg(short, long, env = "WEIR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `weir config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the embedded default configuration, a starting point for your own weir.yaml.
+    Default,
+    /// Validate a configuration file (the embedded default without FILE) and print its listeners.
+    Check {
+        /// The configuration file to check.
+        file: Option<PathBuf>,
+    },
+}

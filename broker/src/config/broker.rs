@@ -1,0 +1,337 @@
+//! The `broker:` section of `weir.yaml`: listeners, TLS, authentication and router limits.
+//!
+//! Each struct validates itself while it is parsed, so that an error is reported at the key
+//! that holds the wrong value. [`crate::server`] turns the result into rumqttd's settings.
+
+use super::paths::ExistingFile;
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The broker: where it listens and how much it keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Router limits shared by all listeners.
+    #[serde(default)]
+    pub router: RouterLimits,
+    /// Authentication for every listener that has no `auth` of its own.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// The MQTT listeners (at least one).
+    #[serde(default = "default_listeners", deserialize_with = "listeners")]
+    pub listeners: Vec<ListenerConfig>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            router: RouterLimits::default(),
+            auth: None,
+            listeners: default_listeners(),
+        }
+    }
+}
+
+fn default_listeners() -> Vec<ListenerConfig> {
+    vec![
+        ListenerConfig::plain(Protocol::V3_1_1, SocketAddr::from(([127, 0, 0, 1], 1883))),
+        ListenerConfig::plain(Protocol::V5, SocketAddr::from(([127, 0, 0, 1], 1884))),
+    ]
+}
+
+fn listeners<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListenerConfig>, D::Error> {
+    let listeners = Vec::<ListenerConfig>::deserialize(d)?;
+    if listeners.is_empty() {
+        return Err(serde::de::Error::custom(
+            "no listener: expected at least one entry with `protocol` and `address`",
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut addresses = HashSet::new();
+    for listener in &listeners {
+        if !names.insert(listener.name()) {
+            return Err(serde::de::Error::custom(format_args!(
+                "two listeners are named `{}`: names must be unique",
+                listener.name()
+            )));
+        }
+        if !addresses.insert(listener.address) {
+            return Err(serde::de::Error::custom(format_args!(
+                "two listeners use address {}: one port serves one protocol",
+                listener.address
+            )));
+        }
+    }
+    Ok(listeners)
+}
+
+/// Limits of rumqttd's router. The defaults suit a gateway: each topic filter keeps at most
+/// `max_segment_size * max_segment_count` bytes (1 MiB) of recent messages in memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterLimits {
+    /// Maximum simultaneous client connections.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_connections: usize,
+    /// Maximum packets queued towards one connection before it is throttled.
+    #[serde(deserialize_with = "at_least_one_u64")]
+    pub max_outgoing_packet_count: u64,
+    /// Size of one in-memory log segment per topic filter, in bytes (at least 1024).
+    #[serde(deserialize_with = "segment_size")]
+    pub max_segment_size: usize,
+    /// Number of segments kept per topic filter.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_segment_count: usize,
+}
+
+impl Default for RouterLimits {
+    fn default() -> Self {
+        RouterLimits {
+            max_connections: 1000,
+            max_outgoing_packet_count: 200,
+            max_segment_size: 256 * 1024,
+            max_segment_count: 4,
+        }
+    }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(serde::de::Error::custom(
+            "expected a number of at least 1, got 0",
+        )),
+        n => Ok(n),
+    }
+}
+
+fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(serde::de::Error::custom(
+            "expected a number of at least 1, got 0",
+        )),
+        n => Ok(n),
+    }
+}
+
+fn segment_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        n if n < 1024 => Err(serde::de::Error::custom(format_args!(
+            "expected a segment size of at least 1024 bytes, got {n}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// The MQTT protocol version a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// MQTT 3.1.1 (written `"3.1.1"`, `v4` or `4`).
+    V3_1_1,
+    /// MQTT 5 (written `"5"`, `v5` or `5`).
+    V5,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::V3_1_1 => "MQTT 3.1.1",
+            Protocol::V5 => "MQTT 5",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Text(String),
+        }
+        let written = match Written::deserialize(d)? {
+            Written::Number(n) => n.to_string(),
+            Written::Text(s) => s,
+        };
+        match written.as_str() {
+            "3.1.1" | "v4" | "4" | "311" => Ok(Protocol::V3_1_1),
+            "5" | "5.0" | "v5" => Ok(Protocol::V5),
+            other => Err(serde::de::Error::custom(format_args!(
+                "unknown MQTT protocol `{other}`, expected \"3.1.1\" or \"5\""
+            ))),
+        }
+    }
+}
+
+/// One MQTT listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// A name for logs (default: `mqtt3-PORT` or `mqtt5-PORT`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `"3.1.1"` or `"5"`. rumqttd serves one protocol per port.
+    pub protocol: Protocol,
+    /// Socket address to bind, e.g. `127.0.0.1:1883` or `0.0.0.0:8883`.
+    pub address: SocketAddr,
+    /// Serve MQTT over TLS with this certificate and key.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Authentication for this listener (overrides `broker.auth`).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Per-connection limits.
+    #[serde(default)]
+    pub limits: ListenerLimits,
+}
+
+impl ListenerConfig {
+    fn plain(protocol: Protocol, address: SocketAddr) -> Self {
+        ListenerConfig {
+            name: None,
+            protocol,
+            address,
+            tls: None,
+            auth: None,
+            limits: ListenerLimits::default(),
+        }
+    }
+
+    /// The listener's name, given or derived from its protocol and port.
+    pub fn name(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => {
+                let version = match self.protocol {
+                    Protocol::V3_1_1 => 3,
+                    Protocol::V5 => 5,
+                };
+                format!("mqtt{version}-{}", self.address.port())
+            }
+        }
+    }
+}
+
+/// Limits that apply to each connection on a listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerLimits {
+    /// Largest accepted packet payload, in bytes.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_payload_size: usize,
+    /// Unacknowledged QoS 1/2 messages in flight per connection.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_inflight_count: usize,
+    /// Time a new connection has to send CONNECT, in milliseconds.
+    pub connection_timeout_ms: u16,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_payload_size: 1024 * 1024,
+            max_inflight_count: 100,
+            connection_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// A TLS certificate chain and private key, in PEM files, checked when the file is loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "WrittenTls")]
+pub struct TlsConfig {
+    /// PEM file with the server certificate (and its chain).
+    pub cert: ExistingFile,
+    /// PEM file with the private key.
+    pub key: ExistingFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenTls {
+    cert: ExistingFile,
+    key: ExistingFile,
+}
+
+impl TryFrom<WrittenTls> for TlsConfig {
+    type Error = String;
+
+    fn try_from(written: WrittenTls) -> Result<Self, String> {
+        let pem = |file: &ExistingFile| {
+            std::fs::read(file.path())
+                .map_err(|e| format!("cannot read {}: {e}", file.path().display()))
+        };
+        let cert_pem = pem(&written.cert)?;
+        let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("cert {}: {e}", written.cert.path().display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "cert {}: expected a PEM file with at least one CERTIFICATE",
+                written.cert.path().display()
+            ));
+        }
+        let key_pem = pem(&written.key)?;
+        match rustls_pemfile::private_key(&mut key_pem.as_slice()) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(format!(
+                    "key {}: expected a PEM file with a PRIVATE KEY",
+                    written.key.path().display()
+                ))
+            }
+            Err(e) => return Err(format!("key {}: {e}", written.key.path().display())),
+        }
+        Ok(TlsConfig {
+            cert: written.cert,
+            key: written.key,
+        })
+    }
+}
+
+/// Username/password authentication.
+///
+/// rumqttd checks passwords only when a client sends them, and refuses clients without
+/// credentials once any user is configured, so a listener is either anonymous or password-only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "WrittenAuth")]
+pub struct AuthConfig {
+    /// Username → password. Empty: anonymous access.
+    pub users: BTreeMap<String, String>,
+}
+
+impl AuthConfig {
+    /// Whether clients may connect without credentials.
+    pub fn allows_anonymous(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenAuth {
+    #[serde(default)]
+    allow_anonymous: Option<bool>,
+    #[serde(default)]
+    users: BTreeMap<String, String>,
+}
+
+impl TryFrom<WrittenAuth> for AuthConfig {
+    type Error = &'static str;
+
+    fn try_from(written: WrittenAuth) -> Result<Self, Self::Error> {
+        match (written.allow_anonymous, written.users.is_empty()) {
+            (Some(true), false) => Err(
+                "allow_anonymous: true with users: a listener is either anonymous or password-only; \
+                 put anonymous clients on another listener",
+            ),
+            (Some(false), true) => {
+                Err("allow_anonymous: false needs at least one entry in `users`")
+            }
+            _ => Ok(AuthConfig {
+                users: written.users,
+            }),
+        }
+    }
+}

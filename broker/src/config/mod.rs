@@ -1,0 +1,91 @@
+//! Weir's configuration file (`weir.yaml`): loading, `${VAR}` substitution and validation.
+//!
+//! One YAML file configures the whole broker. Every error names the file, line, column and key
+//! and says what was expected; unknown keys are errors. When no file is given, the embedded
+//! default ([`DEFAULT_CONFIG`]) is used.
+
+pub mod broker;
+pub mod env;
+mod error;
+mod paths;
+
+pub use broker::{
+    AuthConfig, BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig,
+};
+pub use error::ConfigError;
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The configuration compiled into the binary, used when `weir run` gets no `--config`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
+
+/// Name under which errors in the embedded default configuration are reported.
+pub const DEFAULT_CONFIG_NAME: &str = "<embedded default config/default.yaml>";
+
+/// The whole of `weir.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeirConfig {
+    /// The MQTT broker: listeners, TLS, authentication, limits.
+    #[serde(default)]
+    pub broker: BrokerConfig,
+}
+
+impl WeirConfig {
+    /// Reads and validates a configuration file. Relative paths inside it (TLS files) resolve
+    /// against the file's directory.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+        Self::from_str_with(&text, &path.display().to_string(), &base, |name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// The embedded default configuration (with `${VAR}` substitution from the environment).
+    pub fn embedded_default() -> Result<Self, ConfigError> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        Self::from_str_with(DEFAULT_CONFIG, DEFAULT_CONFIG_NAME, &cwd, |name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    /// Parses configuration `text` named `file` in error messages, resolving relative paths
+    /// against `base` and variables through `lookup`.
+    ///
+    /// ```
+    /// use weir::config::WeirConfig;
+    /// let yaml = "broker:\n  listeners:\n    - protocol: '5'\n      address: 127.0.0.1:${PORT:-1884}\n";
+    /// let config = WeirConfig::from_str_with(yaml, "weir.yaml", ".".as_ref(), |_| None).unwrap();
+    /// assert_eq!(config.broker.listeners[0].address.port(), 1884);
+    ///
+    /// let err = WeirConfig::from_str_with("broker:\n  listners: []\n", "weir.yaml", ".".as_ref(), |_| None)
+    ///     .unwrap_err();
+    /// assert!(err.to_string().starts_with("weir.yaml:2:3: broker.listners: unknown field `listners`"));
+    /// ```
+    pub fn from_str_with(
+        text: &str,
+        file: &str,
+        base: &Path,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let expanded = env::expand(text, lookup).map_err(|e| {
+            let (line, column) = env::line_column(text, e.offset());
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })?;
+        let parsed = paths::with_base_dir(base, || {
+            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&expanded.text))
+        });
+        let config = parsed.map_err(|e| ConfigError::from_yaml(&e, file, text, &expanded))?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,10 @@
+//! Weir, the broker: command line, configuration, and the embedded rumqttd.
+//!
+//! The binary is thin: [`config`] reads `weir.yaml` (or the embedded default), [`server`] starts
+//! rumqttd with it, and the plugin layer (`weir-plugin`) does everything between a message
+//! arriving and a result leaving.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod server;

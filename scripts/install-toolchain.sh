@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Installs everything that building and testing Weir's guest modules needs, from Debian packages,
+# crates.io and PyPI only. Idempotent: a second run checks and returns in about a second.
+#
+#   - Debian: mosquitto and its clients (test peers), the runtime libraries of the guest compiler,
+#     lld and wasi-libc.
+#   - A private Rust guest toolchain: Debian's rustc-web 1.96 with its library sources, unpacked
+#     (not installed: it conflicts with rustup) into $WEIR_GUEST_TOOLCHAIN, so that
+#     `cargo build -Zbuild-std --target wasm32-wasip2` links components directly.
+#   - PyPI: componentize-py, which builds Python guests into components.
+#
+# Environment:
+#   WEIR_GUEST_TOOLCHAIN  where the guest toolchain goes (default: ~/.cache/weir/guest-toolchain)
+set -euo pipefail
+
+RUST_WEB_VERSION="1.96.0+dfsg1-1~deb12u2"
+COMPONENTIZE_PY_VERSION="0.25.1"
+PREFIX="${WEIR_GUEST_TOOLCHAIN:-$HOME/.cache/weir/guest-toolchain}"
+STAMP="$PREFIX/.installed-$RUST_WEB_VERSION"
+
+log() { printf 'install-toolchain: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 wasi-libc)
+
+install_apt_packages() {
+    local missing=()
+    for pkg in "${apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_guest_rust() {
+    if [ -f "$STAMP" ]; then
+        return
+    fi
+    log "unpacking rustc-web $RUST_WEB_VERSION into $PREFIX"
+    local debs
+    debs="$(mktemp -d)"
+    chmod 755 "$debs" # apt-get download drops privileges to _apt
+    # apt-get download needs current package lists; refresh them if this version is unknown.
+    if ! apt-cache show "rustc-web=$RUST_WEB_VERSION" >/dev/null 2>&1; then
+        as_root apt-get update -q
+    fi
+    (
+        cd "$debs"
+        apt-get download -q \
+            "rustc-web=$RUST_WEB_VERSION" \
+            "libstd-rust-web-1.96=$RUST_WEB_VERSION" \
+            "libstd-rust-web-dev=$RUST_WEB_VERSION" \
+            "rust-web-src=$RUST_WEB_VERSION" \
+            "cargo-web=$RUST_WEB_VERSION" \
+            "rust-web-llvm=$RUST_WEB_VERSION"
+    )
+    rm -rf "$PREFIX"
+    mkdir -p "$PREFIX"
+    for deb in "$debs"/*.deb; do
+        dpkg -x "$deb" "$PREFIX"
+    done
+    rm -rf "$debs"
+
+    # rust-web-llvm's lld-22 is a relative link into a tree we did not unpack.
+    ln -sf /usr/bin/lld-22 "$PREFIX/usr/bin/lld-22"
+
+    # std for wasm32-wasip1/-wasip2 links wasi-libc "self-contained" from the sysroot.
+    local target dir
+    for target in wasm32-wasip1 wasm32-wasip2; do
+        dir="$PREFIX/usr/lib/rustlib/$target/lib/self-contained"
+        mkdir -p "$dir"
+        ln -sf /usr/lib/wasm32-wasi/*.o /usr/lib/wasm32-wasi/*.a "$dir/"
+    done
+    touch "$STAMP"
+}
+
+install_componentize_py() {
+    if command -v componentize-py >/dev/null 2>&1 \
+        && [ "$(componentize-py --version 2>/dev/null | awk '{print $2}')" = "$COMPONENTIZE_PY_VERSION" ]; then
+        return
+    fi
+    log "installing componentize-py $COMPONENTIZE_PY_VERSION"
+    python3 -m pip install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+}
+
+install_apt_packages
+install_guest_rust
+install_componentize_py
+
+# Prove the toolchain answers, so a broken install fails here and not in a module build.
+"$(dirname "$0")/guest-env.sh" rustc --version >/dev/null
+componentize-py --version >/dev/null
+log "ready (guest rustc: $("$(dirname "$0")/guest-env.sh" rustc --version))"

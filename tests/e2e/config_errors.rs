@@ -1,0 +1,194 @@
+//! A bad configuration gives the documented error (file:line:column: key: what was expected)
+//! and a non-zero exit, never a panic.
+
+use super::harness::{run_weir, write_file};
+use std::net::TcpListener;
+
+/// Runs `weir run --config bad.yaml` on `yaml` and returns stderr, asserting a clean failure.
+fn rejected(yaml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "bad.yaml", yaml);
+    let (status, _, stderr) = run_weir(&["run", "--config", "bad.yaml"], dir.path());
+    assert_eq!(status.code(), Some(1), "exit status for {yaml:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic for {yaml:?}: {stderr}");
+    stderr
+}
+
+fn assert_error(yaml: &str, expected: &str) {
+    let stderr = rejected(yaml);
+    assert!(
+        stderr.contains(expected),
+        "for configuration\n{yaml}\nexpected error containing\n  {expected}\ngot\n  {stderr}"
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    assert_error(
+        "brokr: {}\n",
+        "bad.yaml:1:1: brokr: unknown field `brokr`, expected `broker`",
+    );
+}
+
+#[test]
+fn unknown_nested_key_names_its_path() {
+    assert_error(
+        "broker:\n  listeners:\n    - protocol: '5'\n      address: 127.0.0.1:1\n      tsl: {}\n",
+        "bad.yaml:5:7: broker.listeners[0].tsl: unknown field `tsl`, expected one of `name`, `protocol`, `address`, `tls`, `auth`, `limits`",
+    );
+}
+
+#[test]
+fn wrong_type_says_what_was_expected() {
+    assert_error(
+        "broker:\n  router:\n    max_connections: many\n",
+        "bad.yaml:3:22: broker.router.max_connections: invalid type: string \"many\", expected usize",
+    );
+}
+
+#[test]
+fn bad_address() {
+    assert_error(
+        "broker:\n  listeners:\n    - protocol: '3.1.1'\n      address: localhost\n",
+        "bad.yaml:4:16: broker.listeners[0].address: invalid socket address syntax",
+    );
+}
+
+#[test]
+fn unknown_protocol() {
+    assert_error(
+        "broker:\n  listeners:\n    - protocol: '4.0'\n      address: 127.0.0.1:1\n",
+        "bad.yaml:3:7: broker.listeners[0].protocol: unknown MQTT protocol `4.0`, expected \"3.1.1\" or \"5\"",
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    assert_error(
+        "broker:\n  listeners:\n    - address: 127.0.0.1:1\n",
+        "broker.listeners[0]: missing field `protocol`",
+    );
+}
+
+#[test]
+fn unset_environment_variable_is_located() {
+    assert_error(
+        "broker:\n  listeners:\n    - protocol: '5'\n      address: 127.0.0.1:${WEIR_TEST_SURELY_UNSET}\n",
+        "bad.yaml:4:26: environment variable `WEIR_TEST_SURELY_UNSET` is not set",
+    );
+}
+
+#[test]
+fn error_after_a_substitution_keeps_the_written_column() {
+    // The default expands to 1 character where 22 were written; the column must be the
+    // user's, not the expanded text's.
+    assert_error(
+        "broker: {router: {max_segment_count: ${X_UNSET_FOR_TEST:-5}, max_connections: -1}}\n",
+        "bad.yaml:1:79: broker.router.max_connections: invalid type: integer `-1`, expected usize",
+    );
+}
+
+#[test]
+fn missing_tls_file() {
+    assert_error(
+        "broker:\n  listeners:\n    - protocol: '5'\n      address: 127.0.0.1:1\n      tls:\n        cert: nowhere.pem\n        key: nowhere.key\n",
+        "bad.yaml:6:9: broker.listeners[0].tls.cert: cannot read file",
+    );
+}
+
+#[test]
+fn tls_file_that_is_not_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "cert.pem", "not a certificate\n");
+    write_file(dir.path(), "key.pem", "not a key\n");
+    write_file(
+        dir.path(),
+        "bad.yaml",
+        "broker:\n  listeners:\n    - protocol: '5'\n      address: 127.0.0.1:1\n      tls: {cert: cert.pem, key: key.pem}\n",
+    );
+    let (status, _, stderr) = run_weir(&["run", "--config", "bad.yaml"], dir.path());
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("broker.listeners[0].tls: cert")
+            && stderr.contains("expected a PEM file with at least one CERTIFICATE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn segment_size_below_rumqttd_minimum() {
+    assert_error(
+        "broker:\n  router:\n    max_segment_size: 100\n",
+        "bad.yaml:3:5: broker.router.max_segment_size: expected a segment size of at least 1024 bytes, got 100",
+    );
+}
+
+#[test]
+fn duplicate_listener_address() {
+    assert_error(
+        "broker:\n  listeners:\n    - {protocol: '3.1.1', address: '127.0.0.1:7'}\n    - {protocol: '5', address: '127.0.0.1:7'}\n",
+        "bad.yaml:2:3: broker.listeners: two listeners use address 127.0.0.1:7",
+    );
+}
+
+#[test]
+fn anonymous_and_passwords_on_one_listener() {
+    assert_error(
+        "broker:\n  auth:\n    allow_anonymous: true\n    users: {a: b}\n",
+        "broker.auth: allow_anonymous: true with users",
+    );
+}
+
+#[test]
+fn yaml_syntax_error() {
+    assert_error("broker:\n  listeners: [\n", "bad.yaml:3:1: ");
+}
+
+#[test]
+fn missing_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, stderr) = run_weir(&["run", "--config", "absent.yaml"], dir.path());
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("absent.yaml: cannot read configuration"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn port_in_use_names_the_listener() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let stderr = rejected(&format!(
+        "broker:\n  listeners:\n    - {{name: busy, protocol: '3.1.1', address: '127.0.0.1:{port}'}}\n"
+    ));
+    assert!(
+        stderr.contains(&format!(
+            "listener `busy` (MQTT 3.1.1) cannot bind 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_check_accepts_a_good_file_and_rejects_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "good.yaml",
+        "broker:\n  listeners:\n    - {protocol: '5', address: '127.0.0.1:1'}\n",
+    );
+    let (status, stdout, _) = run_weir(&["config", "check", "good.yaml"], dir.path());
+    assert!(status.success());
+    assert!(
+        stdout.contains("listener mqtt5-1: MQTT 5 on 127.0.0.1:1"),
+        "{stdout}"
+    );
+    write_file(dir.path(), "bad.yaml", "broker: 3\n");
+    let (status, _, stderr) = run_weir(&["config", "check", "bad.yaml"], dir.path());
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("bad.yaml:1:9: broker: invalid type: integer `3`"),
+        "{stderr}"
+    );
+}

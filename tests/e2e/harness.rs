@@ -1,0 +1,224 @@
+//! Starting the real `weir` binary and real MQTT clients for end-to-end tests.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Longest we wait for anything that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("no free port on 127.0.0.1")
+        .port()
+}
+
+/// The built `weir` binary.
+pub fn weir_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_weir")
+}
+
+/// A running `weir run` with its own configuration directory; killed on drop.
+pub struct Weir {
+    child: Child,
+    /// Holds the configuration and the captured log.
+    pub dir: TempDir,
+    /// Port of the MQTT 3.1.1 listener.
+    pub v4: u16,
+    /// Port of the MQTT 5 listener.
+    pub v5: u16,
+}
+
+impl Weir {
+    /// Starts weir with two plain listeners on free ports.
+    pub fn start() -> Weir {
+        Self::start_with(|v4, v5| {
+            format!(
+                "broker:\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{v4}'}}\n    - {{protocol: '5', address: '127.0.0.1:{v5}'}}\n"
+            )
+        })
+    }
+
+    /// Starts weir with the configuration `yaml(v4_port, v5_port)` and waits until both
+    /// listeners accept connections.
+    pub fn start_with(yaml: impl FnOnce(u16, u16) -> String) -> Weir {
+        let dir = tempfile::tempdir().unwrap();
+        let (v4, v5) = (free_port(), free_port());
+        let config = dir.path().join("weir.yaml");
+        std::fs::write(&config, yaml(v4, v5)).unwrap();
+        Self::spawn(dir, &config, &[], v4, v5)
+    }
+
+    /// Starts weir on `config` (inside `dir`) with extra environment, and waits for the ports.
+    pub fn spawn(dir: TempDir, config: &Path, env: &[(&str, String)], v4: u16, v5: u16) -> Weir {
+        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+        let child = Command::new(weir_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start weir");
+        let mut weir = Weir { child, dir, v4, v5 };
+        weir.wait_for_port(v4);
+        weir.wait_for_port(v5);
+        weir
+    }
+
+    fn wait_for_port(&mut self, port: u16) {
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("weir exited ({status}) before listening:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "weir did not listen on {port}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything weir has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("weir.log")).unwrap_or_default()
+    }
+
+    /// Sends `signal` and waits for the process to exit, returning its status and how long it took.
+    pub fn stop_with(&mut self, signal: &str) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+        let deadline = started + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(Instant::now() < deadline, "weir ignored SIG{signal}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `weir` with `args` to completion, returning (exit status, stdout, stderr).
+pub fn run_weir(args: &[&str], cwd: &Path) -> (ExitStatus, String, String) {
+    let output = Command::new(weir_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run weir");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A running `mosquitto_sub -d`, subscribed once it returns.
+pub struct MosquittoSub {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl MosquittoSub {
+    /// Starts `mosquitto_sub -d ARGS` and waits for its SUBACK.
+    pub fn start(args: &[&str]) -> MosquittoSub {
+        // stdbuf: mosquitto_sub block-buffers stdout into a pipe; we need each line as it comes.
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "mosquitto_sub", "-d"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_sub not found: run scripts/install-toolchain.sh");
+        let lines = spawn_line_reader(child.stdout.take().unwrap());
+        let sub = MosquittoSub { child, lines };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let line = sub
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("mosquitto_sub {args:?} got no SUBACK"));
+            if line.contains("received SUBACK") {
+                return sub;
+            }
+        }
+    }
+
+    /// The next line that is not mosquitto_sub's own debug output.
+    pub fn next_message(&mut self) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("mosquitto_sub received nothing");
+            if !line.starts_with("Client ") && !line.starts_with("Subscribed") {
+                return line;
+            }
+        }
+    }
+
+    /// Kills the client without a DISCONNECT (as a crash or a lost network would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MosquittoSub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_line_reader(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Runs `mosquitto_pub ARGS` to completion.
+pub fn mosquitto_pub(args: &[&str]) -> std::process::Output {
+    Command::new("mosquitto_pub")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mosquitto_pub not found: run scripts/install-toolchain.sh")
+}
+
+/// Writes `contents` to `name` in `dir`, returning the path.
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}

@@ -1,0 +1,103 @@
+//! Start-up with the embedded default, the command line, and clean shutdown on signals.
+
+use super::clients::Client4;
+use super::harness::{free_port, run_weir, Weir};
+use rumqttc::QoS;
+use std::time::Duration;
+
+#[test]
+fn sigterm_stops_the_broker_within_two_seconds() {
+    let mut weir = Weir::start();
+    let (status, took) = weir.stop_with("TERM");
+    assert!(status.success(), "exit status {status}:\n{}", weir.log());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(weir.log().contains("stopped"), "{}", weir.log());
+}
+
+#[test]
+fn ctrl_c_stops_the_broker_within_two_seconds() {
+    let mut weir = Weir::start();
+    let (status, took) = weir.stop_with("INT");
+    assert!(status.success(), "exit status {status}:\n{}", weir.log());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_with_the_embedded_default_configuration() {
+    // The default listens on 1883/1884 unless WEIR_MQTT_PORT/WEIR_MQTT5_PORT say otherwise;
+    // tests never take the well-known ports.
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v5) = (free_port(), free_port());
+    let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+    let mut child = std::process::Command::new(super::harness::weir_bin())
+        .arg("run")
+        .env("WEIR_MQTT_PORT", v4.to_string())
+        .env("WEIR_MQTT5_PORT", v5.to_string())
+        .env_remove("WEIR_CONFIG")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let connected = async {
+        loop {
+            if let Ok(client) = Client4::connect(Client4::options("dflt", v4)).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut client = tokio::time::timeout(Duration::from_secs(10), connected)
+        .await
+        .expect("the default configuration did not listen on WEIR_MQTT_PORT");
+    client.subscribe("d/#", QoS::AtMostOnce).await;
+    let v5_client = super::clients::Client5::connect("dflt5", v5).await;
+    drop(v5_client);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("weir.log")).unwrap();
+    assert!(log.contains("embedded default configuration"), "{log}");
+    assert!(
+        log.contains(&format!("MQTT 3.1.1 listener on 127.0.0.1:{v4}"))
+            && log.contains(&format!("MQTT 5 listener on 127.0.0.1:{v5}")),
+        "start-up lines name each listener:\n{log}"
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stdout, _) = run_weir(&["--help"], dir.path());
+    assert!(status.success());
+    for word in ["run", "config", "--log-level", "RUST_LOG"] {
+        assert!(stdout.contains(word), "weir --help lacks {word}:\n{stdout}");
+    }
+    let (status, stdout, _) = run_weir(&["run", "--help"], dir.path());
+    assert!(status.success());
+    for word in ["--config", "WEIR_CONFIG", "embedded default", "--log-level"] {
+        assert!(
+            stdout.contains(word),
+            "weir run --help lacks {word}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn printed_default_configuration_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stdout, _) = run_weir(&["config", "default"], dir.path());
+    assert!(status.success());
+    std::fs::write(dir.path().join("weir.yaml"), stdout).unwrap();
+    let (status, stdout, stderr) = run_weir(&["config", "check", "weir.yaml"], dir.path());
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("listener mqtt: MQTT 3.1.1 on 127.0.0.1:1883"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_log_level_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, stderr) = run_weir(&["--log-level", "info,[", "config", "default"], dir.path());
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("--log-level"), "{stderr}");
+}

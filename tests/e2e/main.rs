@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `weir` binary on free loopback ports, driven by real MQTT clients
+//! (rumqttc, and Debian's mosquitto_pub/mosquitto_sub).
+
+mod clients;
+mod config_errors;
+mod harness;
+mod lifecycle;
+mod mqtt;
+mod security;
