@@ -1,5 +1,11 @@
 //! Weir's plugin layer: everything between "a publish arrived" and "a result left".
 //!
-//! It will hold the hook (topic filters → graphs), graph definitions, the timely-dataflow
-//! engine, the wasmtime operator host and the sinks. Its tests already prove that the guest
-//! toolchain's components load and run in wasmtime.
+//! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
+//! - [`state`]: the persistent state store behind the `state-store` host API.
+//! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
+
+pub mod data;
+pub mod hlc;
+pub mod metrics;
+pub mod state;
+pub mod wasm;

@@ -1,0 +1,69 @@
+//! The host side of the operator interface: one [`HostState`] per module instance (Store),
+//! implementing every imported interface.
+//!
+//! One file per concern: [`buffer`] (the `types.buffer` resource and conversion of items into
+//! and out of a module), `logger`, `metrics`, `state_store`, and `unavailable` (schema registry
+//! and command invoker, linked but not yet served).
+
+pub mod buffer;
+mod logger;
+mod metrics;
+pub(crate) mod state_store;
+mod unavailable;
+
+pub use buffer::HostBuffer;
+pub use unavailable::{CommandInvoker, RequestBuilder};
+
+use super::limits::MemoryLimiter;
+use crate::metrics::NodeMetrics;
+use crate::state::StateStore;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Which node of which module an instance serves: named in logs and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// The module's name (its file name without `.wasm`).
+    pub module: Arc<str>,
+    /// The graph node's name.
+    pub node: Arc<str>,
+}
+
+/// Everything a module instance's host calls reach: the Store's data.
+pub struct HostState {
+    pub(crate) identity: NodeIdentity,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    wasi: WasiCtx,
+    metrics: Arc<NodeMetrics>,
+    state: Arc<StateStore>,
+}
+
+impl HostState {
+    /// State for one instance: WASI with no files, no network and no inherited streams.
+    pub(crate) fn new(
+        identity: NodeIdentity,
+        limiter: MemoryLimiter,
+        metrics: Arc<NodeMetrics>,
+        state: Arc<StateStore>,
+    ) -> HostState {
+        HostState {
+            identity,
+            table: ResourceTable::new(),
+            limiter,
+            wasi: WasiCtx::builder().build(),
+            metrics,
+            state,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `state-store` → the broker's [`StateStore`](crate::state::StateStore).
+//!
+//! The store is local, so the `timeout` arguments have nothing to bound and are ignored.
+
+use super::HostState;
+use crate::hlc::Hlc;
+use crate::state::{SetCondition, StateError};
+use crate::wasm::bindings::current::imports::wasm_graph::processor::{
+    hybrid_logical_clock::{HybridLogicalClock, Timespec},
+    state_store::Host,
+    state_store_types::{
+        Duration, SetConditions, SetOptions, StateStoreDelResponse, StateStoreError,
+        StateStoreGetResponse, StateStoreSetResponse,
+    },
+};
+
+impl Host for HostState {
+    fn get(
+        &mut self,
+        key: Vec<u8>,
+        _timeout: Option<Duration>,
+    ) -> wasmtime::Result<Result<StateStoreGetResponse, StateStoreError>> {
+        Ok(self
+            .state
+            .get(&key)
+            .map(|got| StateStoreGetResponse {
+                response: got.value,
+                version: got.version.as_ref().map(to_wit_hlc),
+            })
+            .map_err(to_wit_error))
+    }
+
+    fn set(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        _timeout: Option<Duration>,
+        fencing_token: Option<HybridLogicalClock>,
+        options: SetOptions,
+    ) -> wasmtime::Result<Result<StateStoreSetResponse, StateStoreError>> {
+        let condition = match options.conditions {
+            SetConditions::OnlyIfDoesNotExist => SetCondition::OnlyIfDoesNotExist,
+            SetConditions::OnlyIfEqualOrDoesNotExist => SetCondition::OnlyIfEqualOrDoesNotExist,
+            SetConditions::Unconditional => SetCondition::Unconditional,
+        };
+        let expires = options
+            .expires
+            .map(|d| std::time::Duration::new(d.seconds, d.nanos));
+        let token = fencing_token.map(from_wit_hlc);
+        Ok(self
+            .state
+            .set(&key, &value, token.as_ref(), condition, expires)
+            .map(|set| StateStoreSetResponse {
+                response: set.written,
+                version: set.version.as_ref().map(to_wit_hlc),
+            })
+            .map_err(to_wit_error))
+    }
+
+    fn del(
+        &mut self,
+        key: Vec<u8>,
+        fencing_token: Option<HybridLogicalClock>,
+        _timeout: Option<Duration>,
+    ) -> wasmtime::Result<Result<StateStoreDelResponse, StateStoreError>> {
+        let token = fencing_token.map(from_wit_hlc);
+        Ok(self
+            .state
+            .del(&key, token.as_ref())
+            .map(deleted)
+            .map_err(to_wit_error))
+    }
+
+    fn vdel(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        fencing_token: Option<HybridLogicalClock>,
+        _timeout: Option<Duration>,
+    ) -> wasmtime::Result<Result<StateStoreDelResponse, StateStoreError>> {
+        let token = fencing_token.map(from_wit_hlc);
+        Ok(self
+            .state
+            .vdel(&key, &value, token.as_ref())
+            .map(deleted)
+            .map_err(to_wit_error))
+    }
+}
+
+fn deleted(response: i64) -> StateStoreDelResponse {
+    StateStoreDelResponse {
+        response,
+        version: None,
+    }
+}
+
+fn to_wit_error(error: StateError) -> StateStoreError {
+    match error {
+        StateError::FencingTokenTooLow { .. } => StateStoreError::RequestError(error.to_string()),
+        StateError::Open { .. } | StateError::Storage(_) => {
+            tracing::error!("{error}");
+            StateStoreError::Internal
+        }
+    }
+}
+
+/// The WIT form of a timestamp.
+pub(crate) fn to_wit_hlc(hlc: &Hlc) -> HybridLogicalClock {
+    HybridLogicalClock {
+        timestamp: Timespec {
+            secs: hlc.secs,
+            nanos: hlc.nanos,
+        },
+        counter: hlc.counter,
+        node_id: hlc.node_id.to_string(),
+    }
+}
+
+/// A timestamp from its WIT form (nanoseconds beyond a second carry into the seconds).
+pub(crate) fn from_wit_hlc(hlc: HybridLogicalClock) -> Hlc {
+    Hlc {
+        secs: hlc.timestamp.secs + u64::from(hlc.timestamp.nanos / 1_000_000_000),
+        nanos: hlc.timestamp.nanos % 1_000_000_000,
+        counter: hlc.counter,
+        node_id: hlc.node_id.into(),
+    }
+}

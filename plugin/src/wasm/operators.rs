@@ -1,0 +1,90 @@
+//! The five operator calls, each a thin layer over [`OperatorInstance::process`]: lower the
+//! items into host buffers, call the export, lift the result back.
+
+use super::error::OperatorError;
+use super::host::buffer::{Lift, Lower};
+use super::host::state_store::{from_wit_hlc, to_wit_hlc};
+use super::instance::{Guest, OperatorInstance};
+use crate::data::DataModel;
+use crate::hlc::Hlc;
+
+fn wrong_kind<T>() -> wasmtime::Result<T> {
+    Err(wasmtime::Error::msg(
+        "the node's operator kind does not match this call",
+    ))
+}
+
+impl OperatorInstance {
+    /// `map`: the item the module makes of `item`.
+    pub fn map(&mut self, item: &DataModel) -> Result<DataModel, OperatorError> {
+        self.process(|store, guest| {
+            let Guest::Map(map) = guest else {
+                return wrong_kind();
+            };
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            match map.call_process(&mut *store, &input)? {
+                Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
+                Err(error) => Ok(Err(error)),
+            }
+        })
+    }
+
+    /// `filter`: whether to keep `item`.
+    pub fn filter(&mut self, item: &DataModel) -> Result<bool, OperatorError> {
+        self.process(|store, guest| {
+            let Guest::Filter(filter) = guest else {
+                return wrong_kind();
+            };
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            filter.call_process(&mut *store, &input)
+        })
+    }
+
+    /// `branch`: `false` for the arm "False", `true` for "True".
+    pub fn branch(&mut self, timestamp: &Hlc, item: &DataModel) -> Result<bool, OperatorError> {
+        self.process(|store, guest| {
+            let Guest::Branch(branch) = guest else {
+                return wrong_kind();
+            };
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            branch.call_process(&mut *store, &to_wit_hlc(timestamp), &input)
+        })
+    }
+
+    /// `accumulate`: the new staged value after folding `batch` into `staged`.
+    pub fn accumulate(
+        &mut self,
+        staged: &DataModel,
+        batch: &[DataModel],
+    ) -> Result<DataModel, OperatorError> {
+        self.process(|store, guest| {
+            let Guest::Accumulate(accumulate) = guest else {
+                return wrong_kind();
+            };
+            let mut lower = Lower(&mut store.data_mut().table);
+            let staged = lower.data_model(staged)?;
+            let batch = batch
+                .iter()
+                .map(|item| lower.data_model(item))
+                .collect::<wasmtime::Result<Vec<_>>>()?;
+            match accumulate.call_process(&mut *store, &staged, &batch)? {
+                Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
+                Err(error) => Ok(Err(error)),
+            }
+        })
+    }
+
+    /// `delay`: the item's new timestamp, never earlier than `timestamp` (an earlier answer is
+    /// clamped up to it).
+    pub fn delay(&mut self, item: &DataModel, timestamp: &Hlc) -> Result<Hlc, OperatorError> {
+        self.process(|store, guest| {
+            let Guest::Delay(delay) = guest else {
+                return wrong_kind();
+            };
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            Ok(delay
+                .call_process(&mut *store, &input, &to_wit_hlc(timestamp))?
+                .map(|moved| from_wit_hlc(moved).max(timestamp.clone())))
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Write operator modules for `wasm-graph:processor@1.1.0` in Rust.
+//!
+//! An operator is a plain function with an attribute naming its kind; the attribute generates
+//! the component bindings and exports the function under the right interface:
+//!
+//! ```no_run
+//! use wasm_graph_sdk::logger::{self, Level};
+//! use wasm_graph_sdk::macros::map_operator;
+//!
+//! fn upper_init(configuration: ModuleConfiguration) -> bool {
+//!     logger::log(Level::Info, "upper", &format!("{} properties", configuration.properties.len()));
+//!     true
+//! }
+//!
+//! #[map_operator(init = "upper_init")]
+//! fn upper(input: DataModel) -> Result<DataModel, Error> {
+//!     let DataModel::Message(mut message) = input else {
+//!         return Err(Error::new("expected a message"));
+//!     };
+//!     message.payload = BufferOrBytes::Bytes(message.payload.read().to_ascii_uppercase());
+//!     Ok(DataModel::Message(message))
+//! }
+//! ```
+//!
+//! The attributes are [`macros::map_operator`], [`macros::filter_operator`],
+//! [`macros::branch_operator`], [`macros::accumulate_operator`] and [`macros::delay_operator`].
+//! Several operators may live in one crate, each in a module of its own; the component then
+//! exports each interface. The types of the interface ([`types::DataModel`],
+//! [`types::Error`], ...) are in scope wherever an operator attribute is used.
+//!
+//! Host services: [`logger`], [`metrics`] and [`state_store`], generated from the WIT package in
+//! `wit/processor` (the one statement of the interface).
+
+mod bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package weir:guest-sdk;
+            world imports {
+                import wasm-graph:processor/types@1.1.0;
+                import wasm-graph:processor/hybrid-logical-clock@1.1.0;
+                import wasm-graph:processor/logger@1.1.0;
+                import wasm-graph:processor/metrics@1.1.0;
+                import wasm-graph:processor/state-store@1.1.0;
+                import wasm-graph:processor/state-store-types@1.1.0;
+            }
+        ",
+        path: "../../../wit/processor",
+        world: "weir:guest-sdk/imports",
+        generate_all,
+    });
+}
+
+mod convenience;
+
+pub use bindings::wasm_graph::processor::{
+    hybrid_logical_clock, logger, metrics, state_store, state_store_types, types,
+};
+/// The attribute macros that turn functions into exported operators.
+pub mod macros {
+    pub use wasm_graph_sdk_macros::{
+        accumulate_operator, branch_operator, delay_operator, filter_operator, map_operator,
+    };
+}
+
+/// Everything an operator function's signature names, brought into scope by the attributes.
+pub mod prelude {
+    pub use crate::hybrid_logical_clock::{HybridLogicalClock, Timespec};
+    pub use crate::types::{
+        Buffer, BufferOrBytes, BufferOrString, DataModel, Error, InlineSchema, Message,
+        MessageProperties, MessageSchema, ModuleConfiguration, ModuleSchema, Snapshot, Timestamp,
+    };
+}
+
+#[doc(hidden)]
+pub use wit_bindgen;
