@@ -24,6 +24,20 @@ pub enum Command {
     /// Inspect configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Inspect operator modules (WebAssembly components).
+    #[command(subcommand)]
+    Module(ModuleCommand),
+}
+
+/// `weir module` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Show a module's package and version, operator interfaces, imports and size, and whether
+    /// this host can run it (exit status 1 when it cannot).
+    Inspect {
+        /// The component file (.wasm).
+        file: PathBuf,
+    },
 }
 
 /// Arguments of `weir run`.

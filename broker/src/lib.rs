@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod inspect;
 pub mod logging;
 pub mod server;

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::Path;
-use weir::cli::{Cli, Command, ConfigCommand, RunArgs};
+use weir::cli::{Cli, Command, ConfigCommand, ModuleCommand, RunArgs};
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::server::Broker;
 
@@ -18,6 +18,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file }) => check(file.as_deref()),
+        Command::Module(ModuleCommand::Inspect { file }) => weir::inspect::inspect(&file),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

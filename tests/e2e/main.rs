@@ -5,5 +5,6 @@ mod clients;
 mod config_errors;
 mod harness;
 mod lifecycle;
+mod modules;
 mod mqtt;
 mod security;

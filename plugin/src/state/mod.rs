@@ -125,6 +125,17 @@ impl StateStore {
         Self::open_with_clock(path, node_id, Box::new(SystemClock))
     }
 
+    /// A store held in memory only, for offline tools and tests: nothing survives the process.
+    pub fn in_memory(node_id: &str) -> Result<StateStore, StateError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|source| StateError::Open {
+                path: "<memory>".into(),
+                source: Box::new(source),
+            })?;
+        Self::with_database(db, node_id, Box::new(SystemClock))
+    }
+
     /// Like [`open`](Self::open), reading the time for expiry from `wall`.
     pub fn open_with_clock(
         path: &Path,
@@ -135,6 +146,14 @@ impl StateStore {
             path: path.display().to_string(),
             source: Box::new(source),
         })?;
+        Self::with_database(db, node_id, wall)
+    }
+
+    fn with_database(
+        db: Database,
+        node_id: &str,
+        wall: Box<dyn WallClock>,
+    ) -> Result<StateStore, StateError> {
         let mut clock = HlcClock::new(node_id);
         let txn = db.begin_write().map_err(StateError::storage)?;
         {

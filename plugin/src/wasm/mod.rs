@@ -22,4 +22,4 @@ pub use error::{Fault, LoadError, OperatorError};
 pub use instance::OperatorInstance;
 pub use limits::ModuleLimits;
 pub use module::{OperatorKind, OperatorModule, Package};
-pub use runtime::{RuntimeConfig, WasmRuntime};
+pub use runtime::{Inspection, RuntimeConfig, WasmRuntime};

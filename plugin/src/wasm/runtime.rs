@@ -98,6 +98,32 @@ impl WasmRuntime {
     /// Loads the component at `path`: compiles it (or takes it from the cache), checks that this
     /// host provides its imports, and finds its operator interfaces.
     pub fn load(self: &Arc<Self>, path: &Path) -> Result<OperatorModule, LoadError> {
+        let (component, size) = self.compile(path)?;
+        OperatorModule::new(self.clone(), path, size, component)
+    }
+
+    /// What the component at `path` is, and whether this host can run it: everything
+    /// `weir module inspect` prints.
+    pub fn inspect(self: &Arc<Self>, path: &Path) -> Result<Inspection, LoadError> {
+        let (component, size) = self.compile(path)?;
+        let component_type = component.component_type();
+        let exports = component_type
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let imports = component_type
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        Ok(Inspection {
+            size,
+            exports,
+            imports,
+            module: OperatorModule::new(self.clone(), path, size, component),
+        })
+    }
+
+    fn compile(&self, path: &Path) -> Result<(wasmtime::component::Component, u64), LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
@@ -110,8 +136,20 @@ impl WasmRuntime {
             path: path.to_path_buf(),
             reason: format!("{e:#}"),
         })?;
-        OperatorModule::new(self.clone(), path, bytes.len() as u64, component)
+        Ok((component, bytes.len() as u64))
     }
+}
+
+/// A component's description, and the module this host makes of it (or why it cannot).
+pub struct Inspection {
+    /// File size in bytes.
+    pub size: u64,
+    /// Every export, by name.
+    pub exports: Vec<String>,
+    /// Every import, by name.
+    pub imports: Vec<String>,
+    /// The loaded module, or why this host cannot run it.
+    pub module: Result<OperatorModule, LoadError>,
 }
 
 fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
