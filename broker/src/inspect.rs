@@ -11,7 +11,11 @@ pub fn inspect(path: &Path) -> anyhow::Result<()> {
     let runtime = WasmRuntime::new(&RuntimeConfig::default(), state)?;
     let inspection = runtime.inspect(path)?;
     println!("module:     {}", path.display());
-    println!("size:       {} bytes ({})", inspection.size, human_size(inspection.size));
+    println!(
+        "size:       {} bytes ({})",
+        inspection.size,
+        human_size(inspection.size)
+    );
     match &inspection.module {
         Ok(module) => {
             println!("package:    {}", module.package());

@@ -13,12 +13,19 @@ fn load_text(component: &str) -> Result<weir_plugin::wasm::OperatorModule, LoadE
 
 #[test]
 fn a_component_without_operator_interfaces_is_refused() {
-    let error = load_text(r#"(component (instance $e) (export "acme:other/api@1.0.0" (instance $e)))"#)
-        .unwrap_err();
+    let error =
+        load_text(r#"(component (instance $e) (export "acme:other/api@1.0.0" (instance $e)))"#)
+            .unwrap_err();
     assert!(matches!(error, LoadError::NoOperator { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains("made-up.wasm: exports no operator interface"), "{message}");
-    assert!(message.contains("it exports: acme:other/api@1.0.0"), "{message}");
+    assert!(
+        message.contains("made-up.wasm: exports no operator interface"),
+        "{message}"
+    );
+    assert!(
+        message.contains("it exports: acme:other/api@1.0.0"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -30,8 +37,14 @@ fn an_import_the_host_cannot_provide_is_named() {
             (export "wasm-graph:processor/map@1.1.0" (instance $e)))"#,
     )
     .unwrap_err();
-    assert!(matches!(error, LoadError::UnsatisfiedImport { .. }), "{error}");
-    assert!(error.to_string().contains("acme:unknown/thing@1.0.0"), "{error}");
+    assert!(
+        matches!(error, LoadError::UnsatisfiedImport { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("acme:unknown/thing@1.0.0"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -42,7 +55,9 @@ fn a_file_that_is_not_a_component_is_refused() {
         .load(std::path::Path::new("/nonexistent/module.wasm"))
         .unwrap_err();
     assert!(
-        missing.to_string().starts_with("module /nonexistent/module.wasm: cannot read"),
+        missing
+            .to_string()
+            .starts_with("module /nonexistent/module.wasm: cannot read"),
         "{missing}"
     );
 }

@@ -298,3 +298,23 @@ fn raw_bytes_and_snapshots_cross_unchanged() {
     });
     assert_eq!(map.map(&with_schema).unwrap(), with_schema);
 }
+
+#[test]
+fn preview_package_modules_run_unchanged() {
+    let module = common::module("preview-map");
+    assert_eq!(module.package(), weir_plugin::wasm::Package::Preview);
+    assert_eq!(module.operators(), &[OperatorKind::Map]);
+    let mut preview = instance("preview-map", OperatorKind::Map, &[]);
+    let mut current = instance("temperature", OperatorKind::Map, &[]);
+    for input in [
+        r#"{"temperature":{"value":212,"unit":"F"}}"#,
+        r#"{"temperature":{"value":72,"unit":"F"}}"#,
+    ] {
+        let item = message("sensors/p/temperature", input, 9);
+        assert_eq!(
+            preview.map(&item).unwrap(),
+            current.map(&item).unwrap(),
+            "for {input}"
+        );
+    }
+}

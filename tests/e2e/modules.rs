@@ -7,7 +7,11 @@ fn built(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/modules")
         .join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/build-modules.sh", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-modules.sh",
+        path.display()
+    );
     path.display().to_string()
 }
 
@@ -40,8 +44,14 @@ fn inspect_refuses_what_cannot_run() {
     .unwrap();
     let (status, stdout, stderr) = run_weir(&["module", "inspect", "other.wasm"], dir.path());
     assert_eq!(status.code(), Some(1));
-    assert!(stdout.contains("exports:    acme:other/api@1.0.0"), "{stdout}");
+    assert!(
+        stdout.contains("exports:    acme:other/api@1.0.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("runnable:   no"), "{stdout}");
-    assert!(stderr.contains("other.wasm: exports no operator interface"), "{stderr}");
+    assert!(
+        stderr.contains("other.wasm: exports no operator interface"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -5,11 +5,11 @@
 use super::bindings::current::imports::wasm_graph::processor::types::{
     Error as WitError, ModuleConfiguration,
 };
-use super::bindings::current::{accumulate, branch, delay, filter, map};
+use super::bindings::{current, preview};
 use super::error::{Fault, OperatorError};
 use super::host::{HostState, NodeIdentity};
 use super::limits::{MemoryLimitReached, MemoryLimiter, ModuleLimits};
-use super::module::{OperatorKind, OperatorModule};
+use super::module::{GuestIndex, OperatorKind, OperatorModule};
 use crate::metrics::NodeMetrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +17,56 @@ use wasmtime::{Store, Trap};
 
 /// The exported interface a node calls.
 pub(crate) enum Guest {
-    Map(map::exports::wasm_graph::processor::map::Guest),
-    Filter(filter::exports::wasm_graph::processor::filter::Guest),
-    Branch(branch::exports::wasm_graph::processor::branch::Guest),
-    Accumulate(accumulate::exports::wasm_graph::processor::accumulate::Guest),
-    Delay(delay::exports::wasm_graph::processor::delay::Guest),
+    Map(current::map::exports::wasm_graph::processor::map::Guest),
+    Filter(current::filter::exports::wasm_graph::processor::filter::Guest),
+    Branch(current::branch::exports::wasm_graph::processor::branch::Guest),
+    Accumulate(current::accumulate::exports::wasm_graph::processor::accumulate::Guest),
+    Delay(current::delay::exports::wasm_graph::processor::delay::Guest),
+    PreviewMap(preview::map::exports::tinykube_graph::processor::map::Guest),
+    PreviewFilter(preview::filter::exports::tinykube_graph::processor::filter::Guest),
+    PreviewBranch(preview::branch::exports::tinykube_graph::processor::branch::Guest),
+    PreviewAccumulate(preview::accumulate::exports::tinykube_graph::processor::accumulate::Guest),
+    PreviewDelay(preview::delay::exports::tinykube_graph::processor::delay::Guest),
+}
+
+impl Guest {
+    fn load(
+        index: &GuestIndex,
+        store: &mut Store<HostState>,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<Guest> {
+        Ok(match index {
+            GuestIndex::Map(i) => Guest::Map(i.load(store, instance)?),
+            GuestIndex::Filter(i) => Guest::Filter(i.load(store, instance)?),
+            GuestIndex::Branch(i) => Guest::Branch(i.load(store, instance)?),
+            GuestIndex::Accumulate(i) => Guest::Accumulate(i.load(store, instance)?),
+            GuestIndex::Delay(i) => Guest::Delay(i.load(store, instance)?),
+            GuestIndex::PreviewMap(i) => Guest::PreviewMap(i.load(store, instance)?),
+            GuestIndex::PreviewFilter(i) => Guest::PreviewFilter(i.load(store, instance)?),
+            GuestIndex::PreviewBranch(i) => Guest::PreviewBranch(i.load(store, instance)?),
+            GuestIndex::PreviewAccumulate(i) => Guest::PreviewAccumulate(i.load(store, instance)?),
+            GuestIndex::PreviewDelay(i) => Guest::PreviewDelay(i.load(store, instance)?),
+        })
+    }
+
+    fn init(
+        &self,
+        store: &mut Store<HostState>,
+        configuration: &ModuleConfiguration,
+    ) -> wasmtime::Result<bool> {
+        match self {
+            Guest::Map(g) => g.call_init(store, configuration),
+            Guest::Filter(g) => g.call_init(store, configuration),
+            Guest::Branch(g) => g.call_init(store, configuration),
+            Guest::Accumulate(g) => g.call_init(store, configuration),
+            Guest::Delay(g) => g.call_init(store, configuration),
+            Guest::PreviewMap(g) => g.call_init(store, configuration),
+            Guest::PreviewFilter(g) => g.call_init(store, configuration),
+            Guest::PreviewBranch(g) => g.call_init(store, configuration),
+            Guest::PreviewAccumulate(g) => g.call_init(store, configuration),
+            Guest::PreviewDelay(g) => g.call_init(store, configuration),
+        }
+    }
 }
 
 struct Live {
@@ -133,43 +178,20 @@ impl OperatorInstance {
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.error(classify(e, "instantiate", self.init_timeout())))?;
-        let indices = &self.module.indices;
-        let missing = || self.error(Fault::NotExported(self.kind.interface()));
-        let guest = match self.kind {
-            OperatorKind::Map => indices
-                .map
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance).map(Guest::Map)),
-            OperatorKind::Filter => indices
-                .filter
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance).map(Guest::Filter)),
-            OperatorKind::Branch => indices
-                .branch
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance).map(Guest::Branch)),
-            OperatorKind::Accumulate => indices
-                .accumulate
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance).map(Guest::Accumulate)),
-            OperatorKind::Delay => indices
-                .delay
-                .as_ref()
-                .map(|i| i.load(&mut store, &instance).map(Guest::Delay)),
-        }
-        .ok_or_else(missing)?
-        .map_err(|e| self.error(Fault::Instantiate(format!("{e:#}"))))?;
+        let index = self
+            .module
+            .indices
+            .iter()
+            .find(|(kind, _)| *kind == self.kind)
+            .map(|(_, index)| index)
+            .ok_or_else(|| self.error(Fault::NotExported(self.kind.interface())))?;
+        let guest = Guest::load(index, &mut store, &instance)
+            .map_err(|e| self.error(Fault::Instantiate(format!("{e:#}"))))?;
 
         store.set_epoch_deadline(self.deadline_ticks(self.init_timeout()));
-        let configuration = &self.configuration;
-        let accepted = match &guest {
-            Guest::Map(g) => g.call_init(&mut store, configuration),
-            Guest::Filter(g) => g.call_init(&mut store, configuration),
-            Guest::Branch(g) => g.call_init(&mut store, configuration),
-            Guest::Accumulate(g) => g.call_init(&mut store, configuration),
-            Guest::Delay(g) => g.call_init(&mut store, configuration),
-        }
-        .map_err(|e| self.error(classify(e, "init", self.init_timeout())))?;
+        let accepted = guest
+            .init(&mut store, &self.configuration)
+            .map_err(|e| self.error(classify(e, "init", self.init_timeout())))?;
         if !accepted {
             return Err(self.error(Fault::InitRejected));
         }

@@ -1,6 +1,6 @@
 //! A loaded operator module: its compiled component, ready to instantiate, and what it exports.
 
-use super::bindings::current;
+use super::bindings::{current, preview};
 use super::error::LoadError;
 use super::host::HostState;
 use super::limits::ModuleLimits;
@@ -101,22 +101,77 @@ impl fmt::Display for Package {
     }
 }
 
-/// Export lookups of each operator interface, found once per module.
-#[derive(Default)]
-pub(crate) struct GuestIndices {
-    pub map: Option<current::map::exports::wasm_graph::processor::map::GuestIndices>,
-    pub filter: Option<current::filter::exports::wasm_graph::processor::filter::GuestIndices>,
-    pub branch: Option<current::branch::exports::wasm_graph::processor::branch::GuestIndices>,
-    pub accumulate:
-        Option<current::accumulate::exports::wasm_graph::processor::accumulate::GuestIndices>,
-    pub delay: Option<current::delay::exports::wasm_graph::processor::delay::GuestIndices>,
+/// Export lookup of one operator interface, found once per module.
+pub(crate) enum GuestIndex {
+    Map(current::map::exports::wasm_graph::processor::map::GuestIndices),
+    Filter(current::filter::exports::wasm_graph::processor::filter::GuestIndices),
+    Branch(current::branch::exports::wasm_graph::processor::branch::GuestIndices),
+    Accumulate(current::accumulate::exports::wasm_graph::processor::accumulate::GuestIndices),
+    Delay(current::delay::exports::wasm_graph::processor::delay::GuestIndices),
+    PreviewMap(preview::map::exports::tinykube_graph::processor::map::GuestIndices),
+    PreviewFilter(preview::filter::exports::tinykube_graph::processor::filter::GuestIndices),
+    PreviewBranch(preview::branch::exports::tinykube_graph::processor::branch::GuestIndices),
+    PreviewAccumulate(
+        preview::accumulate::exports::tinykube_graph::processor::accumulate::GuestIndices,
+    ),
+    PreviewDelay(preview::delay::exports::tinykube_graph::processor::delay::GuestIndices),
+}
+
+impl GuestIndex {
+    fn new(
+        pre: &InstancePre<HostState>,
+        package: Package,
+        kind: OperatorKind,
+    ) -> wasmtime::Result<GuestIndex> {
+        use GuestIndex as G;
+        Ok(match (package, kind) {
+            (Package::Current, OperatorKind::Map) => G::Map(
+                current::map::exports::wasm_graph::processor::map::GuestIndices::new(pre)?,
+            ),
+            (Package::Current, OperatorKind::Filter) => G::Filter(
+                current::filter::exports::wasm_graph::processor::filter::GuestIndices::new(pre)?,
+            ),
+            (Package::Current, OperatorKind::Branch) => G::Branch(
+                current::branch::exports::wasm_graph::processor::branch::GuestIndices::new(pre)?,
+            ),
+            (Package::Current, OperatorKind::Accumulate) => G::Accumulate(
+                current::accumulate::exports::wasm_graph::processor::accumulate::GuestIndices::new(
+                    pre,
+                )?,
+            ),
+            (Package::Current, OperatorKind::Delay) => G::Delay(
+                current::delay::exports::wasm_graph::processor::delay::GuestIndices::new(pre)?,
+            ),
+            (Package::Preview, OperatorKind::Map) => G::PreviewMap(
+                preview::map::exports::tinykube_graph::processor::map::GuestIndices::new(pre)?,
+            ),
+            (Package::Preview, OperatorKind::Filter) => G::PreviewFilter(
+                preview::filter::exports::tinykube_graph::processor::filter::GuestIndices::new(
+                    pre,
+                )?,
+            ),
+            (Package::Preview, OperatorKind::Branch) => G::PreviewBranch(
+                preview::branch::exports::tinykube_graph::processor::branch::GuestIndices::new(
+                    pre,
+                )?,
+            ),
+            (Package::Preview, OperatorKind::Accumulate) => G::PreviewAccumulate(
+                preview::accumulate::exports::tinykube_graph::processor::accumulate::GuestIndices::new(
+                    pre,
+                )?,
+            ),
+            (Package::Preview, OperatorKind::Delay) => G::PreviewDelay(
+                preview::delay::exports::tinykube_graph::processor::delay::GuestIndices::new(pre)?,
+            ),
+        })
+    }
 }
 
 /// A compiled, checked module. Instances for graph nodes are made from it cheaply.
 pub struct OperatorModule {
     pub(crate) runtime: Arc<WasmRuntime>,
     pub(crate) pre: InstancePre<HostState>,
-    pub(crate) indices: GuestIndices,
+    pub(crate) indices: Vec<(OperatorKind, GuestIndex)>,
     name: Arc<str>,
     path: PathBuf,
     size: u64,
@@ -175,23 +230,20 @@ impl OperatorModule {
                     exports.join(", ")
                 },
             })?;
-        if package == Package::Preview {
-            return Err(LoadError::UnsatisfiedImport {
-                path: path.to_path_buf(),
-                reason: "the preview package tinykube-graph:processor@1.0.0 is not linked yet"
-                    .to_string(),
-            });
-        }
         let pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             LoadError::UnsatisfiedImport {
                 path: path.to_path_buf(),
                 reason: format!("{e:#}"),
             }
         })?;
-        let indices = guest_indices(&pre, &operators).map_err(|e| LoadError::Compile {
-            path: path.to_path_buf(),
-            reason: format!("{e:#}"),
-        })?;
+        let indices = operators
+            .iter()
+            .map(|&kind| GuestIndex::new(&pre, package, kind).map(|index| (kind, index)))
+            .collect::<wasmtime::Result<Vec<_>>>()
+            .map_err(|e| LoadError::Compile {
+                path: path.to_path_buf(),
+                reason: format!("malformed operator export: {e:#}"),
+            })?;
         let name = path
             .file_stem()
             .map_or_else(|| "module".into(), |stem| stem.to_string_lossy().into());
@@ -271,39 +323,4 @@ impl OperatorModule {
     pub fn set_limits(&mut self, limits: ModuleLimits) {
         self.limits = limits;
     }
-}
-
-fn guest_indices(
-    pre: &InstancePre<HostState>,
-    operators: &[OperatorKind],
-) -> wasmtime::Result<GuestIndices> {
-    use current::*;
-    let mut indices = GuestIndices::default();
-    for kind in operators {
-        match kind {
-            OperatorKind::Map => {
-                indices.map = Some(map::exports::wasm_graph::processor::map::GuestIndices::new(
-                    pre,
-                )?)
-            }
-            OperatorKind::Filter => {
-                indices.filter =
-                    Some(filter::exports::wasm_graph::processor::filter::GuestIndices::new(pre)?)
-            }
-            OperatorKind::Branch => {
-                indices.branch =
-                    Some(branch::exports::wasm_graph::processor::branch::GuestIndices::new(pre)?)
-            }
-            OperatorKind::Accumulate => {
-                indices.accumulate = Some(
-                    accumulate::exports::wasm_graph::processor::accumulate::GuestIndices::new(pre)?,
-                )
-            }
-            OperatorKind::Delay => {
-                indices.delay =
-                    Some(delay::exports::wasm_graph::processor::delay::GuestIndices::new(pre)?)
-            }
-        }
-    }
-    Ok(indices)
 }

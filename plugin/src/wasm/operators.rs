@@ -1,5 +1,5 @@
 //! The five operator calls, each a thin layer over [`OperatorInstance::process`]: lower the
-//! items into host buffers, call the export, lift the result back.
+//! items into host buffers, call the export (current or preview package), lift the result back.
 
 use super::error::OperatorError;
 use super::host::buffer::{Lift, Lower};
@@ -18,11 +18,13 @@ impl OperatorInstance {
     /// `map`: the item the module makes of `item`.
     pub fn map(&mut self, item: &DataModel) -> Result<DataModel, OperatorError> {
         self.process(|store, guest| {
-            let Guest::Map(map) = guest else {
-                return wrong_kind();
-            };
             let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            match map.call_process(&mut *store, &input)? {
+            let output = match guest {
+                Guest::Map(map) => map.call_process(&mut *store, &input)?,
+                Guest::PreviewMap(map) => Ok(map.call_process(&mut *store, &input)?),
+                _ => return wrong_kind(),
+            };
+            match output {
                 Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
                 Err(error) => Ok(Err(error)),
             }
@@ -32,22 +34,27 @@ impl OperatorInstance {
     /// `filter`: whether to keep `item`.
     pub fn filter(&mut self, item: &DataModel) -> Result<bool, OperatorError> {
         self.process(|store, guest| {
-            let Guest::Filter(filter) = guest else {
-                return wrong_kind();
-            };
             let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            filter.call_process(&mut *store, &input)
+            match guest {
+                Guest::Filter(filter) => filter.call_process(&mut *store, &input),
+                Guest::PreviewFilter(filter) => Ok(Ok(filter.call_process(&mut *store, &input)?)),
+                _ => wrong_kind(),
+            }
         })
     }
 
     /// `branch`: `false` for the arm "False", `true` for "True".
     pub fn branch(&mut self, timestamp: &Hlc, item: &DataModel) -> Result<bool, OperatorError> {
         self.process(|store, guest| {
-            let Guest::Branch(branch) = guest else {
-                return wrong_kind();
-            };
             let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            branch.call_process(&mut *store, &to_wit_hlc(timestamp), &input)
+            let timestamp = to_wit_hlc(timestamp);
+            match guest {
+                Guest::Branch(branch) => branch.call_process(&mut *store, &timestamp, &input),
+                Guest::PreviewBranch(branch) => {
+                    Ok(Ok(branch.call_process(&mut *store, &timestamp, &input)?))
+                }
+                _ => wrong_kind(),
+            }
         })
     }
 
@@ -58,16 +65,22 @@ impl OperatorInstance {
         batch: &[DataModel],
     ) -> Result<DataModel, OperatorError> {
         self.process(|store, guest| {
-            let Guest::Accumulate(accumulate) = guest else {
-                return wrong_kind();
-            };
             let mut lower = Lower(&mut store.data_mut().table);
             let staged = lower.data_model(staged)?;
             let batch = batch
                 .iter()
                 .map(|item| lower.data_model(item))
                 .collect::<wasmtime::Result<Vec<_>>>()?;
-            match accumulate.call_process(&mut *store, &staged, &batch)? {
+            let output = match guest {
+                Guest::Accumulate(accumulate) => {
+                    accumulate.call_process(&mut *store, &staged, &batch)?
+                }
+                Guest::PreviewAccumulate(accumulate) => {
+                    Ok(accumulate.call_process(&mut *store, &staged, &batch)?)
+                }
+                _ => return wrong_kind(),
+            };
+            match output {
                 Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
                 Err(error) => Ok(Err(error)),
             }
@@ -78,13 +91,14 @@ impl OperatorInstance {
     /// clamped up to it).
     pub fn delay(&mut self, item: &DataModel, timestamp: &Hlc) -> Result<Hlc, OperatorError> {
         self.process(|store, guest| {
-            let Guest::Delay(delay) = guest else {
-                return wrong_kind();
-            };
             let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            Ok(delay
-                .call_process(&mut *store, &input, &to_wit_hlc(timestamp))?
-                .map(|moved| from_wit_hlc(moved).max(timestamp.clone())))
+            let at = to_wit_hlc(timestamp);
+            let moved = match guest {
+                Guest::Delay(delay) => delay.call_process(&mut *store, &input, &at)?,
+                Guest::PreviewDelay(delay) => Ok(delay.call_process(&mut *store, &input, &at)?),
+                _ => return wrong_kind(),
+            };
+            Ok(moved.map(|moved| from_wit_hlc(moved).max(timestamp.clone())))
         })
     }
 }

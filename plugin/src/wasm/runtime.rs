@@ -79,6 +79,7 @@ impl WasmRuntime {
             |state| state,
         )
         .map_err(|e| LoadError::Engine(e.to_string()))?;
+        link_preview(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
         let cache = config
             .cache_dir
             .as_ref()
@@ -138,6 +139,32 @@ impl WasmRuntime {
         })?;
         Ok((component, bytes.len() as u64))
     }
+}
+
+/// Serves the preview package's imports (`tinykube-graph:processor@1.0.0`) with the current
+/// package's host implementation: the interfaces have the same shapes, and wasmtime checks
+/// component types structurally.
+fn link_preview(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use super::bindings::current::imports::wasm_graph::processor::{
+        logger, metrics, state_store, types,
+    };
+    types::add_to_linker_instance::<_, HasSelf<HostState>>(
+        &mut linker.instance("tinykube-graph:processor/types@1.0.0")?,
+        |state| state,
+    )?;
+    logger::add_to_linker_instance::<_, HasSelf<HostState>>(
+        &mut linker.instance("tinykube-graph:processor/logger@1.0.0")?,
+        |state| state,
+    )?;
+    metrics::add_to_linker_instance::<_, HasSelf<HostState>>(
+        &mut linker.instance("tinykube-graph:processor/metrics@1.0.0")?,
+        |state| state,
+    )?;
+    state_store::add_to_linker_instance::<_, HasSelf<HostState>>(
+        &mut linker.instance("tinykube-graph:processor/state-store@1.0.0")?,
+        |state| state,
+    )?;
+    Ok(())
 }
 
 /// A component's description, and the module this host makes of it (or why it cannot).
