@@ -70,3 +70,52 @@ fn python_components_are_detected_and_get_room_to_run() {
     assert!(module.imports().iter().any(|i| i.starts_with("wasi:cli/")));
     assert!(module.limits().memory_bytes > common::module("temperature").limits().memory_bytes);
 }
+
+#[test]
+fn python_branch_matches_the_rust_branch() {
+    let mut rust = instance("temperature", OperatorKind::Branch, &[]);
+    let mut python = instance("python-branch", OperatorKind::Branch, &[]);
+    let at = common::ts(5);
+    for input in INPUTS.iter().chain(&[r#"{"humidity":{"value":40}}"#, "not json", "[]"]) {
+        let item = message("t", input, 5);
+        assert_eq!(
+            python.branch(&at, &item).unwrap(),
+            rust.branch(&at, &item).unwrap(),
+            "for {input}"
+        );
+    }
+}
+
+#[test]
+fn python_accumulate_matches_the_rust_accumulate() {
+    let mut rust = instance("humidity", OperatorKind::Accumulate, &[]);
+    let mut python = instance("python-accumulate", OperatorKind::Accumulate, &[]);
+    let reading = |v: &str| message("h", &format!(r#"{{"humidity":{{"value":{v}}}}}"#), 1);
+    let batches = [vec![reading("40"), reading("60.5")], vec![reading("10")], vec![reading("33.3")]];
+    let (mut r, mut p) = (
+        weir_plugin::data::DataModel::empty_staged(common::ts(1)),
+        weir_plugin::data::DataModel::empty_staged(common::ts(1)),
+    );
+    for batch in &batches {
+        r = rust.accumulate(&r, batch).unwrap();
+        p = python.accumulate(&p, batch).unwrap();
+        assert_eq!(payload(&p), payload(&r));
+        assert_eq!(p, r);
+    }
+    assert_eq!(
+        payload(&r),
+        r#"{"humidity":{"count":4,"min":10.0,"max":60.5,"average":35.95,"last":33.3}}"#
+    );
+}
+
+#[test]
+fn python_delay_matches_the_rust_delay() {
+    let configuration = [("window_ms", "2500")];
+    let mut rust = instance("window", OperatorKind::Delay, &configuration);
+    let mut python = instance("python-delay", OperatorKind::Delay, &configuration);
+    let item = message("t", "{}", 0);
+    for millis in [0, 1, 2_499, 2_500, 1_700_000_001_234] {
+        let at = common::ts(millis);
+        assert_eq!(python.delay(&item, &at).unwrap(), rust.delay(&item, &at).unwrap(), "at {millis}");
+    }
+}

@@ -15,7 +15,7 @@ pub mod host;
 pub mod instance;
 pub mod limits;
 pub mod module;
-mod operators;
+pub mod operators;
 pub mod runtime;
 
 pub use error::{Fault, LoadError, OperatorError};

@@ -102,3 +102,19 @@ impl OperatorInstance {
         })
     }
 }
+
+/// What the benchmarks compare the host path with: the same export called with an item already
+/// in WIT form, no host buffers and no conversion back.
+#[doc(hidden)]
+pub mod bare {
+    use super::{wrong_kind, Guest, OperatorError, OperatorInstance};
+    use crate::wasm::bindings::current::imports::wasm_graph::processor::types::DataModel;
+
+    /// Calls `map` on `item` and drops the answer.
+    pub fn map(instance: &mut OperatorInstance, item: &DataModel) -> Result<(), OperatorError> {
+        instance.process(|store, guest| match guest {
+            Guest::Map(map) => Ok(map.call_process(&mut *store, item)?.map(drop)),
+            _ => wrong_kind(),
+        })
+    }
+}
