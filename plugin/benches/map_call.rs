@@ -24,9 +24,19 @@ fn instance(module: &str) -> OperatorInstance {
         .join(format!("{module}.wasm"));
     let state = Arc::new(StateStore::in_memory("bench").expect("state store"));
     let runtime = WasmRuntime::new(&RuntimeConfig::default(), state).expect("runtime");
-    let module = Arc::new(runtime.load(&path).expect("run scripts/build-modules.sh first"));
-    OperatorInstance::new(module, "bench", OperatorKind::Map, Vec::new(), Default::default())
-        .expect("instance")
+    let module = Arc::new(
+        runtime
+            .load(&path)
+            .expect("run scripts/build-modules.sh first"),
+    );
+    OperatorInstance::new(
+        module,
+        "bench",
+        OperatorKind::Map,
+        Vec::new(),
+        Default::default(),
+    )
+    .expect("instance")
 }
 
 const TOPIC: &str = "sensors/gw1/temperature";
@@ -73,7 +83,11 @@ fn map_call(c: &mut Criterion) {
     let item = host_item();
     group.bench_function("echo/host", |b| b.iter(|| echo.map(&item).expect("map")));
     group.bench_function("echo/bare", |b| {
-        b.iter_batched_ref(wit_item, |item| bare::map(&mut echo, item).expect("map"), BatchSize::SmallInput)
+        b.iter_batched_ref(
+            wit_item,
+            |item| bare::map(&mut echo, item).expect("map"),
+            BatchSize::SmallInput,
+        )
     });
     let mut temperature = instance("temperature");
     group.bench_function("temperature/host", |b| {

@@ -76,7 +76,10 @@ fn python_branch_matches_the_rust_branch() {
     let mut rust = instance("temperature", OperatorKind::Branch, &[]);
     let mut python = instance("python-branch", OperatorKind::Branch, &[]);
     let at = common::ts(5);
-    for input in INPUTS.iter().chain(&[r#"{"humidity":{"value":40}}"#, "not json", "[]"]) {
+    for input in INPUTS
+        .iter()
+        .chain(&[r#"{"humidity":{"value":40}}"#, "not json", "[]"])
+    {
         let item = message("t", input, 5);
         assert_eq!(
             python.branch(&at, &item).unwrap(),
@@ -91,7 +94,11 @@ fn python_accumulate_matches_the_rust_accumulate() {
     let mut rust = instance("humidity", OperatorKind::Accumulate, &[]);
     let mut python = instance("python-accumulate", OperatorKind::Accumulate, &[]);
     let reading = |v: &str| message("h", &format!(r#"{{"humidity":{{"value":{v}}}}}"#), 1);
-    let batches = [vec![reading("40"), reading("60.5")], vec![reading("10")], vec![reading("33.3")]];
+    let batches = [
+        vec![reading("40"), reading("60.5")],
+        vec![reading("10")],
+        vec![reading("33.3")],
+    ];
     let (mut r, mut p) = (
         weir_plugin::data::DataModel::empty_staged(common::ts(1)),
         weir_plugin::data::DataModel::empty_staged(common::ts(1)),
@@ -116,6 +123,10 @@ fn python_delay_matches_the_rust_delay() {
     let item = message("t", "{}", 0);
     for millis in [0, 1, 2_499, 2_500, 1_700_000_001_234] {
         let at = common::ts(millis);
-        assert_eq!(python.delay(&item, &at).unwrap(), rust.delay(&item, &at).unwrap(), "at {millis}");
+        assert_eq!(
+            python.delay(&item, &at).unwrap(),
+            rust.delay(&item, &at).unwrap(),
+            "at {millis}"
+        );
     }
 }
