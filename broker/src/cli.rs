@@ -27,6 +27,35 @@ pub enum Command {
     /// Inspect operator modules (WebAssembly components).
     #[command(subcommand)]
     Module(ModuleCommand),
+    /// Work with graph definitions offline.
+    #[command(subcommand)]
+    Graph(GraphCommand),
+}
+
+/// `weir graph` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// Validate a graph definition and print it: nodes, edges, modules, and parameters with
+    /// their resolved values. Exit status 1 when it is not valid.
+    Check {
+        /// The graph definition (YAML).
+        file: PathBuf,
+        /// A directory to resolve module references in (repeatable). With it, each module is
+        /// loaded and checked to export the interface its node needs.
+        #[arg(long = "modules", value_name = "DIR")]
+        modules: Vec<PathBuf>,
+        /// A graph configuration value, `key=value` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+        set: Vec<(String, String)>,
+    },
+}
+
+/// `key=value` into its parts.
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{text}`"))
 }
 
 /// `weir module` subcommands.

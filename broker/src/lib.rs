@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod graph_check;
 pub mod inspect;
 pub mod logging;
 pub mod server;

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::Path;
-use weir::cli::{Cli, Command, ConfigCommand, ModuleCommand, RunArgs};
+use weir::cli::{Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArgs};
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::server::Broker;
 
@@ -19,6 +19,9 @@ fn main() -> std::process::ExitCode {
         }
         Command::Config(ConfigCommand::Check { file }) => check(file.as_deref()),
         Command::Module(ModuleCommand::Inspect { file }) => weir::inspect::inspect(&file),
+        Command::Graph(GraphCommand::Check { file, modules, set }) => {
+            weir::graph_check::check(&file, &modules, set.into_iter().collect())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,7 +5,9 @@
 //! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
 
 pub mod data;
+pub mod graph;
 pub mod hlc;
 pub mod metrics;
 pub mod state;
 pub mod wasm;
+pub mod yaml;

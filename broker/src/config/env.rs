@@ -213,13 +213,7 @@ impl Expanded {
 }
 
 /// Line and column (both 1-based, column in characters) of a byte offset in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
+pub use weir_plugin::yaml::line_column;
 
 #[cfg(test)]
 mod tests {

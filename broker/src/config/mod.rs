@@ -82,10 +82,15 @@ impl WeirConfig {
                 message: e.to_string(),
             }
         })?;
-        let parsed = paths::with_base_dir(base, || {
-            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&expanded.text))
-        });
-        let config = parsed.map_err(|e| ConfigError::from_yaml(&e, file, text, &expanded))?;
-        Ok(config)
+        let position = |offset| env::line_column(text, expanded.original_offset(offset));
+        paths::with_base_dir(base, || {
+            weir_plugin::yaml::from_str(&expanded.text, position)
+        })
+        .map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })
     }
 }

@@ -1,0 +1,87 @@
+//! `weir graph check FILE [--modules DIR]... [--set KEY=VALUE]...`: validates a graph definition
+//! and prints what would run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use weir_plugin::graph::{Graph, OperationType};
+use weir_plugin::state::StateStore;
+use weir_plugin::wasm::{OperatorKind, RuntimeConfig, WasmRuntime};
+
+/// Prints the graph, or every problem found; fails when there is one.
+pub fn check(
+    file: &Path,
+    module_dirs: &[PathBuf],
+    configuration: HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let graph = Graph::load(file, &configuration)?;
+    for warning in &graph.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let modules: HashMap<usize, PathBuf> = if module_dirs.is_empty() {
+        HashMap::new()
+    } else {
+        let state = Arc::new(StateStore::in_memory("graph-check")?);
+        let runtime = WasmRuntime::new(&RuntimeConfig::default(), state)?;
+        let exports = |path: &Path| {
+            let module = runtime.load(path).map_err(|e| e.to_string())?;
+            Ok(module
+                .operators()
+                .iter()
+                .map(|&k| operation_type(k))
+                .collect())
+        };
+        graph
+            .check_modules(module_dirs, exports)?
+            .into_iter()
+            .collect()
+    };
+    println!(
+        "graph {} {} ({})",
+        graph.name,
+        graph.version,
+        file.display()
+    );
+    println!("nodes:");
+    for (index, node) in graph.nodes.iter().enumerate() {
+        let module = match (&node.module, modules.get(&index)) {
+            (Some(reference), Some(path)) => format!(" {reference} -> {}", path.display()),
+            (Some(reference), None) => format!(" {reference}"),
+            (None, _) => String::new(),
+        };
+        println!("  {} [{}]{module}", node.name, node.kind.as_str());
+        for parameter in &node.parameters {
+            match &parameter.value {
+                Some(value) => println!(
+                    "      {} = {value:?} ({})",
+                    parameter.name, parameter.origin
+                ),
+                None => println!("      {} unset", parameter.name),
+            }
+        }
+    }
+    println!("edges:");
+    for edge in &graph.edges {
+        let arm = match edge.arm {
+            Some(true) => " [True]",
+            Some(false) => " [False]",
+            None => "",
+        };
+        println!(
+            "  {}{arm} -> {}",
+            graph.nodes[edge.from].name, graph.nodes[edge.to].name
+        );
+    }
+    println!("graph is valid");
+    Ok(())
+}
+
+fn operation_type(kind: OperatorKind) -> OperationType {
+    match kind {
+        OperatorKind::Map => OperationType::Map,
+        OperatorKind::Filter => OperationType::Filter,
+        OperatorKind::Branch => OperationType::Branch,
+        OperatorKind::Accumulate => OperationType::Accumulate,
+        OperatorKind::Delay => OperationType::Delay,
+    }
+}

@@ -1,0 +1,109 @@
+//! Module references in graphs, resolved against module directories.
+//!
+//! A reference is a file path (ending in `.wasm`, or starting with `/`, `./` or `../`) or an
+//! OCI-style `name:tag` / `repo/path/name:tag`. The latter resolves, in each directory in turn,
+//! to the first that exists of `DIR/name-tag.wasm`, `DIR/name/tag.wasm` and `DIR/name.wasm`
+//! (registry and repository path are ignored), so modules built into `target/modules/` just
+//! work.
+
+use std::path::{Path, PathBuf};
+
+/// The file `reference` names, or a message listing where it was looked for.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("temperature.wasm"), b"").unwrap();
+/// let dirs = [dir.path().to_path_buf()];
+/// let found = weir_plugin::graph::resolve_module("registry.io/graphs/temperature:1.0.0", &dirs);
+/// assert_eq!(found.unwrap(), dir.path().join("temperature.wasm"));
+/// assert!(weir_plugin::graph::resolve_module("humidity:2", &dirs).is_err());
+/// ```
+pub fn resolve_module(reference: &str, dirs: &[PathBuf]) -> Result<PathBuf, String> {
+    let is_path = reference.ends_with(".wasm")
+        || reference.starts_with('/')
+        || reference.starts_with("./")
+        || reference.starts_with("../");
+    let candidates: Vec<PathBuf> = if is_path {
+        let path = Path::new(reference);
+        if path.is_absolute() {
+            vec![path.to_path_buf()]
+        } else {
+            std::iter::once(path.to_path_buf())
+                .chain(dirs.iter().map(|dir| dir.join(path)))
+                .collect()
+        }
+    } else {
+        let last = reference.rsplit('/').next().unwrap_or(reference);
+        let (name, tag) = match last.split_once(':') {
+            Some((name, tag)) => (name, Some(tag)),
+            None => (last, None),
+        };
+        dirs.iter()
+            .flat_map(|dir| {
+                let mut paths = Vec::with_capacity(3);
+                if let Some(tag) = tag {
+                    paths.push(dir.join(format!("{name}-{tag}.wasm")));
+                    paths.push(dir.join(name).join(format!("{tag}.wasm")));
+                }
+                paths.push(dir.join(format!("{name}.wasm")));
+                paths
+            })
+            .collect()
+    };
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            if tried.is_empty() {
+                format!("module `{reference}` not found: no module directory is configured")
+            } else {
+                format!(
+                    "module `{reference}` not found; looked for {}",
+                    tried.join(", ")
+                )
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_module;
+
+    #[test]
+    fn prefers_the_most_specific_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("window")).unwrap();
+        for file in ["window.wasm", "window/2.0.0.wasm", "window-1.0.0.wasm"] {
+            std::fs::write(d.join(file), b"").unwrap();
+        }
+        let dirs = [d.to_path_buf()];
+        assert_eq!(
+            resolve_module("window:1.0.0", &dirs).unwrap(),
+            d.join("window-1.0.0.wasm")
+        );
+        assert_eq!(
+            resolve_module("a/b/window:2.0.0", &dirs).unwrap(),
+            d.join("window/2.0.0.wasm")
+        );
+        assert_eq!(
+            resolve_module("window:3", &dirs).unwrap(),
+            d.join("window.wasm")
+        );
+        assert_eq!(
+            resolve_module("window", &dirs).unwrap(),
+            d.join("window.wasm")
+        );
+        assert_eq!(
+            resolve_module("window.wasm", &dirs).unwrap(),
+            d.join("window.wasm")
+        );
+        let missing = resolve_module("gone:1", &dirs).unwrap_err();
+        assert!(
+            missing.contains("gone-1.wasm") && missing.contains("gone.wasm"),
+            "{missing}"
+        );
+    }
+}
