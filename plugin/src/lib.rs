@@ -2,12 +2,16 @@
 //!
 //! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
 //! - [`state`]: the persistent state store behind the `state-store` host API.
+//! - [`graph`]: graph definitions: parsing, validation, module references.
 //! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
+//! - [`topic`]: MQTT topic filters.
+//! - [`metrics`]: the metrics modules define; [`yaml`]: located YAML errors.
 
 pub mod data;
 pub mod graph;
 pub mod hlc;
 pub mod metrics;
 pub mod state;
+pub mod topic;
 pub mod wasm;
 pub mod yaml;
