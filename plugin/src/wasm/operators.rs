@@ -1,4 +1,4 @@
-//! The five operator calls, each a thin layer over [`OperatorInstance::process`]: lower the
+//! The five operator calls, each a thin layer over `OperatorInstance::process`: lower the
 //! items into host buffers, call the export (current or preview package), lift the result back.
 
 use super::error::OperatorError;
