@@ -2,6 +2,7 @@
 //!
 //! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
 //! - [`state`]: the persistent state store behind the `state-store` host API.
+//! - [`hook`]: between rumqttd's router and the graphs.
 //! - [`graph`]: graph definitions: parsing, validation, module references.
 //! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
 //! - [`topic`]: MQTT topic filters.
@@ -10,6 +11,7 @@
 pub mod data;
 pub mod graph;
 pub mod hlc;
+pub mod hook;
 pub mod metrics;
 pub mod state;
 pub mod topic;

@@ -1,0 +1,195 @@
+//! rumqttd publishes ↔ graph messages.
+//!
+//! Coming in, the message's timestamp is the MQTT 5 user property `__ts` when present and valid
+//! (the clock then observes it, so later local stamps are greater), else the broker's clock.
+//! `__ts` is taken out of the user properties: the timestamp carries it. Going out, `__ts` is
+//! written from the item's timestamp after the other user properties, whose order and
+//! duplicates are kept, as are payload and content type. Bytes are shared, never copied.
+
+use crate::data::Message;
+use crate::hlc::{Hlc, HlcClock, ParseHlcError};
+use bytes::Bytes;
+use rumqttd::protocol::{Publish, PublishProperties};
+
+/// The user property that carries a message's hybrid-logical-clock timestamp.
+pub const TIMESTAMP_PROPERTY: &str = "__ts";
+
+/// Where an incoming message's timestamp came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamp {
+    /// A valid `__ts` user property.
+    Property,
+    /// The broker's clock: the message had no `__ts`.
+    Clock,
+    /// The broker's clock, because `__ts` was not valid (count and report it).
+    Invalid(ParseHlcError),
+}
+
+/// A router publish as a graph message, and where its timestamp came from.
+///
+/// ```
+/// use rumqttd::protocol::{Publish, PublishProperties};
+/// use weir_plugin::hlc::HlcClock;
+/// use weir_plugin::hook::message::{message_from_publish, Stamp};
+///
+/// let publish = Publish::new("sensors/gw1/temperature", "{}", false);
+/// let properties = PublishProperties {
+///     user_properties: vec![("__ts".into(), "001700000000123:00004:gw1".into())],
+///     ..Default::default()
+/// };
+/// let (message, stamp) = message_from_publish(&publish, Some(&properties), &mut HlcClock::new("weir"));
+/// assert_eq!(stamp, Stamp::Property);
+/// assert_eq!(message.timestamp.to_string(), "001700000000123:00004:gw1");
+/// assert!(message.user_properties.is_empty());
+/// ```
+pub fn message_from_publish(
+    publish: &Publish,
+    properties: Option<&PublishProperties>,
+    clock: &mut HlcClock,
+) -> (Message, Stamp) {
+    let mut timestamp = None;
+    let mut invalid = None;
+    let mut user_properties = Vec::new();
+    if let Some(properties) = properties {
+        user_properties.reserve(properties.user_properties.len());
+        for (key, value) in &properties.user_properties {
+            if key == TIMESTAMP_PROPERTY && timestamp.is_none() {
+                match Hlc::parse(value) {
+                    Ok(hlc) => timestamp = Some(hlc),
+                    Err(error) => invalid = Some(error),
+                }
+            } else {
+                user_properties.push((Bytes::from(key.clone()), Bytes::from(value.clone())));
+            }
+        }
+    }
+    let (timestamp, stamp) = match (timestamp, invalid) {
+        (Some(hlc), _) => {
+            clock.observe(&hlc);
+            (hlc, Stamp::Property)
+        }
+        (None, Some(error)) => (clock.now(), Stamp::Invalid(error)),
+        (None, None) => (clock.now(), Stamp::Clock),
+    };
+    let message = Message {
+        timestamp,
+        topic: publish.topic.clone(),
+        content_type: properties
+            .and_then(|p| p.content_type.clone())
+            .map(Bytes::from),
+        payload: publish.payload.clone(),
+        user_properties,
+        schema: None,
+    };
+    (message, stamp)
+}
+
+/// A graph result as a publish on `topic`, with its content type, user properties and `__ts`.
+/// User properties that are not valid UTF-8 (a module may make any bytes) are replaced
+/// lossily, since MQTT strings are UTF-8.
+pub fn publish_from_message(
+    message: &Message,
+    topic: Bytes,
+    retain: bool,
+) -> (Publish, PublishProperties) {
+    let text = |bytes: &Bytes| String::from_utf8_lossy(bytes).into_owned();
+    let mut user_properties: Vec<(String, String)> = message
+        .user_properties
+        .iter()
+        .filter(|(key, _)| key != TIMESTAMP_PROPERTY.as_bytes())
+        .map(|(key, value)| (text(key), text(value)))
+        .collect();
+    user_properties.push((TIMESTAMP_PROPERTY.into(), message.timestamp.to_string()));
+    let properties = PublishProperties {
+        user_properties,
+        content_type: message.content_type.as_ref().map(text),
+        ..Default::default()
+    };
+    (
+        Publish::new(topic, message.payload.clone(), retain),
+        properties,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(user: &[(&str, &str)], content_type: Option<&str>) -> PublishProperties {
+        PublishProperties {
+            user_properties: user
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            content_type: content_type.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_payload_content_type_and_property_order() {
+        let publish = Publish::new("in/a", "payload", false);
+        let properties = props(
+            &[
+                ("k", "1"),
+                ("__ts", "001700000000123:00004:gw1"),
+                ("k", "2"),
+                ("z", ""),
+            ],
+            Some("application/json"),
+        );
+        let mut clock = HlcClock::new("weir");
+        let (message, stamp) = message_from_publish(&publish, Some(&properties), &mut clock);
+        assert_eq!(stamp, Stamp::Property);
+        assert_eq!(&message.payload[..], b"payload");
+        let (out, out_properties) = publish_from_message(&message, "out/a".into(), true);
+        assert_eq!(
+            (&out.topic[..], &out.payload[..], out.retain),
+            (&b"out/a"[..], &b"payload"[..], true)
+        );
+        assert_eq!(
+            out_properties.content_type.as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            out_properties.user_properties,
+            props(
+                &[
+                    ("k", "1"),
+                    ("k", "2"),
+                    ("z", ""),
+                    ("__ts", "001700000000123:00004:gw1")
+                ],
+                None
+            )
+            .user_properties
+        );
+    }
+
+    #[test]
+    fn a_missing_or_invalid_timestamp_comes_from_the_clock() {
+        let publish = Publish::new("in", "x", false);
+        let mut clock = HlcClock::new("weir");
+        let (first, stamp) = message_from_publish(&publish, None, &mut clock);
+        assert_eq!(stamp, Stamp::Clock);
+        assert_eq!(&*first.timestamp.node_id, "weir");
+        let bad = props(&[("__ts", "yesterday")], None);
+        let (second, stamp) = message_from_publish(&publish, Some(&bad), &mut clock);
+        assert!(matches!(stamp, Stamp::Invalid(_)), "{stamp:?}");
+        assert!(
+            second.timestamp > first.timestamp,
+            "ties are broken by the counter"
+        );
+        // The invalid value is not kept as a user property either.
+        assert!(second.user_properties.is_empty());
+    }
+
+    #[test]
+    fn a_remote_timestamp_moves_the_local_clock_forward() {
+        let mut clock = HlcClock::new("weir");
+        let far = props(&[("__ts", "900000000000000:00007:remote")], None);
+        message_from_publish(&Publish::new("in", "x", false), Some(&far), &mut clock);
+        let (later, _) = message_from_publish(&Publish::new("in", "y", false), None, &mut clock);
+        assert!(later.timestamp.millis() >= 900_000_000_000_000);
+    }
+}
