@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weir_plugin::graph::{Graph, OperationType};
 use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{OperatorKind, RuntimeConfig, WasmRuntime};
+use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
 /// Prints the graph, or every problem found; fails when there is one.
 pub fn check(
@@ -23,13 +23,16 @@ pub fn check(
     } else {
         let state = Arc::new(StateStore::in_memory("graph-check")?);
         let runtime = WasmRuntime::new(&RuntimeConfig::default(), state)?;
+        // Several nodes often share a module: load each file once.
+        let mut loaded: HashMap<PathBuf, Result<Vec<OperationType>, String>> = HashMap::new();
         let exports = |path: &Path| {
-            let module = runtime.load(path).map_err(|e| e.to_string())?;
-            Ok(module
-                .operators()
-                .iter()
-                .map(|&k| operation_type(k))
-                .collect())
+            loaded
+                .entry(path.to_path_buf())
+                .or_insert_with(|| {
+                    let module = runtime.load(path).map_err(|e| e.to_string())?;
+                    Ok(module.operators().iter().map(|&k| k.into()).collect())
+                })
+                .clone()
         };
         graph
             .check_modules(module_dirs, exports)?
@@ -74,14 +77,4 @@ pub fn check(
     }
     println!("graph is valid");
     Ok(())
-}
-
-fn operation_type(kind: OperatorKind) -> OperationType {
-    match kind {
-        OperatorKind::Map => OperationType::Map,
-        OperatorKind::Filter => OperationType::Filter,
-        OperatorKind::Branch => OperationType::Branch,
-        OperatorKind::Accumulate => OperationType::Accumulate,
-        OperatorKind::Delay => OperationType::Delay,
-    }
 }

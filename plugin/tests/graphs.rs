@@ -235,17 +235,7 @@ fn modules_must_exist_and_export_the_needed_interface() {
         .to_path_buf()];
     let exports = |path: &std::path::Path| {
         let module = common::runtime().load(path).map_err(|e| e.to_string())?;
-        Ok(module
-            .operators()
-            .iter()
-            .map(|k| match k.interface() {
-                "map" => OperationType::Map,
-                "filter" => OperationType::Filter,
-                "branch" => OperationType::Branch,
-                "accumulate" => OperationType::Accumulate,
-                _ => OperationType::Delay,
-            })
-            .collect())
+        Ok(module.operators().iter().map(|&k| k.into()).collect())
     };
     let complex = Graph::load(&example("windowed-statistics.yaml"), &HashMap::new()).unwrap();
     assert_eq!(complex.check_modules(&dirs, exports).unwrap().len(), 6);

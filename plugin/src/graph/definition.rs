@@ -159,6 +159,20 @@ impl OperationType {
     }
 }
 
+impl From<crate::wasm::OperatorKind> for OperationType {
+    /// The operation a module's operator interface serves.
+    fn from(kind: crate::wasm::OperatorKind) -> Self {
+        use crate::wasm::OperatorKind;
+        match kind {
+            OperatorKind::Map => OperationType::Map,
+            OperatorKind::Filter => OperationType::Filter,
+            OperatorKind::Branch => OperationType::Branch,
+            OperatorKind::Accumulate => OperationType::Accumulate,
+            OperatorKind::Delay => OperationType::Delay,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for OperationType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let written = String::deserialize(d)?;

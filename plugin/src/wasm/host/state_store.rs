@@ -27,7 +27,7 @@ impl Host for HostState {
                 response: got.value,
                 version: got.version.as_ref().map(to_wit_hlc),
             })
-            .map_err(to_wit_error))
+            .map_err(|e| self.state_error(e)))
     }
 
     fn set(
@@ -54,7 +54,7 @@ impl Host for HostState {
                 response: set.written,
                 version: set.version.as_ref().map(to_wit_hlc),
             })
-            .map_err(to_wit_error))
+            .map_err(|e| self.state_error(e)))
     }
 
     fn del(
@@ -68,7 +68,7 @@ impl Host for HostState {
             .state
             .del(&key, token.as_ref())
             .map(deleted)
-            .map_err(to_wit_error))
+            .map_err(|e| self.state_error(e)))
     }
 
     fn vdel(
@@ -83,7 +83,7 @@ impl Host for HostState {
             .state
             .vdel(&key, &value, token.as_ref())
             .map(deleted)
-            .map_err(to_wit_error))
+            .map_err(|e| self.state_error(e)))
     }
 }
 
@@ -94,12 +94,19 @@ fn deleted(response: i64) -> StateStoreDelResponse {
     }
 }
 
-fn to_wit_error(error: StateError) -> StateStoreError {
-    match error {
-        StateError::FencingTokenTooLow { .. } => StateStoreError::RequestError(error.to_string()),
-        StateError::Open { .. } | StateError::Storage(_) => {
-            tracing::error!("{error}");
-            StateStoreError::Internal
+impl HostState {
+    /// The WIT error for a failed request; storage faults are logged with module and node,
+    /// since the module only learns `internal`.
+    fn state_error(&self, error: StateError) -> StateStoreError {
+        match error {
+            StateError::FencingTokenTooLow { .. } => {
+                StateStoreError::RequestError(error.to_string())
+            }
+            StateError::Open { .. } | StateError::Storage(_) => {
+                let (module, node) = (&*self.identity.module, &*self.identity.node);
+                tracing::error!(module, node, "state store request failed: {error}");
+                StateStoreError::Internal
+            }
         }
     }
 }
