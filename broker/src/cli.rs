@@ -48,6 +48,37 @@ pub enum GraphCommand {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
         set: Vec<(String, String)>,
     },
+    /// Run a graph without a broker over recorded messages (JSON lines) and write the results.
+    /// The run ends when the input is exhausted and every window has closed; the same input
+    /// gives byte-identical output.
+    Run(GraphRunArgs),
+}
+
+/// Arguments of `weir graph run`.
+#[derive(Debug, Args)]
+pub struct GraphRunArgs {
+    /// The graph definition (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub graph: PathBuf,
+    /// A directory to resolve module references in (repeatable).
+    #[arg(long = "modules", value_name = "DIR", required = true)]
+    pub modules: Vec<PathBuf>,
+    /// A graph configuration value, `key=value` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set: Vec<(String, String)>,
+    /// The recorded messages, one JSON object per line:
+    /// {"topic": "...", "payload": "<text>" | {"base64": "..."}, "user_properties": [["k","v"]], "ts": "<__ts>"}.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to write the results, one JSON object per line in the same format (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// How far (ms) behind the newest timestamp seen a message may be before it counts as late.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub lateness_ms: u64,
 }
 
 /// `key=value` into its parts.

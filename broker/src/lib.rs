@@ -7,6 +7,10 @@
 pub mod cli;
 pub mod config;
 pub mod graph_check;
+pub mod graph_run;
+pub mod graphs;
 pub mod inspect;
 pub mod logging;
+pub mod metrics_endpoint;
+pub mod protocol;
 pub mod server;

@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         Command::Graph(GraphCommand::Check { file, modules, set }) => {
             weir::graph_check::check(&file, &modules, set.into_iter().collect())
         }
+        Command::Graph(GraphCommand::Run(args)) => weir::graph_run::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -61,6 +62,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => tracing::info!("embedded default configuration (see `weir config default`)"),
     }
     let broker = Broker::start(&config.broker)?;
+    let graphs = weir::graphs::start(&config, &broker)?;
+    if let Some(address) = config.metrics.listen {
+        weir::metrics_endpoint::serve(address, graphs.metrics())?;
+    }
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -5,10 +5,15 @@
 //! then runs rumqttd's router and listeners on their own threads.
 
 use crate::config::{AuthConfig, BrokerConfig, ListenerConfig, Protocol};
+use crate::protocol::V4WithoutProperties;
+use rumqttd::local::LinkBuilder;
+use rumqttd::protocol::v5::V5;
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::thread;
 use thiserror::Error;
+use weir_plugin::hook::LinkFactory;
 
 /// Why the broker could not start or stopped.
 #[derive(Debug, Error)]
@@ -88,26 +93,45 @@ fn server_settings(
 /// A running broker.
 pub struct Broker {
     stopped: crossbeam_channel::Receiver<Result<(), ServerError>>,
+    links: LinkFactory,
 }
 
 impl Broker {
-    /// Binds every listener and starts rumqttd. Returns once the listeners are about to accept.
+    /// Binds every listener and starts rumqttd's router and listeners. Returns once the
+    /// listeners are about to accept.
     pub fn start(config: &BrokerConfig) -> Result<Broker, ServerError> {
         for listener in &config.listeners {
             check_bind(listener)?;
         }
-        let mut rumqttd = rumqttd::Broker::new(rumqttd_config(config));
-        let (stopped_tx, stopped) = crossbeam_channel::bounded(1);
-        thread::Builder::new()
-            .name("rumqttd".into())
-            .spawn(move || {
-                let result = rumqttd
-                    .start()
-                    .map_err(|e| ServerError::Rumqttd(e.to_string()));
-                // rumqttd returns only when every listener has stopped.
-                let _ = stopped_tx
-                    .send(result.and(Err(ServerError::Rumqttd("every listener stopped".into()))));
+        let rumqttd = rumqttd_config(config);
+        // The router is started here rather than through `rumqttd::Broker`, which keeps its
+        // sender private: the graphs' hook needs it to build local links with dynamic filters.
+        let router_tx = rumqttd::Router::new(rumqttd.id, rumqttd.router.clone()).spawn();
+        let (stopped_tx, stopped) = crossbeam_channel::bounded(4);
+        let servers = rumqttd.v4.into_iter().flatten().map(|(name, settings)| {
+            let server = rumqttd::Server::new(settings, router_tx.clone(), V4WithoutProperties);
+            (name, ListenerTask::V4(server))
+        });
+        let servers = servers.chain(rumqttd.v5.into_iter().flatten().map(|(name, settings)| {
+            let server = rumqttd::Server::new(settings, router_tx.clone(), V5);
+            (name, ListenerTask::V5(server))
+        }));
+        for (name, task) in servers {
+            let stopped_tx = stopped_tx.clone();
+            thread::Builder::new().name(name.clone()).spawn(move || {
+                let outcome = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|runtime| runtime.block_on(task.run()));
+                // A listener returns only when it has failed.
+                let message = match outcome {
+                    Ok(()) => format!("listener `{name}` stopped"),
+                    Err(e) => format!("listener `{name}` failed: {e}"),
+                };
+                let _ = stopped_tx.send(Err(ServerError::Rumqttd(message)));
             })?;
+        }
         for listener in &config.listeners {
             let transport = if listener.tls.is_some() { "tls" } else { "tcp" };
             let auth = listener.auth.as_ref().or(config.auth.as_ref());
@@ -122,12 +146,40 @@ impl Broker {
                 listener.address
             );
         }
-        Ok(Broker { stopped })
+        let links: LinkFactory = Arc::new(move |client_id: &str| {
+            let (tx, rx, _connack) = LinkBuilder::new(client_id, router_tx.clone())
+                .dynamic_filters(true)
+                .build()
+                .map_err(Box::new)?;
+            Ok((tx, rx))
+        });
+        Ok(Broker { stopped, links })
     }
 
     /// A channel that yields once if rumqttd stops on its own (which is always an error).
     pub fn stopped(&self) -> &crossbeam_channel::Receiver<Result<(), ServerError>> {
         &self.stopped
+    }
+
+    /// Builds local links to the router (in-process clients), for the graphs' hook.
+    pub fn links(&self) -> LinkFactory {
+        self.links.clone()
+    }
+}
+
+/// One listener's accept loop.
+enum ListenerTask {
+    V4(rumqttd::Server<V4WithoutProperties>),
+    V5(rumqttd::Server<V5>),
+}
+
+impl ListenerTask {
+    async fn run(self) -> Result<(), String> {
+        let result = match self {
+            ListenerTask::V4(mut server) => server.start(rumqttd::LinkType::Remote).await,
+            ListenerTask::V5(mut server) => server.start(rumqttd::LinkType::Remote).await,
+        };
+        result.map_err(|e| e.to_string())
     }
 }
 

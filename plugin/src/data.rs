@@ -7,7 +7,7 @@ use crate::hlc::Hlc;
 use bytes::Bytes;
 
 /// One item of a graph: the host-side twin of the WIT `data-model` variant.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DataModel {
     /// Raw bytes.
     Bytes(Bytes),
@@ -18,7 +18,7 @@ pub enum DataModel {
 }
 
 /// An MQTT message with its timestamp.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     /// When the message happened (the `__ts` user property, or the broker's clock).
     pub timestamp: Hlc,
@@ -35,7 +35,7 @@ pub struct Message {
 }
 
 /// Where a message's schema is found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MessageSchema {
     /// An id in a schema registry.
     RegistryReference(Bytes),
@@ -49,7 +49,7 @@ pub enum MessageSchema {
 }
 
 /// A video frame.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// When the frame was taken.
     pub timestamp: Hlc,
@@ -107,6 +107,15 @@ impl DataModel {
             DataModel::Bytes(_) => None,
             DataModel::Message(message) => Some(&message.timestamp),
             DataModel::Snapshot(snapshot) => Some(&snapshot.timestamp),
+        }
+    }
+
+    /// Sets the item's timestamp (raw bytes have none and are left as they are).
+    pub fn set_timestamp(&mut self, timestamp: Hlc) {
+        match self {
+            DataModel::Bytes(_) => {}
+            DataModel::Message(message) => message.timestamp = timestamp,
+            DataModel::Snapshot(snapshot) => snapshot.timestamp = timestamp,
         }
     }
 

@@ -9,10 +9,13 @@
 //! - [`metrics`]: the metrics modules define; [`yaml`]: located YAML errors.
 
 pub mod data;
+pub mod engine;
 pub mod graph;
 pub mod hlc;
 pub mod hook;
 pub mod metrics;
+pub mod record;
+pub mod sink;
 pub mod state;
 pub mod topic;
 pub mod wasm;

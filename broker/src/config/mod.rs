@@ -7,12 +7,16 @@
 pub mod broker;
 pub mod env;
 mod error;
+pub mod graphs;
 mod paths;
 
 pub use broker::{
     AuthConfig, BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig,
 };
 pub use error::ConfigError;
+pub use graphs::{
+    DefinitionSource, EngineConfig, GraphBinding, MetricsConfig, ModulesConfig, SinkConfig,
+};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,18 @@ pub struct WeirConfig {
     /// The MQTT broker: listeners, TLS, authentication, limits.
     #[serde(default)]
     pub broker: BrokerConfig,
+    /// Graphs bound to the broker's topics.
+    #[serde(default, deserialize_with = "graphs::graphs")]
+    pub graphs: Vec<GraphBinding>,
+    /// Where module references resolve.
+    #[serde(default)]
+    pub modules: ModulesConfig,
+    /// The graph engine.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// The metrics endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 impl WeirConfig {

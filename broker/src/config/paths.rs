@@ -48,3 +48,31 @@ impl<'de> Deserialize<'de> for ExistingFile {
         }
     }
 }
+
+/// A path resolved against the configuration's directory (it need not exist yet).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RelativePath(PathBuf);
+
+impl RelativePath {
+    /// `path` resolved against the directory configuration paths are read relative to now.
+    pub fn resolve(path: &Path) -> RelativePath {
+        RelativePath(BASE_DIR.with(|base| base.borrow().join(path)))
+    }
+
+    /// The resolved path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RelativePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for RelativePath {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(RelativePath::resolve(&PathBuf::deserialize(deserializer)?))
+    }
+}

@@ -1,0 +1,364 @@
+//! The graph sections of `weir.yaml`: `graphs` (which definition runs on which topics, and how),
+//! `modules` (where module references resolve), `engine` and `metrics`.
+
+use super::paths::{ExistingFile, RelativePath};
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use weir_plugin::engine::BackPressure;
+use weir_plugin::sink::TopicTemplate;
+use weir_plugin::topic::{check_topic_name, TopicFilter};
+
+/// Graph definitions compiled into the binary, named `builtin:<name>` in `definition`.
+pub const BUILTIN_GRAPHS: &[(&str, &str)] = &[
+    (
+        "temperature-map",
+        include_str!("../../../config/graphs/temperature-map.yaml"),
+    ),
+    (
+        "windowed-statistics",
+        include_str!("../../../config/graphs/windowed-statistics.yaml"),
+    ),
+];
+
+/// Where a graph's definition comes from.
+#[derive(Debug, Clone)]
+pub enum DefinitionSource {
+    /// A file (relative paths resolve against the configuration's directory).
+    File(ExistingFile),
+    /// A definition compiled into the binary (`builtin:<name>`).
+    Builtin {
+        /// Its name.
+        name: &'static str,
+        /// Its text.
+        text: &'static str,
+    },
+}
+
+impl<'de> Deserialize<'de> for DefinitionSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let written = String::deserialize(deserializer)?;
+        match written.strip_prefix("builtin:") {
+            Some(wanted) => BUILTIN_GRAPHS
+                .iter()
+                .find(|(name, _)| *name == wanted)
+                .map(|&(name, text)| DefinitionSource::Builtin { name, text })
+                .ok_or_else(|| {
+                    let known: Vec<_> = BUILTIN_GRAPHS.iter().map(|(n, _)| *n).collect();
+                    serde::de::Error::custom(format_args!(
+                        "no built-in graph `{wanted}` (built in: {})",
+                        known.join(", ")
+                    ))
+                }),
+            None => {
+                let file: serde::de::value::StringDeserializer<serde::de::value::Error> =
+                    written.into_deserializer();
+                ExistingFile::deserialize(file)
+                    .map(DefinitionSource::File)
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
+/// Where a graph's results go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The output topic: fixed, or a template over the result's own topic (`{topic}`, `{N}`,
+    /// `{N..}`). Absent: the result's own topic (as the module left it).
+    #[serde(default, deserialize_with = "template")]
+    pub topic: Option<TopicTemplate>,
+    /// Publish results retained.
+    #[serde(default)]
+    pub retain: bool,
+    /// QoS of results, 0, 1 or 2 (see docs/graphs.md: rumqttd delivers at the subscriber's QoS).
+    #[serde(default, deserialize_with = "qos")]
+    pub qos: u8,
+}
+
+/// One graph bound to the broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawBinding")]
+pub struct GraphBinding {
+    /// Its name, in logs, metrics and the default dead-letter topic.
+    pub name: String,
+    /// The graph definition.
+    pub definition: DefinitionSource,
+    /// The topic filters whose messages enter the graph.
+    pub source: Vec<TopicFilter>,
+    /// Where results go.
+    pub sink: SinkConfig,
+    /// Where items a module failed on are published (with the reason as user properties).
+    pub dead_letter: String,
+    /// The graph's configuration: values for its modules' parameters.
+    pub configuration: BTreeMap<String, String>,
+    /// Worker threads.
+    pub workers: usize,
+    /// Capacity of each worker's input queue, in messages.
+    pub queue: usize,
+    /// What happens when the input queue is full.
+    pub back_pressure: BackPressure,
+    /// How long (ms) a window waits for late messages stamped by their devices.
+    pub lateness_ms: u64,
+    /// Start without this graph (and say why) when its modules cannot be found.
+    pub optional: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBinding {
+    name: String,
+    definition: DefinitionSource,
+    #[serde(deserialize_with = "filters")]
+    source: Vec<TopicFilter>,
+    #[serde(default)]
+    sink: SinkConfig,
+    #[serde(default, deserialize_with = "topic_name")]
+    dead_letter: Option<String>,
+    #[serde(default, deserialize_with = "scalars")]
+    configuration: BTreeMap<String, String>,
+    #[serde(default = "one", deserialize_with = "at_least_one")]
+    workers: usize,
+    #[serde(default = "default_queue", deserialize_with = "at_least_one")]
+    queue: usize,
+    #[serde(default, deserialize_with = "back_pressure")]
+    back_pressure: BackPressure,
+    #[serde(default)]
+    lateness_ms: u64,
+    #[serde(default)]
+    allow_loop: bool,
+    #[serde(default)]
+    optional: bool,
+}
+
+impl TryFrom<RawBinding> for GraphBinding {
+    type Error = String;
+
+    fn try_from(raw: RawBinding) -> Result<Self, String> {
+        if !raw.allow_loop {
+            match &raw.sink.topic {
+                None => {
+                    return Err(format!(
+                        "graph `{}` has no sink.topic, so results keep their own topic and can feed the graph's source again; set sink.topic, or `allow_loop: true` if that is intended",
+                        raw.name
+                    ))
+                }
+                Some(template) => {
+                    let reach = template.reach();
+                    if let Some(filter) = raw.source.iter().find(|f| f.overlaps(&reach)) {
+                        return Err(format!(
+                            "graph `{}`: sink.topic `{template}` can match source filter `{}`, so the graph would feed itself; change one, or set `allow_loop: true` if that is intended",
+                            raw.name,
+                            filter.as_str()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(GraphBinding {
+            dead_letter: raw
+                .dead_letter
+                .unwrap_or_else(|| format!("weir/dead-letter/{}", raw.name)),
+            name: raw.name,
+            definition: raw.definition,
+            source: raw.source,
+            sink: raw.sink,
+            configuration: raw.configuration,
+            workers: raw.workers,
+            queue: raw.queue,
+            back_pressure: raw.back_pressure,
+            lateness_ms: raw.lateness_ms,
+            optional: raw.optional,
+        })
+    }
+}
+
+/// The graphs, with unique names.
+pub(super) fn graphs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<GraphBinding>, D::Error> {
+    let graphs = Vec::<GraphBinding>::deserialize(d)?;
+    let mut names = HashSet::new();
+    for graph in &graphs {
+        if !names.insert(graph.name.as_str()) {
+            return Err(serde::de::Error::custom(format_args!(
+                "two graphs are named `{}`: names must be unique",
+                graph.name
+            )));
+        }
+    }
+    Ok(graphs)
+}
+
+/// Where module references resolve.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModulesConfig {
+    /// Directories searched in order (relative ones against the configuration's directory; for
+    /// the embedded default, the current directory).
+    #[serde(default = "default_module_dirs")]
+    pub directories: Vec<RelativePath>,
+}
+
+impl Default for ModulesConfig {
+    fn default() -> Self {
+        ModulesConfig {
+            directories: default_module_dirs(),
+        }
+    }
+}
+
+impl ModulesConfig {
+    /// The directories as paths.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.directories
+            .iter()
+            .map(|d| d.path().to_path_buf())
+            .collect()
+    }
+}
+
+fn default_module_dirs() -> Vec<RelativePath> {
+    vec![RelativePath::resolve("target/modules".as_ref())]
+}
+
+/// The graph engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// The node id of timestamps the broker issues.
+    #[serde(default = "default_node_id")]
+    pub node_id: String,
+    /// How often (ms) input frontiers move with the clock when no message arrives.
+    #[serde(default = "default_tick", deserialize_with = "at_least_one_u64")]
+    pub tick_ms: u64,
+    /// How often (s) each graph's counters are logged when they changed (0: never).
+    #[serde(default = "default_log_interval")]
+    pub log_interval_s: u64,
+    /// The state store's file; absent: in memory (state is lost at exit).
+    #[serde(default)]
+    pub state_file: Option<RelativePath>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_id: default_node_id(),
+            tick_ms: default_tick(),
+            log_interval_s: default_log_interval(),
+            state_file: None,
+        }
+    }
+}
+
+/// The metrics endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where to serve Prometheus text at `/metrics`; absent: no endpoint.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+}
+
+fn default_node_id() -> String {
+    "weir".into()
+}
+fn default_tick() -> u64 {
+    10
+}
+fn default_log_interval() -> u64 {
+    60
+}
+fn one() -> usize {
+    1
+}
+fn default_queue() -> usize {
+    1024
+}
+
+fn template<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TopicTemplate>, D::Error> {
+    let written = String::deserialize(d)?;
+    TopicTemplate::parse(&written)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn topic_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let written = String::deserialize(d)?;
+    check_topic_name(&written).map_err(serde::de::Error::custom)?;
+    Ok(Some(written))
+}
+
+fn filters<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TopicFilter>, D::Error> {
+    let written = Vec::<String>::deserialize(d)?;
+    if written.is_empty() {
+        return Err(serde::de::Error::custom(
+            "no source filter: expected at least one MQTT topic filter",
+        ));
+    }
+    written
+        .iter()
+        .map(|filter| TopicFilter::new(filter).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn qos<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    match u8::deserialize(d)? {
+        qos @ 0..=2 => Ok(qos),
+        other => Err(serde::de::Error::custom(format_args!(
+            "QoS {other}: expected 0, 1 or 2"
+        ))),
+    }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("expected at least 1")),
+        n => Ok(n),
+    }
+}
+
+fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("expected at least 1")),
+        n => Ok(n),
+    }
+}
+
+fn back_pressure<'de, D: Deserializer<'de>>(d: D) -> Result<BackPressure, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "block" => Ok(BackPressure::Block),
+        "drop" => Ok(BackPressure::Drop),
+        other => Err(serde::de::Error::custom(format_args!(
+            "unknown back-pressure policy `{other}`: expected `block` or `drop`"
+        ))),
+    }
+}
+
+/// A configuration value as written: a string, number or boolean.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a string, number or boolean")]
+enum Scalar {
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// Configuration values, all kept as the text the modules read.
+fn scalars<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let values = BTreeMap::<String, Scalar>::deserialize(d)?;
+    Ok(values
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Scalar::Bool(flag) => flag.to_string(),
+                Scalar::Integer(number) => number.to_string(),
+                Scalar::Float(number) => number.to_string(),
+                Scalar::Text(text) => text,
+            };
+            (key, text)
+        })
+        .collect())
+}

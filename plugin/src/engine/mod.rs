@@ -1,0 +1,263 @@
+//! The graph engine: each graph runs as a timely dataflow on its own worker threads.
+//!
+//! [`start`] builds one module instance per node per worker (running `init`, so a module that
+//! refuses its configuration stops the graph from starting, naming the node), then starts the
+//! workers. It returns the graph's [`Feeder`], which stamps messages and queues them (bounded,
+//! with the graph's back-pressure policy), and a [`RunningGraph`] handle with its metrics.
+//!
+//! Time is event time: each item's dataflow time is its hybrid-logical-clock timestamp
+//! ([`time`]). The feeder owns the input frontier; [`Feeder::advance_to`] moves it (with the
+//! clock in the broker, with the input's timestamps offline), and windows (a delay then an
+//! accumulate) close when it passes them. Results reach the [`Outputs`] from worker 0, ordered
+//! by time, input position and content, so the same input gives the same output for any
+//! number of workers.
+//!
+//! ```no_run
+//! # fn demo(graph: weir_plugin::graph::Graph, modules: std::collections::HashMap<usize, std::sync::Arc<weir_plugin::wasm::OperatorModule>>, outputs: std::sync::Arc<dyn weir_plugin::engine::Outputs>) -> Result<(), weir_plugin::engine::EngineError> {
+//! use weir_plugin::engine::{start, EngineOptions, GraphSpec};
+//! let spec = GraphSpec { name: "demo".into(), graph, modules };
+//! let (mut feeder, running) = start(spec, EngineOptions::default(), outputs)?;
+//! // feeder.push(message); feeder.advance_to(time); ...
+//! drop(feeder); // no more input: every window closes, then the workers stop
+//! running.join()?;
+//! # Ok(()) }
+//! ```
+
+mod dataflow;
+mod input;
+pub mod item;
+pub mod metrics;
+mod modules;
+mod nodes;
+mod outputs;
+pub mod time;
+
+pub use input::{BackPressure, Feeder, Pushed};
+pub use metrics::GraphMetrics;
+pub use modules::load_modules;
+pub use outputs::{DeadLetter, Outputs};
+
+use crate::graph::Graph;
+use crate::wasm::{OperatorError, OperatorInstance, OperatorModule};
+use dataflow::{operator_kind, WorkerParts};
+use metrics::NodeCounters;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Why a graph could not start or ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A node's module could not be instantiated or refused its configuration.
+    #[error("graph `{graph}`: {source}")]
+    Instance {
+        /// The graph.
+        graph: String,
+        /// The node, module and fault.
+        source: OperatorError,
+    },
+    /// A node that runs a module was given none.
+    #[error("graph `{graph}`: node `{node}` has no module")]
+    MissingModule {
+        /// The graph.
+        graph: String,
+        /// The node.
+        node: String,
+    },
+    /// The workers could not start or one of them failed.
+    #[error("graph `{graph}`: {message}")]
+    Workers {
+        /// The graph.
+        graph: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// A graph and its modules, ready to run.
+pub struct GraphSpec {
+    /// The name used in logs and metrics.
+    pub name: String,
+    /// The validated definition (parameters resolved).
+    pub graph: Graph,
+    /// The loaded module of each node that runs one, by node index.
+    pub modules: HashMap<usize, Arc<OperatorModule>>,
+}
+
+/// How a graph runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Capacity of each worker's input queue, in messages.
+    pub queue_capacity: usize,
+    /// What to do when a queue is full.
+    pub back_pressure: BackPressure,
+    /// The node id of timestamps the graph issues (late messages stamped up to the frontier).
+    pub node_id: Arc<str>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            workers: 1,
+            queue_capacity: 1024,
+            back_pressure: BackPressure::Block,
+            node_id: "weir".into(),
+        }
+    }
+}
+
+/// A running graph: its metrics, and its workers to wait for once its feeder is dropped.
+pub struct RunningGraph {
+    name: String,
+    metrics: Arc<GraphMetrics>,
+    guards: timely::communication::initialize::WorkerGuards<()>,
+}
+
+impl RunningGraph {
+    /// The graph's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The graph's counters.
+    pub fn metrics(&self) -> &Arc<GraphMetrics> {
+        &self.metrics
+    }
+
+    /// Waits until the workers have finished: after the feeder is dropped, every open window
+    /// closes and every result reaches the outputs first.
+    pub fn join(self) -> Result<(), EngineError> {
+        for result in self.guards.join() {
+            result.map_err(|message| EngineError::Workers {
+                graph: self.name.clone(),
+                message: format!("a worker failed: {message}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// How long `start` waits for the workers to build their dataflows.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts `spec` with `options`; results and dead letters go to `outputs`.
+pub fn start(
+    spec: GraphSpec,
+    options: EngineOptions,
+    outputs: Arc<dyn Outputs>,
+) -> Result<(Feeder, RunningGraph), EngineError> {
+    let GraphSpec {
+        name,
+        graph,
+        modules,
+    } = spec;
+    let workers = options.workers.max(1);
+    let nodes = graph
+        .nodes
+        .iter()
+        .map(|node| NodeCounters::new(&node.name, node.kind.as_str()))
+        .collect();
+    let mut metrics = GraphMetrics::new(&name, nodes);
+
+    // Every instance is built (and initialised) here, so that a failure is reported before any
+    // worker starts.
+    let mut per_worker = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut instances = HashMap::new();
+        for (index, node) in graph.nodes.iter().enumerate() {
+            let Some(kind) = operator_kind(node.kind) else {
+                continue;
+            };
+            let module = modules
+                .get(&index)
+                .ok_or_else(|| EngineError::MissingModule {
+                    graph: name.clone(),
+                    node: node.name.clone(),
+                })?;
+            let instance = OperatorInstance::new(
+                module.clone(),
+                &node.name,
+                kind,
+                graph.init_configuration(index),
+                metrics.nodes[index].module_metrics.clone(),
+            )
+            .map_err(|source| EngineError::Instance {
+                graph: name.clone(),
+                source,
+            })?;
+            instances.insert(index, instance);
+        }
+        per_worker.push(instances);
+    }
+
+    let watermark = Arc::new(AtomicU64::new(0));
+    let (activator_tx, activator_rx) = crossbeam_channel::unbounded();
+    let mut senders = Vec::with_capacity(workers);
+    let mut parts = Vec::with_capacity(workers);
+    for instances in per_worker {
+        let (tx, rx) = crossbeam_channel::bounded(options.queue_capacity.max(1));
+        senders.push(tx);
+        metrics.queues.push(rx.clone());
+        parts.push(Some(WorkerParts {
+            instances,
+            queue: rx,
+            watermark: watermark.clone(),
+            activator: activator_tx.clone(),
+        }));
+    }
+    drop(activator_tx);
+    let metrics = Arc::new(metrics);
+    let parts = Arc::new(Mutex::new(parts));
+    let graph = Arc::new(graph);
+    let guards = {
+        let metrics = metrics.clone();
+        let graph = graph.clone();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let parts = parts
+                .lock()
+                .ok()
+                .and_then(|mut parts| parts.get_mut(worker.index())?.take());
+            let Some(parts) = parts else {
+                return;
+            };
+            worker.dataflow::<u64, _, _>(|scope| {
+                dataflow::build(scope, &graph, parts, &metrics, &outputs)
+            });
+            while worker.step_or_park(None) {}
+        })
+        .map_err(|message| EngineError::Workers {
+            graph: name.clone(),
+            message,
+        })?
+    };
+    let mut activators = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let activator =
+            activator_rx
+                .recv_timeout(START_TIMEOUT)
+                .map_err(|_| EngineError::Workers {
+                    graph: name.clone(),
+                    message: "the workers did not start".into(),
+                })?;
+        activators.push(activator);
+    }
+    let feeder = Feeder::new(
+        senders,
+        activators,
+        watermark,
+        options.back_pressure,
+        options.node_id,
+        metrics.clone(),
+    );
+    Ok((
+        feeder,
+        RunningGraph {
+            name,
+            metrics,
+            guards,
+        },
+    ))
+}

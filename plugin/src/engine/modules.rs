@@ -1,0 +1,31 @@
+//! Loading the modules a graph's nodes reference.
+
+use crate::graph::{Graph, GraphErrors};
+use crate::wasm::{OperatorModule, WasmRuntime};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Resolves every module reference of `graph` against `dirs`, loads each module file once
+/// (several nodes often share one), and checks it exports what its node needs. Answers the
+/// module of each node that runs one, by node index.
+pub fn load_modules(
+    graph: &Graph,
+    dirs: &[PathBuf],
+    runtime: &Arc<WasmRuntime>,
+) -> Result<HashMap<usize, Arc<OperatorModule>>, GraphErrors> {
+    let mut loaded: HashMap<PathBuf, Result<Arc<OperatorModule>, String>> = HashMap::new();
+    let mut load = |path: &Path| {
+        loaded
+            .entry(path.to_path_buf())
+            .or_insert_with(|| runtime.load(path).map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+    };
+    let resolved = graph.check_modules(dirs, |path| {
+        load(path).map(|module| module.operators().iter().map(|&k| k.into()).collect())
+    })?;
+    Ok(resolved
+        .into_iter()
+        .filter_map(|(index, path)| Some((index, load(&path).ok()?)))
+        .collect())
+}
