@@ -6,7 +6,8 @@
 #   - Python: every directory with a weir-module.toml of kind "python", built by componentize-py
 #     from its app.py against the WIT world the file names. Rebuilt only when a source is newer.
 #
-# Run scripts/install-toolchain.sh first (once per machine).
+# Run scripts/install-toolchain.sh first (once per machine). With --rust-only, the Python modules
+# are skipped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -68,4 +69,7 @@ build_python_modules() {
 }
 
 build_rust_modules
-build_python_modules
+# `--rust-only`: what the embedded default configuration's demo graph needs, quickly.
+if [ "${1:-}" != "--rust-only" ]; then
+    build_python_modules
+fi

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use weir_plugin::data::DataModel;
-use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
+use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, Feeder, GraphSpec, Outputs};
 use weir_plugin::graph::Graph;
 use weir_plugin::hlc::HlcClock;
 use weir_plugin::record::Record;
@@ -36,6 +36,32 @@ impl Outputs for RecordWriter {
     fn dead_letter(&self, _letter: DeadLetter) {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Reads every record of `input` (named `file` in errors) into the graph, moving its frontier
+/// with the newest timestamp read.
+fn feed(
+    feeder: &mut Feeder,
+    input: std::fs::File,
+    file: &str,
+    lateness_ms: u64,
+) -> anyhow::Result<()> {
+    let mut clock = HlcClock::new("weir-graph-run");
+    let mut newest = 0;
+    for (number, line) in std::io::BufReader::new(input).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {file}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message = Record::parse(&line)
+            .and_then(|record| record.to_message(|| clock.now()))
+            .with_context(|| format!("{file}:{}", number + 1))?;
+        clock.observe(&message.timestamp);
+        newest = newest.max(time::encode(&message.timestamp));
+        feeder.push(message);
+        feeder.advance_to(time::minus_millis(newest, lateness_ms));
+    }
+    Ok(())
 }
 
 /// Runs the graph over the input and writes its results.
@@ -73,25 +99,17 @@ pub fn run(args: GraphRunArgs) -> anyhow::Result<()> {
         ..EngineOptions::default()
     };
     let (mut feeder, running) = engine::start(spec, options, writer.clone())?;
-    let mut clock = HlcClock::new("weir-graph-run");
-    let mut newest = 0;
-    let file = args.input.display().to_string();
-    for (number, line) in std::io::BufReader::new(input).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {file}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let message = Record::parse(&line)
-            .and_then(|record| record.to_message(|| clock.now()))
-            .with_context(|| format!("{file}:{}", number + 1))?;
-        clock.observe(&message.timestamp);
-        newest = newest.max(time::encode(&message.timestamp));
-        feeder.push(message);
-        feeder.advance_to(time::minus_millis(newest, args.lateness_ms));
-    }
+    let fed = feed(
+        &mut feeder,
+        input,
+        &args.input.display().to_string(),
+        args.lateness_ms,
+    );
+    // Without input the workers close every window and stop; a failed read ends the run too.
     drop(feeder);
     let metrics = running.metrics().clone();
     running.join()?;
+    fed?;
     let mut out = writer
         .out
         .lock()

@@ -26,7 +26,7 @@ fn assert_error(yaml: &str, expected: &str) {
 fn unknown_top_level_key() {
     assert_error(
         "brokr: {}\n",
-        "bad.yaml:1:1: brokr: unknown field `brokr`, expected `broker`",
+        "bad.yaml:1:1: brokr: unknown field `brokr`, expected one of `broker`, `graphs`, `modules`, `engine`, `metrics`",
     );
 }
 
@@ -190,5 +190,84 @@ fn config_check_accepts_a_good_file_and_rejects_a_bad_one() {
     assert!(
         stderr.contains("bad.yaml:1:9: broker: invalid type: integer `3`"),
         "{stderr}"
+    );
+}
+
+const GRAPH: &str = "graphs:\n  - name: g\n    definition: builtin:temperature-map\n";
+
+#[test]
+fn a_graph_without_sink_topic_could_feed_itself() {
+    assert_error(
+        &format!("{GRAPH}    source: [sensors/+/temperature]\n"),
+        "bad.yaml:2:3: graphs[0]: graph `g` has no sink.topic, so results keep their own topic and can feed the graph's source again; set sink.topic, or `allow_loop: true` if that is intended",
+    );
+}
+
+#[test]
+fn a_sink_topic_matching_the_source_is_a_loop() {
+    assert_error(
+        &format!("{GRAPH}    source: [sensors/#]\n    sink: {{topic: \"sensors/{{1..}}\"}}\n"),
+        "bad.yaml:2:3: graphs[0]: graph `g`: sink.topic `sensors/{1..}` can match source filter `sensors/#`, so the graph would feed itself; change one, or set `allow_loop: true` if that is intended",
+    );
+}
+
+#[test]
+fn a_loop_is_accepted_when_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "loop.yaml",
+        &format!("{GRAPH}    source: [sensors/#]\n    allow_loop: true\n"),
+    );
+    let (status, stdout, stderr) = run_weir(&["config", "check", "loop.yaml"], dir.path());
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("configuration is valid"), "{stdout}");
+}
+
+#[test]
+fn graph_binding_values_are_located() {
+    for (yaml, expected) in [
+        (
+            "graphs:\n  - name: g\n    definition: builtin:nope\n    source: [a]\n    sink: {topic: b}\n",
+            "bad.yaml:3:17: graphs[0].definition: no built-in graph `nope` (built in: temperature-map, windowed-statistics)",
+        ),
+        (
+            "graphs:\n  - name: g\n    definition: missing.yaml\n    source: [a]\n    sink: {topic: b}\n",
+            "bad.yaml:3:17: graphs[0].definition: cannot read file ",
+        ),
+        (
+            &format!("{GRAPH}    source: [a]\n    sink: {{topic: \"b/{{x}}\"}}\n"),
+            "bad.yaml:5:19: graphs[0].sink.topic: invalid placeholder `{x}`: expected {topic}, {N} or {N..}",
+        ),
+        (
+            &format!("{GRAPH}    source: [a, a/#/b]\n    sink: {{topic: b}}\n"),
+            "bad.yaml:4:17: graphs[0].source[1]: invalid topic filter `a/#/b`",
+        ),
+        (
+            &format!("{GRAPH}    source: []\n    sink: {{topic: b}}\n"),
+            "graphs[0].source: no source filter: expected at least one MQTT topic filter",
+        ),
+        (
+            &format!("{GRAPH}    source: [a]\n    sink: {{topic: b}}\n    back_pressure: wait\n"),
+            "bad.yaml:6:20: graphs[0].back_pressure: unknown back-pressure policy `wait`: expected `block` or `drop`",
+        ),
+        (
+            &format!("{GRAPH}    source: [a]\n    sink: {{topic: b}}\n    workers: 0\n"),
+            "graphs[0].workers: expected at least 1",
+        ),
+        (
+            &format!("{GRAPH}    source: [a]\n    sink: {{topic: b}}\n  - name: g\n    definition: builtin:temperature-map\n    source: [c]\n    sink: {{topic: d}}\n"),
+            "graphs: two graphs are named `g`: names must be unique",
+        ),
+    ] {
+        assert_error(yaml, expected);
+    }
+}
+
+#[test]
+fn a_graph_whose_module_is_missing_stops_the_start_naming_it() {
+    assert_error(
+        &format!("modules: {{directories: [/nonexistent]}}\n{GRAPH}    source: [a]\n    sink: {{topic: b}}\n"),
+        "error: graph `g`: builtin:temperature-map:17:13: operations[1].module: node `module-temperature/map`: module `temperature:1.0.0` not found; looked for /nonexistent/temperature-1.0.0.wasm",
     );
 }

@@ -54,6 +54,37 @@ impl Weir {
         Self::spawn(dir, &config, &[], v4, v5)
     }
 
+    /// Starts weir with the configuration `yaml(v4_port, v5_port, metrics_port)` and waits until
+    /// the listeners and the metrics endpoint accept connections. Free ports are picked anew and
+    /// weir restarted if one was taken in between (tests run in parallel).
+    pub fn start_with_metrics(yaml: impl Fn(u16, u16, u16) -> String) -> (Weir, u16) {
+        for _ in 0..3 {
+            let metrics = free_port();
+            let mut weir = Self::start_with(|v4, v5| yaml(v4, v5, metrics));
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                if TcpStream::connect(("127.0.0.1", metrics)).is_ok() {
+                    return (weir, metrics);
+                }
+                if weir.child.try_wait().unwrap().is_some() {
+                    assert!(
+                        weir.log().contains("cannot bind"),
+                        "weir exited:\n{}",
+                        weir.log()
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no metrics endpoint:\n{}",
+                    weir.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("no free ports for weir after three attempts");
+    }
+
     /// Starts weir on `config` (inside `dir`) with extra environment, and waits for the ports.
     pub fn spawn(dir: TempDir, config: &Path, env: &[(&str, String)], v4: u16, v5: u16) -> Weir {
         let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
@@ -177,6 +208,19 @@ impl MosquittoSub {
                 .expect("mosquitto_sub received nothing");
             if !line.starts_with("Client ") && !line.starts_with("Subscribed") {
                 return line;
+            }
+        }
+    }
+
+    /// Whether no message arrives within a short quiet period (for checking that nothing
+    /// beyond what was expected was delivered).
+    pub fn nothing_more(&mut self) -> bool {
+        let quiet = Duration::from_millis(300);
+        loop {
+            match self.lines.recv_timeout(quiet) {
+                Err(_) => return true,
+                Ok(line) if line.starts_with("Client ") => continue,
+                Ok(_) => return false,
             }
         }
     }

@@ -31,8 +31,11 @@ async fn runs_with_the_embedded_default_configuration() {
     let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
     let mut child = std::process::Command::new(super::harness::weir_bin())
         .arg("run")
+        // No target/modules here: the demo graph cannot start.
+        .current_dir(dir.path())
         .env("WEIR_MQTT_PORT", v4.to_string())
         .env("WEIR_MQTT5_PORT", v5.to_string())
+        .env("WEIR_METRICS_PORT", free_port().to_string())
         .env_remove("WEIR_CONFIG")
         .stderr(log)
         .spawn()
@@ -59,6 +62,12 @@ async fn runs_with_the_embedded_default_configuration() {
         log.contains(&format!("MQTT 3.1.1 listener on 127.0.0.1:{v4}"))
             && log.contains(&format!("MQTT 5 listener on 127.0.0.1:{v5}")),
         "start-up lines name each listener:\n{log}"
+    );
+    assert!(
+        log.contains("graph `demo` not started: ")
+            && log.contains("module `temperature:1.0.0` not found")
+            && log.contains("build the example modules with `scripts/build-modules.sh`"),
+        "one line says why the demo graph is missing and how to build it:\n{log}"
     );
 }
 

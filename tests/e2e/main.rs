@@ -3,6 +3,7 @@
 
 mod clients;
 mod config_errors;
+mod engine;
 mod graphs;
 mod harness;
 mod lifecycle;

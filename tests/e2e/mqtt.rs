@@ -291,3 +291,32 @@ async fn mqtt5_last_will_reaches_mqtt311_subscriber() {
     assert_eq!(will.topic, "wills5/x");
     assert_eq!(will.payload.as_ref(), b"bye");
 }
+
+/// rumqttd's own 3.1.1 codec panics on a message with MQTT 5 properties; Weir's drops them.
+#[test]
+fn an_mqtt5_message_with_properties_reaches_an_mqtt311_subscriber() {
+    let weir = Weir::start();
+    let mut sub = MosquittoSub::start(&["-p", &weir.v4.to_string(), "-t", "mixed/#", "-v"]);
+    let out = mosquitto_pub(&[
+        "-V",
+        "mqttv5",
+        "-p",
+        &weir.v5.to_string(),
+        "-t",
+        "mixed/a",
+        "-m",
+        "hello",
+        "-D",
+        "publish",
+        "user-property",
+        "k",
+        "v",
+        "-D",
+        "publish",
+        "content-type",
+        "text/plain",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sub.next_message(), "mixed/a hello");
+    assert!(!weir.log().contains("panicked"), "{}", weir.log());
+}

@@ -11,6 +11,25 @@ use weir_plugin::engine::BackPressure;
 use weir_plugin::sink::TopicTemplate;
 use weir_plugin::topic::{check_topic_name, TopicFilter};
 
+/// Deserializes a string through `parse`, so that an error points at the value itself.
+fn parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    expecting: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    struct Text<F>(&'static str, F);
+    impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for Text<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+            (self.1)(text).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Text(expecting, parse))
+}
+
 /// Graph definitions compiled into the binary, named `builtin:<name>` in `definition`.
 pub const BUILTIN_GRAPHS: &[(&str, &str)] = &[
     (
@@ -39,27 +58,30 @@ pub enum DefinitionSource {
 
 impl<'de> Deserialize<'de> for DefinitionSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let written = String::deserialize(deserializer)?;
-        match written.strip_prefix("builtin:") {
-            Some(wanted) => BUILTIN_GRAPHS
-                .iter()
-                .find(|(name, _)| *name == wanted)
-                .map(|&(name, text)| DefinitionSource::Builtin { name, text })
-                .ok_or_else(|| {
-                    let known: Vec<_> = BUILTIN_GRAPHS.iter().map(|(n, _)| *n).collect();
-                    serde::de::Error::custom(format_args!(
-                        "no built-in graph `{wanted}` (built in: {})",
-                        known.join(", ")
-                    ))
-                }),
-            None => {
-                let file: serde::de::value::StringDeserializer<serde::de::value::Error> =
-                    written.into_deserializer();
-                ExistingFile::deserialize(file)
-                    .map(DefinitionSource::File)
-                    .map_err(serde::de::Error::custom)
-            }
-        }
+        parsed(
+            deserializer,
+            "a file or builtin:<name>",
+            |written| match written.strip_prefix("builtin:") {
+                Some(wanted) => BUILTIN_GRAPHS
+                    .iter()
+                    .find(|(name, _)| *name == wanted)
+                    .map(|&(name, text)| DefinitionSource::Builtin { name, text })
+                    .ok_or_else(|| {
+                        let known: Vec<_> = BUILTIN_GRAPHS.iter().map(|(n, _)| *n).collect();
+                        format!(
+                            "no built-in graph `{wanted}` (built in: {})",
+                            known.join(", ")
+                        )
+                    }),
+                None => {
+                    let file: serde::de::value::StrDeserializer<serde::de::value::Error> =
+                        written.into_deserializer();
+                    ExistingFile::deserialize(file)
+                        .map(DefinitionSource::File)
+                        .map_err(|e| e.to_string())
+                }
+            },
+        )
     }
 }
 
@@ -278,29 +300,45 @@ fn default_queue() -> usize {
 }
 
 fn template<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TopicTemplate>, D::Error> {
-    let written = String::deserialize(d)?;
-    TopicTemplate::parse(&written)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+    parsed(
+        d,
+        "an MQTT topic, with {topic}, {N} or {N..} placeholders",
+        |written| {
+            TopicTemplate::parse(written)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        },
+    )
 }
 
 fn topic_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let written = String::deserialize(d)?;
-    check_topic_name(&written).map_err(serde::de::Error::custom)?;
-    Ok(Some(written))
+    parsed(d, "an MQTT topic", |written| {
+        check_topic_name(written).map_err(|e| e.to_string())?;
+        Ok(Some(written.to_string()))
+    })
+}
+
+/// One source filter, located at its own value when invalid.
+struct Filter(TopicFilter);
+
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parsed(d, "an MQTT topic filter", |written| {
+            TopicFilter::new(written)
+                .map(Filter)
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 fn filters<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TopicFilter>, D::Error> {
-    let written = Vec::<String>::deserialize(d)?;
-    if written.is_empty() {
+    let filters = Vec::<Filter>::deserialize(d)?;
+    if filters.is_empty() {
         return Err(serde::de::Error::custom(
             "no source filter: expected at least one MQTT topic filter",
         ));
     }
-    written
-        .iter()
-        .map(|filter| TopicFilter::new(filter).map_err(serde::de::Error::custom))
-        .collect()
+    Ok(filters.into_iter().map(|Filter(filter)| filter).collect())
 }
 
 fn qos<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
@@ -327,13 +365,13 @@ fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 fn back_pressure<'de, D: Deserializer<'de>>(d: D) -> Result<BackPressure, D::Error> {
-    match String::deserialize(d)?.as_str() {
+    parsed(d, "`block` or `drop`", |written| match written {
         "block" => Ok(BackPressure::Block),
         "drop" => Ok(BackPressure::Drop),
-        other => Err(serde::de::Error::custom(format_args!(
+        other => Err(format!(
             "unknown back-pressure policy `{other}`: expected `block` or `drop`"
-        ))),
-    }
+        )),
+    })
 }
 
 /// A configuration value as written: a string, number or boolean.

@@ -235,14 +235,19 @@ pub fn start(
     };
     let mut activators = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let activator =
-            activator_rx
-                .recv_timeout(START_TIMEOUT)
-                .map_err(|_| EngineError::Workers {
-                    graph: name.clone(),
+        match activator_rx.recv_timeout(START_TIMEOUT) {
+            Ok(activator) => activators.push(activator),
+            Err(_) => {
+                // Disconnect the queues first, so that the workers that did start can stop
+                // and `guards` can join them.
+                drop(senders);
+                drop(guards);
+                return Err(EngineError::Workers {
+                    graph: name,
                     message: "the workers did not start".into(),
-                })?;
-        activators.push(activator);
+                });
+            }
+        }
     }
     let feeder = Feeder::new(
         senders,
