@@ -51,6 +51,23 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
             if listener.tls.is_some() { " (tls)" } else { "" }
         );
     }
+    for graph in &config.graphs {
+        println!(
+            "graph {}: {} -> {}",
+            graph.name,
+            graph
+                .source
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            graph
+                .sink
+                .topic
+                .as_ref()
+                .map_or("(own topics)".to_string(), ToString::to_string)
+        );
+    }
     println!("configuration is valid");
     Ok(())
 }
