@@ -2,7 +2,8 @@
 # Installs everything that building and testing Weir's guest modules needs, from Debian packages,
 # crates.io and PyPI only. Idempotent: a second run checks and returns in about a second.
 #
-#   - Debian: mosquitto and its clients (test peers), the runtime libraries of the guest compiler,
+#   - Debian: mosquitto and its clients (test peers), zlib and make (the Kafka client builds
+#     librdkafka), the runtime libraries of the guest compiler,
 #     lld and wasi-libc.
 #   - A private Rust guest toolchain: Debian's rustc-web 1.96 with its library sources, unpacked
 #     (not installed: it conflicts with rustup) into $WEIR_GUEST_TOOLCHAIN, so that
@@ -24,7 +25,7 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 wasi-libc)
+apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 wasi-libc zlib1g-dev make)
 
 install_apt_packages() {
     local missing=()

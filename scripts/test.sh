@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-toolchain.sh
+scripts/install-services.sh
 scripts/build-modules.sh
 cargo test --workspace --locked "$@"

@@ -1,16 +1,19 @@
 //! `weir run`'s graphs: each binding of `weir.yaml` loaded, started on the engine with MQTT
 //! outputs, and routed by the hook; their counters logged and served to Prometheus.
 
-use crate::config::{DefinitionSource, GraphBinding, WeirConfig};
+use crate::config::{DefinitionSource, GraphBinding, Upstream, WeirConfig};
 use crate::server::Broker;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use weir_plugin::engine::Outputs;
 use weir_plugin::engine::{self, EngineOptions, GraphMetrics, GraphSpec, RunningGraph};
 use weir_plugin::graph::Graph;
 use weir_plugin::hook::{self, HookOptions, Route};
+use weir_plugin::sink::buffer::SinkMetrics;
 use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher};
+use weir_plugin::sink::{self, UpstreamOutputs};
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
@@ -18,6 +21,8 @@ use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 pub struct RunningGraphs {
     /// The running graphs (their workers stop with the process).
     pub graphs: Vec<RunningGraph>,
+    /// The counters of their upstream (Kafka, OTLP) sinks.
+    pub sinks: Vec<Arc<SinkMetrics>>,
 }
 
 impl RunningGraphs {
@@ -30,7 +35,10 @@ impl RunningGraphs {
 /// Loads and starts every graph of `config` and the hook that feeds them.
 pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGraphs> {
     if config.graphs.is_empty() {
-        return Ok(RunningGraphs { graphs: Vec::new() });
+        return Ok(RunningGraphs {
+            graphs: Vec::new(),
+            sinks: Vec::new(),
+        });
     }
     let node_id: Arc<str> = config.engine.node_id.as_str().into();
     let state = match &config.engine.state_file {
@@ -44,6 +52,7 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
     let publisher = MqttPublisher::start(&links, "weir-graphs-out", 4096)?;
     let mut routes = Vec::new();
     let mut graphs = Vec::new();
+    let mut sinks = Vec::new();
     for binding in &config.graphs {
         let graph = load_definition(binding)?;
         for warning in &graph.warnings {
@@ -61,13 +70,7 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             }
             Err(errors) => return Err(errors).context(format!("graph `{}`", binding.name)),
         };
-        let outputs = MqttOutputs::new(
-            &binding.name,
-            binding.sink.topic.clone(),
-            binding.sink.retain,
-            Some(binding.dead_letter.clone()),
-            publisher.clone(),
-        );
+        let (outputs, destination) = outputs(binding, &publisher, &node_id, &mut sinks)?;
         let spec = GraphSpec {
             name: binding.name.clone(),
             graph,
@@ -79,7 +82,7 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             back_pressure: binding.back_pressure,
             node_id: node_id.clone(),
         };
-        let (feeder, running) = engine::start(spec, options, Arc::new(outputs))?;
+        let (feeder, running) = engine::start(spec, options, outputs)?;
         tracing::info!(
             graph = %binding.name,
             "graph `{}` on {} → {} ({} worker{}, dead letters to {})",
@@ -90,11 +93,7 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
                 .map(|f| f.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            binding
-                .sink
-                .topic
-                .as_ref()
-                .map_or("the results' own topics".to_string(), ToString::to_string),
+            destination,
             binding.workers,
             if binding.workers == 1 { "" } else { "s" },
             binding.dead_letter
@@ -119,14 +118,54 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             },
         )?;
     }
-    let running = RunningGraphs { graphs };
+    let running = RunningGraphs { graphs, sinks };
     if config.engine.log_interval_s > 0 {
         log_periodically(
             running.metrics(),
+            running.sinks.clone(),
             Duration::from_secs(config.engine.log_interval_s),
         );
     }
     Ok(running)
+}
+
+/// Where `binding`'s results go, and how the start-up log names it.
+fn outputs(
+    binding: &GraphBinding,
+    publisher: &MqttPublisher,
+    node_id: &str,
+    sinks: &mut Vec<Arc<SinkMetrics>>,
+) -> anyhow::Result<(Arc<dyn Outputs>, String)> {
+    let mqtt = |topic| {
+        MqttOutputs::new(
+            &binding.name,
+            topic,
+            binding.sink.retain,
+            Some(binding.dead_letter.clone()),
+            publisher.clone(),
+        )
+    };
+    let delivery = &binding.sink.delivery;
+    let (buffer, metrics) = match &binding.sink.upstream {
+        None => {
+            let destination = binding
+                .sink
+                .topic
+                .as_ref()
+                .map_or("the results' own topics".to_string(), ToString::to_string);
+            return Ok((Arc::new(mqtt(binding.sink.topic.clone())), destination));
+        }
+        Some(Upstream::Kafka(kafka)) => sink::kafka::start(&binding.name, kafka, delivery),
+        Some(Upstream::Otlp(otlp)) => sink::otlp::start(&binding.name, otlp, delivery),
+    }
+    .with_context(|| format!("graph `{}`", binding.name))?;
+    let destination = format!(
+        "{} {} (buffer {}, when full: {:?})",
+        metrics.kind, metrics.target, delivery.buffer, delivery.when_full
+    );
+    sinks.push(metrics);
+    let outputs = UpstreamOutputs::new(buffer, mqtt(None), node_id);
+    Ok((Arc::new(outputs), destination))
 }
 
 fn load_definition(binding: &GraphBinding) -> anyhow::Result<Graph> {
@@ -144,17 +183,24 @@ fn load_definition(binding: &GraphBinding) -> anyhow::Result<Graph> {
 }
 
 /// Logs each graph's counters every `interval` when they changed.
-fn log_periodically(graphs: Vec<Arc<GraphMetrics>>, interval: Duration) {
+fn log_periodically(
+    graphs: Vec<Arc<GraphMetrics>>,
+    sinks: Vec<Arc<SinkMetrics>>,
+    interval: Duration,
+) {
     let spawned = std::thread::Builder::new()
         .name("weir-stats".into())
         .spawn(move || {
-            let mut last: Vec<String> = vec![String::new(); graphs.len()];
+            let mut last: Vec<String> = vec![String::new(); graphs.len() + sinks.len()];
             loop {
                 std::thread::sleep(interval);
-                for (graph, last) in graphs.iter().zip(&mut last) {
-                    let summary = graph.summary();
+                let summaries = graphs
+                    .iter()
+                    .map(|g| (&g.graph, g.summary()))
+                    .chain(sinks.iter().map(|s| (&s.graph, s.summary())));
+                for ((graph, summary), last) in summaries.zip(&mut last) {
                     if summary != *last {
-                        tracing::info!(graph = %graph.graph, "{summary}");
+                        tracing::info!(graph = %graph, "{summary}");
                         *last = summary;
                     }
                 }

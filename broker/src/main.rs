@@ -81,7 +81,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let broker = Broker::start(&config.broker)?;
     let graphs = weir::graphs::start(&config, &broker)?;
     if let Some(address) = config.metrics.listen {
-        weir::metrics_endpoint::serve(address, graphs.metrics())?;
+        weir::metrics_endpoint::serve(address, graphs.metrics(), graphs.sinks.clone())?;
     }
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 

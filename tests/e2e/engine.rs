@@ -2,47 +2,12 @@
 //! `weir graph run` over recorded messages.
 
 use super::harness::{
-    free_port, mosquitto_pub, run_weir, weir_bin, write_file, MosquittoSub, Weir, PATIENCE,
+    free_port, metric, modules_dir, mosquitto_pub, repo, run_weir, wait_for_metrics, weir_bin,
+    write_file, MosquittoSub, Weir, PATIENCE,
 };
-use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
-
-fn modules_dir() -> String {
-    repo("target/modules").display().to_string()
-}
-
-/// The value of the Prometheus sample `name{labels}` served on `port`.
-fn metric(port: u16, sample: &str) -> Option<u64> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Waits until `condition` holds on the metrics, checking as they change.
-fn wait_for_metrics(port: u16, what: &str, condition: impl Fn(&dyn Fn(&str) -> u64) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let read = |sample: &str| metric(port, sample).unwrap_or(0);
-        if condition(&read) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "metrics never showed {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn millis_now() -> u64 {
     SystemTime::now()

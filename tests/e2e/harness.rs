@@ -1,6 +1,6 @@
 //! Starting the real `weir` binary and real MQTT clients for end-to-end tests.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -265,4 +265,51 @@ pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
     path
+}
+
+/// A path in the repository.
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// Where scripts/build-modules.sh put the example modules.
+pub fn modules_dir() -> String {
+    repo("target/modules").display().to_string()
+}
+
+/// The value of the Prometheus sample `name{labels}` served on `port`.
+pub fn metric(port: u16, sample: &str) -> Option<u64> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until `condition` holds on the metrics, checking as they change.
+pub fn wait_for_metrics(port: u16, what: &str, condition: impl Fn(&dyn Fn(&str) -> u64) -> bool) {
+    wait_for_metrics_within(port, PATIENCE, what, condition)
+}
+
+/// Waits at most `patience` until `condition` holds on the metrics.
+pub fn wait_for_metrics_within(
+    port: u16,
+    patience: Duration,
+    what: &str,
+    condition: impl Fn(&dyn Fn(&str) -> u64) -> bool,
+) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let read = |sample: &str| metric(port, sample).unwrap_or(0);
+        if condition(&read) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "metrics never showed {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

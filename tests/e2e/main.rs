@@ -10,3 +10,5 @@ mod lifecycle;
 mod modules;
 mod mqtt;
 mod security;
+mod services;
+mod sinks;

@@ -7,7 +7,11 @@ use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use weir_plugin::engine::BackPressure;
+use weir_plugin::sink::buffer::{Delivery, WhenFull};
+use weir_plugin::sink::kafka::KafkaConfig;
+use weir_plugin::sink::otlp::OtlpConfig;
 use weir_plugin::sink::TopicTemplate;
 use weir_plugin::topic::{check_topic_name, TopicFilter};
 
@@ -85,20 +89,123 @@ impl<'de> Deserialize<'de> for DefinitionSource {
     }
 }
 
-/// Where a graph's results go.
+/// Where a graph's results go: back into the broker over MQTT (the default), or upstream to
+/// Kafka or an OTLP collector.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawSink")]
 pub struct SinkConfig {
     /// The output topic: fixed, or a template over the result's own topic (`{topic}`, `{N}`,
-    /// `{N..}`). Absent: the result's own topic (as the module left it).
-    #[serde(default, deserialize_with = "template")]
+    /// `{N..}`). Absent: the result's own topic (as the module left it). MQTT only.
     pub topic: Option<TopicTemplate>,
-    /// Publish results retained.
-    #[serde(default)]
+    /// Publish results retained. MQTT only.
     pub retain: bool,
     /// QoS of results, 0, 1 or 2 (see docs/graphs.md: rumqttd delivers at the subscriber's QoS).
-    #[serde(default, deserialize_with = "qos")]
     pub qos: u8,
+    /// The upstream the results go to instead of MQTT.
+    pub upstream: Option<Upstream>,
+    /// An upstream sink's buffer and retries.
+    pub delivery: Delivery,
+}
+
+/// An upstream sink.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// A Kafka topic.
+    Kafka(KafkaConfig),
+    /// An OTLP collector.
+    Otlp(OtlpConfig),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    #[serde(default, deserialize_with = "template")]
+    topic: Option<TopicTemplate>,
+    #[serde(default)]
+    retain: bool,
+    #[serde(default, deserialize_with = "qos")]
+    qos: u8,
+    #[serde(default)]
+    mqtt: Option<RawMqttSink>,
+    #[serde(default)]
+    kafka: Option<KafkaConfig>,
+    #[serde(default)]
+    otlp: Option<OtlpConfig>,
+    #[serde(default, deserialize_with = "some_at_least_one")]
+    buffer: Option<usize>,
+    #[serde(default, deserialize_with = "when_full")]
+    when_full: Option<WhenFull>,
+    #[serde(default)]
+    retry_initial_ms: Option<u64>,
+    #[serde(default)]
+    retry_max_ms: Option<u64>,
+}
+
+/// `sink.mqtt`: the MQTT sink's settings spelled out (the same as at `sink`'s own level).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqttSink {
+    #[serde(default, deserialize_with = "template")]
+    topic: Option<TopicTemplate>,
+    #[serde(default)]
+    retain: bool,
+    #[serde(default, deserialize_with = "qos")]
+    qos: u8,
+}
+
+impl TryFrom<RawSink> for SinkConfig {
+    type Error = String;
+
+    fn try_from(raw: RawSink) -> Result<SinkConfig, String> {
+        let mqtt_here = raw.topic.is_some() || raw.retain || raw.qos != 0;
+        let kinds = [
+            raw.mqtt.is_some() || mqtt_here,
+            raw.kafka.is_some(),
+            raw.otlp.is_some(),
+        ];
+        if kinds.iter().filter(|&&set| set).count() > 1 {
+            return Err(
+                "a graph has one sink: set MQTT (`topic`), `kafka` or `otlp`, not several".into(),
+            );
+        }
+        if raw.mqtt.is_some() && mqtt_here {
+            return Err("set the MQTT sink's topic, retain and qos either under `mqtt` or at `sink`'s level, not both".into());
+        }
+        let upstream = match (raw.kafka, raw.otlp) {
+            (Some(kafka), _) => Some(Upstream::Kafka(kafka)),
+            (_, Some(otlp)) => Some(Upstream::Otlp(otlp)),
+            _ => None,
+        };
+        let tuned = raw.buffer.is_some()
+            || raw.when_full.is_some()
+            || raw.retry_initial_ms.is_some()
+            || raw.retry_max_ms.is_some();
+        if upstream.is_none() && tuned {
+            return Err("buffer, when_full and retry_* apply to `kafka` and `otlp` sinks; MQTT results are published inside the broker".into());
+        }
+        let defaults = Delivery::default();
+        let delivery = Delivery {
+            buffer: raw.buffer.unwrap_or(defaults.buffer),
+            when_full: raw.when_full.unwrap_or(defaults.when_full),
+            retry_initial: raw
+                .retry_initial_ms
+                .map_or(defaults.retry_initial, Duration::from_millis),
+            retry_max: raw
+                .retry_max_ms
+                .map_or(defaults.retry_max, Duration::from_millis),
+        };
+        let (topic, retain, qos) = match raw.mqtt {
+            Some(mqtt) => (mqtt.topic, mqtt.retain, mqtt.qos),
+            None => (raw.topic, raw.retain, raw.qos),
+        };
+        Ok(SinkConfig {
+            topic,
+            retain,
+            qos,
+            upstream,
+            delivery,
+        })
+    }
 }
 
 /// One graph bound to the broker.
@@ -160,7 +267,7 @@ impl TryFrom<RawBinding> for GraphBinding {
     type Error = String;
 
     fn try_from(raw: RawBinding) -> Result<Self, String> {
-        if !raw.allow_loop {
+        if !raw.allow_loop && raw.sink.upstream.is_none() {
             match &raw.sink.topic {
                 None => {
                     return Err(format!(
@@ -362,6 +469,16 @@ fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         0 => Err(serde::de::Error::custom("expected at least 1")),
         n => Ok(n),
     }
+}
+
+fn some_at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    at_least_one(d).map(Some)
+}
+
+fn when_full<'de, D: Deserializer<'de>>(d: D) -> Result<Option<WhenFull>, D::Error> {
+    parsed(d, "`block` or `drop-oldest`", |written| {
+        written.parse().map(Some)
+    })
 }
 
 fn back_pressure<'de, D: Deserializer<'de>>(d: D) -> Result<BackPressure, D::Error> {

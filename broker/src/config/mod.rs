@@ -16,6 +16,7 @@ pub use broker::{
 pub use error::ConfigError;
 pub use graphs::{
     DefinitionSource, EngineConfig, GraphBinding, MetricsConfig, ModulesConfig, SinkConfig,
+    Upstream,
 };
 
 use serde::Deserialize;

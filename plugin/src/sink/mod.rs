@@ -1,6 +1,71 @@
-//! Where results leave a graph. [`mqtt`]: published back into the broker's router.
+//! Where results leave a graph: [`mqtt`] (published back into the broker's router),
+//! [`kafka`] and [`otlp`] (delivered upstream from a [`buffer`] by a thread of their own).
 
+pub mod buffer;
+pub mod kafka;
 pub mod mqtt;
+pub mod otel_payload;
+pub mod otlp;
 pub mod topic_template;
 
 pub use topic_template::TopicTemplate;
+
+use crate::data::{DataModel, Message};
+use crate::engine::{DeadLetter, Outputs};
+use buffer::SinkBuffer;
+
+/// Why a sink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The sink's configuration was refused by its client library.
+    #[error("{0}")]
+    Config(String),
+    /// Its delivery thread could not start.
+    #[error("cannot start a sink thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The item as a message (raw bytes and frames become a message without topic, stamped now
+/// when they carry no time).
+pub(crate) fn as_message(item: DataModel, node_id: &str) -> Message {
+    match item {
+        DataModel::Message(message) => message,
+        other => {
+            let timestamp = other
+                .timestamp()
+                .cloned()
+                .unwrap_or_else(|| crate::hlc::HlcClock::new(node_id).now());
+            Message::new(timestamp, bytes::Bytes::new(), other.payload().clone())
+        }
+    }
+}
+
+/// A graph's outputs when its results go upstream: results into the sink's buffer, dead
+/// letters to their MQTT topic as always.
+pub struct UpstreamOutputs<D: Outputs> {
+    results: SinkBuffer<Message>,
+    dead_letters: D,
+    node_id: String,
+}
+
+impl<D: Outputs> UpstreamOutputs<D> {
+    /// Results into `results`; dead letters to `dead_letters`; `node_id` stamps results that
+    /// carry no time.
+    pub fn new(results: SinkBuffer<Message>, dead_letters: D, node_id: &str) -> Self {
+        UpstreamOutputs {
+            results,
+            dead_letters,
+            node_id: node_id.to_string(),
+        }
+    }
+}
+
+impl<D: Outputs> Outputs for UpstreamOutputs<D> {
+    fn result(&self, item: DataModel) -> bool {
+        self.results.push(as_message(item, &self.node_id))
+    }
+
+    fn dead_letter(&self, letter: DeadLetter) {
+        self.dead_letters.dead_letter(letter);
+    }
+}

