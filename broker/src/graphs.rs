@@ -148,20 +148,18 @@ fn outputs(
     let delivery = &binding.sink.delivery;
     let (buffer, metrics) = match &binding.sink.upstream {
         None => {
-            let destination = binding
-                .sink
-                .topic
-                .as_ref()
-                .map_or("the results' own topics".to_string(), ToString::to_string);
-            return Ok((Arc::new(mqtt(binding.sink.topic.clone())), destination));
+            let outputs = Arc::new(mqtt(binding.sink.topic.clone()));
+            return Ok((outputs, binding.sink.describe()));
         }
         Some(Upstream::Kafka(kafka)) => sink::kafka::start(&binding.name, kafka, delivery),
         Some(Upstream::Otlp(otlp)) => sink::otlp::start(&binding.name, otlp, delivery),
     }
     .with_context(|| format!("graph `{}`", binding.name))?;
     let destination = format!(
-        "{} {} (buffer {}, when full: {:?})",
-        metrics.kind, metrics.target, delivery.buffer, delivery.when_full
+        "{} (buffer {}, when full: {:?})",
+        binding.sink.describe(),
+        delivery.buffer,
+        delivery.when_full
     );
     sinks.push(metrics);
     let outputs = UpstreamOutputs::new(buffer, mqtt(None), node_id);

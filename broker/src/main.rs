@@ -61,11 +61,7 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
                 .map(|f| f.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            graph
-                .sink
-                .topic
-                .as_ref()
-                .map_or("(own topics)".to_string(), ToString::to_string)
+            graph.sink.describe()
         );
     }
     println!("configuration is valid");

@@ -271,3 +271,56 @@ fn a_graph_whose_module_is_missing_stops_the_start_naming_it() {
         "error: graph `g`: builtin:temperature-map:17:13: operations[1].module: node `module-temperature/map`: module `temperature:1.0.0` not found; looked for /nonexistent/temperature-1.0.0.wasm",
     );
 }
+
+#[test]
+fn upstream_sink_settings_are_checked_and_located() {
+    let kafka = "kafka: {bootstrap_servers: '127.0.0.1:1', topic: t";
+    for (sink, expected) in [
+        (
+            format!("{{topic: b, {kafka}}}}}"),
+            "graphs[0].sink: a graph has one sink: set MQTT (`topic`), `kafka` or `otlp`, not several",
+        ),
+        (
+            format!("{{{kafka}, acks: 1}}}}"),
+            "graphs[0].sink.kafka: an idempotent producer needs acks `all` (got `1`); set `idempotent: false` to use it",
+        ),
+        (
+            format!("{{{kafka}, acks: 2}}}}"),
+            "graphs[0].sink.kafka: acks must be `all`, `1` or `0`",
+        ),
+        (
+            format!("{{{kafka}, compression: brotli}}}}"),
+            "graphs[0].sink.kafka: unknown compression `brotli`: expected none, gzip, snappy, lz4 or zstd",
+        ),
+        (
+            format!("{{{kafka}, key: 'header:x'}}}}"),
+            "graphs[0].sink.kafka: unknown key `header:x`: expected `none`, `topic` or `property:<name>`",
+        ),
+        (
+            format!("{{{kafka}, options: {{no.such.property: 1}}}}}}"),
+            "bad.yaml:5:11: graphs[0].sink.kafka: Client config error: No such configuration property: \"no.such.property\"",
+        ),
+        (
+            format!("{{{kafka}}}, when_full: drop}}"),
+            "bad.yaml:5:76: graphs[0].sink.when_full: unknown policy `drop`: expected `block` or `drop-oldest`",
+        ),
+        (
+            "{otlp: {endpoint: '127.0.0.1:4318'}}".to_string(),
+            "graphs[0].sink.otlp: endpoint `127.0.0.1:4318` must be an http:// or https:// URL",
+        ),
+        (
+            "{otlp: {endpoint: 'http://127.0.0.1:4317', protocol: grpc}}".to_string(),
+            "graphs[0].sink.otlp: protocol `grpc` is not built into this Weir; use `http/protobuf`",
+        ),
+        (
+            "{otlp: {endpoint: 'http://127.0.0.1:4318', signal: traces}}".to_string(),
+            "graphs[0].sink.otlp.signal: unknown variant `traces`, expected one of `auto`, `logs`, `metrics`",
+        ),
+        (
+            "{topic: b, buffer: 10}".to_string(),
+            "graphs[0].sink: buffer, when_full and retry_* apply to `kafka` and `otlp` sinks",
+        ),
+    ] {
+        assert_error(&format!("{GRAPH}    source: [a]\n    sink: {sink}\n"), expected);
+    }
+}

@@ -59,7 +59,7 @@ fn the_demo_graph_of_the_default_configuration_converts_a_reading() {
     child.wait().unwrap();
     let log = std::fs::read_to_string(dir.path().join("weir.log")).unwrap();
     assert!(
-        log.contains("graph `demo` on sensors/+/temperature → processed/{1..}"),
+        log.contains("graph `demo` on sensors/+/temperature → mqtt processed/{1..}"),
         "{log}"
     );
 }

@@ -2,7 +2,8 @@
 //! (tansu) and exported to an OTLP/HTTP receiver, including outages of 30 s.
 
 use super::harness::{
-    metric, modules_dir, wait_for_metrics, wait_for_metrics_within, write_file, Weir, PATIENCE,
+    free_port, metric, modules_dir, repo, wait_for_metrics, wait_for_metrics_within, write_file,
+    Weir, PATIENCE,
 };
 use super::services::{KafkaReader, OtlpReceiver, Record, Tansu};
 use serde_json::Value;
@@ -433,4 +434,34 @@ fn an_otlp_outage_with_drop_oldest_counts_exactly_what_is_missing() {
     assert!(bodies.iter().all(|b| lines.contains(b)));
     assert_eq!(u64::from(BURST) - bodies.len() as u64, dropped);
     assert!(dropped > 0);
+}
+
+/// Runs `config/examples/NAME` on free ports with `env`.
+fn example(name: &str, env: &[(&str, String)]) -> Weir {
+    let (v4, v5) = (free_port(), free_port());
+    let mut env = env.to_vec();
+    env.extend([
+        ("WEIR_MQTT_PORT", v4.to_string()),
+        ("WEIR_MQTT5_PORT", v5.to_string()),
+        ("WEIR_METRICS_PORT", free_port().to_string()),
+    ]);
+    let config = repo(&format!("config/examples/{name}"));
+    Weir::spawn(tempfile::tempdir().unwrap(), &config, &env, v4, v5)
+}
+
+#[test]
+fn the_example_configurations_deliver_to_kafka_and_to_a_collector() {
+    let tansu = Tansu::start();
+    tansu.create_topic("weir-out");
+    let weir = example("kafka.yaml", &[("WEIR_KAFKA_BOOTSTRAP", tansu.bootstrap())]);
+    publish(&weir, READINGS, &readings(2..3));
+    let record = &KafkaReader::new(&tansu.bootstrap(), "weir-out").read(1, PATIENCE)[0];
+    assert_eq!(record.payload, converted(2));
+    assert_eq!(record.key.as_deref(), Some(READINGS));
+
+    let receiver = OtlpReceiver::start();
+    let weir = example("otlp.yaml", &[("WEIR_OTLP_ENDPOINT", receiver.endpoint())]);
+    publish(&weir, READINGS, &readings(3..4));
+    let record = &log_records(&receiver, 1, PATIENCE)[0];
+    assert_eq!(body(record), converted(3));
 }

@@ -107,6 +107,22 @@ pub struct SinkConfig {
     pub delivery: Delivery,
 }
 
+impl SinkConfig {
+    /// Where results go, in a few words for logs: `kafka 127.0.0.1:9092/weir-out`.
+    pub fn describe(&self) -> String {
+        match &self.upstream {
+            None => match &self.topic {
+                Some(topic) => format!("mqtt {topic}"),
+                None => "mqtt (the results' own topics)".into(),
+            },
+            Some(Upstream::Kafka(kafka)) => {
+                format!("kafka {}/{}", kafka.bootstrap_servers, kafka.topic)
+            }
+            Some(Upstream::Otlp(otlp)) => format!("otlp {}", otlp.endpoint),
+        }
+    }
+}
+
 /// An upstream sink.
 #[derive(Debug, Clone)]
 pub enum Upstream {

@@ -128,35 +128,35 @@ impl TryFrom<RawKafkaConfig> for KafkaConfig {
 
     fn try_from(raw: RawKafkaConfig) -> Result<KafkaConfig, String> {
         if raw.bootstrap_servers.trim().is_empty() {
-            return Err("kafka: bootstrap_servers is empty".into());
+            return Err("bootstrap_servers is empty".into());
         }
         if raw.topic.is_empty() {
-            return Err("kafka: topic is empty".into());
+            return Err("topic is empty".into());
         }
         let key = raw.key.as_deref().unwrap_or("topic").parse()?;
         let acks = match raw.acks.as_ref().map(scalar) {
             None => "all".to_string(),
             Some(Some(acks)) if ["all", "-1", "1", "0"].contains(&acks.as_str()) => acks,
-            Some(_) => return Err("kafka: acks must be `all`, `1` or `0`".into()),
+            Some(_) => return Err("acks must be `all`, `1` or `0`".into()),
         };
         if raw.idempotent && acks != "all" && acks != "-1" {
             return Err(format!(
-                "kafka: an idempotent producer needs acks `all` (got `{acks}`); set `idempotent: false` to use it"
+                "an idempotent producer needs acks `all` (got `{acks}`); set `idempotent: false` to use it"
             ));
         }
         let compression = raw.compression.unwrap_or_else(|| "none".into());
         if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression.as_str()) {
             return Err(format!(
-                "kafka: unknown compression `{compression}`: expected none, gzip, snappy, lz4 or zstd"
+                "unknown compression `{compression}`: expected none, gzip, snappy, lz4 or zstd"
             ));
         }
         let mut options = BTreeMap::new();
         for (name, value) in raw.options {
             let value = scalar(&value)
-                .ok_or_else(|| format!("kafka: option `{name}` must be a string or number"))?;
+                .ok_or_else(|| format!("option `{name}` must be a string or number"))?;
             options.insert(name, value);
         }
-        Ok(KafkaConfig {
+        let config = KafkaConfig {
             bootstrap_servers: raw.bootstrap_servers,
             topic: raw.topic,
             key,
@@ -166,7 +166,32 @@ impl TryFrom<RawKafkaConfig> for KafkaConfig {
             idempotent: raw.idempotent,
             delivery_timeout_ms: raw.delivery_timeout_ms.max(1),
             options,
-        })
+        };
+        // librdkafka checks every property when a client is made (no connection yet).
+        config
+            .client_config()
+            .create::<BaseProducer>()
+            .map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+impl KafkaConfig {
+    /// The librdkafka configuration of the sink's producer.
+    fn client_config(&self) -> ClientConfig {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("enable.idempotence", self.idempotent.to_string())
+            .set("acks", &self.acks)
+            .set("compression.type", &self.compression)
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("message.timeout.ms", self.delivery_timeout_ms.to_string())
+            .set("queue.buffering.max.messages", (WINDOW * 2).to_string());
+        for (name, value) in &self.options {
+            client.set(name, value);
+        }
+        client
     }
 }
 
@@ -256,19 +281,8 @@ fn producer(
     metrics: &Arc<SinkMetrics>,
     failed: &Arc<Failed>,
 ) -> Result<BaseProducer<Reports>, SinkError> {
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("enable.idempotence", config.idempotent.to_string())
-        .set("acks", &config.acks)
-        .set("compression.type", &config.compression)
-        .set("linger.ms", config.linger_ms.to_string())
-        .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
-        .set("queue.buffering.max.messages", (WINDOW * 2).to_string());
-    for (name, value) in &config.options {
-        client.set(name, value);
-    }
-    client
+    config
+        .client_config()
         .create_with_context(Reports {
             metrics: metrics.clone(),
             failed: failed.clone(),

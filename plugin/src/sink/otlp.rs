@@ -91,20 +91,20 @@ impl TryFrom<RawOtlpConfig> for OtlpConfig {
             None | Some("http/protobuf") | Some("http") => {}
             Some("grpc") => {
                 return Err(
-                    "otlp: protocol `grpc` is not built into this Weir; use `http/protobuf` (collectors serve both, on 4317 and 4318)"
+                    "protocol `grpc` is not built into this Weir; use `http/protobuf` (collectors serve both, on 4317 and 4318)"
                         .into(),
                 )
             }
             Some(other) => {
                 return Err(format!(
-                    "otlp: unknown protocol `{other}`: expected `http/protobuf`"
+                    "unknown protocol `{other}`: expected `http/protobuf`"
                 ))
             }
         }
         let endpoint = raw.endpoint.trim_end_matches('/').to_string();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(format!(
-                "otlp: endpoint `{endpoint}` must be an http:// or https:// URL"
+                "endpoint `{endpoint}` must be an http:// or https:// URL"
             ));
         }
         Ok(OtlpConfig {
