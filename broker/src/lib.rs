@@ -14,3 +14,4 @@ pub mod logging;
 pub mod metrics_endpoint;
 pub mod protocol;
 pub mod server;
+pub mod telemetry;

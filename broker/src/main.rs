@@ -79,6 +79,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, graphs.metrics(), graphs.sinks.clone())?;
     }
+    if let Some(otlp) = &config.telemetry.otlp {
+        weir::telemetry::start(otlp, graphs.metrics(), graphs.sinks.clone())?;
+    }
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -26,7 +26,7 @@ fn assert_error(yaml: &str, expected: &str) {
 fn unknown_top_level_key() {
     assert_error(
         "brokr: {}\n",
-        "bad.yaml:1:1: brokr: unknown field `brokr`, expected one of `broker`, `graphs`, `modules`, `engine`, `metrics`",
+        "bad.yaml:1:1: brokr: unknown field `brokr`, expected one of `broker`, `graphs`, `modules`, `engine`, `metrics`, `telemetry`",
     );
 }
 

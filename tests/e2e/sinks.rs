@@ -21,6 +21,11 @@ const ECHO_GRAPH: &str = "metadata: {name: echo, version: \"1\"}\nmoduleRequirem
 
 /// Weir with one graph, `definition` on `source`, whose sink is `sink` (YAML flow mapping).
 fn weir_with_sink(definition: &str, source: &str, sink: &str) -> (Weir, u16) {
+    weir_with(definition, source, sink, "")
+}
+
+/// [`weir_with_sink`] with `extra` top-level configuration.
+fn weir_with(definition: &str, source: &str, sink: &str, extra: &str) -> (Weir, u16) {
     let dir = tempfile::tempdir().unwrap();
     let definition = match definition {
         "echo" => write_file(dir.path(), "echo.yaml", ECHO_GRAPH)
@@ -34,7 +39,7 @@ fn weir_with_sink(definition: &str, source: &str, sink: &str) -> (Weir, u16) {
              modules: {{directories: ['{}']}}\n\
              metrics: {{listen: '127.0.0.1:{metrics}'}}\n\
              engine: {{log_interval_s: 1}}\n\
-             graphs:\n  - name: up\n    definition: '{definition}'\n    source: ['{source}']\n    sink: {sink}\n",
+             graphs:\n  - name: up\n    definition: '{definition}'\n    source: ['{source}']\n    sink: {sink}\n{extra}",
             modules_dir(),
         )
     });
@@ -464,4 +469,54 @@ fn the_example_configurations_deliver_to_kafka_and_to_a_collector() {
     publish(&weir, READINGS, &readings(3..4));
     let record = &log_records(&receiver, 1, PATIENCE)[0];
     assert_eq!(body(record), converted(3));
+}
+
+#[test]
+fn weir_exports_its_own_logs_and_metrics_over_otlp() {
+    let receiver = OtlpReceiver::start();
+    let telemetry = format!(
+        "telemetry: {{otlp: {{endpoint: '{}', metrics_interval_s: 1, logs: info}}}}\n",
+        receiver.endpoint()
+    );
+    let (weir, _) = weir_with(
+        "builtin:temperature-map",
+        "sensors/+/temperature",
+        "{topic: 'out/{1..}'}",
+        &telemetry,
+    );
+    publish(&weir, READINGS, &readings(0..3));
+    let (mut ready_logged, mut received_counted) = (false, false);
+    let deadline = Instant::now() + PATIENCE;
+    while !(ready_logged && received_counted) {
+        assert!(
+            Instant::now() < deadline,
+            "ready line exported: {ready_logged}, received counted: {received_counted}"
+        );
+        let Some(export) = receiver.next(PATIENCE) else {
+            continue;
+        };
+        let request = &export["request"];
+        if export["path"] == "/v1/logs" {
+            let resource = &request["resourceLogs"][0];
+            assert_eq!(
+                attributes(&resource["resource"]),
+                [("service.name".to_string(), "weir".to_string())]
+            );
+            for record in resource["scopeLogs"][0]["logRecords"].as_array().unwrap() {
+                if body(record).starts_with("weir ") && body(record).ends_with(" ready") {
+                    assert_eq!(record["severityText"], "INFO");
+                    ready_logged = true;
+                }
+            }
+        } else {
+            let found = &request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
+            for family in found.as_array().unwrap() {
+                if family["name"] == "weir_graph_received_total" {
+                    let point = &family["sum"]["dataPoints"][0];
+                    assert_eq!(attributes(point), [("graph".to_string(), "up".to_string())]);
+                    received_counted |= point["asInt"] == "3";
+                }
+            }
+        }
+    }
 }

@@ -47,6 +47,9 @@ pub struct WeirConfig {
     /// The metrics endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Weir's own logs and metrics exported over OTLP.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 impl WeirConfig {

@@ -55,10 +55,11 @@ struct OtelAttribute {
 /// use weir_plugin::sink::otel_payload::metrics;
 /// let payload = r#"{"metrics":[{"name":"temp","value":21.5,"metric_type":"gauge","unit":"Cel",
 ///     "attributes":[{"key":"room","value":"a"}]}]}"#;
-/// let message = Message::new(Hlc::from_millis(1_000, 0, "n".into()), "t".into(), payload.into());
+/// let message = Message::new(Hlc::from_millis(1_000, 0, "n".into()), "t", payload);
 /// let found = metrics(&message).unwrap();
 /// assert_eq!(found[0].name, "temp");
-/// assert!(metrics(&Message::new(Hlc::from_millis(1, 0, "n".into()), "t".into(), "21".into())).is_none());
+/// let plain = Message::new(Hlc::from_millis(1, 0, "n".into()), "t", "21");
+/// assert!(metrics(&plain).is_none());
 /// ```
 pub fn metrics(message: &Message) -> Option<Vec<Metric>> {
     let payload: OtelPayload = serde_json::from_slice(&message.payload).ok()?;
