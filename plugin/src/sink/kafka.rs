@@ -197,7 +197,7 @@ impl KafkaConfig {
 
 /// Records handed to librdkafka and not yet acknowledged, at most (and never more than the
 /// buffer holds: the sink holds at most twice its buffer).
-const WINDOW: usize = 1000;
+const WINDOW: usize = 10_000;
 
 /// Starts the Kafka sink for `graph`: checks the configuration by building a producer, then
 /// delivers from a thread of its own. The cluster need not be reachable: results wait in the
