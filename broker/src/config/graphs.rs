@@ -142,8 +142,6 @@ struct RawSink {
     #[serde(default, deserialize_with = "qos")]
     qos: u8,
     #[serde(default)]
-    mqtt: Option<RawMqttSink>,
-    #[serde(default)]
     kafka: Option<KafkaConfig>,
     #[serde(default)]
     otlp: Option<OtlpConfig>,
@@ -157,35 +155,16 @@ struct RawSink {
     retry_max_ms: Option<u64>,
 }
 
-/// `sink.mqtt`: the MQTT sink's settings spelled out (the same as at `sink`'s own level).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMqttSink {
-    #[serde(default, deserialize_with = "template")]
-    topic: Option<TopicTemplate>,
-    #[serde(default)]
-    retain: bool,
-    #[serde(default, deserialize_with = "qos")]
-    qos: u8,
-}
-
 impl TryFrom<RawSink> for SinkConfig {
     type Error = String;
 
     fn try_from(raw: RawSink) -> Result<SinkConfig, String> {
-        let mqtt_here = raw.topic.is_some() || raw.retain || raw.qos != 0;
-        let kinds = [
-            raw.mqtt.is_some() || mqtt_here,
-            raw.kafka.is_some(),
-            raw.otlp.is_some(),
-        ];
+        let mqtt = raw.topic.is_some() || raw.retain || raw.qos != 0;
+        let kinds = [mqtt, raw.kafka.is_some(), raw.otlp.is_some()];
         if kinds.iter().filter(|&&set| set).count() > 1 {
             return Err(
                 "a graph has one sink: set MQTT (`topic`), `kafka` or `otlp`, not several".into(),
             );
-        }
-        if raw.mqtt.is_some() && mqtt_here {
-            return Err("set the MQTT sink's topic, retain and qos either under `mqtt` or at `sink`'s level, not both".into());
         }
         let upstream = match (raw.kafka, raw.otlp) {
             (Some(kafka), _) => Some(Upstream::Kafka(kafka)),
@@ -210,14 +189,10 @@ impl TryFrom<RawSink> for SinkConfig {
                 .retry_max_ms
                 .map_or(defaults.retry_max, Duration::from_millis),
         };
-        let (topic, retain, qos) = match raw.mqtt {
-            Some(mqtt) => (mqtt.topic, mqtt.retain, mqtt.qos),
-            None => (raw.topic, raw.retain, raw.qos),
-        };
         Ok(SinkConfig {
-            topic,
-            retain,
-            qos,
+            topic: raw.topic,
+            retain: raw.retain,
+            qos: raw.qos,
             upstream,
             delivery,
         })
