@@ -25,6 +25,14 @@ impl Item {
         self.data.timestamp()
     }
 
+    /// The data's timestamp, or one decoded from the item's dataflow time when it has none.
+    pub fn stamp(&self) -> Hlc {
+        match self.timestamp() {
+            Some(timestamp) => timestamp.clone(),
+            None => super::time::decode(self.time, "".into()),
+        }
+    }
+
     /// The topic of a message item (empty for other data).
     pub fn topic(&self) -> &[u8] {
         match &self.data {
