@@ -12,6 +12,7 @@ pub mod graphs;
 pub mod inspect;
 pub mod logging;
 pub mod metrics_endpoint;
+pub mod nodelay;
 pub mod protocol;
 pub mod server;
 pub mod telemetry;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 use thiserror::Error;
 use weir_plugin::hook::LinkFactory;
 
@@ -133,6 +134,19 @@ impl Broker {
             })?;
         }
         for listener in &config.listeners {
+            match crate::nodelay::set_on_listener(listener.address, Duration::from_secs(5)) {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    listener = %listener.name(),
+                    "listener {} not found to set TCP_NODELAY: small messages may wait for Nagle's algorithm",
+                    listener.address
+                ),
+                Err(e) => tracing::warn!(
+                    listener = %listener.name(),
+                    "cannot set TCP_NODELAY on {}: {e}",
+                    listener.address
+                ),
+            }
             let transport = if listener.tls.is_some() { "tls" } else { "tcp" };
             let auth = listener.auth.as_ref().or(config.auth.as_ref());
             let access = match auth {
