@@ -1,0 +1,133 @@
+//! The brokers under test, started by the tool on free loopback ports: Weir with a generated
+//! weir.yaml, and Debian's mosquitto with the equivalent configuration.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// A broker process; killed on drop.
+pub struct Broker {
+    child: Child,
+    /// Its MQTT 3.1.1 port on 127.0.0.1.
+    pub port: u16,
+    dir: TempDir,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Broker {
+    /// Weir running `graphs` (the `graphs:` section of weir.yaml, possibly empty) with modules
+    /// from `modules`.
+    pub fn weir(binary: &Path, modules: &Path, graphs: &str) -> anyhow::Result<Broker> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        // Router logs large enough that a burst is never trimmed (mosquitto: unlimited queue).
+        let config = format!(
+            "broker:\n  router:\n    max_connections: 1000\n    max_outgoing_packet_count: 1000\n    max_segment_size: 104857600\n    max_segment_count: 4\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{port}'}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\n{graphs}",
+            modules.display()
+        );
+        let file = dir.path().join("weir.yaml");
+        std::fs::write(&file, config)?;
+        let log = std::fs::File::create(dir.path().join("weir.log"))?;
+        let child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "info,rumqttd=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))?;
+        let broker = Broker::ready(child, port, dir)?;
+        // Graphs start after the listeners: wait until every one is routed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !broker.log().contains(" ready") {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "weir did not get ready:\n{}",
+                broker.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(broker)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("weir.log")).unwrap_or_default()
+    }
+
+    /// mosquitto with one listener, anonymous, no limit on queued messages.
+    pub fn mosquitto(binary: &Path) -> anyhow::Result<Broker> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let file = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &file,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_queued_messages 0\nmax_inflight_messages 1000\npersistence false\nlog_dest none\n"),
+        )?;
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start {}: {e} (apt-get install mosquitto)",
+                    binary.display()
+                )
+            })?;
+        Broker::ready(child, port, dir)
+    }
+
+    fn ready(mut child: Child, port: u16, dir: TempDir) -> anyhow::Result<Broker> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait()? {
+                let log = std::fs::read_to_string(dir.path().join("weir.log")).unwrap_or_default();
+                anyhow::bail!("the broker exited ({status}) before listening\n{log}");
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the broker did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Broker { child, port, dir })
+    }
+
+    /// Resident memory now and at its peak, MiB (from /proc).
+    pub fn rss_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let read = |key: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+                .map_or(0.0, |kib| kib / 1024.0)
+        };
+        (read("VmRSS:"), read("VmHWM:"))
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `name` next to this executable (cargo puts workspace binaries together), else in PATH.
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|me| Some(me.parent()?.join(name)))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}

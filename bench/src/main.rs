@@ -1,0 +1,75 @@
+//! `weir-bench`: Weir against mosquitto on the same load generator, and graphs against raw
+//! delivery on Weir, alternating brokers within one run, several repetitions, medians and
+//! ratios. See docs/BENCHMARKS.md.
+
+mod brokers;
+mod load;
+mod report;
+mod scenarios;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Benchmarks Weir (and mosquitto) with a load generator that counts what subscribers receive.
+#[derive(Parser, Debug)]
+#[command(name = "weir-bench", version)]
+pub struct Args {
+    /// Raw pass-through on both brokers and the one-node map graph, one repetition, small
+    /// counts: a smoke run of well under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Only the scenarios named (raw, map1, graph3, window, workers, rss10); repeatable.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<String>,
+    /// Repetitions of each measurement (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub repetitions: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub payload: usize,
+    /// Scale the message counts (1.0: about 100,000 messages per flat-out run).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// The `weir` binary (default: next to this one, else in PATH).
+    #[arg(long)]
+    pub weir: Option<PathBuf>,
+    /// The `mosquitto` broker binary.
+    #[arg(long, default_value = "mosquitto")]
+    pub mosquitto: PathBuf,
+    /// Where the operator modules are (scripts/build-modules.sh).
+    #[arg(long, default_value = "target/modules")]
+    pub modules: PathBuf,
+    /// Exit with an error when Weir delivered fewer messages than expected in any run (or a
+    /// window check failed).
+    #[arg(long)]
+    pub check: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match scenarios::run_all(&args) {
+        Ok(results) => {
+            print!("{}", report::table(&results));
+            print!("{}", report::goals(&results));
+            if let Some(path) = &args.json {
+                if let Err(e) = report::write_json(path, &results) {
+                    eprintln!("error: {e:#}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+            let incomplete = report::incomplete(&results);
+            if args.check && !incomplete.is_empty() {
+                eprintln!("error: Weir lost messages in: {}", incomplete.join(", "));
+                return std::process::ExitCode::FAILURE;
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

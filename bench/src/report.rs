@@ -1,0 +1,166 @@
+//! The report: a table on stdout, the goals met or missed, and the JSON file.
+
+use crate::scenarios::{Kind, Row};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Sets each row's ratio: Weir raw over mosquitto raw of the same shape; graphs over Weir raw
+/// QoS 0 1→1 (flat out); two workers over one.
+pub fn add_ratios(rows: &mut [Row]) {
+    let find =
+        |rows: &[Row], name: &str, broker: Kind, qos: u8, publishers: usize, workers: usize| {
+            rows.iter()
+                .find(|r| {
+                    r.name == name
+                        && r.broker == broker
+                        && r.qos == qos
+                        && r.publishers == publishers
+                        && r.workers == workers
+                        && r.rate.is_none()
+                })
+                .map(|r| (r.msgs_per_s, r.label(), r.broker))
+        };
+    let baselines: Vec<Option<(f64, String, Kind)>> = rows
+        .iter()
+        .map(|row| match (row.name.as_str(), row.broker) {
+            _ if row.rate.is_some() => None,
+            ("raw", Kind::Weir) => find(rows, "raw", Kind::Mosquitto, row.qos, row.publishers, 1),
+            ("map1" | "graph3", Kind::Weir) => find(rows, "raw", Kind::Weir, 0, 1, 1),
+            ("workers", _) if row.workers == 2 => find(rows, "workers", Kind::Weir, 0, 1, 1),
+            _ => None,
+        })
+        .collect();
+    for (row, baseline) in rows.iter_mut().zip(baselines) {
+        if let Some((rate, label, broker)) = baseline {
+            if rate > 0.0 {
+                row.ratio = Some(row.msgs_per_s / rate);
+                row.ratio_to = Some(format!("{label} on {broker:?}").to_lowercase());
+            }
+        }
+    }
+}
+
+/// The results as a table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:<9} {:>10} {:>9} {:>9} {:>9} {:>7} {:>15} {:>7}  vs",
+        "scenario", "broker", "msg/s", "p50 µs", "p99 µs", "max µs", "RSS MB", "received", "ratio"
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<9} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>7.1} {:>15} {:>7}  {}",
+            row.label(),
+            format!("{:?}", row.broker).to_lowercase(),
+            row.msgs_per_s,
+            row.p50_us,
+            row.p99_us,
+            row.max_us,
+            row.rss_mb,
+            format!("{}/{}", row.received, row.expected),
+            row.ratio.map_or(String::new(), |r| format!("{r:.2}")),
+            row.ratio_to.clone().unwrap_or_default()
+        );
+        if let Some(check) = &row.check {
+            let _ = writeln!(out, "    {check}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "(medians of {} repetition(s); payload {} B; latency from the send time in each payload to its receipt; window: from the window's end)",
+        rows.first().map_or(0, |r| r.repetitions),
+        rows.first().map_or(0, |r| r.payload)
+    );
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// The goals the measured rows speak to, each met or missed with its figure.
+pub fn goals(rows: &[Row]) -> String {
+    let mut out = String::from("\ngoals:\n");
+    let flat = |name: &str| rows.iter().find(|r| r.name == name && r.rate.is_none());
+    let paced = |name: &str| rows.iter().find(|r| r.name == name && r.rate.is_some());
+    for (name, goal) in [("map1", 0.8), ("graph3", 0.7)] {
+        if let Some(ratio) = flat(name).and_then(|r| r.ratio) {
+            let _ = writeln!(
+                out,
+                "  {name} throughput >= {:.0} % of raw: {:.0} % ({})",
+                goal * 100.0,
+                ratio * 100.0,
+                verdict(ratio >= goal)
+            );
+        }
+    }
+    if let Some(row) = rows
+        .iter()
+        .find(|r| r.name == "raw" && r.broker == Kind::Weir && r.qos == 0 && r.publishers == 1)
+    {
+        if let Some(ratio) = row.ratio {
+            let _ = writeln!(
+                out,
+                "  raw QoS 0 >= 1.5x mosquitto: {ratio:.2}x ({})",
+                verdict(ratio >= 1.5)
+            );
+        }
+    }
+    for name in ["map1", "graph3"] {
+        if let Some(row) = paced(name) {
+            let _ = writeln!(
+                out,
+                "  {name} p99 <= 1 ms at 10k msg/s: {:.0} µs ({})",
+                row.p99_us,
+                verdict(row.p99_us <= 1000.0)
+            );
+        }
+    }
+    if let Some(row) = rows.iter().find(|r| r.name == "rss10") {
+        let _ = writeln!(
+            out,
+            "  RSS with 10 Rust-module graphs <= 100 MB: {:.1} MB peak ({})",
+            row.rss_mb,
+            verdict(row.rss_mb <= 100.0)
+        );
+    }
+    out
+}
+
+/// The Weir rows that received less than expected (or whose check failed).
+pub fn incomplete(rows: &[Row]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.broker == Kind::Weir)
+        .filter(|r| {
+            r.received < r.expected || r.check.as_deref().is_some_and(|c| c.contains("MISMATCH"))
+        })
+        .map(Row::label)
+        .collect()
+}
+
+/// Writes `{"machine": {...}, "scenarios": [...]}`.
+pub fn write_json(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let machine = serde_json::json!({
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "cpu": cpu,
+        "load": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+    });
+    let document = serde_json::json!({ "machine": machine, "scenarios": rows });
+    std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}

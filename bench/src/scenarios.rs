@@ -1,0 +1,408 @@
+//! The scenarios: what each measures, on which broker, with which graphs; run alternating,
+//! repeated, and reduced to medians.
+
+use crate::brokers::{sibling, Broker};
+use crate::load::{self, Load, Outcome};
+use crate::Args;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The three-node graph: temperature map → filter → branch, results from the True arm.
+const GRAPH3: &str = "metadata: {name: graph3, version: \"1\"}
+moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
+operations:
+  - {operationType: source, name: source}
+  - {operationType: map, name: map, module: \"temperature:1.0.0\"}
+  - {operationType: filter, name: filter, module: \"temperature:1.0.0\"}
+  - {operationType: branch, name: branch, module: \"temperature:1.0.0\"}
+  - {operationType: sink, name: sink}
+connections:
+  - {from: {name: source}, to: {name: map}}
+  - {from: {name: map}, to: {name: filter}}
+  - {from: {name: filter}, to: {name: branch}}
+  - {from: {name: branch, arm: \"True\"}, to: {name: sink}}
+";
+
+/// One CPU-heavy map node (the `slow` module spins for `delay_ms` per message).
+const HEAVY: &str = "metadata: {name: heavy, version: \"1\"}
+moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
+moduleConfigurations:
+  - name: heavy
+    parameters:
+      delay_ms: {name: delay_ms, description: \"work per message, ms\", default: \"1\"}
+operations:
+  - {operationType: source, name: source}
+  - {operationType: map, name: heavy, module: \"slow:1.0.0\"}
+  - {operationType: sink, name: sink}
+connections:
+  - {from: {name: source}, to: {name: heavy}}
+  - {from: {name: heavy}, to: {name: sink}}
+";
+
+/// The window of the window scenario, ms.
+const WINDOW_MS: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Weir,
+    Mosquitto,
+}
+
+/// One measurement, as specified.
+#[derive(Debug, Clone)]
+struct Spec {
+    name: &'static str,
+    broker: Kind,
+    /// `graphs:` section of weir.yaml.
+    graphs: String,
+    workers: usize,
+    load: Load,
+    window: bool,
+}
+
+/// One row of the report: the medians of a spec's repetitions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub broker: Kind,
+    pub qos: u8,
+    pub payload: usize,
+    pub workers: usize,
+    pub publishers: usize,
+    pub subscribers: usize,
+    /// Offered rate, messages per second in all; `None`: flat out.
+    pub rate: Option<f64>,
+    pub msgs_per_s: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// Peak resident memory of the broker, MiB.
+    pub rss_mb: f64,
+    pub received: u64,
+    pub expected: u64,
+    pub repetitions: usize,
+    /// This row's throughput over the row it is compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+}
+
+impl Row {
+    /// The row's shape in a few words: `raw qos0 1→1`.
+    pub fn label(&self) -> String {
+        let rate = self
+            .rate
+            .map_or(String::new(), |r| format!(" @{}k/s", r / 1000.0));
+        let workers = if self.name == "workers" {
+            format!(" w{}", self.workers)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} qos{} {}→{}{rate}{workers}",
+            self.name, self.qos, self.publishers, self.subscribers
+        )
+    }
+}
+
+fn scaled(count: u64, scale: f64) -> u64 {
+    ((count as f64 * scale) as u64).max(10)
+}
+
+fn graph(name: &str, definition: &str, source: &str, extra: &str) -> String {
+    format!(
+        "  - name: {name}\n    definition: '{definition}'\n    source: ['{source}']\n    sink: {{topic: 'bench/out/{{2}}'}}\n    queue: 4096\n{extra}"
+    )
+}
+
+fn load(port_pubs: usize, subs: usize, qos: u8, payload: usize, messages: u64) -> Load {
+    Load {
+        port: 0,
+        publish_prefix: "bench/in".into(),
+        subscribe: "bench/out/#".into(),
+        publishers: port_pubs,
+        subscribers: subs,
+        qos,
+        payload,
+        messages,
+        rate: None,
+        expect_all: true,
+    }
+}
+
+fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
+    let wanted = |name: &str| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name);
+    let scale = if args.quick { 0.2 } else { args.scale };
+    let payload = args.payload;
+    let graph3 = dir.join("graph3.yaml");
+    std::fs::write(&graph3, GRAPH3)?;
+    let heavy = dir.join("heavy.yaml");
+    std::fs::write(&heavy, HEAVY)?;
+    let map1 = format!(
+        "graphs:\n{}",
+        graph(
+            "map1",
+            "builtin:temperature-map",
+            "bench/in/+/temperature",
+            ""
+        )
+    );
+    let mut specs = Vec::new();
+    let raw = |broker, qos, pubs: usize| {
+        let total = if qos == 0 { 100_000 } else { 50_000 };
+        let mut load = load(pubs, 1, qos, payload, scaled(total, scale) / pubs as u64);
+        load.subscribe = "bench/in/#".into();
+        Spec {
+            name: "raw",
+            broker,
+            graphs: String::new(),
+            workers: 1,
+            load,
+            window: false,
+        }
+    };
+    if wanted("raw") {
+        let shapes: &[(u8, usize)] = if args.quick {
+            &[(0, 1)]
+        } else {
+            &[(0, 1), (0, 10), (1, 1), (1, 10)]
+        };
+        for &(qos, pubs) in shapes {
+            specs.push(raw(Kind::Weir, qos, pubs));
+            specs.push(raw(Kind::Mosquitto, qos, pubs));
+        }
+        if !args.quick {
+            for broker in [Kind::Weir, Kind::Mosquitto] {
+                let mut paced = raw(broker, 0, 1);
+                paced.load.rate = Some(10_000.0);
+                paced.load.messages = scaled(30_000, scale);
+                specs.push(paced);
+            }
+        }
+    }
+    let graph_specs = |name: &'static str, graphs: &str| {
+        let mut flat = Spec {
+            name,
+            broker: Kind::Weir,
+            graphs: graphs.to_string(),
+            workers: 1,
+            load: load(1, 1, 0, payload, scaled(100_000, scale)),
+            window: false,
+        };
+        let mut paced = flat.clone();
+        paced.load.rate = Some(10_000.0);
+        paced.load.messages = scaled(30_000, scale);
+        flat.load.messages = scaled(100_000, scale);
+        (flat, paced)
+    };
+    if wanted("map1") {
+        if !wanted("raw") {
+            specs.push(raw(Kind::Weir, 0, 1));
+        }
+        let (flat, paced) = graph_specs("map1", &map1);
+        specs.push(flat);
+        if !args.quick {
+            specs.push(paced);
+        }
+    }
+    if wanted("graph3") && !args.quick {
+        let graphs = format!(
+            "graphs:\n{}",
+            graph(
+                "graph3",
+                &graph3.display().to_string(),
+                "bench/in/+/temperature",
+                ""
+            )
+        );
+        let (flat, paced) = graph_specs("graph3", &graphs);
+        specs.push(flat);
+        specs.push(paced);
+    }
+    if wanted("window") && !args.quick {
+        let graphs = format!(
+            "graphs:\n  - name: window\n    definition: builtin:windowed-statistics\n    source: ['bench/in/#']\n    sink: {{topic: bench/out/stats}}\n    queue: 4096\n    configuration: {{window_ms: {WINDOW_MS}}}\n"
+        );
+        let mut load = load(1, 1, 0, payload, scaled(30_000, scale));
+        load.rate = Some(10_000.0);
+        load.expect_all = false;
+        specs.push(Spec {
+            name: "window",
+            broker: Kind::Weir,
+            graphs,
+            workers: 1,
+            load,
+            window: true,
+        });
+    }
+    if wanted("workers") && !args.quick {
+        for workers in [1, 2] {
+            let graphs = format!(
+                "graphs:\n{}",
+                graph(
+                    "heavy",
+                    &heavy.display().to_string(),
+                    "bench/in/+/temperature",
+                    &format!("    workers: {workers}\n    configuration: {{delay_ms: 1}}\n")
+                )
+            );
+            specs.push(Spec {
+                name: "workers",
+                broker: Kind::Weir,
+                graphs,
+                workers,
+                load: load(1, 1, 0, payload, scaled(2_000, scale)),
+                window: false,
+            });
+        }
+    }
+    if wanted("rss10") && !args.quick {
+        let mut graphs = "graphs:\n".to_string();
+        for index in 0..10 {
+            graphs += &graph(
+                &format!("map{index}"),
+                "builtin:temperature-map",
+                &format!("bench/in/{index}/temperature"),
+                "",
+            );
+        }
+        specs.push(Spec {
+            name: "rss10",
+            broker: Kind::Weir,
+            graphs,
+            workers: 1,
+            load: load(10, 1, 0, payload, scaled(1_000, scale)),
+            window: false,
+        });
+    }
+    Ok(specs)
+}
+
+/// Runs every wanted scenario, `repetitions` times, alternating brokers.
+pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
+    let dir = tempfile::tempdir()?;
+    let specs = specs(args, dir.path())?;
+    let repetitions = if args.quick {
+        1
+    } else {
+        args.repetitions.max(1)
+    };
+    let weir = args.weir.clone().unwrap_or_else(|| sibling("weir"));
+    let modules: PathBuf = std::path::absolute(&args.modules)?;
+    let mut measured: Vec<Vec<(Outcome, f64, Option<String>)>> = vec![Vec::new(); specs.len()];
+    for repetition in 0..repetitions {
+        for (spec, results) in specs.iter().zip(&mut measured) {
+            eprintln!(
+                "weir-bench: {} on {:?}, repetition {}/{repetitions}",
+                spec.name,
+                spec.broker,
+                repetition + 1
+            );
+            let broker = match spec.broker {
+                Kind::Weir => Broker::weir(&weir, &modules, &spec.graphs)?,
+                Kind::Mosquitto => Broker::mosquitto(&args.mosquitto)?,
+            };
+            let mut load = spec.load.clone();
+            load.port = broker.port;
+            let mut outcome = load::run(&load, spec.window)?;
+            let check = spec.window.then(|| window_check(&mut outcome, &load));
+            let (_, peak) = broker.rss_mb();
+            results.push((outcome, peak, check));
+        }
+    }
+    let mut rows: Vec<Row> = specs
+        .iter()
+        .zip(measured)
+        .map(|(spec, results)| median_row(spec, results))
+        .collect();
+    crate::report::add_ratios(&mut rows);
+    Ok(rows)
+}
+
+/// Checks the window results (every reading counted once) and replaces the latency figures
+/// with how long after its window's end each result arrived.
+fn window_check(outcome: &mut Outcome, load: &Load) -> String {
+    let mut counted = 0;
+    let mut closes = hdrhistogram::Histogram::<u64>::new(3).expect("a histogram");
+    for (payload, received) in outcome.payloads.iter().zip(&outcome.receive_times) {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            continue;
+        };
+        if let Some(count) = json["temperature"]["count"].as_u64() {
+            counted += count;
+            let window_ns = WINDOW_MS * 1_000_000;
+            let _ = closes.record((received % window_ns).max(1));
+        }
+    }
+    let sent = load.messages * load.publishers as u64;
+    outcome.p50_us = closes.value_at_quantile(0.5) as f64 / 1e3;
+    outcome.p90_us = closes.value_at_quantile(0.9) as f64 / 1e3;
+    outcome.p99_us = closes.value_at_quantile(0.99) as f64 / 1e3;
+    outcome.max_us = closes.max() as f64 / 1e3;
+    outcome.msgs_per_s = sent as f64 * outcome.msgs_per_s / outcome.received.max(1) as f64;
+    outcome.expected = sent;
+    outcome.received = counted;
+    if counted == sent {
+        format!("every reading counted once ({counted} in the windows' statistics)")
+    } else {
+        format!("MISMATCH: {counted} readings in the windows' statistics, {sent} sent")
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn median_row(spec: &Spec, results: Vec<(Outcome, f64, Option<String>)>) -> Row {
+    let pick =
+        |read: fn(&Outcome) -> f64| median(results.iter().map(|(o, _, _)| read(o)).collect());
+    let rate = spec
+        .load
+        .rate
+        .map(|per_publisher| per_publisher * spec.load.publishers as f64);
+    Row {
+        name: spec.name.to_string(),
+        broker: spec.broker,
+        qos: spec.load.qos,
+        payload: spec.load.payload,
+        workers: spec.workers,
+        publishers: spec.load.publishers,
+        subscribers: spec.load.subscribers,
+        rate,
+        msgs_per_s: pick(|o| o.msgs_per_s),
+        p50_us: pick(|o| o.p50_us),
+        p90_us: pick(|o| o.p90_us),
+        p99_us: pick(|o| o.p99_us),
+        max_us: pick(|o| o.max_us),
+        rss_mb: median(results.iter().map(|(_, rss, _)| *rss).collect()),
+        received: results
+            .iter()
+            .map(|(o, _, _)| o.received)
+            .min()
+            .unwrap_or(0),
+        expected: results.first().map_or(0, |(o, _, _)| o.expected),
+        repetitions: results.len(),
+        ratio: None,
+        ratio_to: None,
+        check: results.iter().find_map(|(_, _, c)| c.clone()).map(|first| {
+            if results
+                .iter()
+                .all(|(_, _, c)| c.as_deref() == Some(first.as_str()))
+            {
+                first
+            } else {
+                results
+                    .iter()
+                    .filter_map(|(_, _, c)| c.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        }),
+    }
+}

@@ -1,0 +1,114 @@
+//! The per-message host path without the network: a router publish becomes a graph message
+//! (hook), is stamped and queued (feeder), runs through the one-node temperature map on a
+//! worker (engine, operator runtime) and reaches the graph's outputs; then the result becomes a
+//! router publish again (sink). Measured per message over batches, beside the hook and sink
+//! conversions alone.
+//!
+//! Run: `scripts/build-modules.sh && cargo bench -p weir-plugin --bench host_path`
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use rumqttd::protocol::Publish;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+use weir_plugin::data::DataModel;
+use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
+use weir_plugin::graph::Graph;
+use weir_plugin::hlc::HlcClock;
+use weir_plugin::hook::message::{message_from_publish, publish_from_message};
+use weir_plugin::state::StateStore;
+use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
+
+/// Outputs that turn each result into a router publish (as the MQTT sink does) and count it.
+#[derive(Default)]
+struct Publishing {
+    results: AtomicU64,
+}
+
+impl Outputs for Publishing {
+    fn result(&self, item: DataModel) -> bool {
+        if let DataModel::Message(message) = item {
+            let topic = message.topic.clone();
+            std::hint::black_box(publish_from_message(&message, topic, false));
+        }
+        self.results.fetch_add(1, Relaxed);
+        true
+    }
+
+    fn dead_letter(&self, _: DeadLetter) {}
+}
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn payload() -> Bytes {
+    let mut payload = br#"{"temperature":{"value":72.5,"unit":"F"},"id":""#.to_vec();
+    payload.resize(98, b'0');
+    payload.extend_from_slice(b"\"}");
+    Bytes::from(payload)
+}
+
+fn host_path(c: &mut Criterion) {
+    let graph = Graph::load(&repo("config/graphs/temperature-map.yaml"), &HashMap::new())
+        .expect("the demo graph");
+    let state = Arc::new(StateStore::in_memory("bench").expect("state store"));
+    let runtime = Arc::new(WasmRuntime::new(&RuntimeConfig::default(), state).expect("runtime"));
+    let modules = engine::load_modules(&graph, &[repo("target/modules")], &runtime)
+        .expect("run scripts/build-modules.sh first");
+    let outputs = Arc::new(Publishing::default());
+    let spec = GraphSpec {
+        name: "bench".into(),
+        graph,
+        modules,
+    };
+    let options = EngineOptions {
+        queue_capacity: 4096,
+        ..Default::default()
+    };
+    let (mut feeder, _running) = engine::start(spec, options, outputs.clone()).expect("engine");
+    let publish = Publish::new(
+        Bytes::from_static(b"sensors/gw1/temperature"),
+        payload(),
+        false,
+    );
+    let mut clock = HlcClock::new("bench");
+
+    let mut group = c.benchmark_group("host path, 100-byte message");
+    group.bench_function("hook: router publish to graph message", |b| {
+        b.iter(|| message_from_publish(std::hint::black_box(&publish), None, &mut clock))
+    });
+    let (message, _) = message_from_publish(&publish, None, &mut clock);
+    group.bench_function("sink: graph result to router publish", |b| {
+        b.iter(|| {
+            publish_from_message(std::hint::black_box(&message), message.topic.clone(), false)
+        })
+    });
+    group.bench_function(
+        "hook → engine → temperature map → sink, per message",
+        |b| {
+            b.iter_custom(|messages| {
+                let before = outputs.results.load(Relaxed);
+                let started = Instant::now();
+                for _ in 0..messages {
+                    let (message, _) = message_from_publish(&publish, None, &mut clock);
+                    feeder.push(message);
+                }
+                feeder.advance_to(time::encode(&clock.now()) + 1);
+                while outputs.results.load(Relaxed) < before + messages {
+                    std::thread::yield_now();
+                }
+                started.elapsed()
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, host_path);
+criterion_main!(benches);
