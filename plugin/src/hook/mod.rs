@@ -67,31 +67,36 @@ pub fn start(
 ) -> Result<std::thread::JoinHandle<()>, HookError> {
     let (mut link_tx, link_rx) =
         links(&options.client_id).map_err(|e| HookError::Link(e.to_string()))?;
-    let mut filters: Vec<&str> = routes
+    let mut filters: Vec<String> = routes
         .iter()
-        .flat_map(|route| route.filters.iter().map(TopicFilter::as_str))
+        .flat_map(|route| route.filters.iter().map(|f| f.as_str().to_string()))
         .collect();
     filters.sort_unstable();
     filters.dedup();
-    for filter in filters {
+    for filter in &filters {
         link_tx
-            .subscribe(filter)
+            .subscribe(filter.as_str())
             .map_err(|e| HookError::Link(format!("subscribe to `{filter}`: {e}")))?;
     }
+    let mut hook = Hook {
+        routes,
+        clock: HlcClock::new(options.node_id.clone()),
+        tick: options.tick,
+    };
+    let mut link_rx = link_rx;
+    hook.await_subscriptions(&mut link_rx, filters.len())?;
     std::thread::Builder::new()
         .name("weir-hook".into())
         .spawn(move || {
             // The subscriptions live as long as the link's sending half.
             let _link_tx = link_tx;
-            Hook {
-                routes,
-                clock: HlcClock::new(options.node_id.clone()),
-                tick: options.tick,
-            }
-            .run(link_rx)
+            hook.run(link_rx)
         })
         .map_err(HookError::Thread)
 }
+
+/// How long the router may take to confirm the hook's subscriptions.
+const SUBSCRIBE_PATIENCE: Duration = Duration::from_secs(10);
 
 struct Hook {
     routes: Vec<Route>,
@@ -100,24 +105,58 @@ struct Hook {
 }
 
 impl Hook {
+    /// Waits until the router confirmed `subscriptions` subscriptions, routing what arrives
+    /// meanwhile: once it returns, every message published on a source filter reaches a graph.
+    fn await_subscriptions(
+        &mut self,
+        link: &mut LinkRx,
+        subscriptions: usize,
+    ) -> Result<(), HookError> {
+        let deadline = Instant::now() + SUBSCRIBE_PATIENCE;
+        let mut confirmed = 0;
+        while confirmed < subscriptions {
+            match link.recv_deadline(deadline) {
+                // This link publishes nothing: its only acknowledgements are SUBACKs.
+                Ok(Some(Notification::DeviceAck(_))) => confirmed += 1,
+                Ok(Some(notification)) => self.handle(notification, link).map_err(HookError::Link)?,
+                Ok(None) => {}
+                Err(LinkError::RecvTimeout(_)) => {
+                    return Err(HookError::Link(format!(
+                        "the router confirmed {confirmed} of {subscriptions} subscriptions in {SUBSCRIBE_PATIENCE:?}"
+                    )))
+                }
+                Err(e) => return Err(HookError::Link(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on one notification from the router; `Err` when the link is gone.
+    fn handle(&mut self, notification: Notification, link: &mut LinkRx) -> Result<(), String> {
+        match notification {
+            Notification::Forward(forward) => {
+                self.route(&forward.publish, forward.properties.as_ref());
+                Ok(())
+            }
+            Notification::Unschedule => link.ready().map_err(|e| format!("graph input link: {e}")),
+            Notification::Disconnect(..) => {
+                Err("the router disconnected the graphs' input link".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn run(mut self, mut link: LinkRx) {
         let mut next_tick = Instant::now() + self.tick;
         loop {
             match link.recv_deadline(next_tick) {
-                Ok(Some(Notification::Forward(forward))) => {
-                    self.route(&forward.publish, forward.properties.as_ref())
-                }
-                Ok(Some(Notification::Unschedule)) => {
-                    if let Err(e) = link.ready() {
-                        tracing::error!("graph input link: {e}");
+                Ok(Some(notification)) => {
+                    if let Err(e) = self.handle(notification, &mut link) {
+                        tracing::error!("{e}");
                         return;
                     }
                 }
-                Ok(Some(Notification::Disconnect(..))) => {
-                    tracing::error!("the router disconnected the graphs' input link");
-                    return;
-                }
-                Ok(_) | Err(LinkError::RecvTimeout(_)) => {}
+                Ok(None) | Err(LinkError::RecvTimeout(_)) => {}
                 Err(e) => {
                     tracing::error!("graph input link closed: {e}");
                     return;
