@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Weir's whole test suite on a fresh machine: installs what the tests need (idempotent),
-# builds the guest modules once, then runs every test in the workspace.
+# builds the guest modules once, then runs every test in the workspace and a quick benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,3 +8,6 @@ scripts/install-toolchain.sh
 scripts/install-services.sh
 scripts/build-modules.sh
 cargo test --workspace --locked "$@"
+# Smoke run of the benchmark tool against the weir binary the tests built: raw delivery on Weir
+# and mosquitto and the one-node map graph; fails if Weir loses a message.
+cargo run --locked -q -p weir-bench -- --quick --check --modules target/modules

@@ -12,6 +12,8 @@ pub struct Broker {
     child: Child,
     /// Its MQTT 3.1.1 port on 127.0.0.1.
     pub port: u16,
+    /// Weir's metrics endpoint port.
+    pub metrics: Option<u16>,
     dir: TempDir,
 }
 
@@ -25,9 +27,10 @@ impl Broker {
     pub fn weir(binary: &Path, modules: &Path, graphs: &str) -> anyhow::Result<Broker> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
+        let metrics = free_port()?;
         // Router logs large enough that a burst is never trimmed (mosquitto: unlimited queue).
         let config = format!(
-            "broker:\n  router:\n    max_connections: 1000\n    max_outgoing_packet_count: 1000\n    max_segment_size: 104857600\n    max_segment_count: 4\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{port}'}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\n{graphs}",
+            "broker:\n  router:\n    max_connections: 1000\n    max_outgoing_packet_count: 1000\n    max_segment_size: 104857600\n    max_segment_count: 4\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{port}'}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n{graphs}",
             modules.display()
         );
         let file = dir.path().join("weir.yaml");
@@ -42,7 +45,8 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))?;
-        let broker = Broker::ready(child, port, dir)?;
+        let mut broker = Broker::ready(child, port, dir)?;
+        broker.metrics = Some(metrics);
         // Graphs start after the listeners: wait until every one is routed.
         let deadline = Instant::now() + Duration::from_secs(60);
         while !broker.log().contains(" ready") {
@@ -98,7 +102,29 @@ impl Broker {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(Broker { child, port, dir })
+        Ok(Broker {
+            child,
+            port,
+            metrics: None,
+            dir,
+        })
+    }
+
+    /// The sum of each Prometheus sample whose name starts with `prefix`, from Weir's metrics.
+    pub fn metric_sum(&self, prefix: &str) -> Option<u64> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics?)).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        Some(
+            text.lines()
+                .filter(|line| line.starts_with(prefix))
+                .filter_map(|line| line.rsplit_once(' ')?.1.parse::<u64>().ok())
+                .sum(),
+        )
     }
 
     /// Resident memory now and at its peak, MiB (from /proc).

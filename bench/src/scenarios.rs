@@ -61,6 +61,10 @@ struct Spec {
     window: bool,
 }
 
+/// One repetition: what the load measured, the broker's resident memory (idle, peak) and the
+/// scenario's check.
+type Measured = (Outcome, (f64, f64), Option<String>);
+
 /// One row of the report: the medians of a spec's repetitions.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -80,6 +84,8 @@ pub struct Row {
     pub max_us: f64,
     /// Peak resident memory of the broker, MiB.
     pub rss_mb: f64,
+    /// Resident memory of the broker once started, before the load, MiB.
+    pub rss_idle_mb: f64,
     pub received: u64,
     pub expected: u64,
     pub repetitions: usize,
@@ -294,7 +300,7 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
     };
     let weir = args.weir.clone().unwrap_or_else(|| sibling("weir"));
     let modules: PathBuf = std::path::absolute(&args.modules)?;
-    let mut measured: Vec<Vec<(Outcome, f64, Option<String>)>> = vec![Vec::new(); specs.len()];
+    let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); specs.len()];
     for repetition in 0..repetitions {
         for (spec, results) in specs.iter().zip(&mut measured) {
             eprintln!(
@@ -307,12 +313,26 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
                 Kind::Weir => Broker::weir(&weir, &modules, &spec.graphs)?,
                 Kind::Mosquitto => Broker::mosquitto(&args.mosquitto)?,
             };
+            let (idle, _) = broker.rss_mb();
             let mut load = spec.load.clone();
             load.port = broker.port;
             let mut outcome = load::run(&load, spec.window)?;
             let check = spec.window.then(|| window_check(&mut outcome, &load));
+            if outcome.received < outcome.expected && spec.broker == Kind::Weir {
+                let read = |name| broker.metric_sum(name).unwrap_or(0);
+                eprintln!(
+                    "weir-bench: {} received {} of {}; Weir counted graph input {}, results {}, dropped {}, lost {}",
+                    spec.name,
+                    outcome.received,
+                    outcome.expected,
+                    read("weir_graph_received_total"),
+                    read("weir_graph_results_total"),
+                    read("weir_graph_dropped_total"),
+                    read("weir_graph_lost_total")
+                );
+            }
             let (_, peak) = broker.rss_mb();
-            results.push((outcome, peak, check));
+            results.push((outcome, (idle, peak), check));
         }
     }
     let mut rows: Vec<Row> = specs
@@ -359,7 +379,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn median_row(spec: &Spec, results: Vec<(Outcome, f64, Option<String>)>) -> Row {
+fn median_row(spec: &Spec, results: Vec<Measured>) -> Row {
     let pick =
         |read: fn(&Outcome) -> f64| median(results.iter().map(|(o, _, _)| read(o)).collect());
     let rate = spec
@@ -380,7 +400,8 @@ fn median_row(spec: &Spec, results: Vec<(Outcome, f64, Option<String>)>) -> Row 
         p90_us: pick(|o| o.p90_us),
         p99_us: pick(|o| o.p99_us),
         max_us: pick(|o| o.max_us),
-        rss_mb: median(results.iter().map(|(_, rss, _)| *rss).collect()),
+        rss_idle_mb: median(results.iter().map(|(_, (idle, _), _)| *idle).collect()),
+        rss_mb: median(results.iter().map(|(_, (_, peak), _)| *peak).collect()),
         received: results
             .iter()
             .map(|(o, _, _)| o.received)
