@@ -60,7 +60,8 @@ impl Broker {
         Ok(broker)
     }
 
-    fn log(&self) -> String {
+    /// What Weir logged so far.
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("weir.log")).unwrap_or_default()
     }
 

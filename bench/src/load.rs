@@ -134,10 +134,15 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         let load = load.clone();
         publishers.push(std::thread::spawn(move || publish(&load, index, run_id)));
     }
+    // Publishers stay connected until the end: a client that disconnects at once after
+    // publishing can lose its last QoS 0 messages in the broker (rumqttd).
+    let mut connected = Vec::new();
     for publisher in publishers {
-        publisher
-            .join()
-            .map_err(|_| anyhow::anyhow!("a publisher panicked"))??;
+        connected.push(
+            publisher
+                .join()
+                .map_err(|_| anyhow::anyhow!("a publisher panicked"))??,
+        );
     }
     // Wait until everything arrived, or nothing more arrives for two seconds.
     let mut seen = 0;
@@ -154,6 +159,10 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     }
     for client in subscribed {
         let _ = client.disconnect();
+    }
+    for (client, driver) in connected {
+        let _ = client.disconnect();
+        let _ = driver.join();
     }
     let received = shared.received.load(Relaxed);
     let elapsed = shared
@@ -180,7 +189,10 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     })
 }
 
-fn publish(load: &Load, index: usize, run_id: u64) -> anyhow::Result<()> {
+/// A publisher's client and the thread driving its connection.
+type Connected = (Client, std::thread::JoinHandle<()>);
+
+fn publish(load: &Load, index: usize, run_id: u64) -> anyhow::Result<Connected> {
     let (client, mut connection) = client(load.port, &format!("bench-pub-{run_id}-{index}"));
     let topic = format!("{}/{index}/temperature", load.publish_prefix);
     let level = qos(load.qos);
@@ -198,7 +210,11 @@ fn publish(load: &Load, index: usize, run_id: u64) -> anyhow::Result<()> {
                     }
                 }
                 Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
-                Err(_) => break,
+                Err(e) => {
+                    // rumqttc reconnects on the next iteration and keeps what is queued.
+                    eprintln!("weir-bench: publisher {index}: {e}; reconnecting");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 _ => {}
             }
         }
@@ -216,9 +232,7 @@ fn publish(load: &Load, index: usize, run_id: u64) -> anyhow::Result<()> {
     if load.qos > 0 {
         let _ = finished.recv_timeout(Duration::from_secs(60));
     }
-    client.disconnect()?;
-    let _ = driver.join();
-    Ok(())
+    Ok((client, driver))
 }
 
 fn receive(mut connection: Connection, shared: Arc<Shared>, ready: std::sync::mpsc::Sender<()>) {

@@ -330,6 +330,7 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
                     read("weir_graph_dropped_total"),
                     read("weir_graph_lost_total")
                 );
+                eprintln!("weir-bench: Weir's log:\n{}", broker.log());
             }
             let (_, peak) = broker.rss_mb();
             results.push((outcome, (idle, peak), check));
