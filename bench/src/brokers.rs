@@ -111,21 +111,33 @@ impl Broker {
         })
     }
 
-    /// The sum of each Prometheus sample whose name starts with `prefix`, from Weir's metrics.
-    pub fn metric_sum(&self, prefix: &str) -> Option<u64> {
+    /// The samples whose name starts with `prefix`, from Weir's metrics, as `(series, value)`.
+    pub fn metric_samples(&self, prefix: &str) -> Vec<(String, u64)> {
         use std::io::{Read, Write};
-        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics?)).ok()?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .ok()?;
+        let Some(port) = self.metrics else {
+            return Vec::new();
+        };
         let mut text = String::new();
-        stream.read_to_string(&mut text).ok()?;
-        Some(
-            text.lines()
-                .filter(|line| line.starts_with(prefix))
-                .filter_map(|line| line.rsplit_once(' ')?.1.parse::<u64>().ok())
-                .sum(),
-        )
+        let read = TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
+            stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            stream.read_to_string(&mut text)
+        });
+        if read.is_err() {
+            return Vec::new();
+        }
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                Some((series.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The sum of the samples whose name starts with `prefix`.
+    pub fn metric_sum(&self, prefix: &str) -> Option<u64> {
+        let samples = self.metric_samples(prefix);
+        (!samples.is_empty()).then(|| samples.iter().map(|(_, v)| v).sum())
     }
 
     /// Resident memory now and at its peak, MiB (from /proc).

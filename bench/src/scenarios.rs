@@ -330,6 +330,9 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
                     read("weir_graph_dropped_total"),
                     read("weir_graph_lost_total")
                 );
+                for (series, value) in broker.metric_samples("weir_graph_received_total") {
+                    eprintln!("weir-bench:   {series} {value}");
+                }
                 eprintln!("weir-bench: Weir's log:\n{}", broker.log());
             }
             let (_, peak) = broker.rss_mb();
