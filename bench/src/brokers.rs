@@ -49,7 +49,8 @@ impl Broker {
         broker.metrics = Some(metrics);
         // Graphs start after the listeners: wait until every one is routed.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !broker.log().contains(" ready") {
+        // "weir <version> ready", not a module's own "ready ..." line.
+        while !broker.log().lines().any(|line| line.ends_with(" ready")) {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "weir did not get ready:\n{}",

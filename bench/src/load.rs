@@ -134,8 +134,7 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         let load = load.clone();
         publishers.push(std::thread::spawn(move || publish(&load, index, run_id)));
     }
-    // Publishers stay connected until the end: a client that disconnects at once after
-    // publishing can lose its last QoS 0 messages in the broker (rumqttd).
+    // Publishers stay connected until every result arrived, as a device would.
     let mut connected = Vec::new();
     for publisher in publishers {
         connected.push(
