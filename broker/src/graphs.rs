@@ -144,6 +144,7 @@ fn outputs(
             Some(binding.dead_letter.clone()),
             publisher.clone(),
         )
+        .with_node_id(node_id)
     };
     let delivery = &binding.sink.delivery;
     let (buffer, metrics) = match &binding.sink.upstream {

@@ -99,6 +99,7 @@ pub struct MqttOutputs {
     retain: bool,
     dead_letter: Option<Bytes>,
     publisher: MqttPublisher,
+    node_id: String,
 }
 
 impl MqttOutputs {
@@ -117,13 +118,21 @@ impl MqttOutputs {
             retain,
             dead_letter: dead_letter.map(Bytes::from),
             publisher,
+            node_id: "weir".into(),
         }
+    }
+
+    /// Stamps results that carry no time (raw bytes, frames) with node id `node_id`
+    /// (default `weir`).
+    pub fn with_node_id(mut self, node_id: &str) -> MqttOutputs {
+        self.node_id = node_id.to_string();
+        self
     }
 }
 
 impl Outputs for MqttOutputs {
     fn result(&self, item: DataModel) -> bool {
-        let message = as_message(item, "weir");
+        let message = as_message(item, &self.node_id);
         let topic = match &self.topic {
             Some(template) => template.render(&message.topic),
             None => std::str::from_utf8(&message.topic)
@@ -148,7 +157,7 @@ impl Outputs for MqttOutputs {
         let Some(topic) = &self.dead_letter else {
             return;
         };
-        let mut message = as_message(letter.item, "weir");
+        let mut message = as_message(letter.item, &self.node_id);
         let original_topic = std::mem::take(&mut message.topic);
         for (key, value) in [
             ("weir-graph", Bytes::from(self.graph.clone())),
