@@ -87,12 +87,7 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             graph = %binding.name,
             "graph `{}` on {} → {} ({} worker{}, dead letters to {})",
             binding.name,
-            binding
-                .source
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            binding.sources(),
             destination,
             binding.workers,
             if binding.workers == 1 { "" } else { "s" },

@@ -55,12 +55,7 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
         println!(
             "graph {}: {} -> {}",
             graph.name,
-            graph
-                .source
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            graph.sources(),
             graph.sink.describe()
         );
     }

@@ -45,8 +45,8 @@ pub struct OwnTelemetry {
     pub metrics_interval_s: u64,
     /// The lowest level of log lines exported (`error`, `warn`, `info`, `debug`, `trace`), or
     /// `off`.
-    #[serde(default = "default_level")]
-    pub logs: String,
+    #[serde(default = "default_level", deserialize_with = "level")]
+    pub logs: Option<tracing::Level>,
     /// Log records held while the collector is away; the oldest are dropped beyond.
     #[serde(default = "default_log_buffer")]
     pub log_buffer: usize,
@@ -56,8 +56,20 @@ fn default_interval() -> u64 {
     10
 }
 
-fn default_level() -> String {
-    "info".into()
+fn default_level() -> Option<tracing::Level> {
+    Some(tracing::Level::INFO)
+}
+
+fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<tracing::Level>, D::Error> {
+    let written = String::deserialize(d)?;
+    if written == "off" {
+        return Ok(None);
+    }
+    written.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format_args!(
+            "`{written}` is not a level: expected error, warn, info, debug, trace or off"
+        ))
+    })
 }
 
 fn default_log_buffer() -> usize {
@@ -70,13 +82,7 @@ pub fn start(
     graphs: Vec<Arc<GraphMetrics>>,
     sinks: Vec<Arc<SinkMetrics>>,
 ) -> anyhow::Result<()> {
-    if config.logs != "off" {
-        let level: tracing::Level = config.logs.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "telemetry.otlp.logs: `{}` is not a level (error, warn, info, debug, trace or off)",
-                config.logs
-            )
-        })?;
+    if let Some(level) = config.logs {
         let (records, reader, counters) = buffer::buffer(
             "",
             "otlp",
@@ -142,7 +148,7 @@ pub fn start(
     tracing::info!(
         "Weir's own telemetry to {} (logs: {}, metrics every {} s)",
         config.collector.endpoint,
-        config.logs,
+        config.logs.map_or("off".to_string(), |l| l.to_string()),
         config.metrics_interval_s
     );
     Ok(())

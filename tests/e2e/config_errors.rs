@@ -324,3 +324,11 @@ fn upstream_sink_settings_are_checked_and_located() {
         assert_error(&format!("{GRAPH}    source: [a]\n    sink: {sink}\n"), expected);
     }
 }
+
+#[test]
+fn a_telemetry_log_level_is_checked_at_load() {
+    assert_error(
+        "telemetry:\n  otlp:\n    endpoint: http://127.0.0.1:9\n    logs: loud\n",
+        "bad.yaml:3:5: telemetry.otlp.logs: `loud` is not a level: expected error, warn, info, debug, trace or off",
+    );
+}

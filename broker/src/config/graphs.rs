@@ -15,6 +15,14 @@ use weir_plugin::sink::otlp::OtlpConfig;
 use weir_plugin::sink::TopicTemplate;
 use weir_plugin::topic::{check_topic_name, TopicFilter};
 
+impl GraphBinding {
+    /// The source filters, comma-separated, for logs.
+    pub fn sources(&self) -> String {
+        let filters: Vec<&str> = self.source.iter().map(TopicFilter::as_str).collect();
+        filters.join(", ")
+    }
+}
+
 /// Deserializes a string through `parse`, so that an error points at the value itself.
 fn parsed<'de, D: Deserializer<'de>, T>(
     d: D,

@@ -52,7 +52,7 @@ pub struct SinkMetrics {
     /// Messages dropped: the oldest ones when the buffer was full under `drop-oldest`, and
     /// those the upstream rejected for good.
     pub dropped: AtomicU64,
-    /// Whether the last attempt to reach the upstream succeeded.
+    /// Whether the last attempt to reach the upstream succeeded (assumed at start).
     pub up: AtomicBool,
     buffered: Box<dyn Fn() -> usize + Send + Sync>,
     in_flight: AtomicU64,
@@ -73,7 +73,8 @@ impl SinkMetrics {
 
     /// Marks the upstream reachable or not; says so in the log when it changes.
     pub fn set_up(&self, up: bool, why: &str) {
-        if self.up.swap(up, Relaxed) != up {
+        // Called per delivery: read before writing, so the shared line stays clean.
+        if self.up.load(Relaxed) != up && self.up.swap(up, Relaxed) != up {
             if up {
                 tracing::info!(graph = %self.graph, "{} sink {} is up", self.kind, self.target);
             } else {
@@ -200,7 +201,7 @@ pub fn buffer<T: Send + 'static>(
         delivered: AtomicU64::new(0),
         retried: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
-        up: AtomicBool::new(false),
+        up: AtomicBool::new(true),
         buffered: Box::new(move || length.len()),
         in_flight: AtomicU64::new(0),
     });
@@ -217,8 +218,8 @@ pub fn buffer<T: Send + 'static>(
 }
 
 impl<T> SinkBuffer<T> {
-    /// Buffers `message`, applying the policy when full. Returns `false` only when the
-    /// delivery thread has stopped.
+    /// Buffers `message`, applying the policy when full. Returns whether it was buffered (the
+    /// buffer lives as long as its counters, so it always is).
     pub fn push(&self, mut message: T) -> bool {
         loop {
             match self.sender.try_send(message) {
@@ -236,16 +237,6 @@ impl<T> SinkBuffer<T> {
             }
         }
     }
-
-    /// Messages waiting in the buffer.
-    pub fn len(&self) -> usize {
-        self.sender.len()
-    }
-
-    /// Whether the buffer is empty.
-    pub fn is_empty(&self) -> bool {
-        self.sender.is_empty()
-    }
 }
 
 impl<T> BufferReader<T> {
@@ -262,16 +253,6 @@ impl<T> BufferReader<T> {
             batch.extend(self.receiver.try_iter().take(max.saturating_sub(1)));
         }
         batch
-    }
-
-    /// Messages waiting in the buffer.
-    pub fn len(&self) -> usize {
-        self.receiver.len()
-    }
-
-    /// Whether the buffer is empty.
-    pub fn is_empty(&self) -> bool {
-        self.receiver.is_empty()
     }
 }
 

@@ -201,7 +201,7 @@ const WINDOW: usize = 10_000;
 
 /// Starts the Kafka sink for `graph`: checks the configuration by building a producer, then
 /// delivers from a thread of its own. The cluster need not be reachable: results wait in the
-/// buffer and the sink reports itself down until it is.
+/// buffer, and the sink reports itself down while it cannot reach the cluster.
 pub fn start(
     graph: &str,
     config: &KafkaConfig,
@@ -306,10 +306,7 @@ impl Worker {
             .fetch_metadata(Some(&self.config.topic), Duration::from_secs(5))
         {
             Ok(_) => self.metrics.set_up(true, ""),
-            Err(e) => {
-                self.metrics.up.store(true, Relaxed);
-                self.metrics.set_up(false, &e.to_string());
-            }
+            Err(e) => self.metrics.set_up(false, &e.to_string()),
         }
         // Records to send before anything new from the buffer, in order.
         let mut pending: VecDeque<Box<Message>> = VecDeque::new();

@@ -119,7 +119,7 @@ impl TryFrom<RawOtlpConfig> for OtlpConfig {
 }
 
 /// Starts the OTLP sink for `graph`. The collector need not be reachable: results wait in the
-/// buffer and the sink reports itself down until it is.
+/// buffer, and the sink reports itself down once an export fails, up once one succeeds.
 pub fn start(
     graph: &str,
     config: &OtlpConfig,
@@ -140,7 +140,6 @@ pub fn start(
         backoff: Backoff::new(delivery),
         exporter,
     };
-    metrics.up.store(true, Relaxed);
     std::thread::Builder::new()
         .name(format!("weir-otlp-{graph}"))
         .spawn(move || worker.run())
