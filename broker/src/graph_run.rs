@@ -40,12 +40,7 @@ impl Outputs for RecordWriter {
 
 /// Reads every record of `input` (named `file` in errors) into the graph, moving its frontier
 /// with the newest timestamp read.
-fn feed(
-    feeder: &mut Feeder,
-    input: std::fs::File,
-    file: &str,
-    lateness_ms: u64,
-) -> anyhow::Result<()> {
+fn feed(feeder: &Feeder, input: std::fs::File, file: &str, lateness_ms: u64) -> anyhow::Result<()> {
     let mut clock = HlcClock::new("weir-graph-run");
     let mut newest = 0;
     for (number, line) in std::io::BufReader::new(input).lines().enumerate() {
@@ -98,9 +93,9 @@ pub fn run(args: GraphRunArgs) -> anyhow::Result<()> {
         node_id: "weir-graph-run".into(),
         ..EngineOptions::default()
     };
-    let (mut feeder, running) = engine::start(spec, options, writer.clone())?;
+    let (feeder, running) = engine::start(spec, options, writer.clone())?;
     let fed = feed(
-        &mut feeder,
+        &feeder,
         input,
         &args.input.display().to_string(),
         args.lateness_ms,

@@ -1,5 +1,7 @@
-//! `weir run`'s graphs: each binding of `weir.yaml` loaded, started on the engine with MQTT
-//! outputs, and routed by the hook; their counters logged and served to Prometheus.
+//! `weir run`'s graphs: each binding of `weir.yaml` loaded and started on the engine, its
+//! results published through the connection layer, its sources routed at the door; their
+//! counters logged and served to Prometheus. [`RunningGraphs::finish`] lets them finish what
+//! they hold at shutdown.
 
 use crate::config::{DefinitionSource, GraphBinding, Upstream, WeirConfig};
 use crate::server::Broker;
@@ -7,22 +9,26 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use weir_plugin::door::{GraphRoute, GraphRoutes};
 use weir_plugin::engine::Outputs;
 use weir_plugin::engine::{self, EngineOptions, GraphMetrics, GraphSpec, RunningGraph};
 use weir_plugin::graph::Graph;
-use weir_plugin::hook::{self, HookOptions, Route};
 use weir_plugin::sink::buffer::SinkMetrics;
-use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher};
+use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher, PublisherThread};
 use weir_plugin::sink::{self, UpstreamOutputs};
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
 /// The graphs `weir run` started.
 pub struct RunningGraphs {
-    /// The running graphs (their workers stop with the process).
+    /// The running graphs.
     pub graphs: Vec<RunningGraph>,
     /// The counters of their upstream (Kafka, OTLP) sinks.
     pub sinks: Vec<Arc<SinkMetrics>>,
+    /// Where publishes enter them.
+    pub routes: Arc<GraphRoutes>,
+    /// The threads publishing their MQTT results.
+    publishers: Vec<PublisherThread>,
 }
 
 impl RunningGraphs {
@@ -30,17 +36,34 @@ impl RunningGraphs {
     pub fn metrics(&self) -> Vec<Arc<GraphMetrics>> {
         self.graphs.iter().map(|g| g.metrics().clone()).collect()
     }
+
+    /// Ends the graphs' input, waits until every graph has processed what it holds and every
+    /// MQTT result is in the router.
+    pub fn finish(self) {
+        self.routes.close();
+        for graph in self.graphs {
+            let name = graph.name().to_string();
+            if let Err(e) = graph.join() {
+                tracing::error!(graph = %name, "{e}");
+            }
+        }
+        for publisher in self.publishers {
+            publisher.join();
+        }
+    }
 }
 
-/// Loads and starts every graph of `config` and the hook that feeds them.
+/// Loads and starts every graph of `config`, publishing their results through `broker`.
 pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGraphs> {
+    let node_id: Arc<str> = config.engine.node_id.as_str().into();
     if config.graphs.is_empty() {
         return Ok(RunningGraphs {
             graphs: Vec::new(),
             sinks: Vec::new(),
+            routes: Arc::new(GraphRoutes::none()),
+            publishers: Vec::new(),
         });
     }
-    let node_id: Arc<str> = config.engine.node_id.as_str().into();
     let state = match &config.engine.state_file {
         Some(file) => StateStore::open(file.path(), &node_id)
             .with_context(|| format!("state store {}", file.path().display()))?,
@@ -48,11 +71,10 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
     };
     let runtime = WasmRuntime::new(&RuntimeConfig::default(), Arc::new(state))?;
     let module_dirs = config.modules.paths();
-    let links = broker.links();
-    let publisher = MqttPublisher::start(&links, "weir-graphs-out", 4096)?;
     let mut routes = Vec::new();
     let mut graphs = Vec::new();
     let mut sinks = Vec::new();
+    let mut publishers = Vec::new();
     for binding in &config.graphs {
         let graph = load_definition(binding)?;
         for warning in &graph.warnings {
@@ -70,6 +92,14 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             }
             Err(errors) => return Err(errors).context(format!("graph `{}`", binding.name)),
         };
+        let (publisher, thread) = MqttPublisher::start(
+            broker.door(),
+            &format!("weir-graph-{}", binding.name),
+            &binding.name,
+            4096,
+        )
+        .with_context(|| format!("graph `{}`", binding.name))?;
+        publishers.push(thread);
         let (outputs, destination) = outputs(binding, &publisher, &node_id, &mut sinks)?;
         let spec = GraphSpec {
             name: binding.name.clone(),
@@ -85,35 +115,36 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
         let (feeder, running) = engine::start(spec, options, outputs)?;
         tracing::info!(
             graph = %binding.name,
-            "graph `{}` on {} → {} ({} worker{}, dead letters to {})",
+            "graph `{}` on {}{} → {} ({} worker{}, dead letters to {})",
             binding.name,
             binding.sources(),
+            if binding.intercept { " (intercepted)" } else { "" },
             destination,
             binding.workers,
             if binding.workers == 1 { "" } else { "s" },
             binding.dead_letter
         );
-        routes.push(Route {
-            graph: binding.name.clone(),
+        routes.push(GraphRoute {
+            name: binding.name.clone(),
             filters: binding.source.clone(),
-            feeder,
+            feeder: Arc::new(feeder),
             lateness_ms: binding.lateness_ms,
+            intercept: binding.intercept,
+            allow_loop: binding.allow_loop,
             metrics: running.metrics().clone(),
         });
         graphs.push(running);
     }
-    if !routes.is_empty() {
-        hook::start(
-            &links,
-            routes,
-            HookOptions {
-                client_id: "weir-graphs-in".into(),
-                node_id,
-                tick: Duration::from_millis(config.engine.tick_ms),
-            },
-        )?;
-    }
-    let running = RunningGraphs { graphs, sinks };
+    let routes = Arc::new(GraphRoutes::new(routes, node_id));
+    routes
+        .start_clock(Duration::from_millis(config.engine.tick_ms))
+        .context("cannot start the graphs' clock")?;
+    let running = RunningGraphs {
+        graphs,
+        sinks,
+        routes,
+        publishers,
+    };
     if config.engine.log_interval_s > 0 {
         log_periodically(
             running.metrics(),
@@ -136,6 +167,7 @@ fn outputs(
             &binding.name,
             topic,
             binding.sink.retain,
+            binding.sink.qos,
             Some(binding.dead_letter.clone()),
             publisher.clone(),
         )

@@ -1,8 +1,8 @@
 //! Weir, the broker: command line, configuration, and the embedded rumqttd.
 //!
 //! The binary is thin: [`config`] reads `weir.yaml` (or the embedded default), [`server`] starts
-//! rumqttd with it, and the plugin layer (`weir-plugin`) does everything between a message
-//! arriving and a result leaving.
+//! the connection layer with it, [`shutdown`] stops everything in order, and the plugin layer
+//! (`weir-plugin`) does everything between a message arriving and a result leaving.
 
 pub mod cli;
 pub mod config;
@@ -12,7 +12,6 @@ pub mod graphs;
 pub mod inspect;
 pub mod logging;
 pub mod metrics_endpoint;
-pub mod nodelay;
-pub mod protocol;
 pub mod server;
+pub mod shutdown;
 pub mod telemetry;

@@ -69,43 +69,28 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(file) => tracing::info!("configuration {}", file.display()),
         None => tracing::info!("embedded default configuration (see `weir config default`)"),
     }
-    let broker = Broker::start(&config.broker)?;
+    let mut broker = Broker::start(&config.broker)?;
     let graphs = weir::graphs::start(&config, &broker)?;
+    let scrape = weir::metrics_endpoint::Scrape {
+        broker: broker.door().stats(),
+        graphs: graphs.metrics(),
+        sinks: graphs.sinks.clone(),
+    };
     if let Some(address) = config.metrics.listen {
-        weir::metrics_endpoint::serve(address, graphs.metrics(), graphs.sinks.clone())?;
+        weir::metrics_endpoint::serve(address, scrape.clone())?;
     }
     if let Some(otlp) = &config.telemetry.otlp {
-        weir::telemetry::start(otlp, graphs.metrics(), graphs.sinks.clone())?;
+        weir::telemetry::start(otlp, scrape)?;
     }
+    broker.door_mut().open(graphs.routes.clone());
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the signal runtime")?;
-    let stopped = broker.stopped().clone();
-    let outcome = runtime.block_on(async move {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
-        let broker_exit = tokio::task::spawn_blocking(move || stopped.recv());
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, stopping"),
-            _ = terminate.recv() => tracing::info!("terminated, stopping"),
-            exit = broker_exit => {
-                return match exit {
-                    Ok(Ok(Err(e))) => Err(e.into()),
-                    _ => Err(anyhow::anyhow!("the MQTT broker stopped unexpectedly")),
-                };
-            }
-        }
-        Ok(())
-    });
-    // The task waiting on rumqttd never ends; do not wait for it.
-    runtime.shutdown_background();
-    outcome?;
-    // rumqttd has no shutdown call: its threads end with the process. Sessions and retained
-    // messages live in memory only, so there is nothing to flush.
+    let signals = weir::shutdown::Signals::listen().context("cannot listen for signals")?;
+    let signal = signals.wait();
+    tracing::info!("{signal}, stopping");
+    // A second signal ends the process at once.
+    signals.exit_on_next();
+    weir::shutdown::stop(broker, graphs);
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,16 +3,34 @@
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use weir_plugin::door::stats::Stats;
 use weir_plugin::engine::metrics::render_prometheus;
 use weir_plugin::engine::GraphMetrics;
 use weir_plugin::sink::buffer::{render_prometheus as render_sinks, SinkMetrics};
 
-/// Serves `graphs`' and `sinks`' counters on `address` from a thread of its own.
-pub fn serve(
-    address: SocketAddr,
-    graphs: Vec<Arc<GraphMetrics>>,
-    sinks: Vec<Arc<SinkMetrics>>,
-) -> anyhow::Result<()> {
+/// Every counter Weir exposes: the broker's, each graph's and each upstream sink's. One
+/// rendering serves `/metrics` and the OTLP export, so the two never disagree.
+#[derive(Clone)]
+pub struct Scrape {
+    /// The connection layer's counters.
+    pub broker: Arc<Stats>,
+    /// The graphs' counters.
+    pub graphs: Vec<Arc<GraphMetrics>>,
+    /// The upstream sinks' counters.
+    pub sinks: Vec<Arc<SinkMetrics>>,
+}
+
+impl Scrape {
+    /// The counters in Prometheus text form.
+    pub fn render(&self) -> String {
+        self.broker.render_prometheus()
+            + &render_prometheus(&self.graphs)
+            + &render_sinks(&self.sinks)
+    }
+}
+
+/// Serves `scrape`'s counters on `address` from a thread of its own.
+pub fn serve(address: SocketAddr, scrape: Scrape) -> anyhow::Result<()> {
     let server = tiny_http::Server::http(address)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("metrics endpoint cannot bind {address}"))?;
@@ -27,8 +45,7 @@ pub fn serve(
                         &b"text/plain; version=0.0.4; charset=utf-8"[..],
                     )
                     .expect("a valid header");
-                    let text = render_prometheus(&graphs) + &render_sinks(&sinks);
-                    tiny_http::Response::from_string(text).with_header(header)
+                    tiny_http::Response::from_string(scrape.render()).with_header(header)
                 } else {
                     tiny_http::Response::from_string("not found: try /metrics\n")
                         .with_status_code(404)

@@ -9,6 +9,7 @@
 //!   next one carries everything.
 
 use crate::logging::OtlpLogs;
+use crate::metrics_endpoint::Scrape;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -17,11 +18,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use weir_plugin::engine::metrics::render_prometheus;
-use weir_plugin::engine::GraphMetrics;
-use weir_plugin::sink::buffer::{self, Backoff, Delivery, SinkMetrics, WhenFull};
+use weir_plugin::sink::buffer::{self, Backoff, Delivery, WhenFull};
 use weir_plugin::sink::otlp::{Exported, Exporter, OtlpConfig};
 
 /// `telemetry` in weir.yaml.
@@ -76,12 +74,8 @@ fn default_log_buffer() -> usize {
     10_000
 }
 
-/// Starts exporting Weir's logs and the counters of `graphs` and `sinks`.
-pub fn start(
-    config: &OwnTelemetry,
-    graphs: Vec<Arc<GraphMetrics>>,
-    sinks: Vec<Arc<SinkMetrics>>,
-) -> anyhow::Result<()> {
+/// Starts exporting Weir's logs and the counters of `scrape`.
+pub fn start(config: &OwnTelemetry, scrape: Scrape) -> anyhow::Result<()> {
     if let Some(level) = config.logs {
         let (records, reader, counters) = buffer::buffer(
             "",
@@ -132,7 +126,7 @@ pub fn start(
                 let mut failing = false;
                 loop {
                     std::thread::sleep(interval);
-                    let text = render_prometheus(&graphs) + &buffer::render_prometheus(&sinks);
+                    let text = scrape.render();
                     let body = exporter.metrics_request(from_prometheus(&text, started));
                     match exporter.post("/v1/metrics", &body) {
                         Exported::Taken => failing = false,

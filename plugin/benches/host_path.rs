@@ -1,8 +1,8 @@
-//! The per-message host path without the network: a router publish becomes a graph message
-//! (hook), is stamped and queued (feeder), runs through the one-node temperature map on a
-//! worker (engine, operator runtime) and reaches the graph's outputs; then the result becomes a
-//! router publish again (sink). Measured per message over batches, beside the hook and sink
-//! conversions alone.
+//! The per-message host path without the network: a publish becomes a graph message (as the
+//! connection layer converts it), is stamped and queued (feeder), runs through the one-node
+//! temperature map on a worker (engine, operator runtime) and reaches the graph's outputs; then
+//! the result becomes a router publish again (sink). Measured per message over batches, beside
+//! the two conversions alone.
 //!
 //! Run: `scripts/build-modules.sh && cargo bench -p weir-plugin --bench host_path`
 
@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 use weir_plugin::data::DataModel;
+use weir_plugin::door::message::{message_from_publish, publish_from_message};
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
 use weir_plugin::graph::Graph;
 use weir_plugin::hlc::HlcClock;
-use weir_plugin::hook::message::{message_from_publish, publish_from_message};
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
@@ -71,7 +71,7 @@ fn host_path(c: &mut Criterion) {
         queue_capacity: 4096,
         ..Default::default()
     };
-    let (mut feeder, _running) = engine::start(spec, options, outputs.clone()).expect("engine");
+    let (feeder, _running) = engine::start(spec, options, outputs.clone()).expect("engine");
     let publish = Publish::new(
         Bytes::from_static(b"sensors/gw1/temperature"),
         payload(),
@@ -80,7 +80,7 @@ fn host_path(c: &mut Criterion) {
     let mut clock = HlcClock::new("bench");
 
     let mut group = c.benchmark_group("host path, 100-byte message");
-    group.bench_function("hook: router publish to graph message", |b| {
+    group.bench_function("door: publish to graph message", |b| {
         b.iter(|| message_from_publish(std::hint::black_box(&publish), None, &mut clock))
     });
     let (message, _) = message_from_publish(&publish, None, &mut clock);
@@ -90,7 +90,7 @@ fn host_path(c: &mut Criterion) {
         })
     });
     group.bench_function(
-        "hook → engine → temperature map → sink, per message",
+        "door → engine → temperature map → sink, per message",
         |b| {
             b.iter_custom(|messages| {
                 let before = outputs.results.load(Relaxed);

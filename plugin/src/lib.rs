@@ -2,17 +2,17 @@
 //!
 //! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
 //! - [`state`]: the persistent state store behind the `state-store` host API.
-//! - [`hook`]: between rumqttd's router and the graphs.
+//! - [`door`]: the MQTT connection layer over rumqttd's router, and graph sources at the door.
 //! - [`graph`]: graph definitions: parsing, validation, module references.
 //! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
 //! - [`topic`]: MQTT topic filters.
 //! - [`metrics`]: the metrics modules define; [`yaml`]: located YAML errors.
 
 pub mod data;
+pub mod door;
 pub mod engine;
 pub mod graph;
 pub mod hlc;
-pub mod hook;
 pub mod metrics;
 pub mod record;
 pub mod sink;

@@ -19,14 +19,13 @@ fn millis_now() -> u64 {
 #[test]
 fn the_demo_graph_of_the_default_configuration_converts_a_reading() {
     let dir = tempfile::tempdir().unwrap();
-    let (v4, v5, metrics) = (free_port(), free_port(), free_port());
+    let (v4, metrics) = (free_port(), free_port());
     // Run from the repository, whose target/modules holds the built example modules.
     let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
     let mut child = Command::new(weir_bin())
         .arg("run")
         .current_dir(repo(""))
         .env("WEIR_MQTT_PORT", v4.to_string())
-        .env("WEIR_MQTT5_PORT", v5.to_string())
         .env("WEIR_METRICS_PORT", metrics.to_string())
         .env_remove("WEIR_CONFIG")
         .stderr(log)

@@ -1,7 +1,8 @@
 //! The `broker:` section of `weir.yaml`: listeners, TLS, authentication and router limits.
 //!
 //! Each struct validates itself while it is parsed, so that an error is reported at the key
-//! that holds the wrong value. [`crate::server`] turns the result into rumqttd's settings.
+//! that holds the wrong value. [`crate::server`] turns the result into the connection layer's
+//! settings.
 
 use super::paths::ExistingFile;
 use serde::{Deserialize, Deserializer};
@@ -22,6 +23,17 @@ pub struct BrokerConfig {
     /// The MQTT listeners (at least one).
     #[serde(default = "default_listeners", deserialize_with = "listeners")]
     pub listeners: Vec<ListenerConfig>,
+    /// Messages a client's queue holds before what passes it is held back or dropped
+    /// (0: no limit), as mosquitto's `max_queued_messages`.
+    #[serde(default = "default_max_queued_messages")]
+    pub max_queued_messages: usize,
+    /// Bytes (topic and payload) a client's queue holds (0: no limit), as mosquitto's
+    /// `max_queued_bytes`.
+    #[serde(default)]
+    pub max_queued_bytes: usize,
+    /// Seconds between updates of `$SYS/broker/...` (0: none).
+    #[serde(default = "default_sys_interval")]
+    pub sys_interval: u64,
 }
 
 impl Default for BrokerConfig {
@@ -30,15 +42,26 @@ impl Default for BrokerConfig {
             router: RouterLimits::default(),
             auth: None,
             listeners: default_listeners(),
+            max_queued_messages: default_max_queued_messages(),
+            max_queued_bytes: 0,
+            sys_interval: default_sys_interval(),
         }
     }
 }
 
+fn default_max_queued_messages() -> usize {
+    1000
+}
+
+fn default_sys_interval() -> u64 {
+    10
+}
+
 fn default_listeners() -> Vec<ListenerConfig> {
-    vec![
-        ListenerConfig::plain(Protocol::V3_1_1, SocketAddr::from(([127, 0, 0, 1], 1883))),
-        ListenerConfig::plain(Protocol::V5, SocketAddr::from(([127, 0, 0, 1], 1884))),
-    ]
+    vec![ListenerConfig::plain(
+        Protocol::Mqtt,
+        SocketAddr::from(([127, 0, 0, 1], 1883)),
+    )]
 }
 
 fn listeners<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListenerConfig>, D::Error> {
@@ -51,16 +74,16 @@ fn listeners<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListenerConfig>, D::
     let mut names = HashSet::new();
     let mut addresses = HashSet::new();
     for listener in &listeners {
+        if !addresses.insert(listener.address) {
+            return Err(serde::de::Error::custom(format_args!(
+                "two listeners use address {}: one listener serves every MQTT version",
+                listener.address
+            )));
+        }
         if !names.insert(listener.name()) {
             return Err(serde::de::Error::custom(format_args!(
                 "two listeners are named `{}`: names must be unique",
                 listener.name()
-            )));
-        }
-        if !addresses.insert(listener.address) {
-            return Err(serde::de::Error::custom(format_args!(
-                "two listeners use address {}: one port serves one protocol",
-                listener.address
             )));
         }
     }
@@ -68,14 +91,15 @@ fn listeners<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListenerConfig>, D::
 }
 
 /// Limits of rumqttd's router. The defaults suit a gateway: each topic filter keeps at most
-/// `max_segment_size * max_segment_count` bytes (1 MiB) of recent messages in memory.
+/// `max_segment_size * max_segment_count` bytes (1 MiB) of recent messages in memory, and a
+/// subscriber is handed up to `max_outgoing_packet_count` messages at a time.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterLimits {
     /// Maximum simultaneous client connections.
     #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
-    /// Maximum packets queued towards one connection before it is throttled.
+    /// Messages the router hands a subscriber at a time.
     #[serde(deserialize_with = "at_least_one_u64")]
     pub max_outgoing_packet_count: u64,
     /// Size of one in-memory log segment per topic filter, in bytes (at least 1024).
@@ -90,7 +114,7 @@ impl Default for RouterLimits {
     fn default() -> Self {
         RouterLimits {
             max_connections: 1000,
-            max_outgoing_packet_count: 200,
+            max_outgoing_packet_count: 1000,
             max_segment_size: 256 * 1024,
             max_segment_count: 4,
         }
@@ -115,6 +139,24 @@ fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+fn packet_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        n @ 1..=268_435_455 => Ok(n),
+        n => Err(serde::de::Error::custom(format_args!(
+            "expected a packet size from 1 to 268435455 bytes (MQTT's largest), got {n}"
+        ))),
+    }
+}
+
+fn inflight<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        n @ 1..=65535 => Ok(n),
+        n => Err(serde::de::Error::custom(format_args!(
+            "expected from 1 to 65535 messages in flight, got {n}"
+        ))),
+    }
+}
+
 fn segment_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     match usize::deserialize(d)? {
         n if n < 1024 => Err(serde::de::Error::custom(format_args!(
@@ -124,21 +166,22 @@ fn segment_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     }
 }
 
-/// The MQTT protocol version a listener speaks.
+/// The protocol a listener speaks. Every MQTT listener serves MQTT 3.1, 3.1.1 and 5 (the
+/// version comes from each client's CONNECT); `"3.1.1"` and `"5"` are accepted as names for
+/// it, as earlier configurations wrote them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// MQTT 3.1.1 (written `"3.1.1"`, `v4` or `4`).
+    /// MQTT over TCP, any version (written `mqtt`).
+    Mqtt,
+    /// Written `"3.1.1"` (or `v4`, `4`): MQTT over TCP, any version.
     V3_1_1,
-    /// MQTT 5 (written `"5"`, `v5` or `5`).
+    /// Written `"5"` (or `v5`): MQTT over TCP, any version.
     V5,
 }
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::V3_1_1 => "MQTT 3.1.1",
-            Protocol::V5 => "MQTT 5",
-        })
+        f.write_str("MQTT 3.1/3.1.1/5")
     }
 }
 
@@ -155,10 +198,11 @@ impl<'de> Deserialize<'de> for Protocol {
             Written::Text(s) => s,
         };
         match written.as_str() {
+            "mqtt" => Ok(Protocol::Mqtt),
             "3.1.1" | "v4" | "4" | "311" => Ok(Protocol::V3_1_1),
             "5" | "5.0" | "v5" => Ok(Protocol::V5),
             other => Err(serde::de::Error::custom(format_args!(
-                "unknown MQTT protocol `{other}`, expected \"3.1.1\" or \"5\""
+                "unknown protocol `{other}`, expected mqtt (\"3.1.1\" and \"5\" mean the same)"
             ))),
         }
     }
@@ -168,10 +212,10 @@ impl<'de> Deserialize<'de> for Protocol {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// A name for logs (default: `mqtt3-PORT` or `mqtt5-PORT`).
+    /// A name for logs (default: `mqtt-PORT`).
     #[serde(default)]
     pub name: Option<String>,
-    /// `"3.1.1"` or `"5"`. rumqttd serves one protocol per port.
+    /// `mqtt` (`"3.1.1"` and `"5"` mean the same): every MQTT version on this port.
     pub protocol: Protocol,
     /// Socket address to bind, e.g. `127.0.0.1:1883` or `0.0.0.0:8883`.
     pub address: SocketAddr,
@@ -202,13 +246,7 @@ impl ListenerConfig {
     pub fn name(&self) -> String {
         match &self.name {
             Some(name) => name.clone(),
-            None => {
-                let version = match self.protocol {
-                    Protocol::V3_1_1 => 3,
-                    Protocol::V5 => 5,
-                };
-                format!("mqtt{version}-{}", self.address.port())
-            }
+            None => format!("mqtt-{}", self.address.port()),
         }
     }
 }
@@ -217,11 +255,11 @@ impl ListenerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerLimits {
-    /// Largest accepted packet payload, in bytes.
-    #[serde(deserialize_with = "at_least_one")]
+    /// Largest accepted packet, in bytes (advertised to MQTT 5 clients as their maximum).
+    #[serde(deserialize_with = "packet_size")]
     pub max_payload_size: usize,
-    /// Unacknowledged QoS 1/2 messages in flight per connection.
-    #[serde(deserialize_with = "at_least_one")]
+    /// Unacknowledged QoS 1/2 messages in flight per connection, each way.
+    #[serde(deserialize_with = "inflight")]
     pub max_inflight_count: usize,
     /// Time a new connection has to send CONNECT, in milliseconds.
     pub connection_timeout_ms: u16,
@@ -290,21 +328,22 @@ impl TryFrom<WrittenTls> for TlsConfig {
     }
 }
 
-/// Username/password authentication.
-///
-/// rumqttd checks passwords only when a client sends them, and refuses clients without
-/// credentials once any user is configured, so a listener is either anonymous or password-only.
+/// Username/password authentication, as mosquitto applies it: a client that sends a username
+/// must know its password; a client without one gets in only where `allow_anonymous` is true
+/// (the default when no user is listed).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "WrittenAuth")]
 pub struct AuthConfig {
-    /// Username → password. Empty: anonymous access.
+    /// Whether clients may connect without a username.
+    pub allow_anonymous: bool,
+    /// Username → password.
     pub users: BTreeMap<String, String>,
 }
 
 impl AuthConfig {
     /// Whether clients may connect without credentials.
     pub fn allows_anonymous(&self) -> bool {
-        self.users.is_empty()
+        self.allow_anonymous
     }
 }
 
@@ -321,17 +360,12 @@ impl TryFrom<WrittenAuth> for AuthConfig {
     type Error = &'static str;
 
     fn try_from(written: WrittenAuth) -> Result<Self, Self::Error> {
-        match (written.allow_anonymous, written.users.is_empty()) {
-            (Some(true), false) => Err(
-                "allow_anonymous: true with users: a listener is either anonymous or password-only; \
-                 put anonymous clients on another listener",
-            ),
-            (Some(false), true) => {
-                Err("allow_anonymous: false needs at least one entry in `users`")
-            }
-            _ => Ok(AuthConfig {
-                users: written.users,
-            }),
+        if written.allow_anonymous == Some(false) && written.users.is_empty() {
+            return Err("allow_anonymous: false needs at least one entry in `users`");
         }
+        Ok(AuthConfig {
+            allow_anonymous: written.allow_anonymous.unwrap_or(written.users.is_empty()),
+            users: written.users,
+        })
     }
 }

@@ -107,7 +107,7 @@ pub struct SinkConfig {
     pub topic: Option<TopicTemplate>,
     /// Publish results retained. MQTT only.
     pub retain: bool,
-    /// QoS of results, 0, 1 or 2 (see docs/graphs.md: rumqttd delivers at the subscriber's QoS).
+    /// QoS of results, 0, 1 or 2: each subscriber gets the lower of this and its subscription's.
     pub qos: u8,
     /// The upstream the results go to instead of MQTT.
     pub upstream: Option<Upstream>,
@@ -233,6 +233,11 @@ pub struct GraphBinding {
     pub lateness_ms: u64,
     /// Start without this graph (and say why) when its modules cannot be found.
     pub optional: bool,
+    /// The graph takes the publishes on its sources away from the router: subscribers see
+    /// only its results.
+    pub intercept: bool,
+    /// The graph's results may feed it again.
+    pub allow_loop: bool,
 }
 
 #[derive(Deserialize)]
@@ -260,13 +265,16 @@ struct RawBinding {
     allow_loop: bool,
     #[serde(default)]
     optional: bool,
+    #[serde(default)]
+    intercept: bool,
 }
 
 impl TryFrom<RawBinding> for GraphBinding {
     type Error = String;
 
     fn try_from(raw: RawBinding) -> Result<Self, String> {
-        if !raw.allow_loop && raw.sink.upstream.is_none() {
+        // An intercepting graph's results never re-enter it, whatever their topic.
+        if !raw.allow_loop && !raw.intercept && raw.sink.upstream.is_none() {
             match &raw.sink.topic {
                 None => {
                     return Err(format!(
@@ -300,6 +308,8 @@ impl TryFrom<RawBinding> for GraphBinding {
             back_pressure: raw.back_pressure,
             lateness_ms: raw.lateness_ms,
             optional: raw.optional,
+            intercept: raw.intercept,
+            allow_loop: raw.allow_loop,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Building one worker's timely dataflow from a validated graph.
 
-use super::input::source_stream;
+use super::input::{source_stream, InputState};
 use super::item::Item;
 use super::metrics::GraphMetrics;
 use super::nodes::{accumulate, branch, delay, filter, map, sink, ModuleNode};
@@ -9,7 +9,6 @@ use crate::graph::{Graph, OperationType};
 use crate::wasm::{OperatorInstance, OperatorKind};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, StreamVec};
@@ -55,7 +54,7 @@ pub(super) fn topological_order(graph: &Graph) -> Vec<usize> {
 pub(super) struct WorkerParts {
     pub instances: HashMap<usize, OperatorInstance>,
     pub queue: Receiver<Item>,
-    pub watermark: Arc<AtomicU64>,
+    pub input: Arc<InputState>,
     pub activator: Sender<SyncActivator>,
 }
 
@@ -93,7 +92,7 @@ pub(super) fn build(
             let stream = source_stream(
                 scope,
                 parts.queue.clone(),
-                parts.watermark.clone(),
+                parts.input.clone(),
                 parts.activator.clone(),
                 metrics.clone(),
             );

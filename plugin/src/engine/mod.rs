@@ -16,7 +16,7 @@
 //! # fn demo(graph: weir_plugin::graph::Graph, modules: std::collections::HashMap<usize, std::sync::Arc<weir_plugin::wasm::OperatorModule>>, outputs: std::sync::Arc<dyn weir_plugin::engine::Outputs>) -> Result<(), weir_plugin::engine::EngineError> {
 //! use weir_plugin::engine::{start, EngineOptions, GraphSpec};
 //! let spec = GraphSpec { name: "demo".into(), graph, modules };
-//! let (mut feeder, running) = start(spec, EngineOptions::default(), outputs)?;
+//! let (feeder, running) = start(spec, EngineOptions::default(), outputs)?;
 //! // feeder.push(message); feeder.advance_to(time); ...
 //! drop(feeder); // no more input: every window closes, then the workers stop
 //! running.join()?;
@@ -40,9 +40,9 @@ pub use outputs::{DeadLetter, Outputs};
 use crate::graph::Graph;
 use crate::wasm::{OperatorError, OperatorInstance, OperatorModule};
 use dataflow::{operator_kind, WorkerParts};
+use input::InputState;
 use metrics::NodeCounters;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -193,7 +193,7 @@ pub fn start(
         per_worker.push(instances);
     }
 
-    let watermark = Arc::new(AtomicU64::new(0));
+    let input = Arc::new(InputState::default());
     let (activator_tx, activator_rx) = crossbeam_channel::unbounded();
     let mut senders = Vec::with_capacity(workers);
     let mut parts = Vec::with_capacity(workers);
@@ -204,7 +204,7 @@ pub fn start(
         parts.push(Some(WorkerParts {
             instances,
             queue: rx,
-            watermark: watermark.clone(),
+            input: input.clone(),
             activator: activator_tx.clone(),
         }));
     }
@@ -252,7 +252,7 @@ pub fn start(
     let feeder = Feeder::new(
         senders,
         activators,
-        watermark,
+        input,
         options.back_pressure,
         options.node_id,
         metrics.clone(),

@@ -1,94 +1,97 @@
-//! The MQTT sink: results and dead letters published back into the broker's router through a
-//! local link, on a thread of its own.
-//!
-//! A local link publishes at QoS 0 inside the router; rumqttd then delivers to each subscriber
-//! at its subscription's QoS.
+//! The MQTT sink: results and dead letters published back into the broker through the door,
+//! on a thread of the graph's own, as a client's publishes are: to other graphs whose sources
+//! match, then to the router, delivered to each subscriber at the lower of `sink.qos` and its
+//! subscription's QoS. A subscriber whose queue is full holds the thread back, and with it the
+//! graph's workers: back-pressure reaches the graph's input.
 
 use super::{as_message, TopicTemplate};
 use crate::data::{DataModel, Message};
+use crate::door::message::publish_from_message;
+use crate::door::publisher::Outgoing;
+use crate::door::{Door, DoorError, InternalPublisher};
 use crate::engine::{DeadLetter, Outputs};
-use crate::hook::message::publish_from_message;
-use crate::hook::{HookError, LinkFactory};
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
-use rumqttd::local::{LinkRx, LinkTx};
-use rumqttd::protocol::{Packet, Publish, PublishProperties};
-use rumqttd::Notification;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use crossbeam_channel::Sender;
+use std::time::Duration;
 
-/// A publish on its way to the router.
-struct Outgoing {
-    publish: Publish,
-    properties: PublishProperties,
-}
+/// Results handed to the router together, at most.
+const BATCH: usize = 256;
 
-/// Publishes into the router; cloned into each graph's outputs.
+/// How long a publisher waits at the end for the router to take its last results.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Publishes a graph's results into the broker; cloned into the graph's outputs.
 #[derive(Clone)]
 pub struct MqttPublisher {
     queue: Sender<Outgoing>,
 }
 
+/// The thread behind an [`MqttPublisher`]: it ends once every clone is dropped (the graph's
+/// workers stopped) and everything queued is in the router.
+pub struct PublisherThread {
+    name: String,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl PublisherThread {
+    /// Waits until every result was handed to the router.
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            tracing::error!(publisher = %self.name, "the result publisher failed");
+        }
+    }
+}
+
 impl MqttPublisher {
-    /// Opens a local link named `client_id` and starts the publishing thread. `capacity` bounds
-    /// the publishes waiting for the router (graph workers wait when it is full).
+    /// Attaches publisher `name` for graph `graph` to the door and starts its thread.
+    /// `capacity` bounds the results waiting for the router (graph workers wait when it is
+    /// full).
     pub fn start(
-        links: &LinkFactory,
-        client_id: &str,
+        door: &Door,
+        name: &str,
+        graph: &str,
         capacity: usize,
-    ) -> Result<MqttPublisher, HookError> {
-        let (link_tx, link_rx) = links(client_id).map_err(|e| HookError::Link(e.to_string()))?;
-        let (queue, outgoing) = crossbeam_channel::bounded(capacity.max(1));
-        std::thread::Builder::new()
+    ) -> Result<(MqttPublisher, PublisherThread), DoorError> {
+        let mut publisher = door.publisher(name, Some(graph))?;
+        let (queue, outgoing) = crossbeam_channel::bounded::<Outgoing>(capacity.max(1));
+        let thread_name = name.to_string();
+        let handle = std::thread::Builder::new()
             .name("weir-publish".into())
-            .spawn(move || publish_loop(link_tx, outgoing))
-            .map_err(HookError::Thread)?;
-        std::thread::Builder::new()
-            .name("weir-publish-acks".into())
-            .spawn(move || drain(link_rx))
-            .map_err(HookError::Thread)?;
-        Ok(MqttPublisher { queue })
+            .spawn(move || {
+                // Results come in bursts (a window closing, a frontier passing): what is
+                // waiting goes to the router together, with one wake-up.
+                let mut batch = Vec::with_capacity(BATCH);
+                while let Ok(first) = outgoing.recv() {
+                    batch.push(first);
+                    batch.extend(outgoing.try_iter().take(BATCH - 1));
+                    if let Err(e) = publisher.publish_all(batch.drain(..)) {
+                        tracing::error!(publisher = %thread_name, "{e}; results are no longer published");
+                        return;
+                    }
+                }
+                if let Err(e) = publisher.flush(FLUSH_PATIENCE) {
+                    tracing::warn!(publisher = %thread_name, "{e}");
+                }
+                drop::<InternalPublisher>(publisher);
+            })?;
+        let thread = PublisherThread {
+            name: name.to_string(),
+            handle,
+        };
+        Ok((MqttPublisher { queue }, thread))
     }
 
-    fn publish(&self, message: &Message, topic: Bytes, retain: bool) -> bool {
+    fn publish(&self, message: &Message, topic: Bytes, retain: bool, qos: u8) -> bool {
         let (publish, properties) = publish_from_message(message, topic, retain);
         self.queue
             .send(Outgoing {
-                publish,
-                properties,
+                topic: publish.topic,
+                payload: publish.payload,
+                qos,
+                retain,
+                properties: Some(properties),
             })
             .is_ok()
-    }
-}
-
-fn publish_loop(mut link: LinkTx, outgoing: Receiver<Outgoing>) {
-    let mut context = Context::from_waker(Waker::noop());
-    for Outgoing {
-        publish,
-        properties,
-    } in outgoing
-    {
-        // `LinkTx::send` is async in signature only: it queues and notifies synchronously.
-        let sent = pin!(link.send(Packet::Publish(publish, Some(properties))));
-        match sent.poll(&mut context) {
-            Poll::Ready(Ok(_)) => {}
-            Poll::Ready(Err(e)) => {
-                tracing::error!("the router refused a graph result: {e}; publishing stops");
-                return;
-            }
-            Poll::Pending => tracing::error!("the router did not take a graph result"),
-        }
-    }
-}
-
-/// Reads what the router sends the publishing link (nothing is subscribed; acknowledgements
-/// and scheduling notices only), so that its buffers never fill.
-fn drain(mut link: LinkRx) {
-    while let Ok(notification) = link.recv() {
-        if let Some(Notification::Unschedule) = notification {
-            let _ = link.ready();
-        }
     }
 }
 
@@ -97,6 +100,7 @@ pub struct MqttOutputs {
     graph: String,
     topic: Option<TopicTemplate>,
     retain: bool,
+    qos: u8,
     dead_letter: Option<Bytes>,
     publisher: MqttPublisher,
     node_id: String,
@@ -104,11 +108,12 @@ pub struct MqttOutputs {
 
 impl MqttOutputs {
     /// Results go to `topic` (rendered from the result's own topic), or to the result's own
-    /// topic when there is no template; dead letters to `dead_letter` when set.
+    /// topic when there is no template, at `qos`; dead letters to `dead_letter` when set.
     pub fn new(
         graph: &str,
         topic: Option<TopicTemplate>,
         retain: bool,
+        qos: u8,
         dead_letter: Option<String>,
         publisher: MqttPublisher,
     ) -> MqttOutputs {
@@ -116,6 +121,7 @@ impl MqttOutputs {
             graph: graph.to_string(),
             topic,
             retain,
+            qos,
             dead_letter: dead_letter.map(Bytes::from),
             publisher,
             node_id: "weir".into(),
@@ -150,7 +156,7 @@ impl Outputs for MqttOutputs {
             return false;
         };
         self.publisher
-            .publish(&message, Bytes::from(topic), self.retain)
+            .publish(&message, Bytes::from(topic), self.retain, self.qos)
     }
 
     fn dead_letter(&self, letter: DeadLetter) {
@@ -170,6 +176,7 @@ impl Outputs for MqttOutputs {
                 .user_properties
                 .push((Bytes::from_static(key.as_bytes()), value));
         }
-        self.publisher.publish(&message, topic.clone(), false);
+        self.publisher
+            .publish(&message, topic.clone(), false, self.qos);
     }
 }

@@ -1,4 +1,5 @@
-//! rumqttd publishes ↔ graph messages.
+//! Messages in their three forms: router publishes ↔ graph messages, and MQTT 5 properties
+//! between the wire and the router.
 //!
 //! Coming in, the message's timestamp is the MQTT 5 user property `__ts` when present and valid
 //! (the clock then observes it, so later local stamps are greater), else the broker's clock.
@@ -30,7 +31,7 @@ pub enum Stamp {
 /// ```
 /// use rumqttd::protocol::{Publish, PublishProperties};
 /// use weir_plugin::hlc::HlcClock;
-/// use weir_plugin::hook::message::{message_from_publish, Stamp};
+/// use weir_plugin::door::message::{message_from_publish, Stamp};
 ///
 /// let publish = Publish::new("sensors/gw1/temperature", "{}", false);
 /// let properties = PublishProperties {
@@ -82,6 +83,53 @@ pub fn message_from_publish(
         schema: None,
     };
     (message, stamp)
+}
+
+/// MQTT 5 properties as decoded from a client, in the router's form (the topic alias is the
+/// door's business and was taken out before).
+pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> PublishProperties {
+    let text = |s: bytestring::ByteString| s.to_string();
+    PublishProperties {
+        payload_format_indicator: wire.is_utf8_payload.then_some(1),
+        message_expiry_interval: wire.message_expiry_interval.map(|i| i.get()),
+        topic_alias: None,
+        response_topic: wire.response_topic.map(text),
+        correlation_data: wire.correlation_data,
+        user_properties: wire
+            .user_properties
+            .into_iter()
+            .map(|(key, value)| (text(key), text(value)))
+            .collect(),
+        subscription_identifiers: Vec::new(),
+        content_type: wire.content_type.map(text),
+    }
+}
+
+/// Router properties in the wire form for a client, with its subscription identifier.
+pub fn properties_to_wire(
+    properties: PublishProperties,
+    subscription_identifier: Option<u32>,
+) -> rmqtt_codec::v5::PublishProperties {
+    let text = |s: String| bytestring::ByteString::from(s);
+    rmqtt_codec::v5::PublishProperties {
+        topic_alias: None,
+        correlation_data: properties.correlation_data,
+        message_expiry_interval: properties
+            .message_expiry_interval
+            .and_then(std::num::NonZeroU32::new),
+        content_type: properties.content_type.map(text),
+        user_properties: properties
+            .user_properties
+            .into_iter()
+            .map(|(key, value)| (text(key), text(value)))
+            .collect(),
+        is_utf8_payload: properties.payload_format_indicator == Some(1),
+        response_topic: properties.response_topic.map(text),
+        subscription_ids: subscription_identifier
+            .and_then(std::num::NonZeroU32::new)
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// A graph result as a publish on `topic`, with its content type, user properties and `__ts`.

@@ -1,0 +1,88 @@
+//! What the door needs to know: its listeners, how clients authenticate, and its limits.
+//!
+//! Plain data, filled from `weir.yaml` by the broker (which validates it with located errors).
+
+use rumqttd::RouterConfig;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The door's configuration.
+#[derive(Debug, Clone)]
+pub struct DoorConfig {
+    /// Where it listens.
+    pub listeners: Vec<ListenerConfig>,
+    /// Most clients connected at once; more are refused with "server unavailable/busy".
+    pub max_connections: usize,
+    /// A client's queue: messages (0: no limit).
+    pub max_queued_messages: usize,
+    /// A client's queue: bytes of topic and payload (0: no limit).
+    pub max_queued_bytes: usize,
+    /// How often `$SYS/broker/...` is published (zero: never).
+    pub sys_interval: Duration,
+    /// The router's log limits.
+    pub router: RouterConfig,
+}
+
+/// One listener.
+#[derive(Clone)]
+pub struct ListenerConfig {
+    /// Its name, for logs.
+    pub name: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// TLS, when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Who may connect.
+    pub auth: AuthConfig,
+    /// Largest packet accepted, in bytes.
+    pub max_packet_size: u32,
+    /// QoS 1 and 2 messages in flight to or from one client.
+    pub max_inflight: u16,
+    /// Time a new connection has to send CONNECT.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for ListenerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerConfig")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("tls", &self.tls.is_some())
+            .field("auth", &self.auth)
+            .field("max_packet_size", &self.max_packet_size)
+            .field("max_inflight", &self.max_inflight)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// Username/password authentication.
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    /// Whether a client without a username may connect.
+    pub allow_anonymous: bool,
+    /// Username → password.
+    pub users: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: Vec<&String> = self.users.keys().collect();
+        f.debug_struct("AuthConfig")
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field("users", &users)
+            .finish()
+    }
+}
+
+impl AuthConfig {
+    /// Anyone may connect.
+    pub fn anonymous() -> AuthConfig {
+        AuthConfig {
+            allow_anonymous: true,
+            users: BTreeMap::new(),
+        }
+    }
+}

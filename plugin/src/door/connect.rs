@@ -1,0 +1,271 @@
+//! CONNECT: what a client asks for, whether it may have it, and the CONNACK that says so.
+//!
+//! Refusals follow mosquitto 2.0: a wrong username or password and a client that must log in
+//! are both "not authorised" (3.1.1 code 5; MQTT 5 0x86 and 0x87), an empty client id with a
+//! persistent session (or any empty id in MQTT 3.1) is "identifier rejected" (2 / 0x85), a full
+//! broker is "server unavailable" (3 / 0x89). Each refusal is a CONNACK in the client's version,
+//! then the connection closes.
+
+use super::codec::{Connack, ConnectPacket, Version};
+use super::config::AuthConfig;
+use bytes::Bytes;
+use rmqtt_codec::{v3, v5};
+use rumqttd::protocol::PublishProperties;
+use std::fmt;
+use std::num::NonZeroU16;
+
+/// A client's CONNECT, whatever its version.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    /// The client's version.
+    pub version: Version,
+    /// Client id as sent (may be empty).
+    pub client_id: String,
+    /// Clean session (3.1.1) / clean start (5).
+    pub clean_start: bool,
+    /// Keep-alive in seconds (0: none).
+    pub keep_alive: u16,
+    /// How long the session outlives the connection, in seconds (3.1.1: 0 for a clean session,
+    /// for ever otherwise).
+    pub session_expiry: u32,
+    /// QoS 1 and 2 messages the client takes in flight (MQTT 5 receive maximum).
+    pub receive_maximum: u16,
+    /// Largest packet the client accepts (0: no limit).
+    pub max_packet_size: u32,
+    /// The will.
+    pub will: Option<Will>,
+    /// Username, if given.
+    pub username: Option<String>,
+    /// Password, if given.
+    pub password: Option<Bytes>,
+    /// MQTT 5 enhanced authentication method (not supported).
+    pub auth_method: Option<String>,
+}
+
+/// A client's will: published by the door when the client goes without saying goodbye.
+#[derive(Debug, Clone)]
+pub struct Will {
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Bytes,
+    /// QoS.
+    pub qos: u8,
+    /// Retain flag.
+    pub retain: bool,
+    /// Seconds to wait before publishing (MQTT 5).
+    pub delay: u32,
+    /// MQTT 5 properties forwarded with it.
+    pub properties: Option<PublishProperties>,
+}
+
+impl ConnectRequest {
+    /// Normalises a decoded CONNECT.
+    pub fn from_packet(packet: ConnectPacket, version: Version) -> ConnectRequest {
+        match packet {
+            ConnectPacket::V3(connect) => {
+                let connect = *connect;
+                ConnectRequest {
+                    version,
+                    client_id: connect.client_id.to_string(),
+                    clean_start: connect.clean_session,
+                    keep_alive: connect.keep_alive,
+                    session_expiry: if connect.clean_session { 0 } else { u32::MAX },
+                    receive_maximum: u16::MAX,
+                    max_packet_size: 0,
+                    will: connect.last_will.map(|will| Will {
+                        topic: will.topic.to_string(),
+                        payload: will.message,
+                        qos: will.qos.value(),
+                        retain: will.retain,
+                        delay: 0,
+                        properties: None,
+                    }),
+                    username: connect.username.map(|u| u.to_string()),
+                    password: connect.password,
+                    auth_method: None,
+                }
+            }
+            ConnectPacket::V5(connect) => {
+                let connect = *connect;
+                ConnectRequest {
+                    version,
+                    client_id: connect.client_id.to_string(),
+                    clean_start: connect.clean_start,
+                    keep_alive: connect.keep_alive,
+                    session_expiry: connect.session_expiry_interval_secs,
+                    receive_maximum: connect.receive_max.map_or(u16::MAX, NonZeroU16::get),
+                    max_packet_size: connect.max_packet_size.map_or(0, |size| size.get()),
+                    will: connect.last_will.map(will_v5),
+                    username: connect.username.map(|u| u.to_string()),
+                    password: connect.password,
+                    auth_method: connect.auth_method.map(|m| m.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Whether the session outlives this connection.
+    pub fn persistent(&self) -> bool {
+        self.session_expiry > 0
+    }
+}
+
+fn will_v5(will: v5::LastWill) -> Will {
+    let properties = PublishProperties {
+        payload_format_indicator: will.is_utf8_payload.map(u8::from),
+        message_expiry_interval: will.message_expiry_interval.map(|i| i.get()),
+        topic_alias: None,
+        response_topic: will.response_topic.map(|t| t.to_string()),
+        correlation_data: will.correlation_data,
+        user_properties: will
+            .user_properties
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        subscription_identifiers: Vec::new(),
+        content_type: will.content_type.map(|c| c.to_string()),
+    };
+    Will {
+        topic: will.topic.to_string(),
+        payload: will.message,
+        qos: will.qos.value(),
+        retain: will.retain,
+        delay: will.will_delay_interval_sec.unwrap_or(0),
+        properties: Some(properties),
+    }
+}
+
+/// Why a CONNECT is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A protocol level Weir does not speak.
+    UnsupportedVersion,
+    /// An empty or unusable client id.
+    BadClientId,
+    /// Too many clients.
+    ServerBusy,
+    /// A username that is unknown or a password that does not match.
+    BadCredentials,
+    /// No credentials where they are required.
+    NotAuthorized,
+    /// MQTT 5 enhanced authentication, which Weir does not support.
+    BadAuthMethod,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::UnsupportedVersion => "unsupported protocol version",
+            Refusal::BadClientId => "client identifier rejected",
+            Refusal::ServerBusy => "too many connections",
+            Refusal::BadCredentials => "bad username or password",
+            Refusal::NotAuthorized => "not authorised",
+            Refusal::BadAuthMethod => "unsupported authentication method",
+        })
+    }
+}
+
+impl Refusal {
+    /// The CONNACK that says so.
+    pub fn connack(self) -> Connack {
+        use v3::ConnectAckReason as C3;
+        use v5::ConnectAckReason as C5;
+        let (v3_code, v5_code) = match self {
+            Refusal::UnsupportedVersion => (
+                C3::UnacceptableProtocolVersion,
+                C5::UnsupportedProtocolVersion,
+            ),
+            Refusal::BadClientId => (C3::IdentifierRejected, C5::ClientIdentifierNotValid),
+            Refusal::ServerBusy => (C3::ServiceUnavailable, C5::ServerBusy),
+            // mosquitto 2.0 answers a bad password with "not authorised" in MQTT 3.1.1.
+            Refusal::BadCredentials => (C3::NotAuthorized, C5::BadUserNameOrPassword),
+            Refusal::NotAuthorized => (C3::NotAuthorized, C5::NotAuthorized),
+            Refusal::BadAuthMethod => (C3::NotAuthorized, C5::BadAuthenticationMethod),
+        };
+        Connack {
+            v3_code,
+            session_present: false,
+            v5: v5::ConnectAck {
+                reason_code: v5_code,
+                reason_string: Some(self.to_string().into()),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Checks a client's credentials against `auth`.
+///
+/// ```
+/// use weir_plugin::door::config::AuthConfig;
+/// use weir_plugin::door::connect::{authenticate, Refusal};
+/// let auth = AuthConfig { allow_anonymous: false, users: [("alice".into(), "pw".into())].into() };
+/// assert_eq!(authenticate(&auth, Some("alice"), Some(b"pw")), Ok(()));
+/// assert_eq!(authenticate(&auth, Some("alice"), Some(b"no")), Err(Refusal::BadCredentials));
+/// assert_eq!(authenticate(&auth, None, None), Err(Refusal::NotAuthorized));
+/// ```
+pub fn authenticate(
+    auth: &AuthConfig,
+    username: Option<&str>,
+    password: Option<&[u8]>,
+) -> Result<(), Refusal> {
+    let Some(username) = username else {
+        return if auth.allow_anonymous {
+            Ok(())
+        } else {
+            Err(Refusal::NotAuthorized)
+        };
+    };
+    match auth.users.get(username) {
+        Some(expected) if same(expected.as_bytes(), password.unwrap_or_default()) => Ok(()),
+        Some(_) => Err(Refusal::BadCredentials),
+        // A username nobody configured: anonymous listeners let it in, as mosquitto does.
+        None if auth.users.is_empty() && auth.allow_anonymous => Ok(()),
+        None => Err(Refusal::BadCredentials),
+    }
+}
+
+/// Compares in time that depends on the lengths only.
+fn same(expected: &[u8], given: &[u8]) -> bool {
+    expected.len() == given.len()
+        && expected
+            .iter()
+            .zip(given)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+/// What the door grants a client, for its CONNACK.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// Whether a session was resumed.
+    pub session_present: bool,
+    /// The id the door chose, when the client sent none.
+    pub assigned_client_id: Option<String>,
+    /// QoS 1 and 2 publishes the client may have in flight to the door.
+    pub receive_maximum: u16,
+    /// Largest packet the door accepts.
+    pub max_packet_size: u32,
+    /// Topic aliases the client may use.
+    pub topic_alias_maximum: u16,
+}
+
+impl Granted {
+    /// The CONNACK of an accepted connection.
+    pub fn connack(&self) -> Connack {
+        Connack {
+            v3_code: v3::ConnectAckReason::ConnectionAccepted,
+            session_present: self.session_present,
+            v5: v5::ConnectAck {
+                session_present: self.session_present,
+                reason_code: v5::ConnectAckReason::Success,
+                receive_max: NonZeroU16::new(self.receive_maximum).unwrap_or(NonZeroU16::MAX),
+                max_packet_size: Some(self.max_packet_size),
+                assigned_client_id: self.assigned_client_id.clone().map(Into::into),
+                topic_alias_max: self.topic_alias_maximum,
+                ..Default::default()
+            },
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Graph sources at the door: a publish whose topic matches a graph's source filters is handed
+//! to that graph's feeder by whoever read it (a client's connection, or another graph's result
+//! publisher), with no round trip through the router.
+//!
+//! A graph that intercepts its sources (`intercept: true`) takes those publishes away from the
+//! router: subscribers see only its results. A graph's own results never re-enter it unless
+//! it allows loops (and an intercepting graph never takes its own results back).
+//!
+//! The frontier of each graph follows the broker's clock: it moves after each message it is
+//! given and on a tick ([`GraphRoutes::start_clock`]), so windows close without further input.
+
+use super::message::{message_from_publish, Stamp};
+use crate::data::Message;
+use crate::engine::time::{encode, minus_millis};
+use crate::engine::{Feeder, GraphMetrics, Pushed};
+use crate::hlc::HlcClock;
+use crate::topic::TopicFilter;
+use rumqttd::protocol::{Publish, PublishProperties};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A graph as the door sees it.
+pub struct GraphRoute {
+    /// The graph's name (the binding's), for logs.
+    pub name: String,
+    /// Its source filters.
+    pub filters: Vec<TopicFilter>,
+    /// Stamps and queues its messages.
+    pub feeder: Arc<Feeder>,
+    /// How long (ms) a window stays open after its end, for messages stamped by devices.
+    pub lateness_ms: u64,
+    /// Whether matching publishes go to the graph only (not to the router).
+    pub intercept: bool,
+    /// Whether the graph's results may feed it again.
+    pub allow_loop: bool,
+    /// Its counters.
+    pub metrics: Arc<GraphMetrics>,
+}
+
+impl GraphRoute {
+    fn matches(&self, topic: &str) -> bool {
+        self.filters.iter().any(|filter| filter.matches(topic))
+    }
+
+    /// Whether results published by graph `origin` may enter this graph.
+    fn takes_results_of(&self, origin: Option<&str>) -> bool {
+        origin != Some(self.name.as_str()) || (self.allow_loop && !self.intercept)
+    }
+}
+
+/// Every graph's route, and the clock that stamps their messages.
+pub struct GraphRoutes {
+    routes: Vec<GraphRoute>,
+    clock: Mutex<HlcClock>,
+    closed: AtomicBool,
+}
+
+/// What offering a publish to the graphs did.
+#[derive(Default)]
+pub struct Offer {
+    /// A graph took the publish away from the router.
+    pub intercepted: bool,
+    /// Messages for graphs whose queue was full under `back_pressure: block`: push them with
+    /// [`GraphRoutes::push_async`] or [`GraphRoutes::push_blocking`] before acknowledging.
+    pub waiting: Vec<(usize, Message)>,
+}
+
+impl GraphRoutes {
+    /// Routes to `routes`, stamping with node id `node_id`.
+    pub fn new(routes: Vec<GraphRoute>, node_id: Arc<str>) -> GraphRoutes {
+        GraphRoutes {
+            routes,
+            clock: Mutex::new(HlcClock::new(node_id)),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// No graph at all.
+    pub fn none() -> GraphRoutes {
+        GraphRoutes::new(Vec::new(), "weir".into())
+    }
+
+    /// The routes.
+    pub fn routes(&self) -> &[GraphRoute] {
+        &self.routes
+    }
+
+    fn now(&self) -> u64 {
+        encode(&self.clock.lock().unwrap_or_else(|e| e.into_inner()).now())
+    }
+
+    /// Offers a publish on `topic` to every graph whose sources match (a graph's own results,
+    /// published by `origin`, only where loops are allowed). Messages that fit are queued now.
+    pub fn offer(
+        &self,
+        topic: &str,
+        publish: &Publish,
+        properties: Option<&PublishProperties>,
+        origin: Option<&str>,
+    ) -> Offer {
+        let mut offer = Offer::default();
+        if self.closed.load(Relaxed) {
+            return offer;
+        }
+        let mut message = None;
+        for (index, route) in self.routes.iter().enumerate() {
+            if !route.matches(topic) || !route.takes_results_of(origin) {
+                continue;
+            }
+            offer.intercepted |= route.intercept;
+            let message = message.get_or_insert_with(|| {
+                let mut clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+                message_from_publish(publish, properties, &mut clock)
+            });
+            if let Stamp::Invalid(error) = &message.1 {
+                route.metrics.invalid_timestamps.fetch_add(1, Relaxed);
+                tracing::warn!(graph = %route.name, topic, "{error}; stamped from the broker's clock");
+            }
+            match route.feeder.try_push(message.0.clone()) {
+                Ok(pushed) => self.pushed(route, topic, pushed),
+                Err(back) => offer.waiting.push((index, *back)),
+            }
+        }
+        offer
+    }
+
+    /// Queues messages that waited for room, without blocking the thread.
+    pub async fn push_async(&self, waiting: Vec<(usize, Message)>) {
+        for (index, message) in waiting {
+            let route = &self.routes[index];
+            let topic = String::from_utf8_lossy(&message.topic).into_owned();
+            let pushed = route.feeder.push_async(message).await;
+            self.pushed(route, &topic, pushed);
+        }
+    }
+
+    /// Queues messages that waited for room, blocking the thread.
+    pub fn push_blocking(&self, waiting: Vec<(usize, Message)>) {
+        for (index, message) in waiting {
+            let route = &self.routes[index];
+            let topic = String::from_utf8_lossy(&message.topic).into_owned();
+            let pushed = route.feeder.push(message);
+            self.pushed(route, &topic, pushed);
+        }
+    }
+
+    fn pushed(&self, route: &GraphRoute, topic: &str, pushed: Pushed) {
+        match pushed {
+            Pushed::Queued | Pushed::Late => {
+                route
+                    .feeder
+                    .advance_to(minus_millis(self.now(), route.lateness_ms));
+            }
+            Pushed::Dropped => {
+                let dropped = route.metrics.dropped.load(Relaxed);
+                // One line for the first drop and then at each power of two.
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        graph = %route.name,
+                        topic,
+                        "input queue full: message dropped ({dropped} so far)"
+                    );
+                }
+            }
+            Pushed::Closed if !self.closed.load(Relaxed) => {
+                tracing::error!(graph = %route.name, topic, "the graph has stopped; message lost");
+                route.metrics.lost.fetch_add(1, Relaxed);
+            }
+            Pushed::Closed => {}
+        }
+    }
+
+    /// Moves every graph's frontier with the clock every `tick`, on a thread of its own, until
+    /// [`GraphRoutes::close`].
+    pub fn start_clock(self: &Arc<Self>, tick: Duration) -> std::io::Result<()> {
+        if self.routes.is_empty() {
+            return Ok(());
+        }
+        let routes = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("weir-graph-clock".into())
+            .spawn(move || loop {
+                std::thread::sleep(tick);
+                let Some(routes) = routes.upgrade() else {
+                    return;
+                };
+                if routes.closed.load(Relaxed) {
+                    return;
+                }
+                let now = routes.now();
+                for route in &routes.routes {
+                    route
+                        .feeder
+                        .advance_to(minus_millis(now, route.lateness_ms));
+                }
+            })
+            .map(drop)
+    }
+
+    /// Ends every graph's input: what is queued is processed, windows close, workers stop.
+    pub fn close(&self) {
+        self.closed.store(true, Relaxed);
+        for route in &self.routes {
+            route.feeder.close();
+        }
+    }
+}

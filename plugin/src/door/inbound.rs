@@ -1,0 +1,519 @@
+//! A connection's reading half: packets from the client, handled in order.
+//!
+//! Publishes are checked (topic, `$` refused, aliases, QoS 2 duplicates), offered to the graphs
+//! and batched for the router; everything decoded from one socket read reaches the router with
+//! one wake-up, before the acknowledgements of that read are written. Reading stops while the
+//! publisher's gate is closed (a subscriber's queue is full) and while a graph's queue has no
+//! room under `back_pressure: block`: the client's socket then fills and TCP slows the device.
+
+use super::codec::{Codec, Inbound as Packet, SubscriptionOptions};
+use super::connection::{Control, PendingSubAck, Reply};
+use super::dispatch::{self, Accepted};
+use super::flow::{Gate, Pace};
+use super::router::Batch;
+use super::session::{is_local_filter, Subscription, Subscriptions};
+use super::tag::Tag;
+use super::Shared;
+use crate::topic::TopicFilter;
+use bytes::BytesMut;
+use bytestring::ByteString;
+use rmqtt_codec::error::DecodeError;
+use rmqtt_codec::types::Publish as WirePublish;
+use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason};
+use rumqttd::local::LinkTx;
+use rumqttd::protocol::{
+    Filter, QoS, RetainForwardRule, Subscribe, SubscribeProperties, Unsubscribe,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// Topic aliases a client may use (MQTT 5), as mosquitto's default.
+pub(super) const TOPIC_ALIAS_MAXIMUM: u16 = 10;
+
+/// Bytes read from a socket at a time.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Why the reading half stopped.
+#[derive(Debug)]
+pub(super) enum End {
+    /// The client sent DISCONNECT (MQTT 5 reason 0x04 asks for the will).
+    Disconnect {
+        /// Publish the will anyway.
+        with_will: bool,
+        /// A new session expiry interval.
+        session_expiry: Option<u32>,
+    },
+    /// The socket closed without DISCONNECT.
+    Closed,
+    /// Nothing for 1.5 times the keep-alive.
+    KeepAlive,
+    /// The client broke the protocol.
+    Violation {
+        /// What it did.
+        what: String,
+        /// The MQTT 5 reason code to tell it.
+        reason: DisconnectReasonCode,
+    },
+    /// The door stopped it (shutdown, or its writing half ended).
+    Stopped,
+}
+
+/// The reading half's state.
+pub(super) struct Inbound<R> {
+    pub reader: R,
+    pub buf: BytesMut,
+    pub codec: Codec,
+    pub link: Arc<Mutex<LinkTx>>,
+    pub control: UnboundedSender<Control>,
+    pub gate: Arc<Gate>,
+    pub pace: Arc<Pace>,
+    pub shared: Arc<Shared>,
+    pub connection: u64,
+    pub client_id: String,
+    pub keep_alive: u16,
+    pub receive_maximum: u16,
+    /// Stops reading when cancelled (the writing half ended).
+    pub stop: CancellationToken,
+    /// The session's subscriptions: filter → door subscription id.
+    pub filters: HashMap<String, u32>,
+    pub next_subscription: u32,
+    pub batch: Batch,
+    pub replies: Vec<Reply>,
+    pub aliases: HashMap<u16, ByteString>,
+    pub awaiting_release: HashSet<u16>,
+}
+
+/// What handling one packet asks of the loop.
+enum Next {
+    Continue,
+    End(End),
+}
+
+impl<R: AsyncRead + Unpin> Inbound<R> {
+    /// A reading half for a session that holds `subscriptions`.
+    pub fn filters_of(subscriptions: &Subscriptions) -> (HashMap<String, u32>, u32) {
+        let filters = subscriptions
+            .iter()
+            .map(|(id, sub)| (sub.filter.clone(), *id))
+            .collect();
+        let next = subscriptions.keys().max().map_or(1, |max| max + 1);
+        (filters, next)
+    }
+
+    /// Reads and handles packets until the connection ends.
+    pub async fn run(mut self) -> End {
+        let keep_alive =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        loop {
+            if let Some(end) = self.handle_buffered().await {
+                self.flush().await;
+                return end;
+            }
+            self.flush().await;
+            if !self.gate.is_open() {
+                // The keep-alive does not run while the door is not reading.
+                tokio::select! {
+                    _ = self.gate.opened() => continue,
+                    _ = self.stop.cancelled() => return End::Stopped,
+                    _ = self.shared.reading.cancelled() => return End::Stopped,
+                }
+            }
+            if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+                self.buf.reserve(READ_SIZE);
+            }
+            let read = async {
+                match keep_alive {
+                    Some(limit) => tokio::time::timeout(limit, self.reader.read_buf(&mut self.buf))
+                        .await
+                        .ok(),
+                    None => Some(self.reader.read_buf(&mut self.buf).await),
+                }
+            };
+            let read = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return End::Stopped,
+                _ = self.shared.reading.cancelled() => return End::Stopped,
+                read = read => read,
+            };
+            match read {
+                None => return End::KeepAlive,
+                Some(Ok(0)) | Some(Err(_)) => return End::Closed,
+                Some(Ok(n)) => {
+                    self.shared
+                        .stats
+                        .bytes_received
+                        .fetch_add(n as u64, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Handles every whole packet in the buffer (while the gate is open).
+    async fn handle_buffered(&mut self) -> Option<End> {
+        while self.gate.is_open() {
+            let packet = match self.codec.decode(&mut self.buf) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return None,
+                Err(e) => return Some(malformed(e)),
+            };
+            self.shared.stats.packets_received.fetch_add(1, Relaxed);
+            if let Next::End(end) = self.handle(packet).await {
+                return Some(end);
+            }
+        }
+        None
+    }
+
+    /// Hands the batch to the router (once it took the previous one), then writes the
+    /// acknowledgements of what it held.
+    async fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            tokio::select! {
+                _ = self.pace.settled() => {}
+                _ = self.stop.cancelled() => return,
+            }
+            self.batch.push(rumqttd::protocol::Packet::PingReq(
+                rumqttd::protocol::PingReq,
+            ));
+            self.pace.sent();
+            let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+            if self.batch.flush(&mut link).is_err() {
+                tracing::error!(client = %self.client_id, "the router is gone: publishes lost");
+            }
+        }
+        if !self.replies.is_empty() {
+            let replies = std::mem::take(&mut self.replies);
+            let _ = self.control.send(Control::Reply(replies));
+        }
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Next {
+        match packet {
+            Packet::Publish(publish) => return self.publish(publish).await,
+            Packet::PubAck(pkid) => self.tell_writer(Control::PubAck(pkid)),
+            Packet::PubRec(pkid) => self.tell_writer(Control::PubRec(pkid)),
+            Packet::PubComp(pkid) => self.tell_writer(Control::PubComp(pkid)),
+            Packet::PubRel(pkid) => {
+                let found = self.awaiting_release.remove(&pkid);
+                self.replies.push(Reply::PubComp(pkid, found));
+            }
+            Packet::Subscribe { pkid, filters, id } => self.subscribe(pkid, filters, id),
+            Packet::Unsubscribe { pkid, filters } => self.unsubscribe(pkid, filters),
+            Packet::PingReq => self.replies.push(Reply::PingResp),
+            Packet::Disconnect {
+                reason,
+                session_expiry,
+            } => {
+                return Next::End(End::Disconnect {
+                    with_will: reason == 0x04,
+                    session_expiry,
+                })
+            }
+            Packet::Unexpected(what) => {
+                return Next::End(End::Violation {
+                    what: what.to_string(),
+                    reason: DisconnectReasonCode::ProtocolError,
+                })
+            }
+        }
+        Next::Continue
+    }
+
+    fn tell_writer(&mut self, control: Control) {
+        // Replies already decided go first, in the order their packets came.
+        if !self.replies.is_empty() {
+            let replies = std::mem::take(&mut self.replies);
+            let _ = self.control.send(Control::Reply(replies));
+        }
+        let _ = self.control.send(control);
+    }
+
+    async fn publish(&mut self, mut publish: Box<WirePublish>) -> Next {
+        self.shared.stats.publishes_received.fetch_add(1, Relaxed);
+        let qos = publish.qos.value();
+        let pkid = publish.packet_id.map_or(0, |id| id.get());
+        if qos == 2 && self.awaiting_release.contains(&pkid) {
+            // A resent QoS 2 publish: acknowledged again, delivered once.
+            self.replies
+                .push(Reply::PubRec(pkid, PublishAckReason::Success));
+            return Next::Continue;
+        }
+        let topic = match self.resolve_topic(&mut publish) {
+            Ok(topic) => topic,
+            Err(end) => return Next::End(end),
+        };
+        if let Err(what) = check_topic_name(&topic) {
+            return Next::End(End::Violation {
+                what,
+                reason: DisconnectReasonCode::TopicNameInvalid,
+            });
+        }
+        if topic.starts_with('$') {
+            self.shared.stats.refused.fetch_add(1, Relaxed);
+            tracing::debug!(client = %self.client_id, topic = %topic, "publish to a `$` topic refused");
+            self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
+            return Next::Continue;
+        }
+        if qos == 2 && self.awaiting_release.len() >= usize::from(self.receive_maximum) {
+            return Next::End(End::Violation {
+                what: "more QoS 2 publishes in flight than its receive maximum".into(),
+                reason: DisconnectReasonCode::ReceiveMaximumExceeded,
+            });
+        }
+        let WirePublish {
+            retain,
+            payload,
+            properties,
+            ..
+        } = *publish;
+        let accepted = Accepted {
+            topic: &topic,
+            publish: dispatch::publish(topic.clone().into_bytes(), payload, retain),
+            properties: properties.map(super::message::properties_from_wire),
+            tag: Tag {
+                qos,
+                retain,
+                publisher: self.connection,
+            },
+            origin: None,
+        };
+        let waiting = dispatch::dispatch(&self.shared, &mut self.batch, accepted);
+        if !waiting.is_empty() {
+            // A graph's queue is full: what this read brought so far goes on, then the
+            // connection waits for the graph (and reads nothing meanwhile).
+            self.flush().await;
+            if let Some(graphs) = self.shared.graphs() {
+                tokio::select! {
+                    _ = graphs.push_async(waiting) => {}
+                    _ = self.stop.cancelled() => return Next::End(End::Stopped),
+                }
+            }
+        }
+        if qos == 2 {
+            self.awaiting_release.insert(pkid);
+        }
+        self.acknowledge(qos, pkid, PublishAckReason::Success);
+        Next::Continue
+    }
+
+    fn acknowledge(&mut self, qos: u8, pkid: u16, reason: PublishAckReason) {
+        match qos {
+            1 => self.replies.push(Reply::PubAck(pkid, reason)),
+            2 => self.replies.push(Reply::PubRec(pkid, reason)),
+            _ => {}
+        }
+    }
+
+    /// The publish's topic, through its MQTT 5 topic alias if it has one.
+    fn resolve_topic(&mut self, publish: &mut WirePublish) -> Result<ByteString, End> {
+        let alias = publish
+            .properties
+            .as_mut()
+            .and_then(|p| p.topic_alias.take());
+        let Some(alias) = alias.map(|a| a.get()) else {
+            return Ok(publish.topic.clone());
+        };
+        if alias > TOPIC_ALIAS_MAXIMUM {
+            return Err(End::Violation {
+                what: format!("topic alias {alias} above the maximum {TOPIC_ALIAS_MAXIMUM}"),
+                reason: DisconnectReasonCode::TopicAliasInvalid,
+            });
+        }
+        if publish.topic.is_empty() {
+            return self
+                .aliases
+                .get(&alias)
+                .cloned()
+                .ok_or_else(|| End::Violation {
+                    what: format!("topic alias {alias} used before it was set"),
+                    reason: DisconnectReasonCode::ProtocolError,
+                });
+        }
+        self.aliases.insert(alias, publish.topic.clone());
+        Ok(publish.topic.clone())
+    }
+
+    fn subscribe(
+        &mut self,
+        pkid: u16,
+        filters: Vec<(ByteString, SubscriptionOptions)>,
+        id: Option<u32>,
+    ) {
+        let mut granted = Vec::with_capacity(filters.len());
+        let mut added = Vec::new();
+        let mut router_filters = Vec::new();
+        let mut local = Vec::new();
+        for (filter, mut options) in filters {
+            let parsed = match parse_filter(&filter) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    tracing::debug!(client = %self.client_id, "subscription refused: {e}");
+                    granted.push(Err(SubscribeAckReason::TopicFilterInvalid));
+                    continue;
+                }
+            };
+            options.qos = options.qos.min(2);
+            let existing = self.filters.get(&*filter).copied();
+            let sub_id = existing.unwrap_or_else(|| {
+                let id = self.next_subscription;
+                self.next_subscription = self.next_subscription.wrapping_add(1).max(1);
+                id
+            });
+            if existing.is_none() {
+                self.filters.insert(filter.to_string(), sub_id);
+                self.shared.stats.subscriptions.fetch_add(1, Relaxed);
+            }
+            let subscription = Subscription {
+                filter: filter.to_string(),
+                options,
+                identifier: id,
+                next_offset: None,
+            };
+            if subscription.is_local() {
+                local.extend(self.shared.sys.subscribe(
+                    self.connection,
+                    &self.control,
+                    sub_id,
+                    parsed,
+                ));
+            } else {
+                router_filters.push((sub_id, filter.to_string()));
+            }
+            added.push((sub_id, subscription));
+            granted.push(Ok(options.qos));
+        }
+        let router_acks = router_filters.len();
+        self.tell_writer(Control::Subscribed(added));
+        self.tell_writer(Control::AwaitSubAck(PendingSubAck {
+            pkid: Some(pkid),
+            granted,
+            router_acks,
+            local,
+        }));
+        for (sub_id, filter) in router_filters {
+            self.batch.push(router_subscribe(sub_id, filter));
+        }
+    }
+
+    fn unsubscribe(&mut self, pkid: u16, filters: Vec<ByteString>) {
+        let mut existed = Vec::with_capacity(filters.len());
+        let mut removed = Vec::new();
+        let mut router_filters = Vec::new();
+        for filter in filters {
+            match self.filters.remove(&*filter) {
+                Some(id) => {
+                    removed.push(id);
+                    if !is_local_filter(&filter) {
+                        router_filters.push(filter.to_string());
+                    }
+                    existed.push(true);
+                }
+                None => existed.push(false),
+            }
+        }
+        self.shared
+            .stats
+            .subscriptions
+            .fetch_sub(removed.len() as u64, Relaxed);
+        self.shared.sys.unsubscribe(self.connection, &removed);
+        self.tell_writer(Control::Unsubscribed(removed));
+        self.replies.push(Reply::UnsubAck(pkid, existed));
+        if !router_filters.is_empty() {
+            let unsubscribe = Unsubscribe {
+                pkid: 1,
+                filters: router_filters,
+            };
+            self.batch
+                .push(rumqttd::protocol::Packet::Unsubscribe(unsubscribe, None));
+        }
+    }
+}
+
+/// The router subscription behind door subscription `id`: always at QoS 0 (the door delivers
+/// at the right QoS itself), tagged with `id` so that every delivery names its subscription.
+pub(super) fn router_subscribe(id: u32, filter: String) -> rumqttd::protocol::Packet {
+    let subscribe = Subscribe {
+        pkid: 1,
+        filters: vec![Filter {
+            path: filter,
+            qos: QoS::AtMostOnce,
+            nolocal: false,
+            preserve_retain: false,
+            retain_forward_rule: RetainForwardRule::OnEverySubscribe,
+        }],
+    };
+    let properties = SubscribeProperties {
+        id: Some(id as usize),
+        user_properties: Vec::new(),
+    };
+    rumqttd::protocol::Packet::Subscribe(subscribe, Some(properties))
+}
+
+/// A filter as the client wrote it, checked: `$share/GROUP/FILTER` or a plain filter.
+fn parse_filter(filter: &str) -> Result<TopicFilter, String> {
+    let plain = match filter.strip_prefix("$share/") {
+        Some(shared) => match shared.split_once('/') {
+            Some((group, rest)) if !group.is_empty() && !group.contains(['+', '#']) => rest,
+            _ => return Err(format!("invalid shared subscription `{filter}`")),
+        },
+        None => filter,
+    };
+    TopicFilter::new(plain).map_err(|e| e.to_string())?;
+    TopicFilter::new(filter).map_err(|e| e.to_string())
+}
+
+/// A topic name may not be empty or hold wildcards or NUL.
+fn check_topic_name(topic: &str) -> Result<(), String> {
+    crate::topic::check_topic_name(topic).map_err(|e| e.to_string())
+}
+
+fn malformed(error: DecodeError) -> End {
+    let reason = match error {
+        DecodeError::MaxSizeExceeded { .. } => DisconnectReasonCode::PacketTooLarge,
+        DecodeError::InvalidTopicName => DisconnectReasonCode::TopicNameInvalid,
+        DecodeError::InvalidTopicFilter => DisconnectReasonCode::TopicFilterInvalid,
+        DecodeError::InvalidProtocol | DecodeError::UnsupportedPacketType => {
+            DisconnectReasonCode::ProtocolError
+        }
+        _ => DisconnectReasonCode::MalformedPacket,
+    };
+    End::Violation {
+        what: format!("a malformed packet ({error})"),
+        reason,
+    }
+}
+
+/// Sends the router the subscriptions of a resumed session again, so that its deliveries
+/// carry their ids (it keeps the subscriptions, not the ids).
+pub(super) fn resubscribe(subscriptions: &Subscriptions, link: &mut LinkTx) -> usize {
+    let mut batch = Batch::default();
+    let mut count = 0;
+    for (id, subscription) in subscriptions {
+        if !subscription.is_local() {
+            batch.push(router_subscribe(*id, subscription.filter.clone()));
+            count += 1;
+        }
+    }
+    let _ = batch.flush(link);
+    count
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Disconnect {
+                with_will: true, ..
+            } => f.write_str("disconnected, asking for its will"),
+            End::Disconnect { .. } => f.write_str("disconnected"),
+            End::Closed => f.write_str("closed the connection without DISCONNECT"),
+            End::KeepAlive => f.write_str("sent nothing for 1.5 times its keep-alive"),
+            End::Violation { what, .. } => write!(f, "broke the protocol: {what}"),
+            End::Stopped => f.write_str("stopped by the broker"),
+        }
+    }
+}

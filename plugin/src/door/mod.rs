@@ -1,0 +1,293 @@
+//! The front door: Weir's own MQTT connection layer, over rumqttd's router.
+//!
+//! Weir accepts connections, speaks MQTT 3.1, 3.1.1 and 5 on any listener (the version comes
+//! from CONNECT), authenticates, and attaches each client to rumqttd's router through a local
+//! link. The router matches topics, fans out and keeps retained messages; the door does what
+//! the router cannot do from outside: wills, `$SYS`, QoS as MQTT defines it, graph sources, and
+//! flow control with no silent loss. See `docs/architecture.md` for the design and why.
+//!
+//! The path of one publish:
+//! 1. [`connection`] reads it from the socket ([`codec`] decodes it in the client's version) and
+//!    [`inbound`] checks it (topic, `$` refused, aliases, QoS 2 duplicates);
+//! 2. it is offered to the graphs whose sources match ([`graphs`]): queued on the connection's
+//!    task, or waited for when a graph's queue is full under `back_pressure: block`;
+//! 3. unless a graph intercepts it, it goes to the router with a [`tag`] (published QoS, retain,
+//!    publisher) on the publisher's link, batched with the other publishes of the same read;
+//! 4. the router appends it to the log of every matching filter and forwards it to each
+//!    subscriber's link;
+//! 5. each subscriber's [`outbound`] task drains its link at once into its own bounded
+//!    [`queue`], takes the tag out, delivers at min(published, granted) QoS with its own packet
+//!    ids, and writes to the socket as fast as the client reads. A queue past its limit closes
+//!    the publisher's gate ([`flow`]): the publisher's connection stops reading its socket until
+//!    there is room. A client that stopped reading loses what passes its limit, counted per
+//!    client ([`stats`]); so is anything the router's log skipped.
+
+pub mod codec;
+pub mod config;
+pub mod connect;
+mod connection;
+mod dispatch;
+pub mod flow;
+pub mod graphs;
+mod inbound;
+mod listener;
+pub mod logs;
+pub mod message;
+mod outbound;
+pub mod publisher;
+pub mod queue;
+pub mod router;
+pub mod session;
+pub mod stats;
+pub mod sys;
+pub mod tag;
+pub mod tls;
+
+pub use config::{AuthConfig, DoorConfig, ListenerConfig};
+pub use graphs::{GraphRoute, GraphRoutes};
+pub use publisher::InternalPublisher;
+
+use flow::Gates;
+use router::Router;
+use session::Registry;
+use stats::Stats;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use sys::Sys;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the door could not start or do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DoorError {
+    /// A listener's address cannot be bound.
+    #[error("listener `{name}` cannot bind {address}: {source}")]
+    Bind {
+        /// The listener.
+        name: String,
+        /// Its address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The router refused a link.
+    #[error("the router refused the link of `{client_id}`: {message}")]
+    Router {
+        /// The client (or internal publisher).
+        client_id: String,
+        /// What it said.
+        message: String,
+    },
+    /// The router is gone.
+    #[error("the router stopped")]
+    RouterGone,
+    /// A thread or the runtime could not start.
+    #[error("cannot start the connection layer: {0}")]
+    Start(#[from] std::io::Error),
+    /// A TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// Router connections kept for Weir itself (wills, graph results), beyond `max_connections`.
+const INTERNAL_LINKS: usize = 256;
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    router: Router,
+    registry: Registry,
+    gates: Gates,
+    stats: Arc<Stats>,
+    sys: Sys,
+    logs: logs::Logs,
+    lag: logs::LagLimits,
+    graphs: OnceLock<Arc<GraphRoutes>>,
+    retained: Mutex<HashSet<String>>,
+    limits: queue::Limits,
+    max_connections: usize,
+    next_id: AtomicU64,
+    internal_links: AtomicU64,
+    /// Cancelled when the door stops reading (shutdown's first step).
+    reading: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
+    }
+
+    fn graphs(&self) -> Option<&Arc<GraphRoutes>> {
+        self.graphs.get()
+    }
+
+    /// Keeps the retained-messages count as retained publishes set and clear topics.
+    fn note_retained(&self, topic: &str, payload_empty: bool) {
+        let mut retained = self.retained.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = if payload_empty {
+            retained.remove(topic)
+        } else {
+            retained.insert(topic.to_string())
+        };
+        if changed {
+            self.stats.retained.store(retained.len() as u64, Relaxed);
+        }
+    }
+}
+
+/// The running connection layer.
+pub struct Door {
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    listeners: Vec<(Arc<ListenerConfig>, std::net::TcpListener)>,
+    connections: TaskTracker,
+    sys_interval: Duration,
+}
+
+impl Door {
+    /// Binds every listener (failing with the listener's name), starts the router and the
+    /// connection runtime. Connections are accepted from [`Door::open`] on.
+    pub fn start(config: DoorConfig) -> Result<Door, DoorError> {
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for listener in config.listeners {
+            let bound = listener::bind(&listener)?;
+            listeners.push((Arc::new(listener), bound));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("weir-door")
+            .enable_all()
+            .build()?;
+        let mut router_config = config.router;
+        router_config.max_connections = config.max_connections.saturating_add(INTERNAL_LINKS);
+        let shared = Arc::new(Shared {
+            router: Router::spawn(router_config.clone()),
+            registry: Registry::default(),
+            gates: Gates::default(),
+            stats: Arc::new(Stats::default()),
+            sys: Sys::default(),
+            logs: logs::Logs::default(),
+            lag: logs::LagLimits::for_router(
+                router_config.max_segment_size,
+                router_config.max_segment_count,
+            ),
+            graphs: OnceLock::new(),
+            retained: Mutex::new(HashSet::new()),
+            limits: queue::Limits {
+                messages: config.max_queued_messages,
+                bytes: config.max_queued_bytes,
+            },
+            max_connections: config.max_connections,
+            next_id: AtomicU64::new(1),
+            internal_links: AtomicU64::new(0),
+            reading: CancellationToken::new(),
+            runtime: runtime.handle().clone(),
+        });
+        Ok(Door {
+            shared,
+            runtime: Some(runtime),
+            listeners,
+            connections: TaskTracker::new(),
+            sys_interval: config.sys_interval,
+        })
+    }
+
+    /// The broker's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// A publisher for Weir's own messages (a graph's results), named `name`, attached to the
+    /// router. Results of graph `origin` do not re-enter it (unless it allows loops).
+    pub fn publisher(
+        &self,
+        name: &str,
+        origin: Option<&str>,
+    ) -> Result<InternalPublisher, DoorError> {
+        InternalPublisher::new(self.shared.clone(), name, origin)
+    }
+
+    /// Starts accepting connections; publishes on the sources of `graphs` go to them.
+    pub fn open(&mut self, graphs: Arc<GraphRoutes>) {
+        let _ = self.shared.graphs.set(graphs);
+        let runtime = self.shared.runtime.clone();
+        for (config, listener) in self.listeners.drain(..) {
+            let shared = self.shared.clone();
+            let connections = self.connections.clone();
+            runtime.spawn(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => listener::accept(listener, config, shared, connections).await,
+                    Err(e) => tracing::error!(listener = %config.name, "cannot accept: {e}"),
+                }
+            });
+        }
+        let shared = self.shared.clone();
+        let interval = self.sys_interval;
+        runtime.spawn(async move { housekeeping(shared, interval).await });
+    }
+
+    /// Shutdown, first step: stop accepting connections and stop reading from clients (their
+    /// publishes wait in their sockets; graphs get no more input from them).
+    pub fn stop_reading(&self) {
+        self.shared.reading.cancel();
+    }
+
+    /// Shutdown, last step: delivers what the router still holds for each client, disconnects
+    /// every client (MQTT 5: DISCONNECT 0x8B "server shutting down") and waits for them to go,
+    /// at most `patience`.
+    pub fn disconnect_all(&mut self, patience: Duration) {
+        self.shared.reading.cancel();
+        for control in self.shared.registry.live() {
+            let _ = control.send(connection::Control::Shutdown);
+        }
+        self.connections.close();
+        let connections = self.connections.clone();
+        if let Some(runtime) = &self.runtime {
+            let done = runtime
+                .block_on(async { tokio::time::timeout(patience, connections.wait()).await });
+            if done.is_err() {
+                tracing::warn!(
+                    "{} client connections did not close within {patience:?}",
+                    self.connections.len()
+                );
+            }
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Publishes `$SYS` every `sys_interval` and ends expired sessions every second.
+async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut next_sys = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shared.reading.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        if !sys_interval.is_zero() && now >= next_sys {
+            shared.sys.update(&shared.stats, &shared.registry);
+            next_sys = now + sys_interval;
+        }
+        for client_id in shared.registry.expire(now) {
+            tracing::info!(client = %client_id, "session expired");
+            shared.stats.sessions_offline.fetch_sub(1, Relaxed);
+            let router = shared.router.clone();
+            // Attaching with a clean session and leaving makes the router forget it too.
+            let forgotten = tokio::task::spawn_blocking(move || {
+                router
+                    .link(&client_id, true)
+                    .map(|mut link| router::end(&mut link.tx))
+            })
+            .await;
+            if let Ok(Err(e)) = forgotten {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}

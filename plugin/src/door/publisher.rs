@@ -1,0 +1,177 @@
+//! Weir's own publishers (a graph's results): they enter the broker the way a client's
+//! publishes do — offered to the graphs, then to the router with the door's tag — from a plain
+//! thread, and wait (blocking their thread) when a subscriber's full queue closes their gate or
+//! a graph's queue is full.
+
+use super::dispatch::{self, Accepted};
+use super::flow::Gate;
+use super::router::{self, Batch, Link};
+use super::tag::Tag;
+use super::{DoorError, Shared, INTERNAL_LINKS};
+use bytes::Bytes;
+use rumqttd::local::LinkError;
+use rumqttd::protocol::{Packet, PingReq, PublishProperties};
+use rumqttd::Notification;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A publisher attached to the router on Weir's behalf.
+pub struct InternalPublisher {
+    shared: Arc<Shared>,
+    name: String,
+    id: u64,
+    origin: Option<String>,
+    link: Link,
+    gate: Arc<Gate>,
+    batch: Batch,
+    /// A batch is in the router, not yet answered.
+    in_flight: bool,
+}
+
+/// A message for [`InternalPublisher::publish`].
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Topic (a valid topic name).
+    pub topic: Bytes,
+    /// Payload.
+    pub payload: Bytes,
+    /// QoS it is published with (subscribers get at most this).
+    pub qos: u8,
+    /// Retain flag.
+    pub retain: bool,
+    /// MQTT 5 properties.
+    pub properties: Option<PublishProperties>,
+}
+
+impl InternalPublisher {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        name: &str,
+        origin: Option<&str>,
+    ) -> Result<InternalPublisher, DoorError> {
+        if shared.internal_links.fetch_add(1, Relaxed) >= INTERNAL_LINKS as u64 {
+            return Err(DoorError::Router {
+                client_id: name.to_string(),
+                message: format!("more than {INTERNAL_LINKS} internal publishers"),
+            });
+        }
+        let link = shared.router.link(name, true)?;
+        let id = shared.next_id();
+        let gate = shared.gates.register(id);
+        Ok(InternalPublisher {
+            shared,
+            name: name.to_string(),
+            id,
+            origin: origin.map(str::to_string),
+            link,
+            gate,
+            batch: Batch::default(),
+            in_flight: false,
+        })
+    }
+
+    /// Publishes `message`, waiting while a subscriber holds this publisher back. Fails when
+    /// the router is gone.
+    pub fn publish(&mut self, message: Outgoing) -> Result<(), DoorError> {
+        self.publish_all(std::iter::once(message))
+    }
+
+    /// Publishes `messages`, handed to the router together (one wake-up), waiting before each
+    /// while a subscriber holds this publisher back.
+    pub fn publish_all(
+        &mut self,
+        messages: impl IntoIterator<Item = Outgoing>,
+    ) -> Result<(), DoorError> {
+        for message in messages {
+            if !self.gate.is_open() {
+                self.flush_batch()?;
+                self.shared.runtime.block_on(self.gate.opened());
+            }
+            self.offer(message);
+        }
+        self.flush_batch()
+    }
+
+    /// Hands the batch to the router once it took the previous one (see [`super::flow::Pace`]).
+    fn flush_batch(&mut self) -> Result<(), DoorError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.settle(ROUTER_PATIENCE)?;
+        self.batch.push(Packet::PingReq(PingReq));
+        self.in_flight = true;
+        self.batch
+            .flush(&mut self.link.tx)
+            .map_err(|_| DoorError::RouterGone)
+    }
+
+    /// Waits (at most `patience`) until the router answered the last batch.
+    fn settle(&mut self, patience: Duration) -> Result<(), DoorError> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.link.rx.recv_deadline(deadline) {
+                Ok(Some(Notification::DeviceAck(ack))) => {
+                    if matches!(Packet::from(ack), Packet::PingResp(_)) {
+                        self.in_flight = false;
+                        return Ok(());
+                    }
+                }
+                Ok(Some(Notification::Unschedule)) => {
+                    let _ = self.link.rx.ready();
+                }
+                Ok(_) => {}
+                Err(LinkError::RecvTimeout(_)) => {
+                    return Err(DoorError::Router {
+                        client_id: self.name.clone(),
+                        message: format!("no answer within {patience:?}"),
+                    })
+                }
+                Err(_) => return Err(DoorError::RouterGone),
+            }
+        }
+    }
+
+    fn offer(&mut self, message: Outgoing) {
+        let Ok(topic) = std::str::from_utf8(&message.topic) else {
+            return;
+        };
+        let waiting = dispatch::dispatch(
+            &self.shared,
+            &mut self.batch,
+            Accepted {
+                topic,
+                publish: dispatch::publish(message.topic.clone(), message.payload, message.retain),
+                properties: message.properties,
+                tag: Tag {
+                    qos: message.qos,
+                    retain: message.retain,
+                    publisher: self.id,
+                },
+                origin: self.origin.as_deref(),
+            },
+        );
+        if let (Some(graphs), false) = (self.shared.graphs(), waiting.is_empty()) {
+            graphs.push_blocking(waiting);
+        }
+    }
+
+    /// Waits (at most `patience`) until the router has taken everything published so far.
+    pub fn flush(&mut self, patience: Duration) -> Result<(), DoorError> {
+        self.flush_batch()?;
+        self.settle(patience)
+    }
+}
+
+/// How long the router may take to answer a batch.
+const ROUTER_PATIENCE: Duration = Duration::from_secs(30);
+
+impl Drop for InternalPublisher {
+    fn drop(&mut self) {
+        router::end(&mut self.link.tx);
+        self.shared.internal_links.fetch_sub(1, Relaxed);
+    }
+}

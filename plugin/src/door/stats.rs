@@ -1,0 +1,226 @@
+//! The door's counters: what `$SYS/broker/...` publishes and `/metrics` serves.
+//!
+//! Totals are relaxed atomics bumped on the per-packet path. Drops are also counted per client
+//! (`weir_client_dropped_total{client="..."}`): each client's counter is registered on its
+//! first drop and kept after it disconnects, so a scrape shows who lost what.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How many clients' drop counters are kept (the oldest go first).
+const CLIENT_COUNTERS: usize = 10_000;
+
+/// The broker's counters.
+#[derive(Debug)]
+pub struct Stats {
+    /// When the broker started.
+    pub started: Instant,
+    /// Clients connected now.
+    pub clients_connected: AtomicU64,
+    /// Persistent sessions whose client is away.
+    pub sessions_offline: AtomicU64,
+    /// MQTT packets received.
+    pub packets_received: AtomicU64,
+    /// MQTT packets sent.
+    pub packets_sent: AtomicU64,
+    /// Bytes received from clients.
+    pub bytes_received: AtomicU64,
+    /// Bytes sent to clients.
+    pub bytes_sent: AtomicU64,
+    /// PUBLISH packets received from clients.
+    pub publishes_received: AtomicU64,
+    /// PUBLISH packets sent to clients.
+    pub publishes_sent: AtomicU64,
+    /// Subscriptions held by all sessions.
+    pub subscriptions: AtomicU64,
+    /// Retained messages held.
+    pub retained: AtomicU64,
+    /// Messages dropped, in total.
+    pub dropped: AtomicU64,
+    /// Publishes refused (to a `$` topic, or invalid).
+    pub refused: AtomicU64,
+    clients: Mutex<ClientDrops>,
+}
+
+#[derive(Debug, Default)]
+struct ClientDrops {
+    counters: BTreeMap<String, (u64, Arc<AtomicU64>)>,
+    registered: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            clients_connected: AtomicU64::new(0),
+            sessions_offline: AtomicU64::new(0),
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            publishes_received: AtomicU64::new(0),
+            publishes_sent: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+            retained: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            clients: Mutex::new(ClientDrops::default()),
+        }
+    }
+}
+
+impl Stats {
+    /// The drop counter of client `client_id`, registered if new.
+    pub fn client_drops(&self, client_id: &str) -> Arc<AtomicU64> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.registered += 1;
+        let order = clients.registered;
+        if let Some((seen, counter)) = clients.counters.get_mut(client_id) {
+            *seen = order;
+            return counter.clone();
+        }
+        if clients.counters.len() >= CLIENT_COUNTERS {
+            let oldest = clients
+                .counters
+                .iter()
+                .min_by_key(|(_, (seen, _))| *seen)
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                clients.counters.remove(&oldest);
+            }
+        }
+        let counter = Arc::new(AtomicU64::new(0));
+        clients
+            .counters
+            .insert(client_id.to_string(), (order, counter.clone()));
+        counter
+    }
+
+    /// Counts `count` messages dropped for client `counter`'s owner.
+    pub fn count_dropped(&self, counter: &AtomicU64, count: u64) {
+        counter.fetch_add(count, Relaxed);
+        self.dropped.fetch_add(count, Relaxed);
+    }
+
+    /// Seconds since start.
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// The counters in Prometheus text form.
+    ///
+    /// ```
+    /// use weir_plugin::door::stats::Stats;
+    /// let stats = Stats::default();
+    /// let counter = stats.client_drops("sensor-1");
+    /// stats.count_dropped(&counter, 3);
+    /// let text = stats.render_prometheus();
+    /// assert!(text.contains("weir_dropped_total 3\n"));
+    /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
+    /// ```
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        let totals: [(&str, &str, &str, &AtomicU64); 12] = [
+            (
+                "clients_connected",
+                "gauge",
+                "Clients connected now.",
+                &self.clients_connected,
+            ),
+            (
+                "sessions_offline",
+                "gauge",
+                "Persistent sessions whose client is away.",
+                &self.sessions_offline,
+            ),
+            (
+                "packets_received_total",
+                "counter",
+                "MQTT packets received.",
+                &self.packets_received,
+            ),
+            (
+                "packets_sent_total",
+                "counter",
+                "MQTT packets sent.",
+                &self.packets_sent,
+            ),
+            (
+                "bytes_received_total",
+                "counter",
+                "Bytes received from clients.",
+                &self.bytes_received,
+            ),
+            (
+                "bytes_sent_total",
+                "counter",
+                "Bytes sent to clients.",
+                &self.bytes_sent,
+            ),
+            (
+                "publishes_received_total",
+                "counter",
+                "PUBLISH packets received from clients.",
+                &self.publishes_received,
+            ),
+            (
+                "publishes_sent_total",
+                "counter",
+                "PUBLISH packets sent to clients.",
+                &self.publishes_sent,
+            ),
+            (
+                "subscriptions",
+                "gauge",
+                "Subscriptions held by all sessions.",
+                &self.subscriptions,
+            ),
+            (
+                "retained_messages",
+                "gauge",
+                "Retained messages held.",
+                &self.retained,
+            ),
+            (
+                "dropped_total",
+                "counter",
+                "Messages dropped for a client (queue full, or the router's log overrun).",
+                &self.dropped,
+            ),
+            (
+                "refused_total",
+                "counter",
+                "Publishes refused (a `$` topic or an invalid one).",
+                &self.refused,
+            ),
+        ];
+        for (name, kind, help, value) in totals {
+            let _ = writeln!(out, "# HELP weir_{name} {help}");
+            let _ = writeln!(out, "# TYPE weir_{name} {kind}");
+            let _ = writeln!(out, "weir_{name} {}", value.load(Relaxed));
+        }
+        out.push_str("# HELP weir_client_dropped_total Messages dropped, per client.\n");
+        out.push_str("# TYPE weir_client_dropped_total counter\n");
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        for (client, (_, counter)) in &clients.counters {
+            let _ = writeln!(
+                out,
+                "weir_client_dropped_total{{client=\"{}\"}} {}",
+                escape_label(client),
+                counter.load(Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

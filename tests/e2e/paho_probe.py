@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""MQTT behaviours checked with Eclipse Paho (paho-mqtt 2.x), a client nobody here wrote.
+
+Each subcommand connects to a broker on 127.0.0.1, does one thing, and prints one JSON line
+with what it saw. The end-to-end tests (tests/e2e/door.rs) run it and assert on that line.
+"""
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+VERSIONS = {"3.1": mqtt.MQTTv31, "3.1.1": mqtt.MQTTv311, "5": mqtt.MQTTv5}
+PATIENCE = 10
+
+
+class Probe:
+    """A paho client with its events as thread-safe values."""
+
+    def __init__(self, args, client_id=None, version=None, clean=True, keepalive=None):
+        self.version = VERSIONS[version or args.version]
+        client_id = args.client_id if client_id is None else client_id
+        kwargs = {"client_id": client_id, "protocol": self.version,
+                  "reconnect_on_failure": False}
+        if self.version != mqtt.MQTTv5:
+            kwargs["clean_session"] = clean
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+        self.clean = clean
+        self.keepalive = args.keepalive if keepalive is None else keepalive
+        self.port = args.port
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.subscribed = threading.Event()
+        self.published = {}
+        self.connack = None
+        self.disconnect_reason = None
+        self.messages = []
+        self.lock = threading.Condition()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+        if args.username:
+            self.client.username_pw_set(args.username, args.password)
+
+    def _on_connect(self, client, userdata, flags, reason, properties):
+        assigned = None
+        if properties is not None and hasattr(properties, "AssignedClientIdentifier"):
+            assigned = properties.AssignedClientIdentifier
+        self.connack = {
+            "rc": reason.value,
+            "session_present": bool(flags.session_present),
+            "assigned_id": assigned,
+        }
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason, properties):
+        self.disconnect_reason = reason.value
+        self.disconnected.set()
+
+    def _on_message(self, client, userdata, message):
+        with self.lock:
+            self.messages.append(
+                {"topic": message.topic, "payload": message.payload.decode(errors="replace"),
+                 "qos": message.qos, "retain": bool(message.retain)})
+            self.lock.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason, properties):
+        with self.lock:
+            self.published[mid] = reason.value
+            self.lock.notify_all()
+
+    def connect(self):
+        properties = None
+        if self.version == mqtt.MQTTv5 and not self.clean:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+        kwargs = {"keepalive": self.keepalive, "properties": properties}
+        if self.version == mqtt.MQTTv5:
+            kwargs["clean_start"] = self.clean
+        self.client.connect("127.0.0.1", self.port, **kwargs)
+        self.client.loop_start()
+        if not self.connected.wait(PATIENCE):
+            fail("no CONNACK")
+        return self.connack
+
+    def subscribe(self, topic, qos=0):
+        self.subscribed.clear()
+        self.client.subscribe(topic, qos)
+        if not self.subscribed.wait(PATIENCE):
+            fail(f"no SUBACK for {topic}")
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if qos == 0:
+            return 0
+        with self.lock:
+            if not self.lock.wait_for(lambda: info.mid in self.published, PATIENCE):
+                fail(f"no acknowledgement for the publish on {topic}")
+            return self.published[info.mid]
+
+    def wait_messages(self, count, patience=PATIENCE):
+        with self.lock:
+            self.lock.wait_for(lambda: len(self.messages) >= count, patience)
+            return list(self.messages)
+
+    def stop(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def fail(message):
+    print(json.dumps({"error": message}))
+    sys.exit(1)
+
+
+def connect(args):
+    """Connects (and, when it is accepted, round-trips a message); prints the CONNACK."""
+    probe = Probe(args, clean=not args.persistent)
+    connack = probe.connect()
+    result = dict(connack)
+    if connack["rc"] == 0:
+        topic = f"probe/{time.monotonic_ns()}"
+        probe.subscribe(topic, 1)
+        probe.publish(topic, "hello", qos=1)
+        result["round_trip"] = [m["payload"] for m in probe.wait_messages(1)]
+        if args.idle:
+            # Silent for longer than any keep-alive timeout a broker could apply to a
+            # keep-alive of 0 treated as a small value, then used again.
+            time.sleep(args.idle)
+            probe.publish(topic, "after idle", qos=1)
+            result["round_trip"] = [m["payload"] for m in probe.wait_messages(2)]
+            result["disconnected"] = probe.disconnected.is_set()
+        probe.stop()
+    print(json.dumps(result))
+
+
+def takeover(args):
+    """Two connections with one client id: how the first one ends."""
+    first = Probe(args, client_id=args.client_id)
+    first.connect()
+    second = Probe(args, client_id=args.client_id)
+    connack = second.connect()
+    first.disconnected.wait(PATIENCE)
+    print(json.dumps({"second": connack, "first_disconnected": first.disconnected.is_set(),
+                      "first_reason": first.disconnect_reason}))
+    second.stop()
+
+
+def dollar(args):
+    """Publishes to a `$` topic and subscribes with `#` and `$SYS/#`."""
+    probe = Probe(args)
+    probe.connect()
+    probe.subscribe("#", 0)
+    probe.subscribe("$SYS/broker/version", 0)
+    reason = probe.publish("$SYS/broker/version", "spoofed", qos=1)
+    probe.publish("plain/after", "marker", qos=1)
+    messages = probe.wait_messages(2, patience=3)
+    probe.stop()
+    print(json.dumps({"puback": reason, "messages": messages}))
+
+
+def await_disconnect(args):
+    """Connects, prints `ready`, and waits for the broker to end the connection."""
+    probe = Probe(args)
+    probe.connect()
+    probe.subscribe(args.topic, 1)
+    print(json.dumps({"ready": True}), flush=True)
+    disconnected = probe.disconnected.wait(args.wait)
+    messages = probe.wait_messages(0, patience=0)
+    probe.client.loop_stop()
+    print(json.dumps({"disconnected": disconnected, "reason": probe.disconnect_reason,
+                      "messages": len(messages)}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--version", choices=VERSIONS, default="5")
+    parser.add_argument("--client-id", default="")
+    parser.add_argument("--keepalive", type=int, default=60)
+    parser.add_argument("--username")
+    parser.add_argument("--password")
+    commands = parser.add_subparsers(dest="command", required=True)
+    c = commands.add_parser("connect")
+    c.add_argument("--persistent", action="store_true")
+    c.add_argument("--idle", type=float, default=0)
+    c.set_defaults(run=connect)
+    commands.add_parser("takeover").set_defaults(run=takeover)
+    commands.add_parser("dollar").set_defaults(run=dollar)
+    d = commands.add_parser("await-disconnect")
+    d.add_argument("--topic", default="probe/#")
+    d.add_argument("--wait", type=float, default=30)
+    d.set_defaults(run=await_disconnect)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
