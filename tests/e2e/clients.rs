@@ -13,6 +13,8 @@ pub type Publish5 = rumqttc::v5::mqttbytes::v5::Publish;
 /// An MQTT 3.1.1 client whose event loop runs on a task; incoming publishes arrive on a channel.
 pub struct Client4 {
     pub client: rumqttc::AsyncClient,
+    /// The CONNACK's session present flag.
+    pub session_present: bool,
     publishes: mpsc::UnboundedReceiver<Publish4>,
     acks: mpsc::UnboundedReceiver<rumqttc::Packet>,
     task: tokio::task::JoinHandle<()>,
@@ -24,12 +26,14 @@ impl Client4 {
         options: rumqttc::MqttOptions,
     ) -> Result<Client4, rumqttc::ConnectionError> {
         let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 100);
-        loop {
+        let session_present = loop {
             match eventloop.poll().await? {
-                rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)) => break,
+                rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) => {
+                    break ack.session_present
+                }
                 _ => continue,
             }
-        }
+        };
         let (publish_tx, publishes) = mpsc::unbounded_channel();
         let (ack_tx, acks) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
@@ -47,6 +51,7 @@ impl Client4 {
         });
         Ok(Client4 {
             client,
+            session_present,
             publishes,
             acks,
             task,
@@ -92,6 +97,11 @@ impl Client4 {
     /// Drops the connection without DISCONNECT, as a crashed client would.
     pub fn crash(self) {
         self.task.abort();
+    }
+
+    /// Waits until the connection has closed (after a disconnect).
+    pub async fn wait_closed(self) {
+        let _ = timeout(PATIENCE, self.task).await;
     }
 }
 

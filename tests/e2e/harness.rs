@@ -1,7 +1,7 @@
 //! Starting the real `weir` binary and real MQTT clients for end-to-end tests.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -60,33 +60,84 @@ impl Weir {
     pub fn start_with_metrics(yaml: impl Fn(u16, u16, u16) -> String) -> (Weir, u16) {
         for _ in 0..3 {
             let metrics = free_port();
-            let mut weir = Self::start_with(|v4, v5| yaml(v4, v5, metrics));
-            let deadline = Instant::now() + PATIENCE;
-            loop {
-                if TcpStream::connect(("127.0.0.1", metrics)).is_ok() {
-                    return (weir, metrics);
-                }
-                if weir.child.try_wait().unwrap().is_some() {
-                    assert!(
-                        weir.log().contains("cannot bind"),
-                        "weir exited:\n{}",
-                        weir.log()
-                    );
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "no metrics endpoint:\n{}",
-                    weir.log()
-                );
-                std::thread::sleep(Duration::from_millis(20));
+            let dir = tempfile::tempdir().unwrap();
+            let (v4, v5) = (free_port(), free_port());
+            let config = dir.path().join("weir.yaml");
+            std::fs::write(&config, yaml(v4, v5, metrics)).unwrap();
+            match Self::try_spawn(dir, &config, &[], v4, v5) {
+                Ok(weir) => return (weir, metrics),
+                Err(log) => assert!(log.contains("cannot bind"), "weir exited:\n{log}"),
             }
         }
         panic!("no free ports for weir after three attempts");
     }
 
-    /// Starts weir on `config` (inside `dir`) with extra environment, and waits for the ports.
+    /// Starts `weir run` with its embedded default configuration from the repository (where
+    /// target/modules holds the demo graph's module), on a free MQTT port; returns it and its
+    /// metrics port once the metrics endpoint answers.
+    pub fn start_default() -> (Weir, u16) {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, metrics) = (free_port(), free_port());
+        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+        let child = Command::new(weir_bin())
+            .arg("run")
+            .current_dir(repo(""))
+            .env("WEIR_MQTT_PORT", port.to_string())
+            .env("WEIR_METRICS_PORT", metrics.to_string())
+            .env_remove("WEIR_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start weir");
+        let mut weir = Weir {
+            child,
+            dir,
+            v4: port,
+            v5: port,
+        };
+        weir.wait_until_ready()
+            .unwrap_or_else(|log| panic!("weir exited before it was ready:\n{log}"));
+        (weir, metrics)
+    }
+
+    /// Waits for the process to exit, returning its status and how long it took.
+    pub fn wait_exit(&mut self, patience: Duration) -> Option<(ExitStatus, Duration)> {
+        let started = Instant::now();
+        while started.elapsed() < patience {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some((status, started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Starts weir on `config` (inside `dir`) with extra environment, and waits until it is
+    /// ready.
     pub fn spawn(dir: TempDir, config: &Path, env: &[(&str, String)], v4: u16, v5: u16) -> Weir {
+        Self::try_spawn(dir, config, env, v4, v5)
+            .unwrap_or_else(|log| panic!("weir exited before it was ready:\n{log}"))
+    }
+
+    /// As [`Weir::spawn`]; `Err` with the log when weir exits before it is ready.
+    fn try_spawn(
+        dir: TempDir,
+        config: &Path,
+        env: &[(&str, String)],
+        v4: u16,
+        v5: u16,
+    ) -> Result<Weir, String> {
         let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
         let child = Command::new(weir_bin())
             .args(["run", "--config"])
@@ -99,29 +150,45 @@ impl Weir {
             .spawn()
             .expect("cannot start weir");
         let mut weir = Weir { child, dir, v4, v5 };
-        weir.wait_for_port(v4);
-        weir.wait_for_port(v5);
-        weir
-    }
-
-    fn wait_for_port(&mut self, port: u16) {
-        let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("weir exited ({status}) before listening:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "weir did not listen on {port}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        weir.wait_until_ready()?;
+        Ok(weir)
     }
 
     /// Everything weir has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("weir.log")).unwrap_or_default()
+    }
+
+    /// Waits until weir says it is ready (its listeners are bound earlier, while graphs
+    /// start); `Err` with the log if it exits first.
+    fn wait_until_ready(&mut self) -> Result<(), String> {
+        let ready = format!("weir {} ready", env!("CARGO_PKG_VERSION"));
+        let deadline = Instant::now() + PATIENCE;
+        while !self.log().contains(&ready) {
+            if self.child.try_wait().unwrap().is_some() {
+                return Err(self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "weir was not ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Waits until the log contains `needle` (an event weir reports only there).
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "weir never logged {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Sends `signal` and waits for the process to exit, returning its status and how long it took.
@@ -225,6 +292,24 @@ impl MosquittoSub {
         }
     }
 
+    /// Counts messages until `expected` arrived or nothing came for `quiet`.
+    pub fn count(&mut self, expected: usize, quiet: Duration) -> usize {
+        let mut count = 0;
+        while count < expected {
+            match self.lines.recv_timeout(quiet) {
+                Ok(line) if line.starts_with("Client ") || line.starts_with("Subscribed") => {}
+                Ok(_) => count += 1,
+                Err(_) => break,
+            }
+        }
+        count
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the client without a DISCONNECT (as a crash or a lost network would).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -251,6 +336,24 @@ fn spawn_line_reader(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
+/// Publishes `lines` with `mosquitto_pub -l ARGS` (one message per line, as fast as it goes)
+/// and waits for it to finish.
+pub fn mosquitto_pub_lines(args: &[&str], lines: impl Iterator<Item = String>) {
+    let mut child = Command::new("mosquitto_pub")
+        .args(args)
+        .arg("-l")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub not found: run scripts/install-toolchain.sh");
+    {
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success(), "mosquitto_pub -l failed");
+}
+
 /// Runs `mosquitto_pub ARGS` to completion.
 pub fn mosquitto_pub(args: &[&str]) -> std::process::Output {
     Command::new("mosquitto_pub")
@@ -258,6 +361,26 @@ pub fn mosquitto_pub(args: &[&str]) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .expect("mosquitto_pub not found: run scripts/install-toolchain.sh")
+}
+
+/// Runs `tests/e2e/paho_probe.py --port PORT ARGS` (Eclipse Paho for Python) and returns the
+/// JSON line it prints.
+pub fn paho(port: u16, args: &[&str]) -> serde_json::Value {
+    let output = Command::new("python3")
+        .arg(repo("tests/e2e/paho_probe.py"))
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 not found");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|_| {
+        panic!(
+            "paho_probe {args:?} printed no result:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 /// Writes `contents` to `name` in `dir`, returning the path.

@@ -113,3 +113,96 @@ fn bad_log_level_is_an_error() {
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("--log-level"), "{stderr}");
 }
+
+#[test]
+fn sigterm_with_the_demo_graph_of_the_default_configuration_exits_within_two_seconds() {
+    let (mut weir, metrics) = Weir::start_default();
+    assert_eq!(
+        super::harness::metric(metrics, r#"weir_graph_received_total{graph="demo"}"#),
+        Some(0),
+        "the demo graph runs"
+    );
+    let (status, took) = weir.stop_with("TERM");
+    assert!(status.success(), "exit status {status}:\n{}", weir.log());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(weir.log().contains("stopped"), "{}", weir.log());
+}
+
+/// A one-node graph running the `slow` module (`delay_ms` per message) on `slow/in`, results on
+/// `slow/out`.
+fn slow_broker(delay_ms: u32) -> Weir {
+    let dir = tempfile::tempdir().unwrap();
+    let definition = super::harness::write_file(
+        dir.path(),
+        "slow.yaml",
+        "metadata: {name: slow, version: \"1\"}\nmoduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}\noperations:\n  - {operationType: source, name: source}\n  - {operationType: map, name: slow, module: \"slow:1.0.0\"}\n  - {operationType: sink, name: sink}\nconnections:\n  - {from: {name: source}, to: {name: slow}}\n  - {from: {name: slow}, to: {name: sink}}\n",
+    );
+    let weir = Weir::start_with(|v4, v5| {
+        format!(
+            "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\nmodules: {{directories: ['{}']}}\ngraphs:\n  - {{name: slow, definition: '{}', source: [slow/in], sink: {{topic: slow/out}}, configuration: {{delay_ms: {delay_ms}}}, queue: 1000}}\n",
+            super::harness::modules_dir(),
+            definition.display()
+        )
+    });
+    drop(dir);
+    weir
+}
+
+#[test]
+fn shutdown_lets_graphs_finish_then_disconnects_mqtt5_clients() {
+    use std::io::BufRead;
+    let mut weir = slow_broker(20);
+    // A Paho MQTT 5 subscriber that reports how its connection ended.
+    let mut probe = std::process::Command::new("python3")
+        .arg(super::harness::repo("tests/e2e/paho_probe.py"))
+        .args(["--port", &weir.v4.to_string(), "--client-id", "watcher"])
+        .args(["await-disconnect", "--topic", "slow/out", "--wait", "20"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(probe.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), r#"{"ready": true}"#);
+    // 50 messages for a 20 ms module: about a second of work queued when the signal comes.
+    super::harness::mosquitto_pub_lines(
+        &["-p", &weir.v4.to_string(), "-t", "slow/in", "-q", "1"],
+        (0..50).map(|n| format!("held {n}")),
+    );
+    weir.signal("TERM");
+    let (status, _) = weir
+        .wait_exit(Duration::from_secs(10))
+        .expect("weir did not stop");
+    assert!(status.success(), "{status}:\n{}", weir.log());
+    let ended: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    probe.wait().unwrap();
+    assert_eq!(
+        ended["messages"], 50,
+        "every result before the end: {ended}"
+    );
+    assert_eq!(
+        ended["reason"], 0x8B,
+        "DISCONNECT: server shutting down: {ended}"
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let mut weir = slow_broker(50);
+    // 200 messages for a 50 ms module: ten seconds of work.
+    super::harness::mosquitto_pub_lines(
+        &["-p", &weir.v4.to_string(), "-t", "slow/in", "-q", "1"],
+        (0..200).map(|n| format!("held {n}")),
+    );
+    weir.signal("TERM");
+    weir.wait_for_log("terminated, stopping");
+    weir.signal("TERM");
+    let (status, took) = weir
+        .wait_exit(Duration::from_secs(2))
+        .expect("the second signal was ignored");
+    assert_eq!(status.code(), Some(1), "{}", weir.log());
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(
+        weir.log().contains("again: exiting at once"),
+        "{}",
+        weir.log()
+    );
+}

@@ -3,7 +3,9 @@
 
 mod clients;
 mod config_errors;
+mod door;
 mod engine;
+mod flow;
 mod graphs;
 mod harness;
 mod lifecycle;

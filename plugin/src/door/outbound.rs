@@ -590,8 +590,13 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             .as_mut()
             .map(|p| std::mem::take(&mut p.subscription_identifiers))
             .unwrap_or_default();
-        let Some(id) = ids.first().map(|&id| id as u32) else {
-            return;
+        // A resumed session's first deliveries can come before the router has the ids again.
+        let id = match ids.first() {
+            Some(&id) => id as u32,
+            None => match self.subscription_for(&publish.topic) {
+                Some(id) => id,
+                None => return,
+            },
         };
         if !self.subscriptions.contains_key(&id) {
             self.catch_up();
@@ -628,6 +633,19 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             self.follow(id, offset);
         }
         self.enqueue(delivery, tag.map(|tag| tag.publisher));
+    }
+
+    /// The router subscription whose filter matches `topic`, for a delivery that does not say.
+    fn subscription_for(&self, topic: &[u8]) -> Option<u32> {
+        let topic = std::str::from_utf8(topic).ok()?;
+        self.subscriptions
+            .iter()
+            .filter(|(_, s)| !s.is_local())
+            .find(|(_, s)| {
+                crate::topic::TopicFilter::new(router_filter(&s.filter))
+                    .is_ok_and(|filter| filter.matches(topic))
+            })
+            .map(|(id, _)| *id)
     }
 
     /// Notes how far behind the router's log for subscription `id` this client is, now that
