@@ -28,9 +28,10 @@ impl Broker {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let metrics = free_port()?;
-        // Router logs large enough that a burst is never trimmed (mosquitto: unlimited queue).
+        // Weir's defaults (router logs of 4 x 256 KiB per filter, client queues of 1000 with
+        // back-pressure), with as many messages in flight per client as mosquitto is given.
         let config = format!(
-            "broker:\n  router:\n    max_connections: 1000\n    max_outgoing_packet_count: 1000\n    max_segment_size: 104857600\n    max_segment_count: 4\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{port}'}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n{graphs}",
+            "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{port}', limits: {{max_inflight_count: 1000}}}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n{graphs}",
             modules.display()
         );
         let file = dir.path().join("weir.yaml");

@@ -321,14 +321,15 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
             if outcome.received < outcome.expected && spec.broker == Kind::Weir {
                 let read = |name| broker.metric_sum(name).unwrap_or(0);
                 eprintln!(
-                    "weir-bench: {} received {} of {}; Weir counted graph input {}, results {}, dropped {}, lost {}",
+                    "weir-bench: {} received {} of {}; Weir counted graph input {}, results {}, dropped {}, lost {}; dropped for clients {}",
                     spec.name,
                     outcome.received,
                     outcome.expected,
                     read("weir_graph_received_total"),
                     read("weir_graph_results_total"),
                     read("weir_graph_dropped_total"),
-                    read("weir_graph_lost_total")
+                    read("weir_graph_lost_total"),
+                    read("weir_dropped_total")
                 );
                 for (series, value) in broker.metric_samples("weir_graph_received_total") {
                     eprintln!("weir-bench:   {series} {value}");

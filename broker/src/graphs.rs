@@ -56,13 +56,14 @@ impl RunningGraphs {
 /// Loads and starts every graph of `config`, publishing their results through `broker`.
 pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGraphs> {
     let node_id: Arc<str> = config.engine.node_id.as_str().into();
+    let mut running = RunningGraphs {
+        graphs: Vec::new(),
+        sinks: Vec::new(),
+        routes: Arc::new(GraphRoutes::none()),
+        publishers: Vec::new(),
+    };
     if config.graphs.is_empty() {
-        return Ok(RunningGraphs {
-            graphs: Vec::new(),
-            sinks: Vec::new(),
-            routes: Arc::new(GraphRoutes::none()),
-            publishers: Vec::new(),
-        });
+        return Ok(running);
     }
     let state = match &config.engine.state_file {
         Some(file) => StateStore::open(file.path(), &node_id)
@@ -72,9 +73,6 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
     let runtime = WasmRuntime::new(&RuntimeConfig::default(), Arc::new(state))?;
     let module_dirs = config.modules.paths();
     let mut routes = Vec::new();
-    let mut graphs = Vec::new();
-    let mut sinks = Vec::new();
-    let mut publishers = Vec::new();
     for binding in &config.graphs {
         let graph = load_definition(binding)?;
         for warning in &graph.warnings {
@@ -92,59 +90,18 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             }
             Err(errors) => return Err(errors).context(format!("graph `{}`", binding.name)),
         };
-        let (publisher, thread) = MqttPublisher::start(
-            broker.door(),
-            &format!("weir-graph-{}", binding.name),
-            &binding.name,
-            4096,
-        )
-        .with_context(|| format!("graph `{}`", binding.name))?;
-        publishers.push(thread);
-        let (outputs, destination) = outputs(binding, &publisher, &node_id, &mut sinks)?;
         let spec = GraphSpec {
             name: binding.name.clone(),
             graph,
             modules,
         };
-        let options = EngineOptions {
-            workers: binding.workers,
-            queue_capacity: binding.queue,
-            back_pressure: binding.back_pressure,
-            node_id: node_id.clone(),
-        };
-        let (feeder, running) = engine::start(spec, options, outputs)?;
-        tracing::info!(
-            graph = %binding.name,
-            "graph `{}` on {}{} → {} ({} worker{}, dead letters to {})",
-            binding.name,
-            binding.sources(),
-            if binding.intercept { " (intercepted)" } else { "" },
-            destination,
-            binding.workers,
-            if binding.workers == 1 { "" } else { "s" },
-            binding.dead_letter
-        );
-        routes.push(GraphRoute {
-            name: binding.name.clone(),
-            filters: binding.source.clone(),
-            feeder: Arc::new(feeder),
-            lateness_ms: binding.lateness_ms,
-            intercept: binding.intercept,
-            allow_loop: binding.allow_loop,
-            metrics: running.metrics().clone(),
-        });
-        graphs.push(running);
+        routes.push(start_one(binding, spec, broker, &node_id, &mut running)?);
     }
     let routes = Arc::new(GraphRoutes::new(routes, node_id));
     routes
         .start_clock(Duration::from_millis(config.engine.tick_ms))
         .context("cannot start the graphs' clock")?;
-    let running = RunningGraphs {
-        graphs,
-        sinks,
-        routes,
-        publishers,
-    };
+    running.routes = routes;
     if config.engine.log_interval_s > 0 {
         log_periodically(
             running.metrics(),
@@ -153,6 +110,55 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
         );
     }
     Ok(running)
+}
+
+/// Starts `binding`'s graph with its result publisher and sink, into `running`; returns where
+/// its publishes enter it.
+fn start_one(
+    binding: &GraphBinding,
+    spec: GraphSpec,
+    broker: &Broker,
+    node_id: &Arc<str>,
+    running: &mut RunningGraphs,
+) -> anyhow::Result<GraphRoute> {
+    let (publisher, thread) = MqttPublisher::start(
+        broker.door(),
+        &format!("weir-graph-{}", binding.name),
+        &binding.name,
+        4096,
+    )
+    .with_context(|| format!("graph `{}`", binding.name))?;
+    running.publishers.push(thread);
+    let (outputs, destination) = outputs(binding, &publisher, node_id, &mut running.sinks)?;
+    let options = EngineOptions {
+        workers: binding.workers,
+        queue_capacity: binding.queue,
+        back_pressure: binding.back_pressure,
+        node_id: node_id.clone(),
+    };
+    let (feeder, graph) = engine::start(spec, options, outputs)?;
+    tracing::info!(
+        graph = %binding.name,
+        "graph `{}` on {}{} → {} ({} worker{}, dead letters to {})",
+        binding.name,
+        binding.sources(),
+        if binding.intercept { " (intercepted)" } else { "" },
+        destination,
+        binding.workers,
+        if binding.workers == 1 { "" } else { "s" },
+        binding.dead_letter
+    );
+    let route = GraphRoute {
+        name: binding.name.clone(),
+        filters: binding.source.clone(),
+        feeder: Arc::new(feeder),
+        lateness_ms: binding.lateness_ms,
+        intercept: binding.intercept,
+        allow_loop: binding.allow_loop,
+        metrics: graph.metrics().clone(),
+    };
+    running.graphs.push(graph);
+    Ok(route)
 }
 
 /// Where `binding`'s results go, and how the start-up log names it.

@@ -330,3 +330,11 @@ fn a_telemetry_log_level_is_checked_at_load() {
         "bad.yaml:3:5: telemetry.otlp.logs: `loud` is not a level: expected error, warn, info, debug, trace or off",
     );
 }
+
+#[test]
+fn a_single_router_segment() {
+    assert_error(
+        "broker:\n  router: {max_segment_count: 1}\n",
+        "broker.router.max_segment_count: expected at least 2 segments",
+    );
+}

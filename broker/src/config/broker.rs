@@ -105,8 +105,9 @@ pub struct RouterLimits {
     /// Size of one in-memory log segment per topic filter, in bytes (at least 1024).
     #[serde(deserialize_with = "segment_size")]
     pub max_segment_size: usize,
-    /// Number of segments kept per topic filter.
-    #[serde(deserialize_with = "at_least_one")]
+    /// Number of segments kept per topic filter (at least 2: the router drops the oldest
+    /// when the newest fills, so only `count - 1` full segments are always kept).
+    #[serde(deserialize_with = "segment_count")]
     pub max_segment_count: usize,
 }
 
@@ -154,6 +155,15 @@ fn inflight<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         n => Err(serde::de::Error::custom(format_args!(
             "expected from 1 to 65535 messages in flight, got {n}"
         ))),
+    }
+}
+
+fn segment_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        n if n < 2 => Err(serde::de::Error::custom(format_args!(
+            "expected at least 2 segments (the router drops the oldest when the newest fills), got {n}"
+        ))),
+        n => Ok(n),
     }
 }
 

@@ -3,89 +3,28 @@
 //! reading half ([`super::inbound`]) on this task and the writing half ([`super::outbound`]) on
 //! another, and at the end the will, the session kept or dropped, and the link ended.
 
-use super::codec::{opening, Codec, Opening, Version, Wire};
+use super::codec::{Codec, Wire};
 use super::config::ListenerConfig;
-use super::connect::{authenticate, ConnectRequest, Granted, Refusal, Will};
-use super::dispatch::{self, Accepted};
+use super::connect::{Granted, Refusal};
+use super::control::{Control, PendingSubAck};
 use super::flow::Pace;
+use super::handshake::{attach, claim, read_connect, refuse, Client};
 use super::inbound::{self, End, Inbound, TOPIC_ALIAS_MAXIMUM};
 use super::outbound::{Finished, Outbound, Why};
 use super::router::{self, Batch, Link};
-use super::session::{expiry, Claim, SavedSession, Subscription, Subscriptions};
-use super::sys::LocalMessage;
-use super::tag::Tag;
-use super::{DoorError, Shared};
-use bytes::{Bytes, BytesMut};
-use rmqtt_codec::error::DecodeError;
-use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason};
+use super::session::{expiry, SavedSession, Subscriptions};
+use super::will::{delay_will, publish_will_now};
+use super::Shared;
+use bytes::BytesMut;
 use rumqttd::local::LinkTx;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio_util::sync::CancellationToken;
-
-/// What a connection's reading half (and the door) tells its writing half.
-#[derive(Debug)]
-pub enum Control {
-    /// Replies to write, in order.
-    Reply(Vec<Reply>),
-    /// Subscriptions added or replaced, by door subscription id.
-    Subscribed(Vec<(u32, Subscription)>),
-    /// Subscriptions removed.
-    Unsubscribed(Vec<u32>),
-    /// A SUBACK to write once the router has confirmed its subscriptions.
-    AwaitSubAck(PendingSubAck),
-    /// The client acknowledged a QoS 1 delivery.
-    PubAck(u16),
-    /// The client received a QoS 2 delivery.
-    PubRec(u16),
-    /// The client completed a QoS 2 delivery.
-    PubComp(u16),
-    /// A `$SYS` message for the client.
-    Local(LocalMessage),
-    /// The reading half ended: tell the client `reason` (MQTT 5) and close.
-    Close(Option<DisconnectReasonCode>),
-    /// Another connection took the client id.
-    TakenOver,
-    /// The broker shuts down: deliver what the router holds, then disconnect.
-    Shutdown,
-}
-
-/// A reply the reading half decided on.
-#[derive(Debug)]
-pub enum Reply {
-    /// PUBACK.
-    PubAck(u16, PublishAckReason),
-    /// PUBREC.
-    PubRec(u16, PublishAckReason),
-    /// PUBCOMP (whether the packet id was known).
-    PubComp(u16, bool),
-    /// PINGRESP.
-    PingResp,
-    /// UNSUBACK (whether each subscription existed).
-    UnsubAck(u16, Vec<bool>),
-}
-
-/// A SUBACK waiting for the router.
-#[derive(Debug)]
-pub struct PendingSubAck {
-    /// The client's packet id (`None`: a resumed session's subscriptions, acknowledged to
-    /// nobody).
-    pub pkid: Option<u16>,
-    /// Granted QoS or refusal, per filter.
-    pub granted: Vec<Result<u8, SubscribeAckReason>>,
-    /// Router confirmations still to come.
-    pub router_acks: usize,
-    /// Retained `$SYS` values to send after the SUBACK.
-    pub local: Vec<LocalMessage>,
-}
-
-/// How long a taken-over connection has to go before the new one gives up.
-const TAKEOVER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Serves one accepted connection.
 pub(super) async fn serve(
@@ -117,13 +56,6 @@ pub(super) async fn serve(
     }
 }
 
-/// A client that passed CONNECT.
-struct Client {
-    request: ConnectRequest,
-    client_id: String,
-    assigned: bool,
-}
-
 async fn run<R, W>(
     mut reader: R,
     mut writer: W,
@@ -136,14 +68,17 @@ async fn run<R, W>(
 {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let read = read_connect(&mut reader, &mut buf, &listener, &shared);
-    let (client, codec) = match tokio::time::timeout(listener.connect_timeout, read).await {
+    let read = tokio::time::timeout(listener.connect_timeout, read);
+    let read = tokio::select! {
+        read = read => read,
+        // Shutting down: no new clients.
+        _ = shared.reading.cancelled() => return,
+    };
+    let (client, codec) = match read {
         Ok(Ok(client)) => client,
         Ok(Err(Some((version, refusal)))) => {
             tracing::info!(listener = %listener.name, %peer, "connection refused: {refusal}");
-            let mut out = BytesMut::new();
-            Wire::new(version, 0).connack(refusal.connack(), &mut out);
-            let _ = writer.write_all(&out).await;
-            let _ = writer.shutdown().await;
+            refuse(&mut writer, version, refusal).await;
             return;
         }
         Ok(Err(None)) => return,
@@ -152,22 +87,60 @@ async fn run<R, W>(
             return;
         }
     };
+    let Some(welcome) = welcome(&mut writer, client, peer, listener, shared).await else {
+        return;
+    };
+    let Welcome {
+        session,
+        link,
+        wire,
+        control,
+        resumed,
+    } = welcome;
+    let halves = Halves {
+        reader,
+        writer,
+        buf,
+        codec,
+        wire,
+    };
+    session.run(halves, link, control, resumed).await;
+}
+
+/// What a connection has once its client is accepted.
+struct Welcome {
+    session: Session,
+    link: Link,
+    wire: Wire,
+    control: mpsc::UnboundedReceiver<Control>,
+    resumed: Option<SavedSession>,
+}
+
+/// Takes the client id, attaches the client to the router and writes the CONNACK; `None` when
+/// the client was refused or went.
+async fn welcome<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    client: Client,
+    peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
+    shared: Arc<Shared>,
+) -> Option<Welcome> {
     let connection = shared.next_id();
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let (control_tx, control) = mpsc::unbounded_channel();
     let ended = CancellationToken::new();
     let Some(resumed) = claim(&shared, &client, connection, &control_tx, &ended).await else {
-        refuse_late(&mut writer, client.request.version, Refusal::ServerBusy).await;
+        refuse(writer, client.request.version, Refusal::ServerBusy).await;
         ended.cancel();
-        return;
+        return None;
     };
     let link = match attach(&shared, &client).await {
         Ok(link) => link,
         Err(e) => {
             tracing::error!(client = %client.client_id, "{e}");
             shared.registry.release(&client.client_id, connection, None);
-            refuse_late(&mut writer, client.request.version, Refusal::ServerBusy).await;
+            refuse(writer, client.request.version, Refusal::ServerBusy).await;
             ended.cancel();
-            return;
+            return None;
         }
     };
     let granted = Granted {
@@ -185,19 +158,20 @@ async fn run<R, W>(
         router::end(&mut tx);
         shared.registry.release(&client.client_id, connection, None);
         ended.cancel();
-        return;
+        return None;
     }
     shared.stats.packets_sent.fetch_add(1, Relaxed);
     shared.stats.bytes_sent.fetch_add(out.len() as u64, Relaxed);
     shared.stats.clients_connected.fetch_add(1, Relaxed);
+    let request = &client.request;
     tracing::info!(
         client = %client.client_id,
         "client `{}` connected from {peer} on `{}` ({}, keep-alive {}s, {} session{})",
         client.client_id,
         listener.name,
-        client.request.version,
-        client.request.keep_alive,
-        if client.request.persistent() { "persistent" } else { "clean" },
+        request.version,
+        request.keep_alive,
+        if request.persistent() { "persistent" } else { "clean" },
         if granted.session_present { " resumed" } else { "" },
     );
     let session = Session {
@@ -208,161 +182,13 @@ async fn run<R, W>(
         control: control_tx,
         ended,
     };
-    let halves = Halves {
-        reader,
-        writer,
-        buf,
-        codec,
+    Some(Welcome {
+        session,
+        link,
         wire,
-    };
-    session.run(halves, link, control_rx, resumed).await;
-}
-
-/// Reads and checks the CONNECT. `Err(Some(..))`: refuse with a CONNACK; `Err(None)`: just
-/// close (not MQTT, or malformed).
-async fn read_connect<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    listener: &ListenerConfig,
-    shared: &Shared,
-) -> Result<(Client, Codec), Option<(Version, Refusal)>> {
-    let version = loop {
-        match opening(buf) {
-            Opening::Connect(version) => break version,
-            Opening::UnsupportedLevel(_) => {
-                return Err(Some((Version::V3_1_1, Refusal::UnsupportedVersion)))
-            }
-            Opening::NotMqtt => return Err(None),
-            Opening::Incomplete => read_more(reader, buf, shared).await.ok_or(None)?,
-        }
-    };
-    let mut codec = Codec::new(version, listener.max_packet_size);
-    let packet = loop {
-        match codec.decode_connect(buf) {
-            Ok(Some(packet)) => break packet,
-            Ok(None) => read_more(reader, buf, shared).await.ok_or(None)?,
-            Err(DecodeError::InvalidClientId) => return Err(Some((version, Refusal::BadClientId))),
-            Err(e) => {
-                tracing::info!(listener = %listener.name, "malformed CONNECT: {e}");
-                return Err(None);
-            }
-        }
-    };
-    shared.stats.packets_received.fetch_add(1, Relaxed);
-    let request = ConnectRequest::from_packet(packet, version);
-    let refuse = |refusal| Err(Some((version, refusal)));
-    if request.auth_method.is_some() {
-        return refuse(Refusal::BadAuthMethod);
-    }
-    if let Err(refusal) = authenticate(
-        &listener.auth,
-        request.username.as_deref(),
-        request.password.as_deref(),
-    ) {
-        return refuse(refusal);
-    }
-    if shared.stats.clients_connected.load(Relaxed) >= shared.max_connections as u64 {
-        return refuse(Refusal::ServerBusy);
-    }
-    let (client_id, assigned) = match (request.client_id.is_empty(), version) {
-        (false, _) => (request.client_id.clone(), false),
-        // MQTT 3.1 has no assigned ids; MQTT 3.1.1 only with a clean session.
-        (true, Version::V3_1) => return refuse(Refusal::BadClientId),
-        (true, Version::V3_1_1) if !request.clean_start => return refuse(Refusal::BadClientId),
-        (true, _) => (format!("weir-{:016x}", random_id()), true),
-    };
-    Ok((
-        Client {
-            request,
-            client_id,
-            assigned,
-        },
-        codec,
-    ))
-}
-
-/// Reads more bytes; `None` when the socket closed.
-async fn read_more<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    shared: &Shared,
-) -> Option<()> {
-    buf.reserve(4096);
-    match reader.read_buf(buf).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => {
-            shared.stats.bytes_received.fetch_add(n as u64, Relaxed);
-            Some(())
-        }
-    }
-}
-
-fn random_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
-}
-
-/// Takes the client id, taking it over from another connection if needed. `None` when the
-/// other connection would not go.
-async fn claim(
-    shared: &Shared,
-    client: &Client,
-    connection: u64,
-    control: &UnboundedSender<Control>,
-    ended: &CancellationToken,
-) -> Option<Option<SavedSession>> {
-    for _ in 0..3 {
-        let claim = shared.registry.claim(
-            &client.client_id,
-            connection,
-            control,
-            ended,
-            client.request.clean_start,
-        );
-        match claim {
-            Claim::Granted { resumed } => return Some(resumed),
-            Claim::TakeOver { ended: other } => {
-                tracing::info!(client = %client.client_id, "client id taken over by a new connection");
-                if tokio::time::timeout(TAKEOVER_PATIENCE, other.cancelled())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(client = %client.client_id, "the previous connection did not close within {TAKEOVER_PATIENCE:?}");
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Attaches the client to the router: persistent sessions keep their place in the router's
-/// logs while away. A persistent session that starts clean first clears what the router kept.
-async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
-    let router = shared.router.clone();
-    let id = client.client_id.clone();
-    let (clean_start, persistent) = (client.request.clean_start, client.request.persistent());
-    tokio::task::spawn_blocking(move || {
-        if clean_start && persistent {
-            let mut old = router.link(&id, true)?;
-            router::end(&mut old.tx);
-        }
-        router.link(&id, !persistent)
+        control,
+        resumed,
     })
-    .await
-    .map_err(|_| DoorError::RouterGone)?
-}
-
-async fn refuse_late<W: AsyncWrite + Unpin>(writer: &mut W, version: Version, refusal: Refusal) {
-    let mut out = BytesMut::new();
-    Wire::new(version, 0).connack(refusal.connack(), &mut out);
-    let _ = writer.write_all(&out).await;
-    let _ = writer.shutdown().await;
 }
 
 /// The socket's two halves, with what was read past CONNECT and the client's codecs.
@@ -397,9 +223,6 @@ impl Session {
     {
         let shared = &self.shared;
         let subscriptions = resumed.map(|saved| saved.subscriptions).unwrap_or_default();
-        if !subscriptions.is_empty() {
-            shared.stats.sessions_offline.fetch_sub(1, Relaxed);
-        }
         shared
             .stats
             .subscriptions
@@ -455,25 +278,13 @@ impl Session {
             awaiting_release: Default::default(),
         };
         let end = inbound.run().await;
-        let reason = match &end {
-            End::Violation { reason, .. } => Some(*reason),
-            End::KeepAlive => Some(DisconnectReasonCode::KeepAliveTimeout),
-            _ => None,
-        };
         if !matches!(end, End::Stopped) {
-            let _ = self.control.send(Control::Close(reason));
+            let _ = self.control.send(Control::Close(end.reason()));
         }
-        let finished = match writing.await {
-            Ok(finished) => finished,
-            Err(e) => {
-                tracing::error!(client = %self.client.client_id, "the connection's writer failed: {e}");
-                Finished {
-                    why: Why::WriteFailed,
-                    subscriptions: Subscriptions::new(),
-                    queued: 0,
-                }
-            }
-        };
+        let finished = writing.await.unwrap_or_else(|e| {
+            tracing::error!(client = %self.client.client_id, "the connection's writer failed: {e}");
+            Finished::failed()
+        });
         self.end(end, finished, link_tx).await;
     }
 
@@ -529,14 +340,11 @@ impl Session {
             subscriptions,
             expires_at: expiry(session_expiry, Instant::now()),
         });
-        if saved.is_some() {
-            shared.stats.sessions_offline.fetch_add(1, Relaxed);
-            if finished.queued > 0 {
-                // A persistent session should have kept them; say so.
-                let counter = shared.stats.client_drops(client_id);
-                shared.stats.count_dropped(&counter, finished.queued as u64);
-                tracing::warn!(client = %client_id, "{} queued messages lost with the connection", finished.queued);
-            }
+        if saved.is_some() && finished.queued > 0 {
+            // A persistent session should have kept them; say so.
+            let counter = shared.stats.client_drops(client_id);
+            shared.stats.count_dropped(&counter, finished.queued as u64);
+            tracing::warn!(client = %client_id, "{} queued messages lost with the connection", finished.queued);
         }
         let will = self.client.request.will.clone().filter(|_| publish_will);
         {
@@ -572,58 +380,4 @@ impl Session {
         };
         tracing::info!(client = %client_id, "client `{client_id}` {how}");
     }
-}
-
-/// Publishes `will` through the leaving client's own link.
-fn publish_will_now(shared: &Shared, will: &Will, connection: u64, link: &mut LinkTx) {
-    let mut batch = Batch::default();
-    let waiting = dispatch::dispatch(
-        shared,
-        &mut batch,
-        Accepted {
-            topic: &will.topic,
-            publish: dispatch::publish(
-                Bytes::from(will.topic.clone()),
-                will.payload.clone(),
-                will.retain,
-            ),
-            properties: will.properties.clone(),
-            tag: Tag {
-                qos: will.qos,
-                retain: will.retain,
-                publisher: connection,
-            },
-            origin: None,
-        },
-    );
-    if let (Some(graphs), false) = (shared.graphs(), waiting.is_empty()) {
-        // A will is rare and small: waiting for a full graph queue here is bounded by the
-        // graph's progress.
-        let graphs = graphs.clone();
-        shared
-            .runtime
-            .spawn(async move { graphs.push_async(waiting).await });
-    }
-    let _ = batch.flush(link);
-}
-
-/// Publishes `will` after `delay` seconds, unless the client comes back first.
-fn delay_will(shared: Arc<Shared>, client_id: String, connection: u64, will: Will, delay: u32) {
-    let cancel = shared.registry.delay_will(&client_id, connection);
-    let runtime = shared.runtime.clone();
-    runtime.spawn(async move {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = shared.reading.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => {}
-        }
-        shared.registry.will_done(&client_id, connection);
-        let router = shared.router.clone();
-        let name = format!("weir-will-{connection}");
-        let link = tokio::task::spawn_blocking(move || router.link(&name, true)).await;
-        if let Ok(Ok(mut link)) = link {
-            publish_will_now(&shared, &will, connection, &mut link.tx);
-            router::end(&mut link.tx);
-        }
-    });
 }

@@ -7,7 +7,7 @@
 //! room under `back_pressure: block`: the client's socket then fills and TCP slows the device.
 
 use super::codec::{Codec, Inbound as Packet, SubscriptionOptions};
-use super::connection::{Control, PendingSubAck, Reply};
+use super::control::{Control, PendingSubAck, Reply};
 use super::dispatch::{self, Accepted};
 use super::flow::{Gate, Pace};
 use super::router::Batch;
@@ -298,6 +298,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             self.awaiting_release.insert(pkid);
         }
         self.acknowledge(qos, pkid, PublishAckReason::Success);
+        if self.batch.is_full() {
+            self.flush().await;
+        }
         Next::Continue
     }
 
@@ -501,6 +504,17 @@ pub(super) fn resubscribe(subscriptions: &Subscriptions, link: &mut LinkTx) -> u
     }
     let _ = batch.flush(link);
     count
+}
+
+impl End {
+    /// What to tell an MQTT 5 client in the DISCONNECT that ends its connection, if anything.
+    pub fn reason(&self) -> Option<DisconnectReasonCode> {
+        match self {
+            End::Violation { reason, .. } => Some(*reason),
+            End::KeepAlive => Some(DisconnectReasonCode::KeepAliveTimeout),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for End {

@@ -26,9 +26,11 @@ pub mod codec;
 pub mod config;
 pub mod connect;
 mod connection;
+mod control;
 mod dispatch;
 pub mod flow;
 pub mod graphs;
+mod handshake;
 mod inbound;
 mod listener;
 pub mod logs;
@@ -42,6 +44,7 @@ pub mod stats;
 pub mod sys;
 pub mod tag;
 pub mod tls;
+mod will;
 
 pub use config::{AuthConfig, DoorConfig, ListenerConfig};
 pub use graphs::{GraphRoute, GraphRoutes};
@@ -240,7 +243,7 @@ impl Door {
     pub fn disconnect_all(&mut self, patience: Duration) {
         self.shared.reading.cancel();
         for control in self.shared.registry.live() {
-            let _ = control.send(connection::Control::Shutdown);
+            let _ = control.send(control::Control::Shutdown);
         }
         self.connections.close();
         let connections = self.connections.clone();
@@ -274,9 +277,11 @@ async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
             shared.sys.update(&shared.stats, &shared.registry);
             next_sys = now + sys_interval;
         }
-        for client_id in shared.registry.expire(now) {
+        let expired = shared.registry.expire(now);
+        let (offline, _) = shared.registry.offline();
+        shared.stats.sessions_offline.store(offline, Relaxed);
+        for client_id in expired {
             tracing::info!(client = %client_id, "session expired");
-            shared.stats.sessions_offline.fetch_sub(1, Relaxed);
             let router = shared.router.clone();
             // Attaching with a clean session and leaving makes the router forget it too.
             let forgotten = tokio::task::spawn_blocking(move || {

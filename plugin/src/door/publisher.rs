@@ -89,6 +89,9 @@ impl InternalPublisher {
                 self.shared.runtime.block_on(self.gate.opened());
             }
             self.offer(message);
+            if self.batch.is_full() {
+                self.flush_batch()?;
+            }
         }
         self.flush_batch()
     }

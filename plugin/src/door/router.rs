@@ -90,11 +90,20 @@ pub fn router_id(client_id: &str) -> String {
 #[derive(Default)]
 pub struct Batch {
     packets: Vec<Packet>,
+    bytes: usize,
 }
+
+/// A batch this large goes to the router before more is added: the router appends a whole
+/// batch in one turn, and a filter's log must hold what all publishers append in a turn.
+const FULL_MESSAGES: usize = 64;
+const FULL_BYTES: usize = 32 * 1024;
 
 impl Batch {
     /// Adds a packet.
     pub fn push(&mut self, packet: Packet) {
+        if let Packet::Publish(publish, _) = &packet {
+            self.bytes += publish.topic.len() + publish.payload.len();
+        }
         self.packets.push(packet);
     }
 
@@ -103,8 +112,14 @@ impl Batch {
         self.packets.is_empty()
     }
 
+    /// Whether the batch should go now (see [`FULL_MESSAGES`], [`FULL_BYTES`]).
+    pub fn is_full(&self) -> bool {
+        self.packets.len() >= FULL_MESSAGES || self.bytes >= FULL_BYTES
+    }
+
     /// Hands everything to the router through `link`. Fails when the router is gone.
     pub fn flush(&mut self, link: &mut LinkTx) -> Result<(), RouterGone> {
+        self.bytes = 0;
         let Some(last) = self.packets.pop() else {
             return Ok(());
         };

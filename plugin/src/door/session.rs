@@ -8,7 +8,7 @@
 //! client coming back with clean session 0 finds them (session present = 1).
 
 use super::codec::SubscriptionOptions;
-use super::connection::Control;
+use super::control::Control;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

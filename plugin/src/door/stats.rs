@@ -110,20 +110,9 @@ impl Stats {
         self.started.elapsed().as_secs()
     }
 
-    /// The counters in Prometheus text form.
-    ///
-    /// ```
-    /// use weir_plugin::door::stats::Stats;
-    /// let stats = Stats::default();
-    /// let counter = stats.client_drops("sensor-1");
-    /// stats.count_dropped(&counter, 3);
-    /// let text = stats.render_prometheus();
-    /// assert!(text.contains("weir_dropped_total 3\n"));
-    /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
-    /// ```
-    pub fn render_prometheus(&self) -> String {
-        let mut out = String::new();
-        let totals: [(&str, &str, &str, &AtomicU64); 12] = [
+    /// Name, kind, help and value of each total.
+    fn totals(&self) -> [(&'static str, &'static str, &'static str, &AtomicU64); 12] {
+        [
             (
                 "clients_connected",
                 "gauge",
@@ -196,8 +185,23 @@ impl Stats {
                 "Publishes refused (a `$` topic or an invalid one).",
                 &self.refused,
             ),
-        ];
-        for (name, kind, help, value) in totals {
+        ]
+    }
+
+    /// The counters in Prometheus text form.
+    ///
+    /// ```
+    /// use weir_plugin::door::stats::Stats;
+    /// let stats = Stats::default();
+    /// let counter = stats.client_drops("sensor-1");
+    /// stats.count_dropped(&counter, 3);
+    /// let text = stats.render_prometheus();
+    /// assert!(text.contains("weir_dropped_total 3\n"));
+    /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
+    /// ```
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, kind, help, value) in self.totals() {
             let _ = writeln!(out, "# HELP weir_{name} {help}");
             let _ = writeln!(out, "# TYPE weir_{name} {kind}");
             let _ = writeln!(out, "weir_{name} {}", value.load(Relaxed));

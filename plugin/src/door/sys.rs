@@ -6,7 +6,7 @@
 //! retained. Clients cannot publish to `$` topics, and `#` or `+` at the first level never match
 //! them.
 
-use super::connection::Control;
+use super::control::Control;
 use super::session::Registry;
 use super::stats::Stats;
 use crate::topic::TopicFilter;

@@ -1,0 +1,61 @@
+//! What a connection's reading half, and the door, tell its writing half.
+
+use super::session::Subscription;
+use super::sys::LocalMessage;
+use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason};
+
+/// What a connection's reading half (and the door) tells its writing half.
+#[derive(Debug)]
+pub enum Control {
+    /// Replies to write, in order.
+    Reply(Vec<Reply>),
+    /// Subscriptions added or replaced, by door subscription id.
+    Subscribed(Vec<(u32, Subscription)>),
+    /// Subscriptions removed.
+    Unsubscribed(Vec<u32>),
+    /// A SUBACK to write once the router has confirmed its subscriptions.
+    AwaitSubAck(PendingSubAck),
+    /// The client acknowledged a QoS 1 delivery.
+    PubAck(u16),
+    /// The client received a QoS 2 delivery.
+    PubRec(u16),
+    /// The client completed a QoS 2 delivery.
+    PubComp(u16),
+    /// A `$SYS` message for the client.
+    Local(LocalMessage),
+    /// The reading half ended: tell the client `reason` (MQTT 5) and close.
+    Close(Option<DisconnectReasonCode>),
+    /// Another connection took the client id.
+    TakenOver,
+    /// The broker shuts down: deliver what the router holds, then disconnect.
+    Shutdown,
+}
+
+/// A reply the reading half decided on.
+#[derive(Debug)]
+pub enum Reply {
+    /// PUBACK.
+    PubAck(u16, PublishAckReason),
+    /// PUBREC.
+    PubRec(u16, PublishAckReason),
+    /// PUBCOMP (whether the packet id was known).
+    PubComp(u16, bool),
+    /// PINGRESP.
+    PingResp,
+    /// UNSUBACK (whether each subscription existed).
+    UnsubAck(u16, Vec<bool>),
+}
+
+/// A SUBACK waiting for the router.
+#[derive(Debug)]
+pub struct PendingSubAck {
+    /// The client's packet id (`None`: a resumed session's subscriptions, acknowledged to
+    /// nobody).
+    pub pkid: Option<u16>,
+    /// Granted QoS or refusal, per filter.
+    pub granted: Vec<Result<u8, SubscribeAckReason>>,
+    /// Router confirmations still to come.
+    pub router_acks: usize,
+    /// Retained `$SYS` values to send after the SUBACK.
+    pub local: Vec<LocalMessage>,
+}

@@ -1,0 +1,180 @@
+//! From a new connection's first byte to its CONNACK: the CONNECT read and checked (or refused
+//! with a CONNACK in the client's version), the client id taken (assigned, or taken over from
+//! another connection), and the client attached to the router.
+
+use super::codec::{opening, Codec, Opening, Version, Wire};
+use super::config::ListenerConfig;
+use super::connect::{authenticate, ConnectRequest, Refusal};
+use super::control::Control;
+use super::router::{self, Link};
+use super::session::{Claim, SavedSession};
+use super::{DoorError, Shared};
+use bytes::BytesMut;
+use rmqtt_codec::error::DecodeError;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+/// How long a taken-over connection has to go before the new one gives up.
+const TAKEOVER_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A client that passed CONNECT.
+pub(super) struct Client {
+    pub request: ConnectRequest,
+    pub client_id: String,
+    pub assigned: bool,
+}
+
+/// Reads and checks the CONNECT. `Err(Some(..))`: refuse with a CONNACK; `Err(None)`: just
+/// close (not MQTT, or malformed).
+pub(super) async fn read_connect<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    listener: &ListenerConfig,
+    shared: &Shared,
+) -> Result<(Client, Codec), Option<(Version, Refusal)>> {
+    let version = loop {
+        match opening(buf) {
+            Opening::Connect(version) => break version,
+            Opening::UnsupportedLevel(_) => {
+                return Err(Some((Version::V3_1_1, Refusal::UnsupportedVersion)))
+            }
+            Opening::NotMqtt => return Err(None),
+            Opening::Incomplete => read_more(reader, buf, shared).await.ok_or(None)?,
+        }
+    };
+    let mut codec = Codec::new(version, listener.max_packet_size);
+    let packet = loop {
+        match codec.decode_connect(buf) {
+            Ok(Some(packet)) => break packet,
+            Ok(None) => read_more(reader, buf, shared).await.ok_or(None)?,
+            Err(DecodeError::InvalidClientId) => return Err(Some((version, Refusal::BadClientId))),
+            Err(e) => {
+                tracing::info!(listener = %listener.name, "malformed CONNECT: {e}");
+                return Err(None);
+            }
+        }
+    };
+    shared.stats.packets_received.fetch_add(1, Relaxed);
+    let request = ConnectRequest::from_packet(packet, version);
+    let refuse = |refusal| Err(Some((version, refusal)));
+    if request.auth_method.is_some() {
+        return refuse(Refusal::BadAuthMethod);
+    }
+    if let Err(refusal) = authenticate(
+        &listener.auth,
+        request.username.as_deref(),
+        request.password.as_deref(),
+    ) {
+        return refuse(refusal);
+    }
+    if shared.stats.clients_connected.load(Relaxed) >= shared.max_connections as u64 {
+        return refuse(Refusal::ServerBusy);
+    }
+    let (client_id, assigned) = match (request.client_id.is_empty(), version) {
+        (false, _) => (request.client_id.clone(), false),
+        // MQTT 3.1 has no assigned ids; MQTT 3.1.1 only with a clean session.
+        (true, Version::V3_1) => return refuse(Refusal::BadClientId),
+        (true, Version::V3_1_1) if !request.clean_start => return refuse(Refusal::BadClientId),
+        (true, _) => (format!("weir-{:016x}", random_id()), true),
+    };
+    Ok((
+        Client {
+            request,
+            client_id,
+            assigned,
+        },
+        codec,
+    ))
+}
+
+/// Reads more bytes; `None` when the socket closed.
+async fn read_more<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    shared: &Shared,
+) -> Option<()> {
+    buf.reserve(4096);
+    match reader.read_buf(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => {
+            shared.stats.bytes_received.fetch_add(n as u64, Relaxed);
+            Some(())
+        }
+    }
+}
+
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// Takes the client id, taking it over from another connection if needed. `None` when the
+/// other connection would not go.
+pub(super) async fn claim(
+    shared: &Shared,
+    client: &Client,
+    connection: u64,
+    control: &UnboundedSender<Control>,
+    ended: &CancellationToken,
+) -> Option<Option<SavedSession>> {
+    for _ in 0..3 {
+        let claim = shared.registry.claim(
+            &client.client_id,
+            connection,
+            control,
+            ended,
+            client.request.clean_start,
+        );
+        match claim {
+            Claim::Granted { resumed } => return Some(resumed),
+            Claim::TakeOver { ended: other } => {
+                tracing::info!(client = %client.client_id, "client id taken over by a new connection");
+                if tokio::time::timeout(TAKEOVER_PATIENCE, other.cancelled())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(client = %client.client_id, "the previous connection did not close within {TAKEOVER_PATIENCE:?}");
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Attaches the client to the router: persistent sessions keep their place in the router's
+/// logs while away. A persistent session that starts clean first clears what the router kept.
+pub(super) async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
+    let router = shared.router.clone();
+    let id = client.client_id.clone();
+    let (clean_start, persistent) = (client.request.clean_start, client.request.persistent());
+    tokio::task::spawn_blocking(move || {
+        if clean_start && persistent {
+            let mut old = router.link(&id, true)?;
+            router::end(&mut old.tx);
+        }
+        router.link(&id, !persistent)
+    })
+    .await
+    .map_err(|_| DoorError::RouterGone)?
+}
+
+/// Writes the CONNACK of `refusal` in `version`, then closes the connection.
+pub(super) async fn refuse<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    version: Version,
+    refusal: Refusal,
+) {
+    let mut out = BytesMut::new();
+    Wire::new(version, 0).connack(refusal.connack(), &mut out);
+    let _ = writer.write_all(&out).await;
+    let _ = writer.shutdown().await;
+}

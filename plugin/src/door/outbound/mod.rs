@@ -1,0 +1,376 @@
+//! A connection's writing half: everything the client is sent.
+//!
+//! It takes what the router delivers to the client's link as soon as it arrives (a reader that
+//! falls behind in the router's log would skip messages), into the client's own bounded queue
+//! ([`DeliveryQueue`]), and writes from the queue as fast as the client reads: QoS 0 at once,
+//! QoS 1 and 2 within the in-flight window, each at the lower of the published and the granted
+//! QoS, with the door's own packet ids. Replies decided by the reading half (acknowledgements,
+//! SUBACK, PINGRESP) go in the same stream, in order.
+
+mod control;
+mod inflight;
+mod link;
+
+use super::codec::{byte_string, qos_of, Wire};
+use super::control::{Control, PendingSubAck};
+use super::flow::{Held, Pace};
+use super::logs::FilterLog;
+use super::message::properties_to_wire;
+use super::queue::DeliveryQueue;
+use super::session::Subscriptions;
+use super::Shared;
+use bytes::{Buf, Bytes, BytesMut};
+use inflight::{Inflight, Stage};
+use link::Drain;
+use rmqtt_codec::types::Publish as WirePublish;
+use rmqtt_codec::v5::DisconnectReasonCode;
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::protocol::PublishProperties;
+use rumqttd::Notification;
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU16;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+impl Finished {
+    /// The end of a writing half that failed (panicked): nothing to keep.
+    pub fn failed() -> Finished {
+        Finished {
+            why: Why::WriteFailed,
+            subscriptions: Subscriptions::new(),
+            queued: 0,
+        }
+    }
+}
+
+/// Bytes encoded ahead of the socket.
+const HIGH_WATER: usize = 64 * 1024;
+
+/// A client that has written nothing for this long, with messages waiting, is stalled.
+const STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// How often a client holding publishers back for its lag checks whether it caught up.
+const LAG_CHECK: Duration = Duration::from_millis(10);
+
+/// How long the last messages and the DISCONNECT may take to write when a connection ends.
+const FINISH_PATIENCE: Duration = Duration::from_secs(3);
+
+/// A message waiting to be written to the client.
+#[derive(Debug)]
+pub(super) struct Delivery {
+    topic: Bytes,
+    payload: Bytes,
+    qos: u8,
+    retain: bool,
+    properties: Option<PublishProperties>,
+    identifier: Option<u32>,
+}
+
+/// Why the writing half ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// The reading half ended (telling the client `reason`, in MQTT 5).
+    Closed(Option<DisconnectReasonCode>),
+    /// Another connection took the client id over.
+    TakenOver,
+    /// The broker is shutting down.
+    Shutdown,
+    /// The socket refused a write.
+    WriteFailed,
+    /// The router dropped the link.
+    RouterGone,
+}
+
+/// What the writing half leaves when it ends.
+pub(super) struct Finished {
+    pub why: Why,
+    pub subscriptions: Subscriptions,
+    /// Messages still queued (lost with the connection).
+    pub queued: usize,
+}
+
+/// The writing half's state.
+pub(super) struct Outbound<W> {
+    pub writer: W,
+    pub wire: Wire,
+    pub link: LinkRx,
+    pub link_tx: Arc<Mutex<LinkTx>>,
+    pub pace: Arc<Pace>,
+    pub control: UnboundedReceiver<Control>,
+    pub subscriptions: Subscriptions,
+    pub queue: DeliveryQueue<Delivery>,
+    pub shared: Arc<Shared>,
+    pub client_id: String,
+    /// Cancelled when this half ends, to stop the reading half.
+    pub stop: CancellationToken,
+    out: BytesMut,
+    needs_flush: bool,
+    inflight: Inflight,
+    pending_subacks: VecDeque<PendingSubAck>,
+    held: Held,
+    stalled: bool,
+    last_progress: Instant,
+    drops: Option<Arc<AtomicU64>>,
+    drain: Option<Drain>,
+    ending: Option<Why>,
+    /// The router log behind each router subscription, to see how far behind this client is.
+    logs: HashMap<u32, Arc<FilterLog>>,
+    /// The router's log got too far ahead of this client: its publishers are held back.
+    lagging: bool,
+    /// Notifications taken from the link, being handled (kept to reuse its allocation).
+    arrived: Vec<Notification>,
+}
+
+impl<W: AsyncWrite + Unpin> Outbound<W> {
+    /// A writing half; `window` QoS 1/2 deliveries may be in flight.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        writer: W,
+        wire: Wire,
+        link: LinkRx,
+        link_tx: Arc<Mutex<LinkTx>>,
+        pace: Arc<Pace>,
+        control: UnboundedReceiver<Control>,
+        subscriptions: Subscriptions,
+        window: u16,
+        shared: Arc<Shared>,
+        client_id: String,
+        stop: CancellationToken,
+    ) -> Self {
+        Outbound {
+            writer,
+            wire,
+            link,
+            link_tx,
+            pace,
+            control,
+            subscriptions,
+            queue: DeliveryQueue::new(shared.limits),
+            shared,
+            client_id,
+            stop,
+            out: BytesMut::with_capacity(HIGH_WATER),
+            needs_flush: false,
+            inflight: Inflight {
+                window: usize::from(window.max(1)),
+                next: 0,
+                waiting: HashMap::new(),
+            },
+            pending_subacks: VecDeque::new(),
+            held: Held::default(),
+            stalled: false,
+            last_progress: Instant::now(),
+            drops: None,
+            drain: None,
+            ending: None,
+            logs: HashMap::new(),
+            lagging: false,
+            arrived: Vec::new(),
+        }
+    }
+
+    /// Serves the client until the connection ends.
+    pub async fn run(mut self) -> Finished {
+        let why = loop {
+            if let Some(why) = self.ending.take() {
+                break why;
+            }
+            self.fill(HIGH_WATER);
+            let writable = !self.out.is_empty() || self.needs_flush;
+            let stall_at =
+                (!self.stalled && self.backlogged()).then(|| self.last_progress + STALL_AFTER);
+            let holding = !self.held.is_empty();
+            // Unbiased: under a steady stream every branch is ready, and draining the link
+            // must not starve writing to the socket (nor the other way round).
+            tokio::select! {
+                control = self.control.recv() => match control {
+                    Some(control) => self.on_control(control),
+                    None => self.ending = Some(Why::Closed(None)),
+                },
+                notification = self.link.next() => match notification {
+                    Ok(Some(notification)) => self.on_notifications(notification),
+                    Ok(None) => {}
+                    Err(_) => self.ending = Some(Why::RouterGone),
+                },
+                written = write_some(&mut self.writer, &self.out), if writable => match written {
+                    Ok(n) => self.wrote(n),
+                    Err(_) => self.ending = Some(Why::WriteFailed),
+                },
+                _ = tokio::time::sleep_until(stall_at.unwrap_or_else(Instant::now)), if stall_at.is_some() => self.stall(),
+                // Publishers held back are let go once this client caught up, even when
+                // nothing more arrives.
+                _ = tokio::time::sleep(LAG_CHECK), if holding => self.lagging = self.behind(self.shared.lag.low),
+            }
+        };
+        self.finish(why).await
+    }
+
+    /// Whether anything waits to be written or acknowledged.
+    fn backlogged(&self) -> bool {
+        !self.queue.is_empty() || !self.out.is_empty() || !self.inflight.waiting.is_empty()
+    }
+
+    /// Encodes queued deliveries into the output buffer, up to `limit` bytes, within the
+    /// in-flight window.
+    fn fill(&mut self, limit: usize) {
+        // Deliveries wait while a SUBACK does: they may belong to its subscriptions.
+        if self
+            .pending_subacks
+            .front()
+            .is_some_and(|p| p.router_acks > 0)
+        {
+            return;
+        }
+        while self.out.len() < limit {
+            let Some(delivery) = self.queue.pop() else {
+                break;
+            };
+            if delivery.qos > 0 && self.inflight.full() {
+                let size = delivery.topic.len() + delivery.payload.len();
+                self.queue.push_front(delivery, size);
+                break;
+            }
+            self.encode(delivery);
+        }
+        if !self.held.is_empty() && self.queue.has_room() && !self.lagging {
+            self.held.release_all();
+        }
+    }
+
+    fn encode(&mut self, delivery: Delivery) {
+        let Some(topic) = byte_string(delivery.topic) else {
+            return;
+        };
+        let stage = match delivery.qos {
+            0 => None,
+            1 => Some(Stage::Ack),
+            _ => Some(Stage::Received),
+        };
+        let pkid = stage.map(|stage| self.inflight.allocate(stage));
+        let properties = match (self.wire.version().is_v5(), delivery.properties) {
+            (false, _) => None,
+            (true, Some(properties)) => Some(properties_to_wire(properties, delivery.identifier)),
+            (true, None) => delivery
+                .identifier
+                .map(|id| properties_to_wire(PublishProperties::default(), Some(id))),
+        };
+        let publish = WirePublish {
+            dup: false,
+            retain: delivery.retain,
+            qos: qos_of(delivery.qos),
+            topic,
+            packet_id: pkid.and_then(NonZeroU16::new),
+            payload: delivery.payload,
+            properties,
+        };
+        match self.wire.publish(publish, &mut self.out) {
+            Ok(()) => {
+                self.shared.stats.publishes_sent.fetch_add(1, Relaxed);
+                self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                if let Some(pkid) = pkid {
+                    self.inflight.waiting.remove(&pkid);
+                }
+                self.dropped(
+                    1,
+                    &format!("a message larger than the client accepts ({e})"),
+                );
+            }
+        }
+    }
+
+    fn wrote(&mut self, n: usize) {
+        if n == 0 {
+            self.needs_flush = false;
+            return;
+        }
+        self.out.advance(n);
+        self.needs_flush = true;
+        self.shared.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+        self.progress();
+    }
+
+    fn progress(&mut self) {
+        self.last_progress = Instant::now();
+        if self.stalled {
+            self.stalled = false;
+            tracing::info!(client = %self.client_id, "client reads again");
+        }
+    }
+
+    fn stall(&mut self) {
+        self.stalled = true;
+        self.held.release_all();
+        tracing::warn!(
+            client = %self.client_id,
+            "client stopped reading ({} messages queued): messages past its queue limit are dropped",
+            self.queue.len()
+        );
+    }
+
+    /// Writes what the end calls for, closes the socket, and stops the reading half.
+    async fn finish(mut self, why: Why) -> Finished {
+        let reason = match why {
+            Why::Closed(reason) => reason,
+            Why::TakenOver => Some(DisconnectReasonCode::SessionTakenOver),
+            Why::Shutdown => Some(DisconnectReasonCode::ServerShuttingDown),
+            Why::WriteFailed | Why::RouterGone => None,
+        };
+        if why == Why::Shutdown {
+            self.pending_subacks.clear();
+            self.fill(usize::MAX);
+        }
+        if let Some(reason) = reason {
+            self.wire
+                .disconnect(reason, &reason_string(reason), &mut self.out);
+        }
+        if why != Why::WriteFailed {
+            let out = std::mem::take(&mut self.out);
+            let written = tokio::time::timeout(FINISH_PATIENCE, async {
+                self.writer.write_all(&out).await?;
+                self.writer.shutdown().await
+            })
+            .await;
+            if let Ok(Ok(())) = written {
+                self.shared
+                    .stats
+                    .bytes_sent
+                    .fetch_add(out.len() as u64, Relaxed);
+            }
+        }
+        self.stop.cancel();
+        self.held.release_all();
+        Finished {
+            why,
+            queued: self.queue.clear(),
+            subscriptions: std::mem::take(&mut self.subscriptions),
+        }
+    }
+}
+
+/// What a server DISCONNECT says, in words.
+fn reason_string(reason: DisconnectReasonCode) -> String {
+    match reason {
+        DisconnectReasonCode::SessionTakenOver => "another connection took this client id".into(),
+        DisconnectReasonCode::ServerShuttingDown => "the broker is shutting down".into(),
+        DisconnectReasonCode::KeepAliveTimeout => {
+            "nothing received for 1.5 times the keep-alive".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Writes some of `out`, or flushes when it is empty (returning 0).
+async fn write_some<W: AsyncWrite + Unpin>(writer: &mut W, out: &[u8]) -> std::io::Result<usize> {
+    if out.is_empty() {
+        writer.flush().await?;
+        return Ok(0);
+    }
+    writer.write(out).await
+}

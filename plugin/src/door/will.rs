@@ -1,0 +1,72 @@
+//! Wills: published by the door (the router's own will handling never fires for local links),
+//! at once or after the MQTT 5 will delay unless the client comes back.
+
+use super::connect::Will;
+use super::dispatch::{self, Accepted};
+use super::router::{self, Batch};
+use super::tag::Tag;
+use super::Shared;
+use bytes::Bytes;
+use rumqttd::local::LinkTx;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Publishes `will` through the leaving client's own link.
+pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, link: &mut LinkTx) {
+    let mut batch = Batch::default();
+    let waiting = dispatch::dispatch(
+        shared,
+        &mut batch,
+        Accepted {
+            topic: &will.topic,
+            publish: dispatch::publish(
+                Bytes::from(will.topic.clone()),
+                will.payload.clone(),
+                will.retain,
+            ),
+            properties: will.properties.clone(),
+            tag: Tag {
+                qos: will.qos,
+                retain: will.retain,
+                publisher: connection,
+            },
+            origin: None,
+        },
+    );
+    if let (Some(graphs), false) = (shared.graphs(), waiting.is_empty()) {
+        // A will is rare and small: waiting for a full graph queue here is bounded by the
+        // graph's progress.
+        let graphs = graphs.clone();
+        shared
+            .runtime
+            .spawn(async move { graphs.push_async(waiting).await });
+    }
+    let _ = batch.flush(link);
+}
+
+/// Publishes `will` after `delay` seconds, unless the client comes back first.
+pub(super) fn delay_will(
+    shared: Arc<Shared>,
+    client_id: String,
+    connection: u64,
+    will: Will,
+    delay: u32,
+) {
+    let cancel = shared.registry.delay_will(&client_id, connection);
+    let runtime = shared.runtime.clone();
+    runtime.spawn(async move {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = shared.reading.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => {}
+        }
+        shared.registry.will_done(&client_id, connection);
+        let router = shared.router.clone();
+        let name = format!("weir-will-{connection}");
+        let link = tokio::task::spawn_blocking(move || router.link(&name, true)).await;
+        if let Ok(Ok(mut link)) = link {
+            publish_will_now(&shared, &will, connection, &mut link.tx);
+            router::end(&mut link.tx);
+        }
+    });
+}
