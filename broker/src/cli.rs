@@ -104,7 +104,7 @@ pub enum ModuleCommand {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The configuration file (weir.yaml). Without it, the embedded default configuration is
-    /// used: MQTT 3.1.1 on 127.0.0.1:1883 and MQTT 5 on 127.0.0.1:1884.
+    /// used: MQTT 3.1, 3.1.1 and 5 on 127.0.0.1:1883 (this machine only).
     #[arg(short, long, env = "WEIR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

@@ -443,15 +443,14 @@ fn an_otlp_outage_with_drop_oldest_counts_exactly_what_is_missing() {
 
 /// Runs `config/examples/NAME` on free ports with `env`.
 fn example(name: &str, env: &[(&str, String)]) -> Weir {
-    let (v4, v5) = (free_port(), free_port());
+    let port = free_port();
     let mut env = env.to_vec();
     env.extend([
-        ("WEIR_MQTT_PORT", v4.to_string()),
-        ("WEIR_MQTT5_PORT", v5.to_string()),
+        ("WEIR_MQTT_PORT", port.to_string()),
         ("WEIR_METRICS_PORT", free_port().to_string()),
     ]);
     let config = repo(&format!("config/examples/{name}"));
-    Weir::spawn(tempfile::tempdir().unwrap(), &config, &env, v4, v5)
+    Weir::spawn(tempfile::tempdir().unwrap(), &config, &env, port, port)
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl WeirConfig {
     ///
     /// ```
     /// use weir::config::WeirConfig;
-    /// let yaml = "broker:\n  listeners:\n    - protocol: '5'\n      address: 127.0.0.1:${PORT:-1884}\n";
+    /// let yaml = "broker:\n  listeners:\n    - protocol: mqtt\n      address: 127.0.0.1:${PORT:-1884}\n";
     /// let config = WeirConfig::from_str_with(yaml, "weir.yaml", ".".as_ref(), |_| None).unwrap();
     /// assert_eq!(config.broker.listeners[0].address.port(), 1884);
     ///

@@ -133,7 +133,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
         ended.cancel();
         return None;
     };
-    let link = match attach(&shared, &client).await {
+    let link = match attach(&shared, &client, resumed.is_some()).await {
         Ok(link) => link,
         Err(e) => {
             tracing::error!(client = %client.client_id, "{e}");

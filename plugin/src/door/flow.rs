@@ -60,7 +60,10 @@ impl Gates {
     pub fn register(&self, id: u64) -> Arc<Gate> {
         let gate = Arc::new(Gate::default());
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
-        gates.retain(|_, gate| gate.strong_count() > 0);
+        // The gates of publishers gone are swept now and then, not on every registration.
+        if gates.len() >= 64 && gates.len().is_power_of_two() {
+            gates.retain(|_, gate| gate.strong_count() > 0);
+        }
         gates.insert(id, Arc::downgrade(&gate));
         gate
     }

@@ -151,13 +151,18 @@ pub(super) async fn claim(
 }
 
 /// Attaches the client to the router: persistent sessions keep their place in the router's
-/// logs while away. A persistent session that starts clean first clears what the router kept.
-pub(super) async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
+/// logs while away. A persistent session that is not resumed (a clean start, or a session that
+/// expired) first clears what the router kept for the id.
+pub(super) async fn attach(
+    shared: &Shared,
+    client: &Client,
+    resumed: bool,
+) -> Result<Link, DoorError> {
     let router = shared.router.clone();
     let id = client.client_id.clone();
-    let (clean_start, persistent) = (client.request.clean_start, client.request.persistent());
+    let persistent = client.request.persistent();
     tokio::task::spawn_blocking(move || {
-        if clean_start && persistent {
+        if persistent && !resumed {
             let mut old = router.link(&id, true)?;
             router::end(&mut old.tx);
         }

@@ -277,22 +277,12 @@ async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
             shared.sys.update(&shared.stats, &shared.registry);
             next_sys = now + sys_interval;
         }
-        let expired = shared.registry.expire(now);
+        // What the router kept for an expired session is cleared when its id connects again
+        // (`handshake::attach`): clearing it here could race with that connection.
+        for client_id in shared.registry.expire(now) {
+            tracing::info!(client = %client_id, "session expired");
+        }
         let (offline, _) = shared.registry.offline();
         shared.stats.sessions_offline.store(offline, Relaxed);
-        for client_id in expired {
-            tracing::info!(client = %client_id, "session expired");
-            let router = shared.router.clone();
-            // Attaching with a clean session and leaving makes the router forget it too.
-            let forgotten = tokio::task::spawn_blocking(move || {
-                router
-                    .link(&client_id, true)
-                    .map(|mut link| router::end(&mut link.tx))
-            })
-            .await;
-            if let Ok(Err(e)) = forgotten {
-                tracing::warn!("{e}");
-            }
-        }
     }
 }
