@@ -71,12 +71,7 @@ fn a_stopped_subscriber_loses_only_what_is_counted() {
     let port = weir.v4.to_string();
     let mut stopped = MosquittoSub::start(&["-p", &port, "-t", "burst/#", "-i", "stopped"]);
     let mut reading = MosquittoSub::start(&["-p", &port, "-t", "burst/#", "-i", "reading"]);
-    let pid = stopped.pid().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    stopped.signal("STOP");
     // 200-byte messages: 20 MB, more than the sockets between Weir and the stopped client hold.
     let filler = "x".repeat(180);
     mosquitto_pub_lines(
@@ -89,11 +84,7 @@ fn a_stopped_subscriber_loses_only_what_is_counted() {
     wait_for_metrics(metrics, "drops counted for the stopped client", |read| {
         read(dropped_sample) > 0
     });
-    assert!(std::process::Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    stopped.signal("CONT");
     let delivered = stopped.count(BURST, Duration::from_secs(2));
     let dropped = metric(metrics, dropped_sample).unwrap() as usize;
     assert_eq!(
@@ -257,12 +248,7 @@ fn drops_are_reported_per_client_and_in_sys() {
     });
     let port = weir.v4.to_string();
     let mut stopped = MosquittoSub::start(&["-p", &port, "-t", "d/#", "-i", "sleeper"]);
-    let pid = stopped.pid().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    stopped.signal("STOP");
     // Large messages fill the socket buffers quickly, so the queue limit of 10 is reached.
     let payload = "x".repeat(60_000);
     mosquitto_pub_lines(
@@ -272,11 +258,7 @@ fn drops_are_reported_per_client_and_in_sys() {
     wait_for_metrics_within(metrics, Duration::from_secs(20), "drops", |read| {
         read(r#"weir_client_dropped_total{client="sleeper"}"#) > 0
     });
-    assert!(std::process::Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    stopped.signal("CONT");
     let delivered = stopped.count(500, Duration::from_secs(2)) as u64;
     let dropped = metric(metrics, r#"weir_client_dropped_total{client="sleeper"}"#).unwrap();
     assert_eq!(

@@ -78,19 +78,16 @@ impl Weir {
     pub fn start_default() -> (Weir, u16) {
         let dir = tempfile::tempdir().unwrap();
         let (port, metrics) = (free_port(), free_port());
-        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-        let child = Command::new(weir_bin())
+        let env = [
+            ("WEIR_MQTT_PORT", port.to_string()),
+            ("WEIR_METRICS_PORT", metrics.to_string()),
+        ];
+        let mut command = Command::new(weir_bin());
+        command
             .arg("run")
             .current_dir(repo(""))
-            .env("WEIR_MQTT_PORT", port.to_string())
-            .env("WEIR_METRICS_PORT", metrics.to_string())
-            .env_remove("WEIR_CONFIG")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start weir");
+            .env_remove("WEIR_CONFIG");
+        let child = launch(command, dir.path(), &env);
         let mut weir = Weir {
             child,
             dir,
@@ -138,17 +135,9 @@ impl Weir {
         v4: u16,
         v5: u16,
     ) -> Result<Weir, String> {
-        let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
-        let child = Command::new(weir_bin())
-            .args(["run", "--config"])
-            .arg(config)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start weir");
+        let mut command = Command::new(weir_bin());
+        command.args(["run", "--config"]).arg(config);
+        let child = launch(command, dir.path(), env);
         let mut weir = Weir { child, dir, v4, v5 };
         weir.wait_until_ready()?;
         Ok(weir)
@@ -215,6 +204,19 @@ impl Drop for Weir {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `command` (a `weir run`) with `env`, its output in `dir`/weir.log.
+fn launch(mut command: Command, dir: &Path, env: &[(&str, String)]) -> Child {
+    let log = std::fs::File::create(dir.join("weir.log")).unwrap();
+    command
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("cannot start weir")
 }
 
 /// Runs `weir` with `args` to completion, returning (exit status, stdout, stderr).
@@ -305,9 +307,14 @@ impl MosquittoSub {
         count
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Sends the client's process `signal` (`STOP` freezes it as a hung device would, `CONT`
+    /// lets it go on).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
     }
 
     /// Kills the client without a DISCONNECT (as a crash or a lost network would).
