@@ -131,13 +131,13 @@ fn a_full_graph_slows_only_the_publishers_that_feed_it() {
     let port = weir.v4.to_string();
     let mut plain = MosquittoSub::start(&["-p", &port, "-t", "plain/#"]);
     let mut echoed = MosquittoSub::start(&["-p", &port, "-t", "echo/out"]);
-    // 100 messages for a 20 ms module behind a queue of 2: the publisher waits about 2 s.
+    // 200 messages for a 20 ms module behind a queue of 2: the publisher waits about 4 s.
     let slow_port = port.clone();
     let blocked = std::thread::spawn(move || {
         let started = Instant::now();
         mosquitto_pub_lines(
             &["-p", &slow_port, "-t", "slow/in", "-q", "1"],
-            (0..100).map(|n| format!("slow {n}")),
+            (0..200).map(|n| format!("slow {n}")),
         );
         started.elapsed()
     });
@@ -166,7 +166,7 @@ fn a_full_graph_slows_only_the_publishers_that_feed_it() {
         "others took {others:?}, the slow graph's publisher {held:?}"
     );
     wait_for_metrics(metrics, "every slow result", |read| {
-        read(r#"weir_graph_results_total{graph="slow"}"#) == 100
+        read(r#"weir_graph_results_total{graph="slow"}"#) == 200
     });
     assert_eq!(
         metric(metrics, r#"weir_graph_dropped_total{graph="slow"}"#),
