@@ -8,6 +8,9 @@ scripts/install-toolchain.sh
 scripts/install-services.sh
 scripts/build-modules.sh
 cargo test --workspace --locked "$@"
+# The guest SDK's documentation examples, compiled and run on the host (where its host imports
+# are stubs): every public item's example holds.
+(cd sdk/rust/wasm-graph-sdk && cargo test --doc --locked --target-dir ../../../target/sdk-host)
 # Smoke run of the benchmark tool against the weir binary the tests built: raw delivery on Weir
 # and mosquitto and the one-node map graph; fails if Weir loses a message.
 cargo run --locked -q -p weir-bench -- --quick --check --modules target/modules

@@ -20,6 +20,7 @@
 //!     message.payload = BufferOrBytes::Bytes(message.payload.read().to_ascii_uppercase());
 //!     Ok(DataModel::Message(message))
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! The attributes are [`macros::map_operator`], [`macros::filter_operator`],
@@ -47,14 +48,38 @@ mod bindings {
         path: "../../../wit/processor",
         world: "weir:guest-sdk/imports",
         generate_all,
+        // Records and enums compare like values (those holding a host buffer cannot: a
+        // buffer is a handle).
+        additional_derives: [PartialEq],
+        additional_derives_ignore: [
+            "buffer-or-bytes", "buffer-or-string", "timestamp", "message-properties",
+            "inline-schema", "message-schema", "message", "snapshot", "data-model",
+        ],
     });
 }
 
 mod convenience;
 
 pub use bindings::wasm_graph::processor::{
-    hybrid_logical_clock, logger, metrics, state_store, state_store_types, types,
+    hybrid_logical_clock, logger, metrics, state_store_types, types,
 };
+
+/// The state store shared by the modules of a broker: `get`, `set`, `del`, `vdel`, and every
+/// type they take or return.
+///
+/// ```no_run
+/// use wasm_graph_sdk::state_store::{self, SetConditions, SetOptions};
+/// let options = SetOptions { conditions: SetConditions::OnlyIfDoesNotExist, ..SetOptions::default() };
+/// let set = state_store::set(b"machine", b"A", None, None, options).unwrap();
+/// assert!(set.response);
+/// ```
+pub mod state_store {
+    pub use crate::bindings::wasm_graph::processor::state_store::*;
+    pub use crate::state_store_types::{
+        Duration, SetConditions, SetOptions, StateStoreDelResponse, StateStoreError,
+        StateStoreGetResponse, StateStoreSetResponse,
+    };
+}
 /// The attribute macros that turn functions into exported operators.
 pub mod macros {
     pub use wasm_graph_sdk_macros::{
@@ -62,13 +87,15 @@ pub mod macros {
     };
 }
 
-/// Everything an operator function's signature names, brought into scope by the attributes.
+/// Everything an operator function's signature names, brought into scope by the attributes,
+/// with `std::time::Duration` (for window arithmetic on [`Timespec`](hybrid_logical_clock::Timespec)).
 pub mod prelude {
     pub use crate::hybrid_logical_clock::{HybridLogicalClock, Timespec};
     pub use crate::types::{
         Buffer, BufferOrBytes, BufferOrString, DataModel, Error, InlineSchema, Message,
         MessageProperties, MessageSchema, ModuleConfiguration, ModuleSchema, Snapshot, Timestamp,
     };
+    pub use std::time::Duration;
 }
 
 #[doc(hidden)]
