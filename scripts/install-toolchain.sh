@@ -3,11 +3,14 @@
 # crates.io and PyPI only. Idempotent: a second run checks and returns in about a second.
 #
 #   - Debian: mosquitto and its clients (test peers), zlib and make (the Kafka client builds
-#     librdkafka), the runtime libraries of the guest compiler,
-#     lld and wasi-libc.
+#     librdkafka), the runtime libraries of the guest compiler and lld.
 #   - A private Rust guest toolchain: Debian's rustc-web 1.96 with its library sources, unpacked
 #     (not installed: it conflicts with rustup) into $WEIR_GUEST_TOOLCHAIN, so that
 #     `cargo build -Zbuild-std --target wasm32-wasip2` links components directly.
+#   - Its C library: Debian trixie's wasi-libc (bookworm's, from 2022, has no thread support at
+#     all), unpacked into the same prefix, with the three thread entry points it leaves out
+#     (scripts/wasi-thread-stubs.rs) bundled into the sysroot's libc.a. Crates that use
+#     std::thread, rayon or std::sync link; spawning a thread fails with "unsupported".
 #   - PyPI: componentize-py, which builds Python guests into components.
 #
 # Environment:
@@ -15,9 +18,14 @@
 set -euo pipefail
 
 RUST_WEB_VERSION="1.96.0+dfsg1-1~deb12u2"
+WASI_LIBC_VERSION="0.0~git20241209.574b88d-2"
+WASI_LIBC_SHA256="b7716260051d289248b7667f81fa2792c125d888ff51da3fa09c6272cc0bd11d"
+WASI_LIBC_URL="http://deb.debian.org/debian/pool/main/w/wasi-libc/wasi-libc_${WASI_LIBC_VERSION}_all.deb"
 COMPONENTIZE_PY_VERSION="0.25.1"
 PREFIX="${WEIR_GUEST_TOOLCHAIN:-$HOME/.cache/weir/guest-toolchain}"
 STAMP="$PREFIX/.installed-$RUST_WEB_VERSION"
+THREAD_STUBS="$(cd "$(dirname "$0")" && pwd)/wasi-thread-stubs.rs"
+LIBC_STAMP="$PREFIX/.libc-$WASI_LIBC_VERSION-$(sha256sum "$THREAD_STUBS" | cut -c1-16)"
 
 log() { printf 'install-toolchain: %s\n' "$*" >&2; }
 
@@ -25,7 +33,7 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 wasi-libc zlib1g-dev make)
+apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 zlib1g-dev make curl)
 
 install_apt_packages() {
     local missing=()
@@ -74,14 +82,43 @@ install_guest_rust() {
     # rust-web-llvm's lld-22 is a relative link into a tree we did not unpack.
     ln -sf /usr/bin/lld-22 "$PREFIX/usr/bin/lld-22"
 
-    # std for wasm32-wasip1/-wasip2 links wasi-libc "self-contained" from the sysroot.
-    local target dir
-    for target in wasm32-wasip1 wasm32-wasip2; do
-        dir="$PREFIX/usr/lib/rustlib/$target/lib/self-contained"
-        mkdir -p "$dir"
-        ln -sf /usr/lib/wasm32-wasi/*.o /usr/lib/wasm32-wasi/*.a "$dir/"
-    done
     touch "$STAMP"
+}
+
+# Unpacks trixie's wasi-libc into $PREFIX/wasi-libc and fills each wasm32-wasip* sysroot's
+# self-contained directory (what std links for these targets) with it, libc.a carrying the
+# thread stubs.
+install_guest_libc() {
+    if [ -f "$LIBC_STAMP" ]; then
+        return
+    fi
+    log "unpacking wasi-libc $WASI_LIBC_VERSION into $PREFIX/wasi-libc"
+    local work deb
+    work="$(mktemp -d)"
+    deb="$work/wasi-libc.deb"
+    curl -fsSL --retry 3 -o "$deb" "$WASI_LIBC_URL"
+    echo "$WASI_LIBC_SHA256  $deb" | sha256sum -c --quiet -
+    rm -rf "$PREFIX/wasi-libc"
+    dpkg -x "$deb" "$PREFIX/wasi-libc"
+
+    local target libc dir
+    for target in wasm32-wasip1 wasm32-wasip2; do
+        libc="$PREFIX/wasi-libc/usr/lib/$target"
+        dir="$PREFIX/usr/lib/rustlib/$target/lib/self-contained"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        ln -s "$libc"/*.o "$libc"/*.a "$dir/"
+        rm "$dir/libc.a"
+        # A static library of the stubs bundles every member of wasi-libc's libc.a, and the
+        # compiler writes the archive's symbol index, which the wasm linker needs.
+        "$(dirname "$THREAD_STUBS")/guest-env.sh" rustc --target "$target" --crate-type staticlib \
+            -C opt-level=2 -C panic=abort \
+            -L "native=$libc" -l static=c \
+            -o "$dir/libc.a" "$THREAD_STUBS"
+    done
+    rm -rf "$work"
+    rm -f "$PREFIX"/.libc-*
+    touch "$LIBC_STAMP"
 }
 
 install_componentize_py() {
@@ -95,6 +132,7 @@ install_componentize_py() {
 
 install_apt_packages
 install_guest_rust
+install_guest_libc
 install_componentize_py
 
 # Prove the toolchain answers, so a broken install fails here and not in a module build.
