@@ -4,17 +4,20 @@
 //! - [`state`]: the persistent state store behind the `state-store` host API.
 //! - [`door`]: the MQTT connection layer over rumqttd's router, and graph sources at the door.
 //! - [`graph`]: graph definitions: parsing, validation, module references.
+//! - [`schema`]: schemas handed to modules, and the schema directory behind `schema-registry`.
 //! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
 //! - [`topic`]: MQTT topic filters.
-//! - [`metrics`]: the metrics modules define; [`yaml`]: located YAML errors.
+//! - [`metrics`]: the metrics modules define; [`yaml`] and [`json`]: located errors.
 
 pub mod data;
 pub mod door;
 pub mod engine;
 pub mod graph;
 pub mod hlc;
+pub mod json;
 pub mod metrics;
 pub mod record;
+pub mod schema;
 pub mod sink;
 pub mod state;
 pub mod topic;

@@ -6,6 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use weir_plugin::graph::{ApiVersion, Graph, OperationType, ParameterOrigin};
+use weir_plugin::schema::ModuleSchema;
 
 const HEAD: &str = "metadata:\n  name: g\n  version: \"1\"\nmoduleRequirements:\n  apiVersion: \"1.1.0\"\n  runtimeVersion: \"1.1.0\"\n";
 
@@ -56,7 +57,7 @@ fn the_example_graphs_validate() {
         .position(|n| n.kind == OperationType::Delay)
         .unwrap();
     assert_eq!(
-        complex.init_configuration(delay),
+        complex.init_configuration(delay).properties,
         vec![("window_ms".into(), "5000".into())]
     );
     assert_eq!(
@@ -69,7 +70,7 @@ fn the_example_graphs_validate() {
         .position(|n| n.kind == OperationType::Filter)
         .unwrap();
     assert_eq!(
-        complex.init_configuration(filter),
+        complex.init_configuration(filter).properties,
         vec![
             ("temperature_lower_bound".into(), "-40".into()),
             ("temperature_upper_bound".into(), "125".into())
@@ -203,7 +204,7 @@ fn required_parameter_without_a_value() {
     let given = HashMap::from([("threshold".to_string(), "3".to_string())]);
     let graph = Graph::parse(&format!("{HEAD}{body}"), "g.yaml", &given).unwrap();
     assert_eq!(
-        graph.init_configuration(1),
+        graph.init_configuration(1).properties,
         vec![("threshold".into(), "3".into())]
     );
 }
@@ -260,4 +261,25 @@ fn modules_must_exist_and_export_the_needed_interface() {
         "{errors:?}"
     );
     assert!(errors[1].starts_with("g.yaml:10:43: operations[2].module: node `n`: module `absent:1` not found; looked for "), "{errors:?}");
+}
+
+#[test]
+fn every_node_receives_the_definitions_schemas_then_the_added_ones() {
+    let body = "operations:\n  - {operationType: source, name: in}\n  - {operationType: map, name: m, module: \"x:1\"}\n  - {operationType: sink, name: out}\nconnections:\n  - {from: {name: in}, to: {name: m}}\n  - {from: {name: m}, to: {name: out}}\nschemas:\n  - {name: reading, format: Delta/1.0, schema: \"{}\"}\n";
+    let mut graph = Graph::parse(&format!("{HEAD}{body}"), "g.yaml", &HashMap::new()).unwrap();
+    graph.add_schema(ModuleSchema {
+        name: "extra.json".into(),
+        content_type: "application/json".into(),
+        content: "{\"type\": \"object\"}".into(),
+    });
+    let schemas = graph.init_configuration(1).schemas;
+    let names: Vec<(&str, &str)> = schemas
+        .iter()
+        .map(|s| (s.name.as_str(), s.content_type.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("reading", "Delta/1.0"), ("extra.json", "application/json")]
+    );
+    assert_eq!(schemas[0].content, "{}");
 }

@@ -16,6 +16,8 @@ mod validate;
 pub use definition::{GraphDefinition, OperationType};
 pub use modules::resolve_module;
 
+use crate::schema::ModuleSchema;
+use crate::wasm::instance::InitConfiguration;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -78,6 +80,9 @@ pub struct Graph {
     pub warnings: Vec<GraphError>,
     /// The definition file.
     pub file: String,
+    /// The schemas every node's `init` receives: the definition's `schemas:` section, then
+    /// those added with [`Graph::add_schema`].
+    pub schemas: Vec<ModuleSchema>,
     /// Where each node's `module` key is, for errors found when modules are resolved.
     module_positions: HashMap<usize, (usize, usize)>,
 }
@@ -177,14 +182,22 @@ impl Graph {
         self.nodes.iter().find(|n| n.name == name)
     }
 
-    /// The parameters of node `index` as `init` receives them: `(name, value)` for each
-    /// parameter that has a value.
-    pub fn init_configuration(&self, index: usize) -> Vec<(String, String)> {
-        self.nodes[index]
-            .parameters
-            .iter()
-            .filter_map(|p| p.value.clone().map(|v| (p.name.clone(), v)))
-            .collect()
+    /// Gives every node's `init` `schema` too, after those it already receives.
+    pub fn add_schema(&mut self, schema: ModuleSchema) {
+        self.schemas.push(schema);
+    }
+
+    /// What node `index`'s `init` receives: `(name, value)` for each parameter that has a
+    /// value, and the graph's schemas.
+    pub fn init_configuration(&self, index: usize) -> InitConfiguration {
+        InitConfiguration {
+            properties: self.nodes[index]
+                .parameters
+                .iter()
+                .filter_map(|p| p.value.clone().map(|v| (p.name.clone(), v)))
+                .collect(),
+            schemas: self.schemas.clone(),
+        }
     }
 
     /// Resolves each node's module reference against `dirs` and checks with `exports` that the

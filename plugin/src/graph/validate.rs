@@ -4,6 +4,7 @@
 use super::definition::{GraphDefinition, OperationType};
 use super::locate::Locations;
 use super::{ApiVersion, Edge, Graph, GraphError, GraphErrors, Node, Parameter, ParameterOrigin};
+use crate::schema::ModuleSchema;
 use std::collections::HashMap;
 
 struct Problems<'a> {
@@ -100,6 +101,11 @@ pub(super) fn validate(
         edges,
         warnings: problems.warnings,
         file: file.to_string(),
+        schemas: definition
+            .schemas
+            .iter()
+            .map(ModuleSchema::from_definition)
+            .collect(),
         module_positions,
     })
 }

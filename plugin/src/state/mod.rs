@@ -7,6 +7,7 @@
 //! expired key are `None`, not errors.
 
 mod entry;
+pub mod seed;
 
 use crate::hlc::{Hlc, HlcClock};
 use entry::Entry;

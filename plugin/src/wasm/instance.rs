@@ -3,7 +3,7 @@
 //! builds and initialises a fresh one first.
 
 use super::bindings::current::imports::wasm_graph::processor::types::{
-    Error as WitError, ModuleConfiguration,
+    Error as WitError, ModuleConfiguration, ModuleSchema as WitSchema,
 };
 use super::bindings::{current, preview};
 use super::error::{Fault, OperatorError};
@@ -11,6 +11,7 @@ use super::host::{HostState, NodeIdentity};
 use super::limits::{MemoryLimitReached, MemoryLimiter, ModuleLimits};
 use super::module::{GuestIndex, OperatorKind, OperatorModule};
 use crate::metrics::NodeMetrics;
+use crate::schema::ModuleSchema;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{Store, Trap};
@@ -69,6 +70,48 @@ impl Guest {
     }
 }
 
+/// What a node's `init` receives.
+///
+/// ```
+/// use weir_plugin::wasm::instance::InitConfiguration;
+///
+/// let configuration = InitConfiguration::from(vec![("window_ms".to_string(), "500".to_string())]);
+/// assert!(configuration.schemas.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitConfiguration {
+    /// The node's resolved parameters, `(name, value)`.
+    pub properties: Vec<(String, String)>,
+    /// The schemas the graph was given (`module-schemas`).
+    pub schemas: Vec<ModuleSchema>,
+}
+
+impl From<Vec<(String, String)>> for InitConfiguration {
+    fn from(properties: Vec<(String, String)>) -> Self {
+        InitConfiguration {
+            properties,
+            schemas: Vec::new(),
+        }
+    }
+}
+
+impl From<InitConfiguration> for ModuleConfiguration {
+    fn from(configuration: InitConfiguration) -> Self {
+        ModuleConfiguration {
+            properties: configuration.properties,
+            module_schemas: configuration
+                .schemas
+                .into_iter()
+                .map(|schema| WitSchema {
+                    name: schema.name,
+                    content_type: schema.content_type,
+                    content: schema.content,
+                })
+                .collect(),
+        }
+    }
+}
+
 struct Live {
     store: Store<HostState>,
     guest: Guest,
@@ -88,12 +131,12 @@ pub struct OperatorInstance {
 
 impl OperatorInstance {
     /// Instantiates `module` for node `node` calling its `kind` interface, and runs `init` with
-    /// `configuration` (the node's resolved parameters).
+    /// `configuration` (the node's resolved parameters and the graph's schemas).
     pub fn new(
         module: Arc<OperatorModule>,
         node: &str,
         kind: OperatorKind,
-        configuration: Vec<(String, String)>,
+        configuration: impl Into<InitConfiguration>,
         metrics: Arc<NodeMetrics>,
     ) -> Result<OperatorInstance, OperatorError> {
         let identity = NodeIdentity {
@@ -105,10 +148,7 @@ impl OperatorInstance {
             module,
             identity,
             kind,
-            configuration: ModuleConfiguration {
-                properties: configuration,
-                module_schemas: Vec::new(),
-            },
+            configuration: configuration.into().into(),
             limits,
             metrics,
             live: None,
@@ -168,6 +208,7 @@ impl OperatorInstance {
             MemoryLimiter::new(self.limits.memory_bytes),
             self.metrics.clone(),
             runtime.state.clone(),
+            runtime.schemas.clone(),
         );
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|state| &mut state.limiter);

@@ -6,6 +6,7 @@ use super::cache::CompiledCache;
 use super::error::LoadError;
 use super::host::HostState;
 use super::module::OperatorModule;
+use crate::schema::SchemaDirectory;
 use crate::state::StateStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest linear memory any instance may have, in bytes (per-module limits are lower).
     pub max_memory_bytes: u64,
+    /// The directory that answers modules' `schema-registry.get` (`None`: "not available").
+    pub schema_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -34,6 +37,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             max_instances: 128,
             max_memory_bytes: 4 << 30,
+            schema_dir: None,
         }
     }
 }
@@ -51,6 +55,7 @@ pub struct WasmRuntime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) state: Arc<StateStore>,
+    pub(crate) schemas: Option<Arc<SchemaDirectory>>,
     pub(crate) epoch_tick: Duration,
     cache: Option<CompiledCache>,
     _ticker: EpochTicker,
@@ -90,6 +95,10 @@ impl WasmRuntime {
             engine,
             linker,
             state,
+            schemas: config
+                .schema_dir
+                .as_deref()
+                .map(|dir| Arc::new(SchemaDirectory::new(dir))),
             epoch_tick: config.epoch_tick,
             cache,
             _ticker: ticker,

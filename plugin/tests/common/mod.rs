@@ -61,7 +61,7 @@ pub fn instance(
         configuration
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+            .collect::<Vec<_>>(),
         Arc::new(NodeMetrics::default()),
     )
     .unwrap_or_else(|e| panic!("{e}"))

@@ -2,12 +2,13 @@
 //! implementing every imported interface.
 //!
 //! One file per concern: [`buffer`] (the `types.buffer` resource and conversion of items into
-//! and out of a module), `logger`, `metrics`, `state_store`, and `unavailable` (schema registry
-//! and command invoker, linked but not yet served).
+//! and out of a module), `logger`, `metrics`, `state_store`, `schema_registry` (answered from
+//! the schema directory), and `unavailable` (the command invoker, linked but not yet served).
 
 pub mod buffer;
 mod logger;
 mod metrics;
+mod schema_registry;
 pub(crate) mod state_store;
 mod unavailable;
 
@@ -16,6 +17,7 @@ pub use unavailable::{CommandInvoker, RequestBuilder};
 
 use super::limits::MemoryLimiter;
 use crate::metrics::NodeMetrics;
+use crate::schema::SchemaDirectory;
 use crate::state::StateStore;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -38,6 +40,7 @@ pub struct HostState {
     wasi: WasiCtx,
     metrics: Arc<NodeMetrics>,
     state: Arc<StateStore>,
+    schemas: Option<Arc<SchemaDirectory>>,
 }
 
 impl HostState {
@@ -47,6 +50,7 @@ impl HostState {
         limiter: MemoryLimiter,
         metrics: Arc<NodeMetrics>,
         state: Arc<StateStore>,
+        schemas: Option<Arc<SchemaDirectory>>,
     ) -> HostState {
         HostState {
             identity,
@@ -55,6 +59,7 @@ impl HostState {
             wasi: WasiCtx::builder().build(),
             metrics,
             state,
+            schemas,
         }
     }
 }

@@ -1,11 +1,10 @@
-//! `schema-registry` and `command-invoker`: linked so that modules importing them load, but
-//! not served yet. Every call answers "not available".
+//! `command-invoker`: linked so that modules importing it load, but not served yet. Every call
+//! answers "not available".
 
 use super::HostState;
 use crate::wasm::bindings::current::imports::wasm_graph::processor::{
     command_invoker::{HostCommandInvoker, HostRequestBuilder, Response, RpcError, UserProperty},
-    rpc_types, schema_registry,
-    schema_types::{self, Schema, SchemaError},
+    rpc_types,
 };
 use wasmtime::component::Resource;
 
@@ -16,7 +15,6 @@ pub struct RequestBuilder;
 pub struct CommandInvoker;
 
 const COMMANDS: &str = "MQTT commands (command-invoker) are not available in this version of Weir";
-const SCHEMAS: &str = "the schema registry is not available in this version of Weir";
 
 impl HostRequestBuilder for HostState {
     fn new(
@@ -92,16 +90,3 @@ impl crate::wasm::bindings::current::imports::wasm_graph::processor::command_inv
 }
 
 impl rpc_types::Host for HostState {}
-
-impl schema_types::Host for HostState {}
-
-impl schema_registry::Host for HostState {
-    fn get(
-        &mut self,
-        _id: String,
-        _version: String,
-        _timeout: (u64, u32),
-    ) -> wasmtime::Result<Result<Schema, SchemaError>> {
-        Ok(Err(SchemaError::NotAvailable(SCHEMAS.into())))
-    }
-}

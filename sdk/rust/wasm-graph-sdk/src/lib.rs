@@ -29,8 +29,9 @@
 //! exports each interface. The types of the interface ([`types::DataModel`],
 //! [`types::Error`], ...) are in scope wherever an operator attribute is used.
 //!
-//! Host services: [`logger`], [`metrics`] and [`state_store`], generated from the WIT package in
-//! `wit/processor` (the one statement of the interface).
+//! Host services: [`logger`], [`metrics`], [`state_store`] and [`schema_registry`], generated
+//! from the WIT package in `wit/processor` (the one statement of the interface). A component
+//! imports only the services its code calls.
 
 mod bindings {
     wit_bindgen::generate!({
@@ -43,6 +44,7 @@ mod bindings {
                 import wasm-graph:processor/metrics@1.1.0;
                 import wasm-graph:processor/state-store@1.1.0;
                 import wasm-graph:processor/state-store-types@1.1.0;
+                import wasm-graph:processor/schema-registry@1.1.0;
             }
         ",
         path: "../../../wit/processor",
@@ -80,6 +82,24 @@ pub mod state_store {
         StateStoreGetResponse, StateStoreSetResponse,
     };
 }
+/// The schema registry: `get(id, version, timeout)` and the types it answers with. Weir serves it
+/// from a schema directory (`modules.schema_dir` in weir.yaml, `--schema-dir` offline).
+///
+/// ```no_run
+/// use wasm_graph_sdk::schema_registry::{self, SchemaError, SchemaFormat};
+/// match schema_registry::get("reading", "1.0.0", (5, 0)) {
+///     Ok(schema) => assert_eq!(schema.format, SchemaFormat::JsonSchemaDraft07),
+///     Err(SchemaError::NotFound) => {}
+///     Err(other) => panic!("{other:?}"),
+/// }
+/// ```
+pub mod schema_registry {
+    pub use crate::bindings::wasm_graph::processor::schema_registry::*;
+    pub use crate::bindings::wasm_graph::processor::schema_types::{
+        Schema, SchemaError, SchemaFormat, SchemaKind,
+    };
+}
+
 /// The attribute macros that turn functions into exported operators.
 pub mod macros {
     pub use wasm_graph_sdk_macros::{
