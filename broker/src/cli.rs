@@ -52,6 +52,28 @@ pub enum GraphCommand {
     /// The run ends when the input is exhausted and every window has closed; the same input
     /// gives byte-identical output.
     Run(GraphRunArgs),
+    /// Run test files (*.test.yaml, or folders holding them): each feeds a graph the messages
+    /// of its input folder and compares the results with its expected file. Prints
+    /// `PASS name` or `FAIL name: first difference` per test and `N passed, M failed`; exit
+    /// status 1 when a test fails.
+    Test(GraphTestArgs),
+}
+
+/// Arguments of `weir graph test`.
+#[derive(Debug, Args)]
+pub struct GraphTestArgs {
+    /// Test files (*.test.yaml) or folders searched for them.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// A directory to resolve module references in (repeatable, first match wins).
+    #[arg(long = "modules", value_name = "DIR", required = true)]
+    pub modules: Vec<PathBuf>,
+    /// A graph configuration value, `key=value` (repeatable), over each test's own.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub set: Vec<(String, String)>,
+    /// Schemas, schema directory and state seed, for every test.
+    #[command(flatten)]
+    pub inputs: GraphInputArgs,
 }
 
 /// Arguments of `weir graph run`.
@@ -79,6 +101,26 @@ pub struct GraphRunArgs {
     /// How far (ms) behind the newest timestamp seen a message may be before it counts as late.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub lateness_ms: u64,
+    /// Schemas, schema directory and state seed.
+    #[command(flatten)]
+    pub inputs: GraphInputArgs,
+}
+
+/// Command-line options shared by `graph run` and `graph test`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GraphInputArgs {
+    /// A schema file every module's `init` receives in `module-schemas` (repeatable). Replaces
+    /// the one `hostapp.env.list` beside the definition names.
+    #[arg(long = "schema", value_name = "FILE")]
+    pub schemas: Vec<PathBuf>,
+    /// The directory that answers modules' `schema-registry.get(id, version)`:
+    /// DIR/<id>/<version>.json, or DIR/<id>.json for every version.
+    #[arg(long, value_name = "DIR")]
+    pub schema_dir: Option<PathBuf>,
+    /// A state-store seed loaded before the first message: a JSON array of single-key objects,
+    /// `[{"factoryId": "factoryA"}]`. Replaces the `statestore.json` beside the definition.
+    #[arg(long = "state", value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 /// `key=value` into its parts.

@@ -3,8 +3,11 @@
 //! Time is the input's: the frontier follows the newest timestamp read (less the allowed
 //! lateness), so windows close as the recording moves on, and the rest close at its end.
 //! Messages without `ts` are stamped from the clock (and make the output depend on when it ran).
+//! Schemas, a schema directory and a state seed come from the command line or the files beside
+//! the definition ([`crate::graph_inputs`]).
 
 use crate::cli::GraphRunArgs;
+use crate::graph_inputs::{load_offline, OfflineGraph};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -12,11 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use weir_plugin::data::DataModel;
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, Feeder, GraphSpec, Outputs};
-use weir_plugin::graph::Graph;
 use weir_plugin::hlc::HlcClock;
 use weir_plugin::record::Record;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
 /// Writes results as JSON lines; counts dead letters (the engine logs each).
 struct RecordWriter {
@@ -62,13 +62,13 @@ fn feed(feeder: &Feeder, input: std::fs::File, file: &str, lateness_ms: u64) -> 
 /// Runs the graph over the input and writes its results.
 pub fn run(args: GraphRunArgs) -> anyhow::Result<()> {
     let configuration: HashMap<String, String> = args.set.into_iter().collect();
-    let graph = Graph::load(&args.graph, &configuration)?;
-    for warning in &graph.warnings {
-        tracing::warn!("{warning}");
-    }
-    let state = Arc::new(StateStore::in_memory("graph-run")?);
-    let runtime = WasmRuntime::new(&RuntimeConfig::default(), state)?;
-    let modules = engine::load_modules(&graph, &args.modules, &runtime)?;
+    let OfflineGraph { graph, modules } = load_offline(
+        &args.graph,
+        &configuration,
+        &args.inputs,
+        &args.modules,
+        "graph-run",
+    )?;
     let input = std::fs::File::open(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let out: Box<dyn Write + Send> = match &args.output {

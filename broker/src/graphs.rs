@@ -13,9 +13,11 @@ use weir_plugin::door::{GraphRoute, GraphRoutes};
 use weir_plugin::engine::Outputs;
 use weir_plugin::engine::{self, EngineOptions, GraphMetrics, GraphSpec, RunningGraph};
 use weir_plugin::graph::Graph;
+use weir_plugin::schema::ModuleSchema;
 use weir_plugin::sink::buffer::SinkMetrics;
 use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher, PublisherThread};
 use weir_plugin::sink::{self, UpstreamOutputs};
+use weir_plugin::state::seed::StateSeed;
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
@@ -70,11 +72,21 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
             .with_context(|| format!("state store {}", file.path().display()))?,
         None => StateStore::in_memory(&node_id)?,
     };
-    let runtime = WasmRuntime::new(&RuntimeConfig::default(), Arc::new(state))?;
+    seed(&config.graphs, &state)?;
+    let runtime_config = RuntimeConfig {
+        schema_dir: config.modules.schema_dir.as_ref().map(|d| d.path().into()),
+        ..RuntimeConfig::default()
+    };
+    let runtime = WasmRuntime::new(&runtime_config, Arc::new(state))?;
     let module_dirs = config.modules.paths();
     let mut routes = Vec::new();
     for binding in &config.graphs {
-        let graph = load_definition(binding)?;
+        let mut graph = load_definition(binding)?;
+        for file in &binding.schemas {
+            let schema = ModuleSchema::from_file(file.path())
+                .with_context(|| format!("graph `{}`", binding.name))?;
+            graph.add_schema(schema);
+        }
         for warning in &graph.warnings {
             tracing::warn!(graph = %binding.name, "{warning}");
         }
@@ -110,6 +122,26 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
         );
     }
     Ok(running)
+}
+
+/// Loads every binding's `state_seed` into `state`, before any module starts.
+fn seed(bindings: &[GraphBinding], state: &StateStore) -> anyhow::Result<()> {
+    for binding in bindings {
+        let Some(file) = &binding.state_seed else {
+            continue;
+        };
+        let context = || format!("graph `{}`: state_seed", binding.name);
+        let written = StateSeed::load(file.path())
+            .with_context(context)?
+            .apply(state)
+            .with_context(context)?;
+        tracing::info!(
+            graph = %binding.name,
+            "{written} state-store keys seeded from {}",
+            file.path().display()
+        );
+    }
+    Ok(())
 }
 
 /// Starts `binding`'s graph with its result publisher and sink, into `running`; returns where

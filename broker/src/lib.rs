@@ -7,7 +7,9 @@
 pub mod cli;
 pub mod config;
 pub mod graph_check;
+pub mod graph_inputs;
 pub mod graph_run;
+pub mod graph_test;
 pub mod graphs;
 pub mod inspect;
 pub mod logging;

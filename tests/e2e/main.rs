@@ -6,6 +6,8 @@ mod config_errors;
 mod door;
 mod engine;
 mod flow;
+mod graph_inputs;
+mod graph_test;
 mod graphs;
 mod harness;
 mod lifecycle;

@@ -238,6 +238,10 @@ pub struct GraphBinding {
     pub intercept: bool,
     /// The graph's results may feed it again.
     pub allow_loop: bool,
+    /// Schema files every node's `init` receives (after the definition's own `schemas:`).
+    pub schemas: Vec<ExistingFile>,
+    /// A state-store seed loaded before the graph starts (keys already present are kept).
+    pub state_seed: Option<ExistingFile>,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +271,10 @@ struct RawBinding {
     optional: bool,
     #[serde(default)]
     intercept: bool,
+    #[serde(default)]
+    schemas: Vec<ExistingFile>,
+    #[serde(default)]
+    state_seed: Option<ExistingFile>,
 }
 
 impl TryFrom<RawBinding> for GraphBinding {
@@ -310,6 +318,8 @@ impl TryFrom<RawBinding> for GraphBinding {
             optional: raw.optional,
             intercept: raw.intercept,
             allow_loop: raw.allow_loop,
+            schemas: raw.schemas,
+            state_seed: raw.state_seed,
         })
     }
 }
@@ -337,12 +347,17 @@ pub struct ModulesConfig {
     /// the embedded default, the current directory).
     #[serde(default = "default_module_dirs")]
     pub directories: Vec<RelativePath>,
+    /// The directory that answers modules' `schema-registry.get(id, version)`
+    /// (`<id>/<version>.json`, or `<id>.json` for every version); absent: "not available".
+    #[serde(default)]
+    pub schema_dir: Option<RelativePath>,
 }
 
 impl Default for ModulesConfig {
     fn default() -> Self {
         ModulesConfig {
             directories: default_module_dirs(),
+            schema_dir: None,
         }
     }
 }
