@@ -24,6 +24,7 @@ pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError>
         max_connections: config.router.max_connections,
         max_queued_messages: config.max_queued_messages,
         max_queued_bytes: config.max_queued_bytes,
+        queue_qos0_messages: config.queue_qos0_messages,
         sys_interval: Duration::from_secs(config.sys_interval),
         router,
     })

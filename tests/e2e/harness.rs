@@ -239,6 +239,8 @@ pub fn run_weir(args: &[&str], cwd: &Path) -> (ExitStatus, String, String) {
 pub struct MosquittoSub {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
+    /// Messages that came before the SUBACK (a resumed session's queue).
+    early: std::collections::VecDeque<String>,
 }
 
 impl MosquittoSub {
@@ -254,7 +256,11 @@ impl MosquittoSub {
             .spawn()
             .expect("mosquitto_sub not found: run scripts/install-toolchain.sh");
         let lines = spawn_line_reader(child.stdout.take().unwrap());
-        let sub = MosquittoSub { child, lines };
+        let mut sub = MosquittoSub {
+            child,
+            lines,
+            early: Default::default(),
+        };
         let deadline = Instant::now() + PATIENCE;
         loop {
             let line = sub
@@ -264,18 +270,24 @@ impl MosquittoSub {
             if line.contains("received SUBACK") {
                 return sub;
             }
+            if !is_debug_line(&line) {
+                sub.early.push_back(line);
+            }
         }
     }
 
     /// The next line that is not mosquitto_sub's own debug output.
     pub fn next_message(&mut self) -> String {
+        if let Some(early) = self.early.pop_front() {
+            return early;
+        }
         let deadline = Instant::now() + PATIENCE;
         loop {
             let line = self
                 .lines
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("mosquitto_sub received nothing");
-            if !line.starts_with("Client ") && !line.starts_with("Subscribed") {
+            if !is_debug_line(&line) {
                 return line;
             }
         }
@@ -284,6 +296,9 @@ impl MosquittoSub {
     /// Whether no message arrives within a short quiet period (for checking that nothing
     /// beyond what was expected was delivered).
     pub fn nothing_more(&mut self) -> bool {
+        if !self.early.is_empty() {
+            return false;
+        }
         let quiet = Duration::from_millis(300);
         loop {
             match self.lines.recv_timeout(quiet) {
@@ -296,10 +311,11 @@ impl MosquittoSub {
 
     /// Counts messages until `expected` arrived or nothing came for `quiet`.
     pub fn count(&mut self, expected: usize, quiet: Duration) -> usize {
-        let mut count = 0;
+        let mut count = self.early.len().min(expected);
+        self.early.drain(..count);
         while count < expected {
             match self.lines.recv_timeout(quiet) {
-                Ok(line) if line.starts_with("Client ") || line.starts_with("Subscribed") => {}
+                Ok(line) if is_debug_line(&line) => {}
                 Ok(_) => count += 1,
                 Err(_) => break,
             }
@@ -322,6 +338,11 @@ impl MosquittoSub {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `line` is mosquitto_sub's `-d` output rather than a message.
+fn is_debug_line(line: &str) -> bool {
+    line.starts_with("Client ") || line.starts_with("Subscribed")
 }
 
 impl Drop for MosquittoSub {

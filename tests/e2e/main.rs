@@ -15,4 +15,5 @@ mod modules;
 mod mqtt;
 mod security;
 mod services;
+mod sessions;
 mod sinks;

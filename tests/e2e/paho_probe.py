@@ -22,7 +22,8 @@ PATIENCE = 10
 class Probe:
     """A paho client with its events as thread-safe values."""
 
-    def __init__(self, args, client_id=None, version=None, clean=True, keepalive=None):
+    def __init__(self, args, client_id=None, version=None, clean=True, keepalive=None,
+                 session_expiry=3600):
         self.version = VERSIONS[version or args.version]
         client_id = args.client_id if client_id is None else client_id
         kwargs = {"client_id": client_id, "protocol": self.version,
@@ -31,6 +32,7 @@ class Probe:
             kwargs["clean_session"] = clean
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
         self.clean = clean
+        self.session_expiry = session_expiry
         self.keepalive = args.keepalive if keepalive is None else keepalive
         self.port = args.port
         self.connected = threading.Event()
@@ -80,7 +82,7 @@ class Probe:
         properties = None
         if self.version == mqtt.MQTTv5 and not self.clean:
             properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = 3600
+            properties.SessionExpiryInterval = self.session_expiry
         kwargs = {"keepalive": self.keepalive, "properties": properties}
         if self.version == mqtt.MQTTv5:
             kwargs["clean_start"] = self.clean
@@ -179,6 +181,31 @@ def await_disconnect(args):
                       "messages": len(messages)}))
 
 
+def leave(args):
+    """Starts a persistent session subscribed to `--topic` at QoS 1, and disconnects."""
+    probe = Probe(args, clean=False, session_expiry=args.expiry)
+    connack = probe.connect()
+    probe.subscribe(args.topic, 1)
+    probe.stop()
+    print(json.dumps(connack))
+
+
+def resume(args):
+    """Reconnects to a persistent session; prints the CONNACK and the messages delivered
+    before a marker published after the CONNACK."""
+    probe = Probe(args, clean=False, session_expiry=args.expiry)
+    connack = probe.connect()
+    marker = f"marker/{time.monotonic_ns()}"
+    probe.subscribe(marker, 1)
+    probe.publish(marker, "end", qos=1)
+    messages = probe.wait_messages(1)
+    with probe.lock:
+        probe.lock.wait_for(lambda: any(m["topic"] == marker for m in probe.messages), PATIENCE)
+        messages = [m for m in probe.messages if m["topic"] != marker]
+    probe.stop()
+    print(json.dumps({"connack": connack, "messages": messages}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -198,6 +225,11 @@ def main():
     d.add_argument("--topic", default="probe/#")
     d.add_argument("--wait", type=float, default=30)
     d.set_defaults(run=await_disconnect)
+    for name, run in (("leave", leave), ("resume", resume)):
+        sub = commands.add_parser(name)
+        sub.add_argument("--topic", default="probe/#")
+        sub.add_argument("--expiry", type=int, default=3600)
+        sub.set_defaults(run=run)
     args = parser.parse_args()
     args.run(args)
 

@@ -31,6 +31,10 @@ pub struct BrokerConfig {
     /// `max_queued_bytes`.
     #[serde(default)]
     pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for persistent sessions whose clients are away, as mosquitto's
+    /// `queue_qos0_messages` (default off: they are dropped and counted).
+    #[serde(default)]
+    pub queue_qos0_messages: bool,
     /// Seconds between updates of `$SYS/broker/...` (0: none).
     #[serde(default = "default_sys_interval")]
     pub sys_interval: u64,
@@ -44,6 +48,7 @@ impl Default for BrokerConfig {
             listeners: default_listeners(),
             max_queued_messages: default_max_queued_messages(),
             max_queued_bytes: 0,
+            queue_qos0_messages: false,
             sys_interval: default_sys_interval(),
         }
     }

@@ -112,7 +112,7 @@ pub fn opening(buf: &[u8]) -> Opening {
 }
 
 /// Subscription options, as MQTT 5 has them (MQTT 3 clients get the defaults).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionOptions {
     /// Requested QoS.
     pub qos: u8,

@@ -19,6 +19,8 @@ pub struct DoorConfig {
     pub max_queued_messages: usize,
     /// A client's queue: bytes of topic and payload (0: no limit).
     pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for persistent sessions whose clients are away.
+    pub queue_qos0_messages: bool,
     /// How often `$SYS/broker/...` is published (zero: never).
     pub sys_interval: Duration,
     /// The router's log limits.

@@ -6,13 +6,15 @@
 use super::codec::{Codec, Wire};
 use super::config::ListenerConfig;
 use super::connect::{Granted, Refusal};
-use super::control::{Control, PendingSubAck};
+use super::control::Control;
 use super::flow::Pace;
 use super::handshake::{attach, claim, read_connect, refuse, Client};
-use super::inbound::{self, End, Inbound, TOPIC_ALIAS_MAXIMUM};
+use super::inbound::{End, Inbound, TOPIC_ALIAS_MAXIMUM};
 use super::outbound::{Finished, Outbound, Why};
 use super::router::{self, Batch, Link};
-use super::session::{expiry, SavedSession, Subscriptions};
+use super::session::parked::{self, Parked};
+use super::session::state::{SessionState, Unacknowledged};
+use super::session::{expiry, Subscriptions};
 use super::will::{delay_will, publish_will_now};
 use super::Shared;
 use bytes::BytesMut;
@@ -20,10 +22,10 @@ use rumqttd::local::LinkTx;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Serves one accepted connection.
@@ -95,7 +97,7 @@ async fn run<R, W>(
         link,
         wire,
         control,
-        resumed,
+        state,
     } = welcome;
     let halves = Halves {
         reader,
@@ -104,7 +106,7 @@ async fn run<R, W>(
         codec,
         wire,
     };
-    session.run(halves, link, control, resumed).await;
+    session.run(halves, link, control, state).await;
 }
 
 /// What a connection has once its client is accepted.
@@ -113,7 +115,8 @@ struct Welcome {
     link: Link,
     wire: Wire,
     control: mpsc::UnboundedReceiver<Control>,
-    resumed: Option<SavedSession>,
+    /// The session it continues (empty for a new one).
+    state: SessionState,
 }
 
 /// Takes the client id, attaches the client to the router and writes the CONNACK; `None` when
@@ -133,18 +136,22 @@ async fn welcome<W: AsyncWrite + Unpin>(
         ended.cancel();
         return None;
     };
-    let link = match attach(&shared, &client, resumed.is_some()).await {
-        Ok(link) => link,
-        Err(e) => {
-            tracing::error!(client = %client.client_id, "{e}");
-            shared.registry.release(&client.client_id, connection, None);
-            refuse(writer, client.request.version, Refusal::ServerBusy).await;
-            ended.cancel();
-            return None;
-        }
+    let session_present = resumed.is_some();
+    let (link, state) = match resumed {
+        Some(Parked { state, link }) => (link, state),
+        None => match attach(&shared, &client).await {
+            Ok(link) => (link, SessionState::default()),
+            Err(e) => {
+                tracing::error!(client = %client.client_id, "{e}");
+                shared.registry.release(&client.client_id, connection, None);
+                refuse(writer, client.request.version, Refusal::ServerBusy).await;
+                ended.cancel();
+                return None;
+            }
+        },
     };
     let granted = Granted {
-        session_present: resumed.is_some(),
+        session_present,
         assigned_client_id: client.assigned.then(|| client.client_id.clone()),
         receive_maximum: listener.max_inflight,
         max_packet_size: listener.max_packet_size,
@@ -154,9 +161,28 @@ async fn welcome<W: AsyncWrite + Unpin>(
     let mut out = BytesMut::new();
     wire.connack(granted.connack(), &mut out);
     if writer.write_all(&out).await.is_err() {
-        let mut tx = link.tx;
-        router::end(&mut tx);
-        shared.registry.release(&client.client_id, connection, None);
+        // The client went before its CONNACK: a persistent session stays parked.
+        if client.request.persistent() {
+            let expires_at = expiry(client.request.session_expiry, Instant::now());
+            let parked = parked::park(
+                shared.clone(),
+                client.client_id.clone(),
+                state,
+                link,
+                expires_at,
+            );
+            if let Some(unkept) =
+                shared
+                    .registry
+                    .release(&client.client_id, connection, Some(parked))
+            {
+                parked::discard(&shared, &client.client_id, unkept).await;
+            }
+        } else {
+            let mut tx = link.tx;
+            router::end(&mut tx);
+            shared.registry.release(&client.client_id, connection, None);
+        }
         ended.cancel();
         return None;
     }
@@ -187,7 +213,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
         link,
         wire,
         control,
-        resumed,
+        state,
     })
 }
 
@@ -216,24 +242,24 @@ impl Session {
         halves: Halves<R, W>,
         link: Link,
         control_rx: mpsc::UnboundedReceiver<Control>,
-        resumed: Option<SavedSession>,
+        mut state: SessionState,
     ) where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let shared = &self.shared;
-        let subscriptions = resumed.map(|saved| saved.subscriptions).unwrap_or_default();
         shared
             .stats
             .subscriptions
-            .fetch_add(subscriptions.len() as u64, Relaxed);
+            .fetch_add(state.subscriptions.len() as u64, Relaxed);
+        self.restore(&state.subscriptions);
         let Link { tx, rx } = link;
         let link_tx = Arc::new(Mutex::new(tx));
-        self.restore(&subscriptions, &link_tx);
         let stop = CancellationToken::new();
         let gate = shared.gates.register(self.connection);
         let pace = Arc::new(Pace::default());
-        let (filters, next_subscription) = Inbound::<R>::filters_of(&subscriptions);
+        let (filters, next_subscription) = Inbound::<R>::filters_of(&state.subscriptions);
+        let incoming = std::mem::take(&mut state.incoming);
         let request = &self.client.request;
         let Halves {
             reader,
@@ -249,7 +275,7 @@ impl Session {
             link_tx.clone(),
             pace.clone(),
             control_rx,
-            subscriptions,
+            state,
             request.receive_maximum.min(self.listener.max_inflight),
             shared.clone(),
             self.client.client_id.clone(),
@@ -275,29 +301,23 @@ impl Session {
             batch: Batch::default(),
             replies: Vec::new(),
             aliases: Default::default(),
-            awaiting_release: Default::default(),
+            awaiting_release: incoming.into_iter().collect(),
         };
-        let end = inbound.run().await;
+        let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {
             let _ = self.control.send(Control::Close(end.reason()));
         }
-        let finished = writing.await.unwrap_or_else(|e| {
+        let mut finished = writing.await.unwrap_or_else(|e| {
             tracing::error!(client = %self.client.client_id, "the connection's writer failed: {e}");
             Finished::failed()
         });
+        finished.session.incoming = incoming.into_iter().collect();
         self.end(end, finished, link_tx).await;
     }
 
-    /// Gives a resumed session's subscriptions back to the router and `$SYS`.
-    fn restore(&self, subscriptions: &Subscriptions, link: &Arc<Mutex<LinkTx>>) {
-        if subscriptions.is_empty() {
-            return;
-        }
-        let mut router_acks = 0;
-        {
-            let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
-            router_acks += inbound::resubscribe(subscriptions, &mut link);
-        }
+    /// Gives a resumed session's `$SYS` subscriptions back to `$SYS` (its router
+    /// subscriptions stayed on its link).
+    fn restore(&self, subscriptions: &Subscriptions) {
         for (id, subscription) in subscriptions {
             if subscription.is_local() {
                 if let Ok(filter) = crate::topic::TopicFilter::new(&subscription.filter) {
@@ -307,12 +327,6 @@ impl Session {
                 }
             }
         }
-        let _ = self.control.send(Control::AwaitSubAck(PendingSubAck {
-            pkid: None,
-            granted: Vec::new(),
-            router_acks,
-            local: Vec::new(),
-        }));
     }
 
     async fn end(self, end: End, finished: Finished, link: Arc<Mutex<LinkTx>>) {
@@ -331,33 +345,44 @@ impl Session {
             (End::Stopped, Why::Closed(_)) => false,
             _ => true,
         };
-        let subscriptions = finished.subscriptions;
+        let Finished {
+            why,
+            session: state,
+            link: link_rx,
+        } = finished;
         shared
             .stats
             .subscriptions
-            .fetch_sub(subscriptions.len() as u64, Relaxed);
-        let saved = (session_expiry > 0).then(|| SavedSession {
-            subscriptions,
-            expires_at: expiry(session_expiry, Instant::now()),
-        });
-        if saved.is_some() && finished.queued > 0 {
-            // A persistent session should have kept them; say so.
-            let counter = shared.stats.client_drops(client_id);
-            shared.stats.count_dropped(&counter, finished.queued as u64);
-            tracing::warn!(client = %client_id, "{} queued messages lost with the connection", finished.queued);
-        }
+            .fetch_sub(state.subscriptions.len() as u64, Relaxed);
+        let persistent = session_expiry > 0;
         let will = self.client.request.will.clone().filter(|_| publish_will);
-        {
+        if let Some(will) = will.as_ref().filter(|will| will.delay == 0 || !persistent) {
             let mut link = link.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(will) = will
-                .as_ref()
-                .filter(|will| will.delay == 0 || saved.is_none())
-            {
-                publish_will_now(shared, will, self.connection, &mut link);
-            }
-            router::end(&mut link);
+            publish_will_now(shared, will, self.connection, &mut link);
         }
-        if let Some(will) = will.filter(|will| will.delay > 0 && saved.is_some()) {
+        let link_tx =
+            Arc::try_unwrap(link).map(|link| link.into_inner().unwrap_or_else(|e| e.into_inner()));
+        let parked = match (persistent, link_tx, link_rx) {
+            (true, Ok(tx), Some(rx)) => {
+                let expires_at = expiry(session_expiry, Instant::now());
+                let link = Link { tx, rx };
+                Some(parked::park(
+                    shared.clone(),
+                    client_id.clone(),
+                    state,
+                    link,
+                    expires_at,
+                ))
+            }
+            (_, link_tx, _) => {
+                if let Ok(mut tx) = link_tx {
+                    router::end(&mut tx);
+                }
+                self.lost(&state, persistent);
+                None
+            }
+        };
+        if let Some(will) = will.filter(|will| will.delay > 0 && persistent) {
             let delay = will.delay.min(session_expiry);
             delay_will(
                 shared.clone(),
@@ -367,11 +392,13 @@ impl Session {
                 delay,
             );
         }
-        shared.registry.release(client_id, self.connection, saved);
+        if let Some(unkept) = shared.registry.release(client_id, self.connection, parked) {
+            parked::discard(shared, client_id, unkept).await;
+        }
         shared.sys.forget(self.connection);
         shared.stats.clients_connected.fetch_sub(1, Relaxed);
         self.ended.cancel();
-        let how = match finished.why {
+        let how = match why {
             Why::TakenOver => "taken over by a new connection".to_string(),
             Why::Shutdown => "disconnected: the broker is shutting down".to_string(),
             Why::WriteFailed => "gone (the socket refused a write)".to_string(),
@@ -379,5 +406,28 @@ impl Session {
             Why::Closed(_) => end.to_string(),
         };
         tracing::info!(client = %client_id, "client `{client_id}` {how}");
+    }
+
+    /// Counts what a session that ends with its connection had not delivered.
+    fn lost(&self, state: &SessionState, persistent: bool) {
+        let unacknowledged = state
+            .unacknowledged
+            .iter()
+            .filter(|u| matches!(u, Unacknowledged::Publish { .. }))
+            .count();
+        let lost = (state.queued.len() + unacknowledged) as u64;
+        if lost == 0 {
+            return;
+        }
+        let client_id = &self.client.client_id;
+        let why = if persistent {
+            "the persistent session could not be kept"
+        } else {
+            "the client's clean session ended with its connection"
+        };
+        let counter = self.shared.stats.client_drops(client_id);
+        self.shared
+            .stats
+            .report_dropped(&counter, lost, client_id, why);
     }
 }

@@ -6,8 +6,9 @@ use super::codec::{opening, Codec, Opening, Version, Wire};
 use super::config::ListenerConfig;
 use super::connect::{authenticate, ConnectRequest, Refusal};
 use super::control::Control;
-use super::router::{self, Link};
-use super::session::{Claim, SavedSession};
+use super::router::Link;
+use super::session::parked::{self, Parked};
+use super::session::Claim;
 use super::{DoorError, Shared};
 use bytes::BytesMut;
 use rmqtt_codec::error::DecodeError;
@@ -117,15 +118,16 @@ fn random_id() -> u64 {
     hasher.finish()
 }
 
-/// Takes the client id, taking it over from another connection if needed. `None` when the
-/// other connection would not go.
+/// Takes the client id, taking it over from another connection if needed, and the parked
+/// session the client continues, if any (a clean start discards it). `None` when the other
+/// connection would not go.
 pub(super) async fn claim(
     shared: &Shared,
     client: &Client,
     connection: u64,
     control: &UnboundedSender<Control>,
     ended: &CancellationToken,
-) -> Option<Option<SavedSession>> {
+) -> Option<Option<Parked>> {
     for _ in 0..3 {
         let claim = shared.registry.claim(
             &client.client_id,
@@ -135,7 +137,15 @@ pub(super) async fn claim(
             client.request.clean_start,
         );
         match claim {
-            Claim::Granted { resumed } => return Some(resumed),
+            Claim::Granted { resumed, discarded } => {
+                if let Some(discarded) = discarded {
+                    parked::discard(shared, &client.client_id, discarded).await;
+                }
+                return Some(match resumed {
+                    Some(handle) => handle.resume().await,
+                    None => None,
+                });
+            }
             Claim::TakeOver { ended: other } => {
                 tracing::info!(client = %client.client_id, "client id taken over by a new connection");
                 if tokio::time::timeout(TAKEOVER_PATIENCE, other.cancelled())
@@ -150,26 +160,14 @@ pub(super) async fn claim(
     None
 }
 
-/// Attaches the client to the router: persistent sessions keep their place in the router's
-/// logs while away. A persistent session that is not resumed (a clean start, or a session that
-/// expired) first clears what the router kept for the id.
-pub(super) async fn attach(
-    shared: &Shared,
-    client: &Client,
-    resumed: bool,
-) -> Result<Link, DoorError> {
+/// Attaches the client to the router with a new link (the router keeps no session: a
+/// persistent session keeps its link while parked).
+pub(super) async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
     let router = shared.router.clone();
     let id = client.client_id.clone();
-    let persistent = client.request.persistent();
-    tokio::task::spawn_blocking(move || {
-        if persistent && !resumed {
-            let mut old = router.link(&id, true)?;
-            router::end(&mut old.tx);
-        }
-        router.link(&id, !persistent)
-    })
-    .await
-    .map_err(|_| DoorError::RouterGone)?
+    tokio::task::spawn_blocking(move || router.link(&id, true))
+        .await
+        .map_err(|_| DoorError::RouterGone)?
 }
 
 /// Writes the CONNACK of `refusal` in `version`, then closes the connection.

@@ -105,8 +105,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         (filters, next)
     }
 
-    /// Reads and handles packets until the connection ends.
-    pub async fn run(mut self) -> End {
+    /// Reads and handles packets until the connection ends; returns why, and the packet ids of
+    /// the client's QoS 2 publishes still waiting for their PUBREL (the session keeps them).
+    pub async fn run(mut self) -> (End, HashSet<u16>) {
+        let end = self.serve().await;
+        (end, self.awaiting_release)
+    }
+
+    async fn serve(&mut self) -> End {
         let keep_alive =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
         loop {
@@ -489,21 +495,6 @@ fn malformed(error: DecodeError) -> End {
         what: format!("a malformed packet ({error})"),
         reason,
     }
-}
-
-/// Sends the router the subscriptions of a resumed session again, so that its deliveries
-/// carry their ids (it keeps the subscriptions, not the ids).
-pub(super) fn resubscribe(subscriptions: &Subscriptions, link: &mut LinkTx) -> usize {
-    let mut batch = Batch::default();
-    let mut count = 0;
-    for (id, subscription) in subscriptions {
-        if !subscription.is_local() {
-            batch.push(router_subscribe(*id, subscription.filter.clone()));
-            count += 1;
-        }
-    }
-    let _ = batch.flush(link);
-    count
 }
 
 impl End {

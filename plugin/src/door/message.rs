@@ -7,6 +7,7 @@
 //! written from the item's timestamp after the other user properties, whose order and
 //! duplicates are kept, as are payload and content type. Bytes are shared, never copied.
 
+use super::delivery::Properties;
 use crate::data::Message;
 use crate::hlc::{Hlc, HlcClock, ParseHlcError};
 use bytes::Bytes;
@@ -105,31 +106,39 @@ pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> Publish
     }
 }
 
-/// Router properties in the wire form for a client, with its subscription identifier.
+/// A delivery's properties in the wire form for an MQTT 5 client, with its subscription
+/// identifier; `None` when there is nothing to send.
 pub fn properties_to_wire(
-    properties: PublishProperties,
+    properties: Option<&Properties>,
     subscription_identifier: Option<u32>,
-) -> rmqtt_codec::v5::PublishProperties {
-    let text = |s: String| bytestring::ByteString::from(s);
-    rmqtt_codec::v5::PublishProperties {
-        topic_alias: None,
-        correlation_data: properties.correlation_data,
-        message_expiry_interval: properties
-            .message_expiry_interval
-            .and_then(std::num::NonZeroU32::new),
-        content_type: properties.content_type.map(text),
-        user_properties: properties
-            .user_properties
-            .into_iter()
-            .map(|(key, value)| (text(key), text(value)))
-            .collect(),
-        is_utf8_payload: properties.payload_format_indicator == Some(1),
-        response_topic: properties.response_topic.map(text),
-        subscription_ids: subscription_identifier
-            .and_then(std::num::NonZeroU32::new)
-            .into_iter()
-            .collect(),
+) -> Option<rmqtt_codec::v5::PublishProperties> {
+    let subscription_ids: Vec<std::num::NonZeroU32> = subscription_identifier
+        .and_then(std::num::NonZeroU32::new)
+        .into_iter()
+        .collect();
+    if properties.is_none() && subscription_ids.is_empty() {
+        return None;
     }
+    let text = |s: &String| bytestring::ByteString::from(s.as_str());
+    let mut wire = rmqtt_codec::v5::PublishProperties {
+        subscription_ids,
+        ..Default::default()
+    };
+    if let Some(p) = properties {
+        wire.correlation_data = p.correlation_data.clone();
+        wire.message_expiry_interval = p
+            .message_expiry_interval
+            .and_then(std::num::NonZeroU32::new);
+        wire.content_type = p.content_type.as_ref().map(text);
+        wire.user_properties = p
+            .user_properties
+            .iter()
+            .map(|(key, value)| (text(key), text(value)))
+            .collect();
+        wire.is_utf8_payload = p.payload_format_indicator == Some(1);
+        wire.response_topic = p.response_topic.as_ref().map(text);
+    }
+    Some(wire)
 }
 
 /// A graph result as a publish on `topic`, with its content type, user properties and `__ts`.

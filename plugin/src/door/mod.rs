@@ -27,6 +27,7 @@ pub mod config;
 pub mod connect;
 mod connection;
 mod control;
+pub mod delivery;
 mod dispatch;
 pub mod flow;
 pub mod graphs;
@@ -110,6 +111,7 @@ pub(crate) struct Shared {
     graphs: OnceLock<Arc<GraphRoutes>>,
     retained: Mutex<HashSet<String>>,
     limits: queue::Limits,
+    queue_qos0_messages: bool,
     max_connections: usize,
     next_id: AtomicU64,
     internal_links: AtomicU64,
@@ -182,6 +184,7 @@ impl Door {
                 messages: config.max_queued_messages,
                 bytes: config.max_queued_bytes,
             },
+            queue_qos0_messages: config.queue_qos0_messages,
             max_connections: config.max_connections,
             next_id: AtomicU64::new(1),
             internal_links: AtomicU64::new(0),
@@ -257,13 +260,20 @@ impl Door {
                 );
             }
         }
+        let (sessions, _, queued) = self.shared.registry.offline();
+        if queued > 0 {
+            tracing::warn!(
+                "{queued} messages queued for {sessions} offline sessions are lost at exit: sessions are kept in memory only"
+            );
+        }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_millis(100));
         }
     }
 }
 
-/// Publishes `$SYS` every `sys_interval` and ends expired sessions every second.
+/// Publishes `$SYS` every `sys_interval` and counts parked sessions every second (each ends
+/// itself when it expires).
 async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut next_sys = Instant::now();
@@ -277,12 +287,7 @@ async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
             shared.sys.update(&shared.stats, &shared.registry);
             next_sys = now + sys_interval;
         }
-        // What the router kept for an expired session is cleared when its id connects again
-        // (`handshake::attach`): clearing it here could race with that connection.
-        for client_id in shared.registry.expire(now) {
-            tracing::info!(client = %client_id, "session expired");
-        }
-        let (offline, _) = shared.registry.offline();
+        let (offline, _, _) = shared.registry.offline();
         shared.stats.sessions_offline.store(offline, Relaxed);
     }
 }

@@ -64,6 +64,32 @@ impl<T> DeliveryQueue<T> {
         }
     }
 
+    /// A queue with `limits` holding `items` (whatever their number), `size` telling each
+    /// one's bytes.
+    pub fn from_items(limits: Limits, items: VecDeque<T>, size: impl Fn(&T) -> usize) -> Self {
+        let items: VecDeque<(T, usize)> = items
+            .into_iter()
+            .map(|item| {
+                let bytes = size(&item);
+                (item, bytes)
+            })
+            .collect();
+        DeliveryQueue {
+            bytes: items.iter().map(|(_, bytes)| bytes).sum(),
+            items,
+            limits,
+        }
+    }
+
+    /// Takes every message out, oldest first.
+    pub fn take_items(&mut self) -> VecDeque<T> {
+        self.bytes = 0;
+        std::mem::take(&mut self.items)
+            .into_iter()
+            .map(|(item, _)| item)
+            .collect()
+    }
+
     /// Queues `item` of `size` bytes, unless the limits say otherwise (see the module docs).
     pub fn push(&mut self, item: T, size: usize, stalled: bool) -> Admitted {
         let (count, bytes) = (self.items.len(), self.bytes.saturating_add(size));

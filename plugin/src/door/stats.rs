@@ -105,6 +105,20 @@ impl Stats {
         self.dropped.fetch_add(count, Relaxed);
     }
 
+    /// Counts `count` messages dropped for `client_id` (its counter `counter`), logging why
+    /// at the first drop and then at every power of two (`why` empty: already logged).
+    pub fn report_dropped(&self, counter: &AtomicU64, count: u64, client_id: &str, why: &str) {
+        let before = counter.load(Relaxed);
+        self.count_dropped(counter, count);
+        let after = before.saturating_add(count);
+        if !why.is_empty() && (before == 0 || before.leading_zeros() != after.leading_zeros()) {
+            tracing::warn!(
+                client = %client_id,
+                "message dropped: {why} ({after} dropped for this client so far)"
+            );
+        }
+    }
+
     /// Seconds since start.
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()

@@ -129,7 +129,7 @@ impl Sys {
 
 /// Every `$SYS` topic and its value now.
 fn current(stats: &Stats, registry: &Registry) -> Vec<(String, Bytes)> {
-    let (offline, offline_subscriptions) = registry.offline();
+    let (offline, offline_subscriptions, _) = registry.offline();
     let connected = stats.clients_connected.load(Relaxed);
     let values: [(&str, String); 11] = [
         (

@@ -116,6 +116,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             retain: message.retain,
             properties: None,
             identifier: subscription.identifier,
+            expires_at: None,
         };
         self.enqueue(delivery, None);
     }

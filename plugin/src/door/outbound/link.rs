@@ -3,13 +3,12 @@
 //! scheduling. Taken all at once, answered at once, then queued for the client.
 
 use super::{Delivery, Outbound, Why};
+use crate::door::delivery::Arrival;
 use crate::door::queue::Admitted;
 use crate::door::router;
-use crate::door::session::router_filter;
-use crate::door::tag::Tag;
-use rumqttd::protocol::{Packet, PingReq, PublishProperties};
+use crate::door::session::subscription_matching;
+use rumqttd::protocol::{Packet, PingReq};
 use rumqttd::{Forward, Notification};
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 
@@ -134,21 +133,11 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     }
 
     pub(super) fn forward(&mut self, forward: Forward) {
-        let Forward {
-            cursor,
-            publish,
-            mut properties,
-            ..
-        } = forward;
-        let tag = Tag::detach(&mut properties);
-        let ids = properties
-            .as_mut()
-            .map(|p| std::mem::take(&mut p.subscription_identifiers))
-            .unwrap_or_default();
-        // A resumed session's first deliveries can come before the router has the ids again.
-        let id = match ids.first() {
-            Some(&id) => id as u32,
-            None => match self.subscription_for(&publish.topic) {
+        let arrival = Arrival::of(forward);
+        // A delivery may come before the router has its subscription's id.
+        let id = match arrival.subscription {
+            Some(id) => id,
+            None => match subscription_matching(&self.subscriptions, &arrival.topic) {
                 Some(id) => id,
                 None => return,
             },
@@ -160,21 +149,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             // Unsubscribed since the router sent it.
             return;
         };
-        let skipped = match (cursor, subscription.next_offset) {
-            (Some((_, offset)), Some(expected)) if offset > expected => offset - expected,
-            _ => 0,
-        };
-        if let Some((_, offset)) = cursor {
-            subscription.next_offset = Some(offset.saturating_add(1));
-        }
-        let delivery = Delivery {
-            topic: publish.topic,
-            payload: publish.payload,
-            qos: tag.map_or(0, |tag| tag.qos).min(subscription.options.qos),
-            retain: publish.retain,
-            properties: properties.filter(|p| *p != PublishProperties::default()),
-            identifier: subscription.identifier,
-        };
+        let offset = arrival.offset;
+        let publisher = arrival.tag.map(|tag| tag.publisher);
+        let (delivery, skipped) = arrival.deliver(subscription);
         if skipped > 0 {
             let filter = subscription.filter.clone();
             tracing::warn!(
@@ -184,23 +161,10 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             );
             self.dropped(skipped, "");
         }
-        if let Some((_, offset)) = cursor {
+        if let Some(offset) = offset {
             self.follow(id, offset);
         }
-        self.enqueue(delivery, tag.map(|tag| tag.publisher));
-    }
-
-    /// The router subscription whose filter matches `topic`, for a delivery that does not say.
-    pub(super) fn subscription_for(&self, topic: &[u8]) -> Option<u32> {
-        let topic = std::str::from_utf8(topic).ok()?;
-        self.subscriptions
-            .iter()
-            .filter(|(_, s)| !s.is_local())
-            .find(|(_, s)| {
-                crate::topic::TopicFilter::new(router_filter(&s.filter))
-                    .is_ok_and(|filter| filter.matches(topic))
-            })
-            .map(|(id, _)| *id)
+        self.enqueue(delivery, publisher);
     }
 
     /// Notes how far behind the router's log for subscription `id` this client is, now that
@@ -233,7 +197,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if !self.backlogged() {
             self.last_progress = Instant::now();
         }
-        let size = delivery.topic.len() + delivery.payload.len();
+        let size = delivery.size();
         match self.queue.push(delivery, size, self.stalled) {
             Admitted::Queued if !self.lagging => {}
             Admitted::Queued | Admitted::OverLimit => {
@@ -251,14 +215,8 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         let counter = self
             .drops
             .get_or_insert_with(|| self.shared.stats.client_drops(&self.client_id));
-        let before = counter.load(Relaxed);
-        self.shared.stats.count_dropped(counter, count);
-        let after = before + count;
-        if !why.is_empty() && (before == 0 || before.leading_zeros() != after.leading_zeros()) {
-            tracing::warn!(
-                client = %self.client_id,
-                "message dropped: {why} ({after} dropped for this client so far)"
-            );
-        }
+        self.shared
+            .stats
+            .report_dropped(counter, count, &self.client_id, why);
     }
 }

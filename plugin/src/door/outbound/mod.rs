@@ -13,19 +13,20 @@ mod link;
 
 use super::codec::{byte_string, qos_of, Wire};
 use super::control::{Control, PendingSubAck};
+use super::delivery::Delivery;
 use super::flow::{Held, Pace};
 use super::logs::FilterLog;
 use super::message::properties_to_wire;
 use super::queue::DeliveryQueue;
+use super::session::state::{SessionState, Unacknowledged};
 use super::session::Subscriptions;
 use super::Shared;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use inflight::{Inflight, Stage};
 use link::Drain;
 use rmqtt_codec::types::Publish as WirePublish;
 use rmqtt_codec::v5::DisconnectReasonCode;
 use rumqttd::local::{LinkRx, LinkTx};
-use rumqttd::protocol::PublishProperties;
 use rumqttd::Notification;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU16;
@@ -42,8 +43,8 @@ impl Finished {
     pub fn failed() -> Finished {
         Finished {
             why: Why::WriteFailed,
-            subscriptions: Subscriptions::new(),
-            queued: 0,
+            session: SessionState::default(),
+            link: None,
         }
     }
 }
@@ -59,17 +60,6 @@ const LAG_CHECK: Duration = Duration::from_millis(10);
 
 /// How long the last messages and the DISCONNECT may take to write when a connection ends.
 const FINISH_PATIENCE: Duration = Duration::from_secs(3);
-
-/// A message waiting to be written to the client.
-#[derive(Debug)]
-pub(super) struct Delivery {
-    topic: Bytes,
-    payload: Bytes,
-    qos: u8,
-    retain: bool,
-    properties: Option<PublishProperties>,
-    identifier: Option<u32>,
-}
 
 /// Why the writing half ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +79,10 @@ pub(super) enum Why {
 /// What the writing half leaves when it ends.
 pub(super) struct Finished {
     pub why: Why,
-    pub subscriptions: Subscriptions,
-    /// Messages still queued (lost with the connection).
-    pub queued: usize,
+    /// The session as the connection leaves it (`incoming` is the reading half's).
+    pub session: SessionState,
+    /// The router link's receiving side, for a session that goes on.
+    pub link: Option<LinkRx>,
 }
 
 /// The writing half's state.
@@ -124,10 +115,12 @@ pub(super) struct Outbound<W> {
     lagging: bool,
     /// Notifications taken from the link, being handled (kept to reuse its allocation).
     arrived: Vec<Notification>,
+    /// What a resumed session left in flight, written before anything else.
+    resend: Vec<Unacknowledged>,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
-    /// A writing half; `window` QoS 1/2 deliveries may be in flight.
+    /// A writing half continuing `session`; `window` QoS 1/2 deliveries may be in flight.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         writer: W,
@@ -136,13 +129,22 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         link_tx: Arc<Mutex<LinkTx>>,
         pace: Arc<Pace>,
         control: UnboundedReceiver<Control>,
-        subscriptions: Subscriptions,
+        session: SessionState,
         window: u16,
         shared: Arc<Shared>,
         client_id: String,
         stop: CancellationToken,
     ) -> Self {
-        Outbound {
+        let SessionState {
+            subscriptions,
+            queued,
+            unacknowledged,
+            last_packet_id,
+            ..
+        } = session;
+        let mut inflight = Inflight::new(usize::from(window), last_packet_id);
+        let resend = inflight.restore(unacknowledged);
+        let mut outbound = Outbound {
             writer,
             wire,
             link,
@@ -150,17 +152,13 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             pace,
             control,
             subscriptions,
-            queue: DeliveryQueue::new(shared.limits),
+            queue: DeliveryQueue::from_items(shared.limits, queued, Delivery::size),
             shared,
             client_id,
             stop,
-            out: BytesMut::with_capacity(HIGH_WATER),
+            out: BytesMut::new(),
             needs_flush: false,
-            inflight: Inflight {
-                window: usize::from(window.max(1)),
-                next: 0,
-                waiting: HashMap::new(),
-            },
+            inflight,
             pending_subacks: VecDeque::new(),
             held: Held::default(),
             stalled: false,
@@ -171,11 +169,20 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             logs: HashMap::new(),
             lagging: false,
             arrived: Vec::new(),
+            resend,
+        };
+        let ids: Vec<u32> = outbound.subscriptions.keys().copied().collect();
+        for id in ids {
+            if let Some(subscription) = outbound.subscriptions.get(&id).cloned() {
+                outbound.watch(id, &subscription);
+            }
         }
+        outbound
     }
 
     /// Serves the client until the connection ends.
     pub async fn run(mut self) -> Finished {
+        self.resend();
         let why = loop {
             if let Some(why) = self.ending.take() {
                 break why;
@@ -212,7 +219,23 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
 
     /// Whether anything waits to be written or acknowledged.
     fn backlogged(&self) -> bool {
-        !self.queue.is_empty() || !self.out.is_empty() || !self.inflight.waiting.is_empty()
+        !self.queue.is_empty() || !self.out.is_empty() || !self.inflight.is_empty()
+    }
+
+    /// Writes again what a resumed session left in flight: PUBLISH with DUP set, PUBREL.
+    fn resend(&mut self) {
+        for entry in std::mem::take(&mut self.resend) {
+            match entry {
+                Unacknowledged::Publish {
+                    packet_id,
+                    delivery,
+                } => self.write_publish(&delivery, Some(packet_id), true),
+                Unacknowledged::Release { packet_id } => {
+                    self.wire.pubrel(packet_id, &mut self.out);
+                    self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+                }
+            }
+        }
     }
 
     /// Encodes queued deliveries into the output buffer, up to `limit` bytes, within the
@@ -231,7 +254,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 break;
             };
             if delivery.qos > 0 && self.inflight.full() {
-                let size = delivery.topic.len() + delivery.payload.len();
+                let size = delivery.size();
                 self.queue.push_front(delivery, size);
                 break;
             }
@@ -243,29 +266,33 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     }
 
     fn encode(&mut self, delivery: Delivery) {
-        let Some(topic) = byte_string(delivery.topic) else {
+        let pkid = match delivery.qos {
+            0 => None,
+            1 => Some(self.inflight.allocate(Stage::Ack, delivery.clone())),
+            _ => Some(self.inflight.allocate(Stage::Received, delivery.clone())),
+        };
+        self.write_publish(&delivery, pkid, false);
+    }
+
+    /// Encodes `delivery` as a PUBLISH with `pkid` (QoS 1/2); one the client cannot take
+    /// (larger than its maximum packet size) is dropped and counted.
+    fn write_publish(&mut self, delivery: &Delivery, pkid: Option<u16>, dup: bool) {
+        let Some(topic) = byte_string(delivery.topic.clone()) else {
             return;
         };
-        let stage = match delivery.qos {
-            0 => None,
-            1 => Some(Stage::Ack),
-            _ => Some(Stage::Received),
-        };
-        let pkid = stage.map(|stage| self.inflight.allocate(stage));
-        let properties = match (self.wire.version().is_v5(), delivery.properties) {
-            (false, _) => None,
-            (true, Some(properties)) => Some(properties_to_wire(properties, delivery.identifier)),
-            (true, None) => delivery
-                .identifier
-                .map(|id| properties_to_wire(PublishProperties::default(), Some(id))),
-        };
+        let properties = self
+            .wire
+            .version()
+            .is_v5()
+            .then(|| properties_to_wire(delivery.properties.as_deref(), delivery.identifier))
+            .flatten();
         let publish = WirePublish {
-            dup: false,
+            dup,
             retain: delivery.retain,
             qos: qos_of(delivery.qos),
             topic,
             packet_id: pkid.and_then(NonZeroU16::new),
-            payload: delivery.payload,
+            payload: delivery.payload.clone(),
             properties,
         };
         match self.wire.publish(publish, &mut self.out) {
@@ -275,7 +302,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             }
             Err(e) => {
                 if let Some(pkid) = pkid {
-                    self.inflight.waiting.remove(&pkid);
+                    self.inflight.remove(pkid);
                 }
                 self.dropped(
                     1,
@@ -346,10 +373,17 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         }
         self.stop.cancel();
         self.held.release_all();
+        let session = SessionState {
+            subscriptions: std::mem::take(&mut self.subscriptions),
+            queued: self.queue.take_items(),
+            unacknowledged: self.inflight.take_unacknowledged(),
+            incoming: Default::default(),
+            last_packet_id: self.inflight.next,
+        };
         Finished {
             why,
-            queued: self.queue.clear(),
-            subscriptions: std::mem::take(&mut self.subscriptions),
+            session,
+            link: Some(self.link),
         }
     }
 }

@@ -1,22 +1,28 @@
-//! Sessions: which clients are connected, which persistent sessions wait for their clients, and
-//! what a session holds (its subscriptions).
+//! Sessions: which clients are connected, which persistent sessions wait for their clients,
+//! and what a session holds.
 //!
 //! A client id is held by one connection at a time: a second connection with the same id takes
 //! over (the first is disconnected, and the second waits until it has gone). A persistent
-//! session (3.1.1 clean session 0, MQTT 5 session expiry > 0) outlives its connection: its
-//! subscriptions are kept here, the router keeps its place in each subscription's log, and a
-//! client coming back with clean session 0 finds them (session present = 1).
+//! session (3.1.1 clean session 0, MQTT 5 session expiry > 0) outlives its connection: it is
+//! parked ([`parked`]) with its [`state::SessionState`] and its router link until its client
+//! comes back with clean session 0 (session present = 1) or it expires.
+
+pub mod parked;
+pub mod state;
 
 use super::codec::SubscriptionOptions;
 use super::control::Control;
+use parked::ParkedHandle;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// One subscription of a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subscription {
     /// The filter as the client wrote it (`$share/group/filter` included).
     pub filter: String,
@@ -55,13 +61,18 @@ pub fn is_local_filter(filter: &str) -> bool {
 /// returns it with every delivery).
 pub type Subscriptions = HashMap<u32, Subscription>;
 
-/// A persistent session whose client is away.
-#[derive(Debug, Clone, Default)]
-pub struct SavedSession {
-    /// Its subscriptions.
-    pub subscriptions: Subscriptions,
-    /// When it ends, if ever.
-    pub expires_at: Option<Instant>,
+/// The subscription whose filter matches `topic`, for a router delivery that does not name one
+/// (`$` filters served by the door itself are left out).
+pub fn subscription_matching(subscriptions: &Subscriptions, topic: &[u8]) -> Option<u32> {
+    let topic = std::str::from_utf8(topic).ok()?;
+    subscriptions
+        .iter()
+        .filter(|(_, s)| !s.is_local())
+        .find(|(_, s)| {
+            crate::topic::TopicFilter::new(router_filter(&s.filter))
+                .is_ok_and(|filter| filter.matches(topic))
+        })
+        .map(|(id, _)| *id)
 }
 
 /// A connected client, as other connections see it.
@@ -75,16 +86,18 @@ struct Live {
 #[derive(Debug)]
 enum Entry {
     Live(Live),
-    Offline(SavedSession),
+    Offline(ParkedHandle),
 }
 
 /// What a new connection gets for its client id.
 #[derive(Debug)]
 pub enum Claim {
-    /// The id is now this connection's; `resumed` is the session it continues, if any.
+    /// The id is now this connection's.
     Granted {
-        /// The persistent session found (`None`: a new session).
-        resumed: Option<SavedSession>,
+        /// The parked session it continues (`None`: a new session).
+        resumed: Option<ParkedHandle>,
+        /// A parked session its clean start discards: end it before attaching.
+        discarded: Option<ParkedHandle>,
     },
     /// Another connection holds the id: it was told to go; wait for `ended`, then claim again.
     TakeOver {
@@ -100,6 +113,8 @@ pub struct Registry {
     /// Wills waiting for their delay (by the connection that left them), cancelled if their
     /// client comes back.
     wills: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    /// Tells parked sessions apart (a session parked again after a resume is another one).
+    generations: AtomicU64,
 }
 
 impl Registry {
@@ -121,17 +136,16 @@ impl Registry {
             will.1.cancel();
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let resumed = match entries.remove(client_id) {
+        let (resumed, discarded) = match entries.remove(client_id) {
             Some(Entry::Live(live)) => {
                 let _ = live.control.send(Control::TakenOver);
                 let ended = live.ended.clone();
                 entries.insert(client_id.to_string(), Entry::Live(live));
                 return Claim::TakeOver { ended };
             }
-            Some(Entry::Offline(saved)) if !expired(&saved, Instant::now()) && !clean_start => {
-                Some(saved)
-            }
-            _ => None,
+            Some(Entry::Offline(parked)) if clean_start => (None, Some(parked)),
+            Some(Entry::Offline(parked)) => (Some(parked), None),
+            None => (None, None),
         };
         entries.insert(
             client_id.to_string(),
@@ -141,19 +155,44 @@ impl Registry {
                 ended: ended.clone(),
             }),
         );
-        Claim::Granted { resumed }
+        Claim::Granted { resumed, discarded }
     }
 
-    /// Connection `connection` of `client_id` has gone; its session is kept if `saved` is set.
-    pub fn release(&self, client_id: &str, connection: u64, saved: Option<SavedSession>) {
+    /// Connection `connection` of `client_id` has gone; its session stays parked if `parked`
+    /// is set. Returns `parked` when it was not kept (the id is no longer this connection's):
+    /// the caller ends it.
+    pub fn release(
+        &self,
+        client_id: &str,
+        connection: u64,
+        parked: Option<ParkedHandle>,
+    ) -> Option<ParkedHandle> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let ours = matches!(entries.get(client_id), Some(Entry::Live(live)) if live.connection == connection);
-        if ours {
-            match saved {
-                Some(saved) => entries.insert(client_id.to_string(), Entry::Offline(saved)),
-                None => entries.remove(client_id),
-            };
+        if !ours {
+            return parked;
         }
+        match parked {
+            Some(parked) => entries.insert(client_id.to_string(), Entry::Offline(parked)),
+            None => entries.remove(client_id),
+        };
+        None
+    }
+
+    /// A number for a newly parked session.
+    pub fn next_generation(&self) -> u64 {
+        self.generations.fetch_add(1, Relaxed)
+    }
+
+    /// Removes parked session `generation` of `client_id` (it expired); false if it is no
+    /// longer in the registry (its client is taking it back).
+    pub fn remove_parked(&self, client_id: &str, generation: u64) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let found = matches!(entries.get(client_id), Some(Entry::Offline(parked)) if parked.generation == generation);
+        if found {
+            entries.remove(client_id);
+        }
+        found
     }
 
     /// Registers the delayed will that connection `connection` of `client_id` left: the token
@@ -180,28 +219,18 @@ impl Registry {
         }
     }
 
-    /// Removes the persistent sessions that have expired, returning their client ids.
-    pub fn expire(&self, now: Instant) -> Vec<String> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let gone: Vec<String> = entries
-            .iter()
-            .filter(|(_, entry)| matches!(entry, Entry::Offline(saved) if expired(saved, now)))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &gone {
-            entries.remove(id);
-        }
-        gone
-    }
-
-    /// Persistent sessions whose clients are away, and the subscriptions they hold.
-    pub fn offline(&self) -> (u64, u64) {
+    /// Parked sessions, the subscriptions they hold and the messages queued for them.
+    pub fn offline(&self) -> (u64, u64, u64) {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .values()
-            .fold((0, 0), |(count, subs), entry| match entry {
-                Entry::Offline(saved) => (count + 1, subs + saved.subscriptions.len() as u64),
-                Entry::Live(_) => (count, subs),
+            .fold((0, 0, 0), |(count, subs, queued), entry| match entry {
+                Entry::Offline(parked) => (
+                    count + 1,
+                    subs + parked.subscriptions() as u64,
+                    queued + parked.queued() as u64,
+                ),
+                Entry::Live(_) => (count, subs, queued),
             })
     }
 
@@ -218,10 +247,6 @@ impl Registry {
     }
 }
 
-fn expired(saved: &SavedSession, now: Instant) -> bool {
-    saved.expires_at.is_some_and(|at| at <= now)
-}
-
 /// When a session with expiry interval `secs` ends, counted from `now` (`None`: never).
 pub fn expiry(secs: u32, now: Instant) -> Option<Instant> {
     (secs != u32::MAX).then(|| now + Duration::from_secs(u64::from(secs)))
@@ -233,46 +258,6 @@ mod tests {
 
     fn control() -> UnboundedSender<Control> {
         tokio::sync::mpsc::unbounded_channel().0
-    }
-
-    #[test]
-    fn a_persistent_session_is_found_again_unless_the_client_starts_clean() {
-        let registry = Registry::default();
-        let (tx, ended) = (control(), CancellationToken::new());
-        assert!(matches!(
-            registry.claim("c", 1, &tx, &ended, false),
-            Claim::Granted { resumed: None }
-        ));
-        let mut saved = SavedSession::default();
-        saved.subscriptions.insert(
-            1,
-            Subscription {
-                filter: "a/#".into(),
-                options: SubscriptionOptions {
-                    qos: 1,
-                    no_local: false,
-                    retain_as_published: false,
-                    retain_handling: 0,
-                },
-                identifier: None,
-                next_offset: Some(7),
-            },
-        );
-        registry.release("c", 1, Some(saved.clone()));
-        assert_eq!(registry.offline(), (1, 1));
-        match registry.claim("c", 2, &tx, &ended, false) {
-            Claim::Granted {
-                resumed: Some(found),
-            } => {
-                assert_eq!(found.subscriptions, saved.subscriptions)
-            }
-            other => panic!("{other:?}"),
-        }
-        registry.release("c", 2, Some(saved));
-        assert!(matches!(
-            registry.claim("c", 3, &tx, &ended, true),
-            Claim::Granted { resumed: None }
-        ));
     }
 
     #[test]
@@ -291,7 +276,10 @@ mod tests {
         first_ended.cancel();
         assert!(matches!(
             registry.claim("c", 2, &second.0, &second.1, true),
-            Claim::Granted { resumed: None }
+            Claim::Granted {
+                resumed: None,
+                discarded: None
+            }
         ));
         // The first connection is gone: its late release changes nothing.
         registry.release("c", 1, None);
@@ -299,20 +287,26 @@ mod tests {
     }
 
     #[test]
-    fn expired_sessions_go() {
-        let registry = Registry::default();
-        let now = Instant::now();
-        let (tx, ended) = (control(), CancellationToken::new());
-        registry.claim("c", 1, &tx, &ended, false);
-        registry.release(
-            "c",
-            1,
-            Some(SavedSession {
-                expires_at: expiry(0, now),
-                ..Default::default()
-            }),
-        );
-        assert_eq!(registry.expire(now), vec!["c".to_string()]);
-        assert_eq!(registry.offline(), (0, 0));
+    fn filters_match_router_deliveries_without_an_id() {
+        let subscription = |filter: &str| Subscription {
+            filter: filter.into(),
+            options: SubscriptionOptions {
+                qos: 1,
+                no_local: false,
+                retain_as_published: false,
+                retain_handling: 0,
+            },
+            identifier: None,
+            next_offset: None,
+        };
+        let subscriptions: Subscriptions = [
+            (1, subscription("$SYS/#")),
+            (2, subscription("$share/g/a/+")),
+            (3, subscription("b/#")),
+        ]
+        .into();
+        assert_eq!(subscription_matching(&subscriptions, b"a/x"), Some(2));
+        assert_eq!(subscription_matching(&subscriptions, b"b/y/z"), Some(3));
+        assert_eq!(subscription_matching(&subscriptions, b"$SYS/x"), None);
     }
 }

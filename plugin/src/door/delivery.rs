@@ -1,0 +1,146 @@
+//! A message on its way to one client, in the form a session keeps it: what is written to the
+//! client, what waits in its queue while it is connected or away, and what is resent after a
+//! reconnect. Plain data (serde), so that a session can be stored as it is.
+
+use super::session::Subscription;
+use super::tag::Tag;
+use bytes::Bytes;
+use rumqttd::protocol::PublishProperties;
+use rumqttd::Forward;
+use serde::{Deserialize, Serialize};
+
+/// The MQTT 5 properties a message carries to its subscribers (the topic alias and
+/// subscription identifiers are per connection and added when it is written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Properties {
+    /// 1: the payload is UTF-8.
+    pub payload_format_indicator: Option<u8>,
+    /// Seconds the message lives, as the publisher set it (see [`Delivery::expires_at`]).
+    pub message_expiry_interval: Option<u32>,
+    /// The payload's content type.
+    pub content_type: Option<String>,
+    /// Where a response goes.
+    pub response_topic: Option<String>,
+    /// What ties a response to its request.
+    pub correlation_data: Option<Bytes>,
+    /// User properties, in order, duplicates kept.
+    pub user_properties: Vec<(String, String)>,
+}
+
+impl From<PublishProperties> for Properties {
+    fn from(p: PublishProperties) -> Self {
+        Properties {
+            payload_format_indicator: p.payload_format_indicator,
+            message_expiry_interval: p.message_expiry_interval,
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            user_properties: p.user_properties,
+        }
+    }
+}
+
+impl Properties {
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        *self == Properties::default()
+    }
+}
+
+/// A message for one client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The topic.
+    pub topic: Bytes,
+    /// The payload.
+    pub payload: Bytes,
+    /// The QoS it goes at: the lower of the published and the granted one.
+    pub qos: u8,
+    /// The retain flag it goes with.
+    pub retain: bool,
+    /// Its MQTT 5 properties, if any.
+    pub properties: Option<Box<Properties>>,
+    /// The subscription identifier of the subscription it matched.
+    pub identifier: Option<u32>,
+    /// When it expires (ms since the Unix epoch), from its message expiry interval.
+    pub expires_at: Option<u64>,
+}
+
+impl Delivery {
+    /// Bytes of topic and payload, as queue limits count them.
+    pub fn size(&self) -> usize {
+        self.topic.len() + self.payload.len()
+    }
+}
+
+/// A router delivery taken apart: the door's tag, the subscription it names, and the message.
+pub(super) struct Arrival {
+    /// The door subscription id the router returned, if it did.
+    pub subscription: Option<u32>,
+    /// The offset of the message in the router's log of the filter.
+    pub offset: Option<u64>,
+    /// The door's tag (published QoS, retain, publisher).
+    pub tag: Option<Tag>,
+    /// Topic, payload and the router's retain flag (set for retained messages sent on
+    /// subscribe).
+    pub topic: Bytes,
+    pub payload: Bytes,
+    pub retain: bool,
+    pub properties: Option<PublishProperties>,
+}
+
+impl Arrival {
+    /// Takes a router delivery apart.
+    pub fn of(forward: Forward) -> Arrival {
+        let Forward {
+            cursor,
+            publish,
+            mut properties,
+            ..
+        } = forward;
+        let tag = Tag::detach(&mut properties);
+        let ids = properties
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.subscription_identifiers))
+            .unwrap_or_default();
+        Arrival {
+            subscription: ids.first().map(|&id| id as u32),
+            offset: cursor.map(|(_, offset)| offset),
+            tag,
+            topic: publish.topic,
+            payload: publish.payload,
+            retain: publish.retain,
+            properties,
+        }
+    }
+
+    /// The message for the client of `subscription`, and how many messages the router's log
+    /// skipped before it (it moves the subscription's expected offset on).
+    pub fn deliver(self, subscription: &mut Subscription) -> (Delivery, u64) {
+        let skipped = match (self.offset, subscription.next_offset) {
+            (Some(offset), Some(expected)) if offset > expected => offset - expected,
+            _ => 0,
+        };
+        if let Some(offset) = self.offset {
+            subscription.next_offset = Some(offset.saturating_add(1));
+        }
+        let properties = self
+            .properties
+            .map(Properties::from)
+            .filter(|p| !p.is_empty())
+            .map(Box::new);
+        let delivery = Delivery {
+            topic: self.topic,
+            payload: self.payload,
+            qos: self
+                .tag
+                .map_or(0, |tag| tag.qos)
+                .min(subscription.options.qos),
+            retain: self.retain,
+            properties,
+            identifier: subscription.identifier,
+            expires_at: None,
+        };
+        (delivery, skipped)
+    }
+}
