@@ -13,6 +13,7 @@ mod harness;
 mod lifecycle;
 mod modules;
 mod mqtt;
+mod mqtt5;
 mod security;
 mod services;
 mod sessions;

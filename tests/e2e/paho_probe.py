@@ -67,10 +67,12 @@ class Probe:
         self.disconnected.set()
 
     def _on_message(self, client, userdata, message):
+        properties = getattr(message, "properties", None)
         with self.lock:
             self.messages.append(
                 {"topic": message.topic, "payload": message.payload.decode(errors="replace"),
-                 "qos": message.qos, "retain": bool(message.retain)})
+                 "qos": message.qos, "retain": bool(message.retain), "dup": bool(message.dup),
+                 "properties": properties.json() if properties is not None else {}})
             self.lock.notify_all()
 
     def _on_publish(self, client, userdata, mid, reason, properties):

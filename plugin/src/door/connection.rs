@@ -279,6 +279,7 @@ impl Session {
             request.receive_maximum.min(self.listener.max_inflight),
             shared.clone(),
             self.client.client_id.clone(),
+            self.connection,
             stop.clone(),
         );
         let writing = tokio::spawn(outbound.run());

@@ -2,6 +2,7 @@
 
 use super::session::Subscription;
 use super::sys::LocalMessage;
+use crate::topic::TopicFilter;
 use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason};
 
 /// What a connection's reading half (and the door) tells its writing half.
@@ -58,4 +59,18 @@ pub struct PendingSubAck {
     pub router_acks: usize,
     /// Retained `$SYS` values to send after the SUBACK.
     pub local: Vec<LocalMessage>,
+    /// Subscriptions that get the retained messages they match after the SUBACK.
+    pub retained: Vec<RetainedRequest>,
+}
+
+/// A new subscription's claim on the retained messages it matches (as its retain handling
+/// allows), served once the SUBACK is written.
+#[derive(Debug)]
+pub struct RetainedRequest {
+    /// The filter (never a shared subscription's).
+    pub filter: TopicFilter,
+    /// The granted QoS.
+    pub qos: u8,
+    /// The subscription identifier.
+    pub identifier: Option<u32>,
 }

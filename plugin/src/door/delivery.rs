@@ -114,9 +114,14 @@ impl Arrival {
         }
     }
 
-    /// The message for the client of `subscription`, and how many messages the router's log
-    /// skipped before it (it moves the subscription's expected offset on).
-    pub fn deliver(self, subscription: &mut Subscription) -> (Delivery, u64) {
+    /// The message for the client of `subscription` (connection `me`), and how many messages
+    /// the router's log skipped before it (it moves the subscription's expected offset on).
+    /// No message when the subscription is no-local and `me` published it.
+    pub fn deliver(
+        self,
+        subscription: &mut Subscription,
+        me: Option<u64>,
+    ) -> (Option<Delivery>, u64) {
         let skipped = match (self.offset, subscription.next_offset) {
             (Some(offset), Some(expected)) if offset > expected => offset - expected,
             _ => 0,
@@ -124,23 +129,39 @@ impl Arrival {
         if let Some(offset) = self.offset {
             subscription.next_offset = Some(offset.saturating_add(1));
         }
+        let options = subscription.options;
+        let own = me.is_some() && self.tag.map(|tag| tag.publisher) == me;
+        if options.no_local && own {
+            return (None, skipped);
+        }
         let properties = self
             .properties
             .map(Properties::from)
             .filter(|p| !p.is_empty())
             .map(Box::new);
+        let published_retained = self.tag.is_some_and(|tag| tag.retain);
         let delivery = Delivery {
             topic: self.topic,
             payload: self.payload,
-            qos: self
-                .tag
-                .map_or(0, |tag| tag.qos)
-                .min(subscription.options.qos),
-            retain: self.retain,
+            qos: self.tag.map_or(0, |tag| tag.qos).min(options.qos),
+            retain: self.retain || (options.retain_as_published && published_retained),
             properties,
             identifier: subscription.identifier,
-            expires_at: None,
+            expires_at: self.tag.and_then(|tag| tag.expires_at),
         };
-        (delivery, skipped)
+        (Some(delivery), skipped)
+    }
+}
+
+impl Delivery {
+    /// Whether it has expired at `now` (ms since the Unix epoch).
+    pub fn expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Its message expiry interval left at `now`, in whole seconds rounded up.
+    pub fn remaining_expiry(&self, now: u64) -> Option<u32> {
+        self.expires_at
+            .map(|at| u32::try_from(at.saturating_sub(now).div_ceil(1000)).unwrap_or(u32::MAX))
     }
 }

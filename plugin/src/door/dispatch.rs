@@ -1,13 +1,18 @@
 //! Where a publish goes once the door accepted it: to the graphs whose sources match, and
-//! (unless one of them intercepts it) to the router with the door's tag. Clients' publishes,
-//! wills and graph results all go this way.
+//! (unless one of them intercepts it) to the retained store when it is retained, and to the
+//! router with the door's tag (which carries its retain flag and expiry; the router itself gets
+//! it unretained, so that it keeps no retained messages). Clients' publishes, wills and graph
+//! results all go this way.
 
+use super::delivery::Properties;
+use super::retained::Retained;
 use super::router::Batch;
 use super::tag::Tag;
 use super::Shared;
 use crate::data::Message;
 use bytes::Bytes;
 use rumqttd::protocol::{Packet, Publish, PublishProperties};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// A publish the door accepted.
 pub(super) struct Accepted<'a> {
@@ -33,9 +38,9 @@ pub(super) fn dispatch(
 ) -> Vec<(usize, Message)> {
     let Accepted {
         topic,
-        publish,
+        mut publish,
         mut properties,
-        tag,
+        mut tag,
         origin,
     } = accepted;
     let offer = match shared.graphs() {
@@ -43,14 +48,54 @@ pub(super) fn dispatch(
         None => Default::default(),
     };
     if !offer.intercepted {
+        tag.expires_at = properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .map(|secs| now_millis().saturating_add(u64::from(secs) * 1000));
         if publish.retain {
-            shared.note_retained(topic, publish.payload.is_empty());
+            retain(shared, topic, &publish, properties.as_ref(), &tag);
+            publish.retain = false;
         }
         shared.logs.append(topic, publish.payload.len());
         tag.attach(&mut properties);
         batch.push(Packet::Publish(publish, properties));
     }
     offer.waiting
+}
+
+/// Keeps a retained publish (an empty payload clears its topic).
+fn retain(
+    shared: &Shared,
+    topic: &str,
+    publish: &Publish,
+    properties: Option<&PublishProperties>,
+    tag: &Tag,
+) {
+    let count = if publish.payload.is_empty() {
+        shared.retained.clear(topic)
+    } else {
+        let properties = properties
+            .cloned()
+            .map(Properties::from)
+            .filter(|p| !p.is_empty())
+            .map(Box::new);
+        let message = Retained {
+            topic: publish.topic.clone(),
+            payload: publish.payload.clone(),
+            qos: tag.qos,
+            properties,
+            expires_at: tag.expires_at,
+        };
+        shared.retained.set(topic, message)
+    };
+    shared.stats.retained.store(count as u64, Relaxed);
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A publish for the router from its parts.

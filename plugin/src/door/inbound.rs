@@ -7,7 +7,7 @@
 //! room under `back_pressure: block`: the client's socket then fills and TCP slows the device.
 
 use super::codec::{Codec, Inbound as Packet, SubscriptionOptions};
-use super::control::{Control, PendingSubAck, Reply};
+use super::control::{Control, PendingSubAck, Reply, RetainedRequest};
 use super::dispatch::{self, Accepted};
 use super::flow::{Gate, Pace};
 use super::router::Batch;
@@ -285,6 +285,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 qos,
                 retain,
                 publisher: self.connection,
+                expires_at: None,
             },
             origin: None,
         };
@@ -357,6 +358,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let mut added = Vec::new();
         let mut router_filters = Vec::new();
         let mut local = Vec::new();
+        let mut retained = Vec::new();
         for (filter, mut options) in filters {
             let parsed = match parse_filter(&filter) {
                 Ok(parsed) => parsed,
@@ -391,6 +393,21 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     parsed,
                 ));
             } else {
+                // Shared subscriptions get no retained messages; retain handling 1 only for a
+                // new subscription, 2 never.
+                let wants_retained = !filter.starts_with("$share/")
+                    && match options.retain_handling {
+                        0 => true,
+                        1 => existing.is_none(),
+                        _ => false,
+                    };
+                if wants_retained {
+                    retained.push(RetainedRequest {
+                        filter: parsed,
+                        qos: options.qos,
+                        identifier: id,
+                    });
+                }
                 router_filters.push((sub_id, filter.to_string()));
             }
             added.push((sub_id, subscription));
@@ -403,6 +420,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             granted,
             router_acks,
             local,
+            retained,
         }));
         for (sub_id, filter) in router_filters {
             self.batch.push(router_subscribe(sub_id, filter));
@@ -453,7 +471,8 @@ pub(super) fn router_subscribe(id: u32, filter: String) -> rumqttd::protocol::Pa
             qos: QoS::AtMostOnce,
             nolocal: false,
             preserve_retain: false,
-            retain_forward_rule: RetainForwardRule::OnEverySubscribe,
+            // The door keeps retained messages; the router has none to forward.
+            retain_forward_rule: RetainForwardRule::Never,
         }],
     };
     let properties = SubscribeProperties {

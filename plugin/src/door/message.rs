@@ -107,10 +107,12 @@ pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> Publish
 }
 
 /// A delivery's properties in the wire form for an MQTT 5 client, with its subscription
-/// identifier; `None` when there is nothing to send.
+/// identifier and the message expiry interval it has left (replacing the one it was published
+/// with); `None` when there is nothing to send.
 pub fn properties_to_wire(
     properties: Option<&Properties>,
     subscription_identifier: Option<u32>,
+    remaining_expiry: Option<u32>,
 ) -> Option<rmqtt_codec::v5::PublishProperties> {
     let subscription_ids: Vec<std::num::NonZeroU32> = subscription_identifier
         .and_then(std::num::NonZeroU32::new)
@@ -126,8 +128,9 @@ pub fn properties_to_wire(
     };
     if let Some(p) = properties {
         wire.correlation_data = p.correlation_data.clone();
-        wire.message_expiry_interval = p
-            .message_expiry_interval
+        wire.message_expiry_interval = remaining_expiry
+            .or(p.message_expiry_interval)
+            .map(|secs| secs.max(1))
             .and_then(std::num::NonZeroU32::new);
         wire.content_type = p.content_type.as_ref().map(text);
         wire.user_properties = p

@@ -39,6 +39,7 @@ pub mod message;
 mod outbound;
 pub mod publisher;
 pub mod queue;
+pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
@@ -55,10 +56,9 @@ use flow::Gates;
 use router::Router;
 use session::Registry;
 use stats::Stats;
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use sys::Sys;
 use tokio_util::sync::CancellationToken;
@@ -109,7 +109,7 @@ pub(crate) struct Shared {
     logs: logs::Logs,
     lag: logs::LagLimits,
     graphs: OnceLock<Arc<GraphRoutes>>,
-    retained: Mutex<HashSet<String>>,
+    retained: retained::RetainedStore,
     limits: queue::Limits,
     queue_qos0_messages: bool,
     max_connections: usize,
@@ -127,19 +127,6 @@ impl Shared {
 
     fn graphs(&self) -> Option<&Arc<GraphRoutes>> {
         self.graphs.get()
-    }
-
-    /// Keeps the retained-messages count as retained publishes set and clear topics.
-    fn note_retained(&self, topic: &str, payload_empty: bool) {
-        let mut retained = self.retained.lock().unwrap_or_else(|e| e.into_inner());
-        let changed = if payload_empty {
-            retained.remove(topic)
-        } else {
-            retained.insert(topic.to_string())
-        };
-        if changed {
-            self.stats.retained.store(retained.len() as u64, Relaxed);
-        }
     }
 }
 
@@ -179,7 +166,7 @@ impl Door {
                 router_config.max_segment_count,
             ),
             graphs: OnceLock::new(),
-            retained: Mutex::new(HashSet::new()),
+            retained: retained::RetainedStore::default(),
             limits: queue::Limits {
                 messages: config.max_queued_messages,
                 bytes: config.max_queued_bytes,

@@ -153,6 +153,7 @@ impl InternalPublisher {
                     qos: message.qos,
                     retain: message.retain,
                     publisher: self.id,
+                    expires_at: None,
                 },
                 origin: self.origin.as_deref(),
             },

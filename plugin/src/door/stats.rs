@@ -42,6 +42,8 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Publishes refused (to a `$` topic, or invalid).
     pub refused: AtomicU64,
+    /// Messages not delivered to a client because their message expiry interval passed.
+    pub expired: AtomicU64,
     clients: Mutex<ClientDrops>,
 }
 
@@ -67,6 +69,7 @@ impl Default for Stats {
             retained: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
             clients: Mutex::new(ClientDrops::default()),
         }
     }
@@ -125,7 +128,7 @@ impl Stats {
     }
 
     /// Name, kind, help and value of each total.
-    fn totals(&self) -> [(&'static str, &'static str, &'static str, &AtomicU64); 12] {
+    fn totals(&self) -> [(&'static str, &'static str, &'static str, &AtomicU64); 13] {
         [
             (
                 "clients_connected",
@@ -190,7 +193,7 @@ impl Stats {
             (
                 "dropped_total",
                 "counter",
-                "Messages dropped for a client (queue full, or the router's log overrun).",
+                "Messages dropped for a client (queue full, session ended or expired, QoS 0 for an offline session, too large for the client, or the router's log overrun).",
                 &self.dropped,
             ),
             (
@@ -198,6 +201,12 @@ impl Stats {
                 "counter",
                 "Publishes refused (a `$` topic or an invalid one).",
                 &self.refused,
+            ),
+            (
+                "expired_total",
+                "counter",
+                "Messages not delivered to a client because their message expiry interval passed.",
+                &self.expired,
             ),
         ]
     }

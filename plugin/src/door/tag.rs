@@ -1,10 +1,11 @@
 //! What the door tells itself about a publish on its way through the router.
 //!
 //! rumqttd's router delivers every message at the QoS of the subscription it matched, clears
-//! the retain flag, and does not say who published it. The door needs all three (the delivered
-//! QoS is the lower of the published and the granted one; a full queue pushes back on the
-//! publishers that fill it), so it carries them in a user property of its own, added when the
-//! message enters the router and taken out before any client or graph sees it. Its key is a
+//! the retain flag, does not say who published it, and knows no time. The door needs all four
+//! (the delivered QoS is the lower of the published and the granted one; retain-as-published
+//! and no-local subscriptions; a full queue pushes back on the publishers that fill it; a
+//! message expires), so it carries them in a user property of its own, added when the message
+//! enters the router and taken out before any client or graph sees it. Its key is a
 //! NUL character, which a client cannot send (MQTT strings exclude U+0000), so it can never be
 //! confused with a client's property.
 
@@ -22,6 +23,8 @@ pub struct Tag {
     pub retain: bool,
     /// The publishing connection (or internal publisher).
     pub publisher: u64,
+    /// When the message expires (ms since the Unix epoch), from its message expiry interval.
+    pub expires_at: Option<u64>,
 }
 
 impl Tag {
@@ -29,19 +32,22 @@ impl Tag {
     ///
     /// ```
     /// use weir_plugin::door::tag::Tag;
-    /// let tag = Tag { qos: 1, retain: true, publisher: 42 };
+    /// let tag = Tag { qos: 1, retain: true, publisher: 42, expires_at: Some(1_700_000_000_000) };
     /// let mut properties = None;
     /// tag.attach(&mut properties);
     /// assert_eq!(Tag::detach(&mut properties), Some(tag));
     /// assert!(properties.unwrap().user_properties.is_empty());
     /// ```
     pub fn attach(self, properties: &mut Option<PublishProperties>) {
-        let value = format!(
+        let mut value = format!(
             "{}{}{:x}",
             self.qos.min(2),
             if self.retain { 'r' } else { '-' },
             self.publisher
         );
+        if let Some(at) = self.expires_at {
+            value.push_str(&format!(";{at:x}"));
+        }
         properties
             .get_or_insert_with(PublishProperties::default)
             .user_properties
@@ -59,6 +65,10 @@ impl Tag {
     }
 
     fn parse(value: &str) -> Option<Tag> {
+        let (value, expires_at) = match value.split_once(';') {
+            Some((value, at)) => (value, Some(u64::from_str_radix(at, 16).ok()?)),
+            None => (value, None),
+        };
         let mut chars = value.chars();
         let qos = chars.next()?.to_digit(10).filter(|q| *q <= 2)? as u8;
         let retain = match chars.next()? {
@@ -71,6 +81,7 @@ impl Tag {
             qos,
             retain,
             publisher,
+            expires_at,
         })
     }
 }
@@ -90,6 +101,7 @@ mod tests {
             qos: 2,
             retain: false,
             publisher: u64::MAX,
+            expires_at: None,
         };
         tag.attach(&mut properties);
         assert_eq!(Tag::detach(&mut properties), Some(tag));

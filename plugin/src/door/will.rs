@@ -29,6 +29,7 @@ pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
                 qos: will.qos,
                 retain: will.retain,
                 publisher: connection,
+                expires_at: None,
             },
             origin: None,
         },

@@ -4,7 +4,8 @@
 
 use super::inflight::Stage;
 use super::{Delivery, Drain, Outbound, Why};
-use crate::door::control::{Control, Reply};
+use crate::door::control::{Control, Reply, RetainedRequest};
+use crate::door::dispatch::now_millis;
 use crate::door::session::router_filter;
 use crate::door::session::Subscription;
 use crate::door::sys::LocalMessage;
@@ -102,6 +103,23 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             for message in done.local {
                 self.local(message);
             }
+            self.send_retained(done.retained);
+        }
+    }
+
+    /// Puts the retained messages the new subscriptions match at the head of the queue, right
+    /// after their SUBACK, in topic order.
+    fn send_retained(&mut self, requests: Vec<RetainedRequest>) {
+        let now = now_millis();
+        let mut deliveries = Vec::new();
+        for request in requests {
+            for message in self.shared.retained.matching(&request.filter, now) {
+                deliveries.push(message.delivery(request.qos, request.identifier));
+            }
+        }
+        for delivery in deliveries.into_iter().rev() {
+            let size = delivery.size();
+            self.queue.push_front(delivery, size);
         }
     }
 

@@ -151,7 +151,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         };
         let offset = arrival.offset;
         let publisher = arrival.tag.map(|tag| tag.publisher);
-        let (delivery, skipped) = arrival.deliver(subscription);
+        let (delivery, skipped) = arrival.deliver(subscription, Some(self.connection));
         if skipped > 0 {
             let filter = subscription.filter.clone();
             tracing::warn!(
@@ -164,7 +164,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if let Some(offset) = offset {
             self.follow(id, offset);
         }
-        self.enqueue(delivery, publisher);
+        if let Some(delivery) = delivery {
+            self.enqueue(delivery, publisher);
+        }
     }
 
     /// Notes how far behind the router's log for subscription `id` this client is, now that

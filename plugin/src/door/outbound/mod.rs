@@ -14,6 +14,7 @@ mod link;
 use super::codec::{byte_string, qos_of, Wire};
 use super::control::{Control, PendingSubAck};
 use super::delivery::Delivery;
+use super::dispatch::now_millis;
 use super::flow::{Held, Pace};
 use super::logs::FilterLog;
 use super::message::properties_to_wire;
@@ -97,6 +98,8 @@ pub(super) struct Outbound<W> {
     pub queue: DeliveryQueue<Delivery>,
     pub shared: Arc<Shared>,
     pub client_id: String,
+    /// The connection's id (a publisher id: no-local subscriptions skip its own publishes).
+    pub connection: u64,
     /// Cancelled when this half ends, to stop the reading half.
     pub stop: CancellationToken,
     out: BytesMut,
@@ -133,6 +136,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         window: u16,
         shared: Arc<Shared>,
         client_id: String,
+        connection: u64,
         stop: CancellationToken,
     ) -> Self {
         let SessionState {
@@ -155,6 +159,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             queue: DeliveryQueue::from_items(shared.limits, queued, Delivery::size),
             shared,
             client_id,
+            connection,
             stop,
             out: BytesMut::new(),
             needs_flush: false,
@@ -249,10 +254,15 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         {
             return;
         }
+        let now = now_millis();
         while self.out.len() < limit {
             let Some(delivery) = self.queue.pop() else {
                 break;
             };
+            if delivery.expired(now) {
+                self.shared.stats.expired.fetch_add(1, Relaxed);
+                continue;
+            }
             if delivery.qos > 0 && self.inflight.full() {
                 let size = delivery.size();
                 self.queue.push_front(delivery, size);
@@ -284,7 +294,13 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             .wire
             .version()
             .is_v5()
-            .then(|| properties_to_wire(delivery.properties.as_deref(), delivery.identifier))
+            .then(|| {
+                properties_to_wire(
+                    delivery.properties.as_deref(),
+                    delivery.identifier,
+                    delivery.remaining_expiry(now_millis()),
+                )
+            })
             .flatten();
         let publish = WirePublish {
             dup,

@@ -188,10 +188,13 @@ impl Away {
         let Some(subscription) = self.state.subscriptions.get_mut(&id) else {
             return;
         };
-        let (delivery, skipped) = arrival.deliver(subscription);
+        let (delivery, skipped) = arrival.deliver(subscription, None);
         if skipped > 0 {
             self.dropped(skipped, "the router's log overran an offline session");
         }
+        let Some(delivery) = delivery else {
+            return;
+        };
         if delivery.qos == 0 && !self.shared.queue_qos0_messages {
             self.dropped(
                 1,
