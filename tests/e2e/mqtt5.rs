@@ -2,7 +2,7 @@
 //! each retain handling, no-local, retain-as-published, message expiry, every publish property
 //! and subscription identifiers.
 
-use super::harness::{metric, mosquitto_pub, paho, repo, Weir};
+use super::harness::{metric, mosquitto_pub, paho, repo, MosquittoSub, Weir};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
@@ -163,4 +163,80 @@ fn a_queued_message_that_expires_is_not_delivered_and_is_counted() {
     assert_eq!(payloads, ["fresh"], "{back}");
     assert_eq!(metric(metrics, "weir_expired_total"), Some(1));
     assert_eq!(metric(metrics, "weir_dropped_total"), Some(0));
+}
+
+#[test]
+fn a_shared_group_spreads_its_messages_and_groups_are_distinct_per_filter() {
+    let weir = Weir::start();
+    let received = probe(weir.v5, "shared");
+    for n in 0..3 {
+        let got = received[format!("sh-worker-{n}")].as_array().unwrap();
+        assert_eq!(got.len(), 10, "{received}");
+    }
+    let mut all: Vec<String> = (0..3)
+        .flat_map(|n| {
+            received[format!("sh-worker-{n}")]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 30, "each job once: {received}");
+    assert_eq!(
+        received["sh-other"].as_array().unwrap().len(),
+        5,
+        "{received}"
+    );
+}
+
+#[test]
+fn a_shared_group_prefers_connected_members_and_queues_for_an_away_one() {
+    let weir = Weir::start();
+    let port = weir.v4.to_string();
+    let member = |id: &str, persistent: bool| {
+        let mut args = vec![
+            "-p",
+            &port,
+            "-i",
+            id,
+            "-q",
+            "1",
+            "-t",
+            "$share/g/work/#",
+            "-v",
+        ];
+        if persistent {
+            args.push("-c");
+        }
+        MosquittoSub::start(&args)
+    };
+    let mut away = member("away", true);
+    away.kill();
+    weir.wait_for_log("client `away` closed the connection without DISCONNECT");
+    let mut here = member("here", false);
+    let publish = |payload: &str| {
+        let out = mosquitto_pub(&["-p", &port, "-q", "1", "-t", "work/a", "-m", payload]);
+        assert!(out.status.success());
+    };
+    for n in 0..4 {
+        publish(&format!("live {n}"));
+    }
+    let got: Vec<String> = (0..4).map(|_| here.next_message()).collect();
+    assert_eq!(
+        got,
+        [
+            "work/a live 0",
+            "work/a live 1",
+            "work/a live 2",
+            "work/a live 3"
+        ]
+    );
+    here.kill();
+    weir.wait_for_log("client `here` closed the connection without DISCONNECT");
+    publish("queued");
+    let mut back = member("away", true);
+    assert_eq!(back.next_message(), "work/a queued");
 }

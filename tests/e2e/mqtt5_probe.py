@@ -134,6 +134,29 @@ def expiry(args):
     print(json.dumps({"at once": first, "after expiry": step(late, "marker/2")}))
 
 
+def shared(args):
+    """Shared subscriptions: a group spreads its messages over its members; groups with the same
+    name and other filters are other groups; no retained messages on subscribe."""
+    publisher = client(args, "sh-pub")
+    publish(publisher, "jobs/retained", "old", retain=True)
+    workers = [client(args, f"sh-worker-{n}") for n in range(3)]
+    for worker in workers:
+        subscribe(worker, "$share/workers/jobs/#")
+    other = client(args, "sh-other")
+    subscribe(other, "$share/workers/other/#")
+    for n in range(30):
+        publish(publisher, f"jobs/{n}", f"job {n}")
+    for n in range(5):
+        publish(publisher, f"other/{n}", f"other {n}")
+    everyone = workers + [other]
+    deadline = time.monotonic() + PATIENCE
+    while sum(len(p.messages) for p in everyone) < 35 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    received = {p.client._client_id.decode(): sorted(m["payload"] for m in p.messages)
+                for p in everyone}
+    print(json.dumps(received))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -143,7 +166,7 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     for name, run in (("retain-handling", retain_handling),
                       ("local-and-retain-flag", local_and_retain_flag),
-                      ("properties", properties), ("expiry", expiry)):
+                      ("properties", properties), ("expiry", expiry), ("shared", shared)):
         commands.add_parser(name).set_defaults(run=run)
     args = parser.parse_args()
     args.client_id, args.version, args.keepalive = "", "5", 60

@@ -15,6 +15,7 @@ use super::router::{self, Batch, Link};
 use super::session::parked::{self, Parked};
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::{expiry, Subscriptions};
+use super::shared::Mailbox;
 use super::will::{delay_will, publish_will_now};
 use super::Shared;
 use bytes::BytesMut;
@@ -98,6 +99,7 @@ async fn run<R, W>(
         wire,
         control,
         state,
+        mailbox,
     } = welcome;
     let halves = Halves {
         reader,
@@ -106,7 +108,7 @@ async fn run<R, W>(
         codec,
         wire,
     };
-    session.run(halves, link, control, state).await;
+    session.run(halves, link, control, state, mailbox).await;
 }
 
 /// What a connection has once its client is accepted.
@@ -117,6 +119,8 @@ struct Welcome {
     control: mpsc::UnboundedReceiver<Control>,
     /// The session it continues (empty for a new one).
     state: SessionState,
+    /// Where the session's shared-subscription messages arrive.
+    mailbox: Mailbox,
 }
 
 /// Takes the client id, attaches the client to the router and writes the CONNACK; `None` when
@@ -137,10 +141,14 @@ async fn welcome<W: AsyncWrite + Unpin>(
         return None;
     };
     let session_present = resumed.is_some();
-    let (link, state) = match resumed {
-        Some(Parked { state, link }) => (link, state),
+    let (link, state, mailbox) = match resumed {
+        Some(Parked {
+            state,
+            link,
+            mailbox,
+        }) => (link, state, mailbox),
         None => match attach(&shared, &client).await {
-            Ok(link) => (link, SessionState::default()),
+            Ok(link) => (link, SessionState::default(), Mailbox::default()),
             Err(e) => {
                 tracing::error!(client = %client.client_id, "{e}");
                 shared.registry.release(&client.client_id, connection, None);
@@ -169,6 +177,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
                 client.client_id.clone(),
                 state,
                 link,
+                mailbox,
                 expires_at,
             );
             if let Some(unkept) =
@@ -181,6 +190,9 @@ async fn welcome<W: AsyncWrite + Unpin>(
         } else {
             let mut tx = link.tx;
             router::end(&mut tx);
+            shared
+                .groups
+                .leave_all(&client.client_id, &state.subscriptions);
             shared.registry.release(&client.client_id, connection, None);
         }
         ended.cancel();
@@ -214,6 +226,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
         wire,
         control,
         state,
+        mailbox,
     })
 }
 
@@ -243,6 +256,7 @@ impl Session {
         link: Link,
         control_rx: mpsc::UnboundedReceiver<Control>,
         mut state: SessionState,
+        mailbox: Mailbox,
     ) where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -260,6 +274,7 @@ impl Session {
         let pace = Arc::new(Pace::default());
         let (filters, next_subscription) = Inbound::<R>::filters_of(&state.subscriptions);
         let incoming = std::mem::take(&mut state.incoming);
+        let (mailbox_tx, live) = (mailbox.tx.clone(), mailbox.live.clone());
         let request = &self.client.request;
         let Halves {
             reader,
@@ -276,6 +291,7 @@ impl Session {
             pace.clone(),
             control_rx,
             state,
+            mailbox,
             request.receive_maximum.min(self.listener.max_inflight),
             shared.clone(),
             self.client.client_id.clone(),
@@ -303,6 +319,8 @@ impl Session {
             replies: Vec::new(),
             aliases: Default::default(),
             awaiting_release: incoming.into_iter().collect(),
+            mailbox: mailbox_tx,
+            live,
         };
         let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {
@@ -350,6 +368,7 @@ impl Session {
             why,
             session: state,
             link: link_rx,
+            mailbox,
         } = finished;
         shared
             .stats
@@ -363,8 +382,8 @@ impl Session {
         }
         let link_tx =
             Arc::try_unwrap(link).map(|link| link.into_inner().unwrap_or_else(|e| e.into_inner()));
-        let parked = match (persistent, link_tx, link_rx) {
-            (true, Ok(tx), Some(rx)) => {
+        let parked = match (persistent, link_tx, link_rx, mailbox) {
+            (true, Ok(tx), Some(rx), Some(mailbox)) => {
                 let expires_at = expiry(session_expiry, Instant::now());
                 let link = Link { tx, rx };
                 Some(parked::park(
@@ -372,13 +391,15 @@ impl Session {
                     client_id.clone(),
                     state,
                     link,
+                    mailbox,
                     expires_at,
                 ))
             }
-            (_, link_tx, _) => {
+            (_, link_tx, _, _) => {
                 if let Ok(mut tx) = link_tx {
                     router::end(&mut tx);
                 }
+                shared.groups.leave_all(client_id, &state.subscriptions);
                 self.lost(&state, persistent);
                 None
             }

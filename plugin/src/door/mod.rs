@@ -42,6 +42,7 @@ pub mod queue;
 pub mod retained;
 pub mod router;
 pub mod session;
+pub mod shared;
 pub mod stats;
 pub mod sys;
 pub mod tag;
@@ -110,6 +111,7 @@ pub(crate) struct Shared {
     lag: logs::LagLimits,
     graphs: OnceLock<Arc<GraphRoutes>>,
     retained: retained::RetainedStore,
+    groups: shared::Groups,
     limits: queue::Limits,
     queue_qos0_messages: bool,
     max_connections: usize,
@@ -153,7 +155,11 @@ impl Door {
             .enable_all()
             .build()?;
         let mut router_config = config.router;
-        router_config.max_connections = config.max_connections.saturating_add(INTERNAL_LINKS);
+        // Clients, their shared-subscription groups (a router link each), and Weir's own.
+        router_config.max_connections = config
+            .max_connections
+            .saturating_mul(2)
+            .saturating_add(INTERNAL_LINKS);
         let shared = Arc::new(Shared {
             router: Router::spawn(router_config.clone()),
             registry: Registry::default(),
@@ -167,6 +173,7 @@ impl Door {
             ),
             graphs: OnceLock::new(),
             retained: retained::RetainedStore::default(),
+            groups: shared::Groups::default(),
             limits: queue::Limits {
                 messages: config.max_queued_messages,
                 bytes: config.max_queued_bytes,

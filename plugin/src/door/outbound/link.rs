@@ -169,6 +169,18 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         }
     }
 
+    /// A shared-subscription message its group gave this session (subscription `id`).
+    pub(super) fn shared_arrival(&mut self, id: u32, arrival: Arrival) {
+        let publisher = arrival.tag.map(|tag| tag.publisher);
+        let Some(subscription) = self.subscriptions.get_mut(&id) else {
+            // Unsubscribed meanwhile: the group will not pick this session again.
+            return;
+        };
+        if let (Some(delivery), _) = arrival.deliver(subscription, None) {
+            self.enqueue(delivery, publisher);
+        }
+    }
+
     /// Notes how far behind the router's log for subscription `id` this client is, now that
     /// it received the message at `offset`.
     pub(super) fn follow(&mut self, id: u32, offset: u64) {

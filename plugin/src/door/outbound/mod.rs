@@ -21,6 +21,7 @@ use super::message::properties_to_wire;
 use super::queue::DeliveryQueue;
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::Subscriptions;
+use super::shared::Mailbox;
 use super::Shared;
 use bytes::{Buf, BytesMut};
 use inflight::{Inflight, Stage};
@@ -46,6 +47,7 @@ impl Finished {
             why: Why::WriteFailed,
             session: SessionState::default(),
             link: None,
+            mailbox: None,
         }
     }
 }
@@ -84,6 +86,8 @@ pub(super) struct Finished {
     pub session: SessionState,
     /// The router link's receiving side, for a session that goes on.
     pub link: Option<LinkRx>,
+    /// The session's mailbox, for a session that goes on.
+    pub mailbox: Option<Mailbox>,
 }
 
 /// The writing half's state.
@@ -120,6 +124,8 @@ pub(super) struct Outbound<W> {
     arrived: Vec<Notification>,
     /// What a resumed session left in flight, written before anything else.
     resend: Vec<Unacknowledged>,
+    /// Where the session's shared-subscription messages arrive.
+    mailbox: Mailbox,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -133,6 +139,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         pace: Arc<Pace>,
         control: UnboundedReceiver<Control>,
         session: SessionState,
+        mailbox: Mailbox,
         window: u16,
         shared: Arc<Shared>,
         client_id: String,
@@ -175,7 +182,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             lagging: false,
             arrived: Vec::new(),
             resend,
+            mailbox,
         };
+        outbound.mailbox.live.store(true, Relaxed);
         let ids: Vec<u32> = outbound.subscriptions.keys().copied().collect();
         for id in ids {
             if let Some(subscription) = outbound.subscriptions.get(&id).cloned() {
@@ -204,6 +213,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                     Some(control) => self.on_control(control),
                     None => self.ending = Some(Why::Closed(None)),
                 },
+                Some((id, arrival)) = self.mailbox.rx.recv() => self.shared_arrival(id, arrival),
                 notification = self.link.next() => match notification {
                     Ok(Some(notification)) => self.on_notifications(notification),
                     Ok(None) => {}
@@ -400,6 +410,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             why,
             session,
             link: Some(self.link),
+            mailbox: Some(self.mailbox),
         }
     }
 }

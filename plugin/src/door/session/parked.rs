@@ -12,6 +12,7 @@ use super::subscription_matching;
 use crate::door::delivery::{Arrival, Delivery};
 use crate::door::queue::{Admitted, DeliveryQueue};
 use crate::door::router::{self, Link};
+use crate::door::shared::Mailbox;
 use crate::door::Shared;
 use rumqttd::Notification;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -20,12 +21,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// A session taken back from its parking: its state and its router link.
+/// A session taken back from its parking: its state, its router link and its mailbox.
 pub struct Parked {
     /// What the session holds.
     pub state: SessionState,
     /// Its client's router link.
     pub link: Link,
+    /// Where its shared-subscription messages arrive.
+    pub mailbox: Mailbox,
 }
 
 /// The registry's hold on a parked session.
@@ -71,8 +74,10 @@ pub(crate) fn park(
     client_id: String,
     state: SessionState,
     link: Link,
+    mailbox: Mailbox,
     expires_at: Option<Instant>,
 ) -> ParkedHandle {
+    mailbox.live.store(false, Relaxed);
     let generation = shared.registry.next_generation();
     let stop = CancellationToken::new();
     let queued = Arc::new(AtomicUsize::new(state.queued.len()));
@@ -86,6 +91,7 @@ pub(crate) fn park(
         generation,
         state,
         link,
+        mailbox,
         queued: queued.clone(),
         drops: None,
     };
@@ -104,6 +110,9 @@ pub(crate) fn park(
 pub(crate) async fn discard(shared: &Shared, client_id: &str, handle: ParkedHandle) {
     if let Some(mut parked) = handle.resume().await {
         router::end(&mut parked.link.tx);
+        shared
+            .groups
+            .leave_all(client_id, &parked.state.subscriptions);
         let lost = undelivered(&parked.state);
         if lost > 0 {
             let counter = shared.stats.client_drops(client_id);
@@ -135,6 +144,7 @@ struct Away {
     state: SessionState,
     queue: DeliveryQueue<Delivery>,
     link: Link,
+    mailbox: Mailbox,
     queued: Arc<AtomicUsize>,
     drops: Option<Arc<AtomicU64>>,
 }
@@ -144,6 +154,7 @@ impl Away {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Some(self.into_parked()),
+                Some((id, arrival)) = self.mailbox.rx.recv() => self.deliver(id, arrival),
                 next = self.link.rx.next() => match next {
                     Ok(Some(notification)) => self.on_notification(notification),
                     Ok(None) => {}
@@ -185,6 +196,11 @@ impl Away {
                 None => return,
             },
         };
+        self.deliver(id, arrival);
+    }
+
+    /// Queues `arrival` for subscription `id`.
+    fn deliver(&mut self, id: u32, arrival: Arrival) {
         let Some(subscription) = self.state.subscriptions.get_mut(&id) else {
             return;
         };
@@ -221,6 +237,9 @@ impl Away {
     /// The session's expiry interval passed: it ends, and what it held is counted.
     fn expire(mut self) {
         router::end(&mut self.link.tx);
+        self.shared
+            .groups
+            .leave_all(&self.client_id, &self.state.subscriptions);
         let state = self.state_now();
         let lost = undelivered(&state);
         if lost > 0 {
@@ -243,6 +262,7 @@ impl Away {
         Parked {
             state: self.state_now(),
             link: self.link,
+            mailbox: self.mailbox,
         }
     }
 }

@@ -6,24 +6,24 @@
 //! publisher's gate is closed (a subscriber's queue is full) and while a graph's queue has no
 //! room under `back_pressure: block`: the client's socket then fills and TCP slows the device.
 
-use super::codec::{Codec, Inbound as Packet, SubscriptionOptions};
-use super::control::{Control, PendingSubAck, Reply, RetainedRequest};
+mod subscriptions;
+
+pub(crate) use subscriptions::router_subscribe;
+
+use super::codec::{Codec, Inbound as Packet};
+use super::control::{Control, Reply};
 use super::dispatch::{self, Accepted};
 use super::flow::{Gate, Pace};
 use super::router::Batch;
-use super::session::{is_local_filter, Subscription, Subscriptions};
+use super::session::Subscriptions;
 use super::tag::Tag;
 use super::Shared;
-use crate::topic::TopicFilter;
 use bytes::BytesMut;
 use bytestring::ByteString;
 use rmqtt_codec::error::DecodeError;
 use rmqtt_codec::types::Publish as WirePublish;
-use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason};
+use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason};
 use rumqttd::local::LinkTx;
-use rumqttd::protocol::{
-    Filter, QoS, RetainForwardRule, Subscribe, SubscribeProperties, Unsubscribe,
-};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -86,6 +86,9 @@ pub(super) struct Inbound<R> {
     pub replies: Vec<Reply>,
     pub aliases: HashMap<u16, ByteString>,
     pub awaiting_release: HashSet<u16>,
+    /// Where the session's shared-subscription messages go, and whether it is connected.
+    pub mailbox: tokio::sync::mpsc::UnboundedSender<crate::door::shared::SharedDelivery>,
+    pub live: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What handling one packet asks of the loop.
@@ -208,7 +211,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 let found = self.awaiting_release.remove(&pkid);
                 self.replies.push(Reply::PubComp(pkid, found));
             }
-            Packet::Subscribe { pkid, filters, id } => self.subscribe(pkid, filters, id),
+            Packet::Subscribe { pkid, filters, id } => {
+                return self.subscribe(pkid, filters, id).await;
+            }
             Packet::Unsubscribe { pkid, filters } => self.unsubscribe(pkid, filters),
             Packet::PingReq => self.replies.push(Reply::PingResp),
             Packet::Disconnect {
@@ -347,152 +352,6 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         self.aliases.insert(alias, publish.topic.clone());
         Ok(publish.topic.clone())
     }
-
-    fn subscribe(
-        &mut self,
-        pkid: u16,
-        filters: Vec<(ByteString, SubscriptionOptions)>,
-        id: Option<u32>,
-    ) {
-        let mut granted = Vec::with_capacity(filters.len());
-        let mut added = Vec::new();
-        let mut router_filters = Vec::new();
-        let mut local = Vec::new();
-        let mut retained = Vec::new();
-        for (filter, mut options) in filters {
-            let parsed = match parse_filter(&filter) {
-                Ok(parsed) => parsed,
-                Err(e) => {
-                    tracing::debug!(client = %self.client_id, "subscription refused: {e}");
-                    granted.push(Err(SubscribeAckReason::TopicFilterInvalid));
-                    continue;
-                }
-            };
-            options.qos = options.qos.min(2);
-            let existing = self.filters.get(&*filter).copied();
-            let sub_id = existing.unwrap_or_else(|| {
-                let id = self.next_subscription;
-                self.next_subscription = self.next_subscription.wrapping_add(1).max(1);
-                id
-            });
-            if existing.is_none() {
-                self.filters.insert(filter.to_string(), sub_id);
-                self.shared.stats.subscriptions.fetch_add(1, Relaxed);
-            }
-            let subscription = Subscription {
-                filter: filter.to_string(),
-                options,
-                identifier: id,
-                next_offset: None,
-            };
-            if subscription.is_local() {
-                local.extend(self.shared.sys.subscribe(
-                    self.connection,
-                    &self.control,
-                    sub_id,
-                    parsed,
-                ));
-            } else {
-                // Shared subscriptions get no retained messages; retain handling 1 only for a
-                // new subscription, 2 never.
-                let wants_retained = !filter.starts_with("$share/")
-                    && match options.retain_handling {
-                        0 => true,
-                        1 => existing.is_none(),
-                        _ => false,
-                    };
-                if wants_retained {
-                    retained.push(RetainedRequest {
-                        filter: parsed,
-                        qos: options.qos,
-                        identifier: id,
-                    });
-                }
-                router_filters.push((sub_id, filter.to_string()));
-            }
-            added.push((sub_id, subscription));
-            granted.push(Ok(options.qos));
-        }
-        let router_acks = router_filters.len();
-        self.tell_writer(Control::Subscribed(added));
-        self.tell_writer(Control::AwaitSubAck(PendingSubAck {
-            pkid: Some(pkid),
-            granted,
-            router_acks,
-            local,
-            retained,
-        }));
-        for (sub_id, filter) in router_filters {
-            self.batch.push(router_subscribe(sub_id, filter));
-        }
-    }
-
-    fn unsubscribe(&mut self, pkid: u16, filters: Vec<ByteString>) {
-        let mut existed = Vec::with_capacity(filters.len());
-        let mut removed = Vec::new();
-        let mut router_filters = Vec::new();
-        for filter in filters {
-            match self.filters.remove(&*filter) {
-                Some(id) => {
-                    removed.push(id);
-                    if !is_local_filter(&filter) {
-                        router_filters.push(filter.to_string());
-                    }
-                    existed.push(true);
-                }
-                None => existed.push(false),
-            }
-        }
-        self.shared
-            .stats
-            .subscriptions
-            .fetch_sub(removed.len() as u64, Relaxed);
-        self.shared.sys.unsubscribe(self.connection, &removed);
-        self.tell_writer(Control::Unsubscribed(removed));
-        self.replies.push(Reply::UnsubAck(pkid, existed));
-        if !router_filters.is_empty() {
-            let unsubscribe = Unsubscribe {
-                pkid: 1,
-                filters: router_filters,
-            };
-            self.batch
-                .push(rumqttd::protocol::Packet::Unsubscribe(unsubscribe, None));
-        }
-    }
-}
-
-/// The router subscription behind door subscription `id`: always at QoS 0 (the door delivers
-/// at the right QoS itself), tagged with `id` so that every delivery names its subscription.
-pub(super) fn router_subscribe(id: u32, filter: String) -> rumqttd::protocol::Packet {
-    let subscribe = Subscribe {
-        pkid: 1,
-        filters: vec![Filter {
-            path: filter,
-            qos: QoS::AtMostOnce,
-            nolocal: false,
-            preserve_retain: false,
-            // The door keeps retained messages; the router has none to forward.
-            retain_forward_rule: RetainForwardRule::Never,
-        }],
-    };
-    let properties = SubscribeProperties {
-        id: Some(id as usize),
-        user_properties: Vec::new(),
-    };
-    rumqttd::protocol::Packet::Subscribe(subscribe, Some(properties))
-}
-
-/// A filter as the client wrote it, checked: `$share/GROUP/FILTER` or a plain filter.
-fn parse_filter(filter: &str) -> Result<TopicFilter, String> {
-    let plain = match filter.strip_prefix("$share/") {
-        Some(shared) => match shared.split_once('/') {
-            Some((group, rest)) if !group.is_empty() && !group.contains(['+', '#']) => rest,
-            _ => return Err(format!("invalid shared subscription `{filter}`")),
-        },
-        None => filter,
-    };
-    TopicFilter::new(plain).map_err(|e| e.to_string())?;
-    TopicFilter::new(filter).map_err(|e| e.to_string())
 }
 
 /// A topic name may not be empty or hold wildcards or NUL.

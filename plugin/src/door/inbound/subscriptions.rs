@@ -1,0 +1,192 @@
+//! SUBSCRIBE and UNSUBSCRIBE from a client: plain subscriptions go to the router on the client's
+//! link, `$SYS` ones to the door's `$SYS`, shared ones to their group ([`crate::door::shared`]);
+//! new subscriptions claim the retained messages they match.
+
+use super::{End, Inbound, Next};
+use crate::door::codec::SubscriptionOptions;
+use crate::door::control::{Control, PendingSubAck, Reply, RetainedRequest};
+use crate::door::session::{is_local_filter, Subscription};
+use crate::door::shared::{self, Member};
+use crate::door::DoorError;
+use crate::topic::TopicFilter;
+use bytestring::ByteString;
+use rmqtt_codec::v5::{DisconnectReasonCode, SubscribeAckReason};
+use rumqttd::protocol::{
+    Filter, QoS, RetainForwardRule, Subscribe, SubscribeProperties, Unsubscribe,
+};
+use std::sync::atomic::Ordering::Relaxed;
+use tokio::io::AsyncRead;
+
+impl<R: AsyncRead + Unpin> Inbound<R> {
+    pub(super) async fn subscribe(
+        &mut self,
+        pkid: u16,
+        filters: Vec<(ByteString, SubscriptionOptions)>,
+        id: Option<u32>,
+    ) -> Next {
+        let mut granted = Vec::with_capacity(filters.len());
+        let mut added = Vec::new();
+        let mut router_filters = Vec::new();
+        let mut local = Vec::new();
+        let mut retained = Vec::new();
+        for (filter, mut options) in filters {
+            let parsed = match parse_filter(&filter) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    tracing::debug!(client = %self.client_id, "subscription refused: {e}");
+                    granted.push(Err(SubscribeAckReason::TopicFilterInvalid));
+                    continue;
+                }
+            };
+            let group = shared::split(&filter);
+            if group.is_some() && options.no_local {
+                return Next::End(End::Violation {
+                    what: format!("no-local on shared subscription `{filter}`"),
+                    reason: DisconnectReasonCode::ProtocolError,
+                });
+            }
+            options.qos = options.qos.min(2);
+            let existing = self.filters.get(&*filter).copied();
+            let sub_id = existing.unwrap_or_else(|| {
+                let id = self.next_subscription;
+                self.next_subscription = self.next_subscription.wrapping_add(1).max(1);
+                id
+            });
+            let subscription = Subscription {
+                filter: filter.to_string(),
+                options,
+                identifier: id,
+                next_offset: None,
+            };
+            if let Some((group, plain)) = group {
+                if let Err(e) = self.join(group, plain, sub_id).await {
+                    tracing::warn!(client = %self.client_id, "shared subscription `{filter}` refused: {e}");
+                    granted.push(Err(SubscribeAckReason::QuotaExceeded));
+                    continue;
+                }
+            } else if subscription.is_local() {
+                local.extend(self.shared.sys.subscribe(
+                    self.connection,
+                    &self.control,
+                    sub_id,
+                    parsed,
+                ));
+            } else {
+                // Retain handling 1: only for a new subscription; 2: never.
+                let wants_retained = match options.retain_handling {
+                    0 => true,
+                    1 => existing.is_none(),
+                    _ => false,
+                };
+                if wants_retained {
+                    retained.push(RetainedRequest {
+                        filter: parsed,
+                        qos: options.qos,
+                        identifier: id,
+                    });
+                }
+                router_filters.push((sub_id, filter.to_string()));
+            }
+            if existing.is_none() {
+                self.filters.insert(filter.to_string(), sub_id);
+                self.shared.stats.subscriptions.fetch_add(1, Relaxed);
+            }
+            added.push((sub_id, subscription));
+            granted.push(Ok(options.qos));
+        }
+        let router_acks = router_filters.len();
+        self.tell_writer(Control::Subscribed(added));
+        self.tell_writer(Control::AwaitSubAck(PendingSubAck {
+            pkid: Some(pkid),
+            granted,
+            router_acks,
+            local,
+            retained,
+        }));
+        for (sub_id, filter) in router_filters {
+            self.batch.push(router_subscribe(sub_id, filter));
+        }
+        Next::Continue
+    }
+
+    /// Makes this session a member of `group` on `filter`, as subscription `sub_id`.
+    async fn join(&mut self, group: &str, filter: &str, sub_id: u32) -> Result<(), DoorError> {
+        let member = Member {
+            client_id: self.client_id.clone(),
+            subscription: sub_id,
+            tx: self.mailbox.clone(),
+            live: self.live.clone(),
+        };
+        let shared = self.shared.clone();
+        shared.groups.join(&shared, group, filter, member).await
+    }
+
+    pub(super) fn unsubscribe(&mut self, pkid: u16, filters: Vec<ByteString>) {
+        let mut existed = Vec::with_capacity(filters.len());
+        let mut removed = Vec::new();
+        let mut router_filters = Vec::new();
+        for filter in filters {
+            match self.filters.remove(&*filter) {
+                Some(id) => {
+                    removed.push(id);
+                    if let Some((group, plain)) = shared::split(&filter) {
+                        self.shared.groups.leave(group, plain, &self.client_id);
+                    } else if !is_local_filter(&filter) {
+                        router_filters.push(filter.to_string());
+                    }
+                    existed.push(true);
+                }
+                None => existed.push(false),
+            }
+        }
+        self.shared
+            .stats
+            .subscriptions
+            .fetch_sub(removed.len() as u64, Relaxed);
+        self.shared.sys.unsubscribe(self.connection, &removed);
+        self.tell_writer(Control::Unsubscribed(removed));
+        self.replies.push(Reply::UnsubAck(pkid, existed));
+        if !router_filters.is_empty() {
+            let unsubscribe = Unsubscribe {
+                pkid: 1,
+                filters: router_filters,
+            };
+            self.batch
+                .push(rumqttd::protocol::Packet::Unsubscribe(unsubscribe, None));
+        }
+    }
+}
+
+/// The router subscription behind door subscription `id`: always at QoS 0 (the door delivers
+/// at the right QoS itself), tagged with `id` so that every delivery names its subscription.
+pub(crate) fn router_subscribe(id: u32, filter: String) -> rumqttd::protocol::Packet {
+    let subscribe = Subscribe {
+        pkid: 1,
+        filters: vec![Filter {
+            path: filter,
+            qos: QoS::AtMostOnce,
+            nolocal: false,
+            preserve_retain: false,
+            // The door keeps retained messages; the router has none to forward.
+            retain_forward_rule: RetainForwardRule::Never,
+        }],
+    };
+    let properties = SubscribeProperties {
+        id: Some(id as usize),
+        user_properties: Vec::new(),
+    };
+    rumqttd::protocol::Packet::Subscribe(subscribe, Some(properties))
+}
+
+/// A filter as the client wrote it, checked: `$share/GROUP/FILTER` or a plain filter.
+fn parse_filter(filter: &str) -> Result<TopicFilter, String> {
+    let plain = match filter.strip_prefix("$share/") {
+        Some(shared) => match shared.split_once('/') {
+            Some((group, rest)) if !group.is_empty() && !group.contains(['+', '#']) => rest,
+            _ => return Err(format!("invalid shared subscription `{filter}`")),
+        },
+        None => filter,
+    };
+    TopicFilter::new(plain).map_err(|e| e.to_string())?;
+    TopicFilter::new(filter).map_err(|e| e.to_string())
+}
