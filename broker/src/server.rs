@@ -25,6 +25,7 @@ pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError>
         max_queued_messages: config.max_queued_messages,
         max_queued_bytes: config.max_queued_bytes,
         queue_qos0_messages: config.queue_qos0_messages,
+        max_keep_alive: config.max_keepalive,
         sys_interval: Duration::from_secs(config.sys_interval),
         router,
     })
@@ -53,6 +54,7 @@ fn listener_config(
         auth,
         max_packet_size: u32::try_from(limits.max_payload_size).unwrap_or(u32::MAX),
         max_inflight: u16::try_from(limits.max_inflight_count).unwrap_or(u16::MAX),
+        max_topic_alias: limits.max_topic_alias,
         connect_timeout: Duration::from_millis(u64::from(limits.connection_timeout_ms)),
     })
 }

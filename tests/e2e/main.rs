@@ -14,6 +14,7 @@ mod lifecycle;
 mod modules;
 mod mqtt;
 mod mqtt5;
+mod mqtt5_limits;
 mod security;
 mod services;
 mod sessions;

@@ -26,6 +26,11 @@ def client(args, name, **kwargs):
     return probe
 
 
+def seen(messages):
+    """(topic, payload, topic alias) of each message."""
+    return [[m["topic"], m["payload"], m["properties"].get("TopicAlias")] for m in messages]
+
+
 def subscribe(probe, topic, qos=1, identifier=None, **options):
     properties = None
     if identifier is not None:
@@ -157,6 +162,107 @@ def shared(args):
     print(json.dumps(received))
 
 
+def aliases(args):
+    """Topic aliases both ways: the publisher sets some, the door sets its own on what it sends
+    a subscriber that takes them (within its maximum), and none for one that does not."""
+    taking = client(args, "al-taking", connect_properties={"TopicAliasMaximum": 2})
+    plain = client(args, "al-plain")
+    for sub in (taking, plain):
+        subscribe(sub, "marker/#")
+        subscribe(sub, "al/#")
+    publisher = client(args, "al-pub")
+    for topic, payload in (("al/a", "1"), ("al/a", "2"), ("al/b", "3"), ("al/c", "4")):
+        publish(publisher, topic, payload)
+    publish(publisher, "al/in", "5", TopicAlias=1)
+    publish(publisher, "", "6", TopicAlias=1)
+    publish(publisher, "al/a", "7")
+    print(json.dumps({"server maximum": publisher.connack["properties"].get("TopicAliasMaximum"),
+                      "taking": seen(step(taking, "marker/1")),
+                      "plain": seen(step(plain, "marker/1"))}))
+
+
+def receive_maximum(args):
+    """Flow control towards a client: never more unacknowledged QoS 1 deliveries than its
+    receive maximum, and the rest once it acknowledges."""
+    sub = client(args, "rm-sub", connect_properties={"ReceiveMaximum": 2}, manual_ack=True)
+    subscribe(sub, "rm/#")
+    publisher = client(args, "rm-pub")
+    for n in range(6):
+        publish(publisher, f"rm/{n}", str(n))
+    acked, most = 0, 0
+    while acked < 6:
+        with sub.lock:
+            # Returns early only when a third unacknowledged delivery arrives: the quiet
+            # period is what shows that the broker waits for an acknowledgement.
+            sub.lock.wait_for(lambda: len(sub.messages) > acked + 2, 0.5)
+            outstanding = len(sub.messages) - acked
+            oldest = sub.messages[acked] if outstanding else None
+        most = max(most, outstanding)
+        if oldest is None:
+            break
+        sub.client.ack(oldest["mid"], 1)
+        acked += 1
+    print(json.dumps({"most unacknowledged": most,
+                      "payloads": [m["payload"] for m in sub.messages]}))
+
+
+def max_packet(args):
+    """A message larger than the subscriber's maximum packet size is not sent to it."""
+    sub = client(args, "mp-sub", connect_properties={"MaximumPacketSize": 128})
+    # The marker at QoS 0: nothing is left unacknowledged (and counted as lost) at the end.
+    subscribe(sub, "marker/#", qos=0)
+    subscribe(sub, "mp/#")
+    publisher = client(args, "mp-pub")
+    publish(publisher, "mp/small", "s" * 20)
+    publish(publisher, "mp/large", "l" * 1000)
+    publish(publisher, "mp/small", "after")
+    print(json.dumps([m["payload"] for m in step(sub, "marker/1")]))
+
+
+def connack(args):
+    """What the CONNACK tells: limits, and response information when asked."""
+    plain = client(args, "ca-plain")
+    asking = client(args, "ca-asking", connect_properties={"RequestResponseInformation": 1})
+    print(json.dumps({"plain": plain.connack["properties"],
+                      "asking": asking.connack["properties"]}))
+
+
+def refusals(args):
+    """Reason strings on refusals (and none for a client that declines them)."""
+    result = {}
+    refused = Probe(args, client_id=f"{args.prefix}rf-auth", version="5",
+                    connect_properties={"AuthenticationMethod": "SCRAM-SHA-1"})
+    result["connack"] = refused.connect()
+    for name, extra in (("explained", {}), ("declined", {"RequestProblemInformation": 0})):
+        probe = client(args, f"rf-{name}", connect_properties=extra)
+        acks = {}
+        probe.client.on_publish = lambda c, u, mid, reason, properties, acks=acks: acks.update(
+            {"rc": reason.value, "properties": properties.json() if properties else {}})
+        probe.client.on_subscribe = lambda c, u, mid, reasons, properties, acks=acks: acks.update(
+            {"suback": [r.value for r in reasons],
+             "suback properties": properties.json() if properties else {}})
+        probe.client.publish("$SYS/mine", "no", qos=1)
+        probe.client.subscribe("$share/no-filter", qos=1)
+        deadline = time.monotonic() + PATIENCE
+        while len(acks) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        result[name] = acks
+    violator = client(args, "rf-alias")
+    violator.client.publish("al/x", "too far", qos=0,
+                            properties=alias_property(11))
+    if not violator.disconnected.wait(PATIENCE):
+        fail("no DISCONNECT for a topic alias above the maximum")
+    result["disconnect"] = {"rc": violator.disconnect_reason,
+                            "properties": violator.disconnect_properties}
+    print(json.dumps(result))
+
+
+def alias_property(alias):
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.TopicAlias = alias
+    return properties
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -166,7 +272,10 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     for name, run in (("retain-handling", retain_handling),
                       ("local-and-retain-flag", local_and_retain_flag),
-                      ("properties", properties), ("expiry", expiry), ("shared", shared)):
+                      ("properties", properties), ("expiry", expiry), ("shared", shared),
+                      ("aliases", aliases), ("receive-maximum", receive_maximum),
+                      ("max-packet", max_packet), ("connack", connack),
+                      ("refusals", refusals)):
         commands.add_parser(name).set_defaults(run=run)
     args = parser.parse_args()
     args.client_id, args.version, args.keepalive = "", "5", 60

@@ -23,16 +23,17 @@ class Probe:
     """A paho client with its events as thread-safe values."""
 
     def __init__(self, args, client_id=None, version=None, clean=True, keepalive=None,
-                 session_expiry=3600):
+                 session_expiry=3600, connect_properties=None, manual_ack=False):
         self.version = VERSIONS[version or args.version]
         client_id = args.client_id if client_id is None else client_id
         kwargs = {"client_id": client_id, "protocol": self.version,
-                  "reconnect_on_failure": False}
+                  "reconnect_on_failure": False, "manual_ack": manual_ack}
         if self.version != mqtt.MQTTv5:
             kwargs["clean_session"] = clean
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
         self.clean = clean
         self.session_expiry = session_expiry
+        self.connect_properties = connect_properties or {}
         self.keepalive = args.keepalive if keepalive is None else keepalive
         self.port = args.port
         self.connected = threading.Event()
@@ -41,6 +42,7 @@ class Probe:
         self.published = {}
         self.connack = None
         self.disconnect_reason = None
+        self.disconnect_properties = {}
         self.messages = []
         self.lock = threading.Condition()
         self.client.on_connect = self._on_connect
@@ -59,11 +61,13 @@ class Probe:
             "rc": reason.value,
             "session_present": bool(flags.session_present),
             "assigned_id": assigned,
+            "properties": properties.json() if properties is not None else {},
         }
         self.connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties):
         self.disconnect_reason = reason.value
+        self.disconnect_properties = properties.json() if properties is not None else {}
         self.disconnected.set()
 
     def _on_message(self, client, userdata, message):
@@ -72,6 +76,7 @@ class Probe:
             self.messages.append(
                 {"topic": message.topic, "payload": message.payload.decode(errors="replace"),
                  "qos": message.qos, "retain": bool(message.retain), "dup": bool(message.dup),
+                 "mid": message.mid,
                  "properties": properties.json() if properties is not None else {}})
             self.lock.notify_all()
 
@@ -82,9 +87,12 @@ class Probe:
 
     def connect(self):
         properties = None
-        if self.version == mqtt.MQTTv5 and not self.clean:
+        if self.version == mqtt.MQTTv5 and (not self.clean or self.connect_properties):
             properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = self.session_expiry
+            if not self.clean:
+                properties.SessionExpiryInterval = self.session_expiry
+            for key, value in self.connect_properties.items():
+                setattr(properties, key, value)
         kwargs = {"keepalive": self.keepalive, "properties": properties}
         if self.version == mqtt.MQTTv5:
             kwargs["clean_start"] = self.clean

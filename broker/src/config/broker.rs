@@ -35,6 +35,10 @@ pub struct BrokerConfig {
     /// `queue_qos0_messages` (default off: they are dropped and counted).
     #[serde(default)]
     pub queue_qos0_messages: bool,
+    /// The longest keep-alive MQTT 5 clients may use, in seconds (0: no limit), as
+    /// mosquitto's `max_keepalive`: a client asking for more, or for none, is told this one.
+    #[serde(default)]
+    pub max_keepalive: u16,
     /// Seconds between updates of `$SYS/broker/...` (0: none).
     #[serde(default = "default_sys_interval")]
     pub sys_interval: u64,
@@ -49,6 +53,7 @@ impl Default for BrokerConfig {
             max_queued_messages: default_max_queued_messages(),
             max_queued_bytes: 0,
             queue_qos0_messages: false,
+            max_keepalive: 0,
             sys_interval: default_sys_interval(),
         }
     }
@@ -276,6 +281,9 @@ pub struct ListenerLimits {
     /// Unacknowledged QoS 1/2 messages in flight per connection, each way.
     #[serde(deserialize_with = "inflight")]
     pub max_inflight_count: usize,
+    /// Topic aliases an MQTT 5 client may set on this listener (0: none), as mosquitto's
+    /// `max_topic_alias`.
+    pub max_topic_alias: u16,
     /// Time a new connection has to send CONNECT, in milliseconds.
     pub connection_timeout_ms: u16,
 }
@@ -285,6 +293,7 @@ impl Default for ListenerLimits {
         ListenerLimits {
             max_payload_size: 1024 * 1024,
             max_inflight_count: 100,
+            max_topic_alias: 10,
             connection_timeout_ms: 10_000,
         }
     }

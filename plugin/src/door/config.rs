@@ -21,6 +21,10 @@ pub struct DoorConfig {
     pub max_queued_bytes: usize,
     /// Queue QoS 0 messages for persistent sessions whose clients are away.
     pub queue_qos0_messages: bool,
+    /// The longest keep-alive an MQTT 5 client may use, in seconds (0: no limit); one asking
+    /// for more, or for none, is told this one (server keep-alive), as mosquitto's
+    /// `max_keepalive`.
+    pub max_keep_alive: u16,
     /// How often `$SYS/broker/...` is published (zero: never).
     pub sys_interval: Duration,
     /// The router's log limits.
@@ -42,6 +46,8 @@ pub struct ListenerConfig {
     pub max_packet_size: u32,
     /// QoS 1 and 2 messages in flight to or from one client.
     pub max_inflight: u16,
+    /// Topic aliases an MQTT 5 client may set (mosquitto's `max_topic_alias`).
+    pub max_topic_alias: u16,
     /// Time a new connection has to send CONNECT.
     pub connect_timeout: Duration,
 }
@@ -55,6 +61,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("auth", &self.auth)
             .field("max_packet_size", &self.max_packet_size)
             .field("max_inflight", &self.max_inflight)
+            .field("max_topic_alias", &self.max_topic_alias)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
     }

@@ -32,6 +32,13 @@ pub struct ConnectRequest {
     pub receive_maximum: u16,
     /// Largest packet the client accepts (0: no limit).
     pub max_packet_size: u32,
+    /// Topic aliases the client accepts from the door (MQTT 5; 0: none).
+    pub topic_alias_maximum: u16,
+    /// Whether the client takes reason strings on acknowledgements (MQTT 5 request problem
+    /// information; MQTT 3 has none).
+    pub problem_information: bool,
+    /// Whether the client asked for response information in the CONNACK (MQTT 5).
+    pub response_information: bool,
     /// The will.
     pub will: Option<Will>,
     /// Username, if given.
@@ -73,6 +80,9 @@ impl ConnectRequest {
                     session_expiry: if connect.clean_session { 0 } else { u32::MAX },
                     receive_maximum: u16::MAX,
                     max_packet_size: 0,
+                    topic_alias_maximum: 0,
+                    problem_information: false,
+                    response_information: false,
                     will: connect.last_will.map(|will| Will {
                         topic: will.topic.to_string(),
                         payload: will.message,
@@ -96,6 +106,9 @@ impl ConnectRequest {
                     session_expiry: connect.session_expiry_interval_secs,
                     receive_maximum: connect.receive_max.map_or(u16::MAX, NonZeroU16::get),
                     max_packet_size: connect.max_packet_size.map_or(0, |size| size.get()),
+                    topic_alias_maximum: connect.topic_alias_max,
+                    problem_information: connect.request_problem_info,
+                    response_information: connect.request_response_info,
                     will: connect.last_will.map(will_v5),
                     username: connect.username.map(|u| u.to_string()),
                     password: connect.password,
@@ -108,6 +121,73 @@ impl ConnectRequest {
     /// Whether the session outlives this connection.
     pub fn persistent(&self) -> bool {
         self.session_expiry > 0
+    }
+
+    /// The keep-alive the door holds the client to under `max` seconds (0: no limit), and
+    /// whether the CONNACK must say so (MQTT 5 server keep-alive).
+    ///
+    /// As mosquitto 2.0's `max_keepalive`: an MQTT 5 client asking for more than `max`, or for
+    /// none, is given `max`; MQTT 3 has no way to be told, so its own stands.
+    ///
+    /// ```
+    /// # use weir_plugin::door::connect::ConnectRequest;
+    /// # use weir_plugin::door::codec::Version;
+    /// let mut request = ConnectRequest::anonymous(Version::V5, "c");
+    /// request.keep_alive = 600;
+    /// assert_eq!(request.keep_alive_under(60), (60, Some(60)));
+    /// request.keep_alive = 0;
+    /// assert_eq!(request.keep_alive_under(60), (60, Some(60)));
+    /// assert_eq!(request.keep_alive_under(0), (0, None));
+    /// ```
+    pub fn keep_alive_under(&self, max: u16) -> (u16, Option<u16>) {
+        let over = max > 0 && (self.keep_alive == 0 || self.keep_alive > max);
+        if over && self.version.is_v5() {
+            (max, Some(max))
+        } else {
+            (self.keep_alive, None)
+        }
+    }
+
+    /// The CONNACK's response information for `client_id`, when the client asked for it: the
+    /// topic prefix `response/<client id>` under which it may take responses (levels and
+    /// wildcards in the id become `_`).
+    ///
+    /// ```
+    /// # use weir_plugin::door::connect::ConnectRequest;
+    /// # use weir_plugin::door::codec::Version;
+    /// let mut request = ConnectRequest::anonymous(Version::V5, "a/b+");
+    /// assert_eq!(request.response_information_for("a/b+"), None);
+    /// request.response_information = true;
+    /// assert_eq!(request.response_information_for("a/b+").as_deref(), Some("response/a_b_"));
+    /// ```
+    pub fn response_information_for(&self, client_id: &str) -> Option<String> {
+        self.response_information.then(|| {
+            let level: String = client_id
+                .chars()
+                .map(|c| if matches!(c, '/' | '+' | '#') { '_' } else { c })
+                .collect();
+            format!("response/{level}")
+        })
+    }
+
+    /// A clean MQTT `version` CONNECT from `client_id`, without credentials or will.
+    pub fn anonymous(version: Version, client_id: &str) -> ConnectRequest {
+        ConnectRequest {
+            version,
+            client_id: client_id.to_string(),
+            clean_start: true,
+            keep_alive: 60,
+            session_expiry: 0,
+            receive_maximum: u16::MAX,
+            max_packet_size: 0,
+            topic_alias_maximum: 0,
+            problem_information: true,
+            response_information: false,
+            will: None,
+            username: None,
+            password: None,
+            auth_method: None,
+        }
     }
 }
 
@@ -249,6 +329,11 @@ pub struct Granted {
     pub max_packet_size: u32,
     /// Topic aliases the client may use.
     pub topic_alias_maximum: u16,
+    /// The keep-alive the door holds the client to, when it is not the client's own (MQTT 5
+    /// server keep-alive).
+    pub server_keep_alive: Option<u16>,
+    /// The response information the client asked for (MQTT 5).
+    pub response_information: Option<String>,
 }
 
 impl Granted {
@@ -264,6 +349,8 @@ impl Granted {
                 max_packet_size: Some(self.max_packet_size),
                 assigned_client_id: self.assigned_client_id.clone().map(Into::into),
                 topic_alias_max: self.topic_alias_maximum,
+                server_keepalive_sec: self.server_keep_alive,
+                response_info: self.response_information.clone().map(Into::into),
                 ..Default::default()
             },
         }

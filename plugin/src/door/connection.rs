@@ -9,7 +9,7 @@ use super::connect::{Granted, Refusal};
 use super::control::Control;
 use super::flow::Pace;
 use super::handshake::{attach, claim, read_connect, refuse, Client};
-use super::inbound::{End, Inbound, TOPIC_ALIAS_MAXIMUM};
+use super::inbound::{End, Inbound};
 use super::outbound::{Finished, Outbound, Why};
 use super::router::{self, Batch, Link};
 use super::session::parked::{self, Parked};
@@ -127,7 +127,7 @@ struct Welcome {
 /// the client was refused or went.
 async fn welcome<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    client: Client,
+    mut client: Client,
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
     shared: Arc<Shared>,
@@ -158,14 +158,18 @@ async fn welcome<W: AsyncWrite + Unpin>(
             }
         },
     };
+    let (keep_alive, server_keep_alive) = client.request.keep_alive_under(shared.max_keep_alive);
+    client.request.keep_alive = keep_alive;
     let granted = Granted {
         session_present,
         assigned_client_id: client.assigned.then(|| client.client_id.clone()),
         receive_maximum: listener.max_inflight,
         max_packet_size: listener.max_packet_size,
-        topic_alias_maximum: TOPIC_ALIAS_MAXIMUM,
+        topic_alias_maximum: listener.max_topic_alias,
+        server_keep_alive,
+        response_information: client.request.response_information_for(&client.client_id),
     };
-    let mut wire = Wire::new(client.request.version, client.request.max_packet_size);
+    let mut wire = Wire::for_client(&client.request);
     let mut out = BytesMut::new();
     wire.connack(granted.connack(), &mut out);
     if writer.write_all(&out).await.is_err() {
@@ -312,6 +316,7 @@ impl Session {
             client_id: self.client.client_id.clone(),
             keep_alive: request.keep_alive,
             receive_maximum: self.listener.max_inflight,
+            topic_alias_maximum: self.listener.max_topic_alias,
             stop: stop.clone(),
             filters,
             next_subscription,
@@ -324,7 +329,9 @@ impl Session {
         };
         let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {
-            let _ = self.control.send(Control::Close(end.reason()));
+            let _ = self
+                .control
+                .send(Control::Close(end.reason(), end.to_string()));
         }
         let mut finished = writing.await.unwrap_or_else(|e| {
             tracing::error!(client = %self.client.client_id, "the connection's writer failed: {e}");

@@ -24,8 +24,8 @@ pub enum Control {
     PubComp(u16),
     /// A `$SYS` message for the client.
     Local(LocalMessage),
-    /// The reading half ended: tell the client `reason` (MQTT 5) and close.
-    Close(Option<DisconnectReasonCode>),
+    /// The reading half ended: tell the client `reason` (MQTT 5) with the words why, and close.
+    Close(Option<DisconnectReasonCode>, String),
     /// Another connection took the client id.
     TakenOver,
     /// The broker shuts down: deliver what the router holds, then disconnect.

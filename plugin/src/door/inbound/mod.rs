@@ -32,9 +32,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-/// Topic aliases a client may use (MQTT 5), as mosquitto's default.
-pub(super) const TOPIC_ALIAS_MAXIMUM: u16 = 10;
-
 /// Bytes read from a socket at a time.
 const READ_SIZE: usize = 64 * 1024;
 
@@ -77,6 +74,8 @@ pub(super) struct Inbound<R> {
     pub client_id: String,
     pub keep_alive: u16,
     pub receive_maximum: u16,
+    /// Topic aliases the client may set.
+    pub topic_alias_maximum: u16,
     /// Stops reading when cancelled (the writing half ended).
     pub stop: CancellationToken,
     /// The session's subscriptions: filter → door subscription id.
@@ -333,9 +332,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let Some(alias) = alias.map(|a| a.get()) else {
             return Ok(publish.topic.clone());
         };
-        if alias > TOPIC_ALIAS_MAXIMUM {
+        if alias > self.topic_alias_maximum {
             return Err(End::Violation {
-                what: format!("topic alias {alias} above the maximum {TOPIC_ALIAS_MAXIMUM}"),
+                what: format!(
+                    "topic alias {alias} above the maximum {}",
+                    self.topic_alias_maximum
+                ),
                 reason: DisconnectReasonCode::TopicAliasInvalid,
             });
         }

@@ -48,7 +48,10 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             }
             Control::PubComp(pkid) => self.acknowledged(pkid, Stage::Complete, None),
             Control::Local(message) => self.local(message),
-            Control::Close(reason) => self.ending = Some(Why::Closed(reason)),
+            Control::Close(reason, why) => {
+                self.farewell = Some(why);
+                self.ending = Some(Why::Closed(reason));
+            }
             Control::TakenOver => self.ending = Some(Why::TakenOver),
             Control::Shutdown => {
                 self.drain = Some(Drain::default());

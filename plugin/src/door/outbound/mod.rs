@@ -126,6 +126,8 @@ pub(super) struct Outbound<W> {
     resend: Vec<Unacknowledged>,
     /// Where the session's shared-subscription messages arrive.
     mailbox: Mailbox,
+    /// Why the reading half ended, in words, for the DISCONNECT's reason string.
+    farewell: Option<String>,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -183,6 +185,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             arrived: Vec::new(),
             resend,
             mailbox,
+            farewell: None,
         };
         outbound.mailbox.live.store(true, Relaxed);
         let ids: Vec<u32> = outbound.subscriptions.keys().copied().collect();
@@ -380,8 +383,11 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             self.fill(usize::MAX);
         }
         if let Some(reason) = reason {
-            self.wire
-                .disconnect(reason, &reason_string(reason), &mut self.out);
+            let why = match self.farewell.take() {
+                Some(why) => why,
+                None => reason_string(reason),
+            };
+            self.wire.disconnect(reason, &why, &mut self.out);
         }
         if why != Why::WriteFailed {
             let out = std::mem::take(&mut self.out);
