@@ -51,6 +51,7 @@ fn listener_config(
         name: listener.name(),
         address: listener.address,
         tls,
+        websockets: listener.protocol.is_websockets(),
         auth,
         max_packet_size: u32::try_from(limits.max_payload_size).unwrap_or(u32::MAX),
         max_inflight: u16::try_from(limits.max_inflight_count).unwrap_or(u16::MAX),

@@ -58,7 +58,7 @@ fn bad_address() {
 fn unknown_protocol() {
     assert_error(
         "broker:\n  listeners:\n    - protocol: '4.0'\n      address: 127.0.0.1:1\n",
-        "bad.yaml:3:7: broker.listeners[0].protocol: unknown protocol `4.0`, expected mqtt (\"3.1.1\" and \"5\" mean the same)",
+        "bad.yaml:3:7: broker.listeners[0].protocol: unknown protocol `4.0`, expected mqtt or websockets (\"3.1.1\" and \"5\" mean mqtt)",
     );
 }
 

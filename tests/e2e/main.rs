@@ -19,3 +19,4 @@ mod security;
 mod services;
 mod sessions;
 mod sinks;
+mod websockets;

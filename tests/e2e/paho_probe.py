@@ -26,11 +26,17 @@ class Probe:
                  session_expiry=3600, connect_properties=None, manual_ack=False):
         self.version = VERSIONS[version or args.version]
         client_id = args.client_id if client_id is None else client_id
+        websocket_path = getattr(args, "websocket_path", None)
         kwargs = {"client_id": client_id, "protocol": self.version,
-                  "reconnect_on_failure": False, "manual_ack": manual_ack}
+                  "reconnect_on_failure": False, "manual_ack": manual_ack,
+                  "transport": "websockets" if websocket_path else "tcp"}
         if self.version != mqtt.MQTTv5:
             kwargs["clean_session"] = clean
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+        if websocket_path:
+            self.client.ws_set_options(path=websocket_path)
+        if getattr(args, "tls_ca", None):
+            self.client.tls_set(ca_certs=args.tls_ca)
         self.clean = clean
         self.session_expiry = session_expiry
         self.connect_properties = connect_properties or {}
@@ -224,6 +230,8 @@ def main():
     parser.add_argument("--keepalive", type=int, default=60)
     parser.add_argument("--username")
     parser.add_argument("--password")
+    parser.add_argument("--websocket-path", help="MQTT over WebSocket on this path")
+    parser.add_argument("--tls-ca", help="TLS, trusting this CA file")
     commands = parser.add_subparsers(dest="command", required=True)
     c = commands.add_parser("connect")
     c.add_argument("--persistent", action="store_true")

@@ -9,14 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A CA made for the test and a server certificate it signed for localhost and 127.0.0.1.
-struct TestPki {
+pub(super) struct TestPki {
     ca_pem: String,
     cert_pem: String,
     key_pem: String,
 }
 
 impl TestPki {
-    fn new() -> TestPki {
+    pub(super) fn new() -> TestPki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -40,7 +40,7 @@ impl TestPki {
         }
     }
 
-    fn write(&self, dir: &Path) {
+    pub(super) fn write(&self, dir: &Path) {
         write_file(dir, "ca.pem", &self.ca_pem);
         write_file(dir, "server.pem", &self.cert_pem);
         write_file(dir, "server.key", &self.key_pem);

@@ -186,9 +186,9 @@ fn segment_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     }
 }
 
-/// The protocol a listener speaks. Every MQTT listener serves MQTT 3.1, 3.1.1 and 5 (the
-/// version comes from each client's CONNECT); `"3.1.1"` and `"5"` are accepted as names for
-/// it, as earlier configurations wrote them.
+/// The protocol a listener speaks. Every listener serves MQTT 3.1, 3.1.1 and 5 (the version
+/// comes from each client's CONNECT), over TCP or over WebSocket; `"3.1.1"` and `"5"` are
+/// accepted as names for `mqtt`, as earlier configurations wrote them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// MQTT over TCP, any version (written `mqtt`).
@@ -197,11 +197,24 @@ pub enum Protocol {
     V3_1_1,
     /// Written `"5"` (or `v5`): MQTT over TCP, any version.
     V5,
+    /// MQTT over WebSocket, any version (written `websockets`, as mosquitto's `protocol
+    /// websockets`).
+    WebSockets,
+}
+
+impl Protocol {
+    /// Whether MQTT is carried in WebSocket frames.
+    pub fn is_websockets(self) -> bool {
+        self == Protocol::WebSockets
+    }
 }
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MQTT 3.1/3.1.1/5")
+        match self {
+            Protocol::WebSockets => f.write_str("MQTT 3.1/3.1.1/5 over WebSocket"),
+            _ => f.write_str("MQTT 3.1/3.1.1/5"),
+        }
     }
 }
 
@@ -221,8 +234,9 @@ impl<'de> Deserialize<'de> for Protocol {
             "mqtt" => Ok(Protocol::Mqtt),
             "3.1.1" | "v4" | "4" | "311" => Ok(Protocol::V3_1_1),
             "5" | "5.0" | "v5" => Ok(Protocol::V5),
+            "websockets" => Ok(Protocol::WebSockets),
             other => Err(serde::de::Error::custom(format_args!(
-                "unknown protocol `{other}`, expected mqtt (\"3.1.1\" and \"5\" mean the same)"
+                "unknown protocol `{other}`, expected mqtt or websockets (\"3.1.1\" and \"5\" mean mqtt)"
             ))),
         }
     }
@@ -232,10 +246,11 @@ impl<'de> Deserialize<'de> for Protocol {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// A name for logs (default: `mqtt-PORT`).
+    /// A name for logs (default: `mqtt-PORT`, or `ws-PORT` for WebSocket).
     #[serde(default)]
     pub name: Option<String>,
-    /// `mqtt` (`"3.1.1"` and `"5"` mean the same): every MQTT version on this port.
+    /// `mqtt` (`"3.1.1"` and `"5"` mean the same) or `websockets`: every MQTT version on this
+    /// port, over TCP or over WebSocket.
     pub protocol: Protocol,
     /// Socket address to bind, e.g. `127.0.0.1:1883` or `0.0.0.0:8883`.
     pub address: SocketAddr,
@@ -266,6 +281,7 @@ impl ListenerConfig {
     pub fn name(&self) -> String {
         match &self.name {
             Some(name) => name.clone(),
+            None if self.protocol.is_websockets() => format!("ws-{}", self.address.port()),
             None => format!("mqtt-{}", self.address.port()),
         }
     }

@@ -40,6 +40,9 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// TLS, when set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// MQTT in WebSocket frames (subprotocol `mqtt`, paths `/` and `/mqtt`), inside TLS when
+    /// that is set.
+    pub websockets: bool,
     /// Who may connect.
     pub auth: AuthConfig,
     /// Largest packet accepted, in bytes.
@@ -58,6 +61,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("name", &self.name)
             .field("address", &self.address)
             .field("tls", &self.tls.is_some())
+            .field("websockets", &self.websockets)
             .field("auth", &self.auth)
             .field("max_packet_size", &self.max_packet_size)
             .field("max_inflight", &self.max_inflight)

@@ -16,6 +16,7 @@ use super::session::parked::{self, Parked};
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::{expiry, Subscriptions};
 use super::shared::Mailbox;
+use super::websocket;
 use super::will::{delay_will, publish_will_now};
 use super::Shared;
 use bytes::BytesMut;
@@ -37,13 +38,17 @@ pub(super) async fn serve(
     shared: Arc<Shared>,
 ) {
     match &listener.tls {
-        None => {
+        None if !listener.websockets => {
             let (reader, writer) = stream.into_split();
             run(reader, writer, peer, listener, shared).await;
         }
+        None => over_websocket(stream, peer, listener, shared).await,
         Some(tls) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
             match tokio::time::timeout(listener.connect_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) if listener.websockets => {
+                    over_websocket(stream, peer, listener, shared).await
+                }
                 Ok(Ok(stream)) => {
                     let (reader, writer) = tokio::io::split(stream);
                     run(reader, writer, peer, listener, shared).await;
@@ -56,6 +61,21 @@ pub(super) async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Serves MQTT carried in WebSocket frames on `stream`.
+async fn over_websocket<S>(
+    stream: S,
+    peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
+    shared: Arc<Shared>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if let Some(stream) = websocket::upgrade(stream, &listener, peer).await {
+        let (reader, writer) = tokio::io::split(stream);
+        run(reader, writer, peer, listener, shared).await;
     }
 }
 

@@ -47,6 +47,7 @@ pub mod stats;
 pub mod sys;
 pub mod tag;
 pub mod tls;
+mod websocket;
 mod will;
 
 pub use config::{AuthConfig, DoorConfig, ListenerConfig};
