@@ -5,6 +5,11 @@ use weir::cli::{Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArg
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::server::Broker;
 
+/// jemalloc rather than the system allocator: large buffers a connection reserves but does not
+/// use stay out of resident memory, and what freed memory holds goes back to the system.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Err(e) = weir::logging::init(cli.log_level.as_deref()) {

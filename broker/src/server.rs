@@ -60,6 +60,25 @@ fn listener_config(
     })
 }
 
+/// File descriptors Weir needs besides its clients' sockets (listeners, files, the metrics
+/// endpoint, upstream sinks).
+const SPARE_FILES: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit (each client is a socket; a
+/// service's soft limit is often 1024), and warns when even that is below what
+/// `max_connections` clients need.
+fn raise_open_file_limit(max_connections: usize) {
+    let needed = (max_connections as u64).saturating_add(SPARE_FILES);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            "the open file limit is {limit}, below the {needed} that {max_connections} clients need: \
+             connections past it are refused (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+        ),
+        Ok(limit) => tracing::debug!("open file limit: {limit}"),
+        Err(e) => tracing::warn!("cannot read or raise the open file limit: {e}"),
+    }
+}
+
 /// A running broker.
 pub struct Broker {
     door: Door,
@@ -69,6 +88,7 @@ impl Broker {
     /// Binds every listener (failing with the listener's name) and starts the router. Clients
     /// are accepted once [`Broker::open`] is called.
     pub fn start(config: &BrokerConfig) -> Result<Broker, DoorError> {
+        raise_open_file_limit(config.router.max_connections);
         let door = Door::start(door_config(config)?)?;
         for listener in &config.listeners {
             let transport = if listener.tls.is_some() { "tls" } else { "tcp" };

@@ -31,6 +31,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Serves one accepted connection.
+///
+/// The TLS and WebSocket paths are boxed: their handshakes hold a lot of state, and the
+/// future of every plain connection (most of them, idle for hours) would otherwise be as large.
 pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -42,24 +45,33 @@ pub(super) async fn serve(
             let (reader, writer) = stream.into_split();
             run(reader, writer, peer, listener, shared).await;
         }
-        None => over_websocket(stream, peer, listener, shared).await,
-        Some(tls) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-            match tokio::time::timeout(listener.connect_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) if listener.websockets => {
-                    over_websocket(stream, peer, listener, shared).await
-                }
-                Ok(Ok(stream)) => {
-                    let (reader, writer) = tokio::io::split(stream);
-                    run(reader, writer, peer, listener, shared).await;
-                }
-                Ok(Err(e)) => {
-                    tracing::info!(listener = %listener.name, %peer, "TLS handshake failed: {e}")
-                }
-                Err(_) => {
-                    tracing::info!(listener = %listener.name, %peer, "TLS handshake timed out")
-                }
-            }
+        None => Box::pin(over_websocket(stream, peer, listener, shared)).await,
+        Some(tls) => Box::pin(over_tls(stream, tls.clone(), peer, listener, shared)).await,
+    }
+}
+
+/// Serves MQTT (or WebSocket, on a `websockets` listener) inside TLS.
+async fn over_tls(
+    stream: TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+    peer: SocketAddr,
+    listener: Arc<ListenerConfig>,
+    shared: Arc<Shared>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    match tokio::time::timeout(listener.connect_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) if listener.websockets => {
+            over_websocket(stream, peer, listener, shared).await
+        }
+        Ok(Ok(stream)) => {
+            let (reader, writer) = tokio::io::split(stream);
+            run(reader, writer, peer, listener, shared).await;
+        }
+        Ok(Err(e)) => {
+            tracing::info!(listener = %listener.name, %peer, "TLS handshake failed: {e}")
+        }
+        Err(_) => {
+            tracing::info!(listener = %listener.name, %peer, "TLS handshake timed out")
         }
     }
 }
@@ -89,7 +101,7 @@ async fn run<R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(1024);
     let read = read_connect(&mut reader, &mut buf, &listener, &shared);
     let read = tokio::time::timeout(listener.connect_timeout, read);
     let read = tokio::select! {
@@ -110,7 +122,7 @@ async fn run<R, W>(
             return;
         }
     };
-    let Some(welcome) = welcome(&mut writer, client, peer, listener, shared).await else {
+    let Some(welcome) = Box::pin(welcome(&mut writer, client, peer, listener, shared)).await else {
         return;
     };
     let Welcome {
@@ -343,6 +355,7 @@ impl Session {
             batch: Batch::default(),
             replies: Vec::new(),
             aliases: Default::default(),
+            read_hint: 1024,
             awaiting_release: incoming.into_iter().collect(),
             mailbox: mailbox_tx,
             live,
@@ -358,7 +371,7 @@ impl Session {
             Finished::failed()
         });
         finished.session.incoming = incoming.into_iter().collect();
-        self.end(end, finished, link_tx).await;
+        Box::pin(self.end(end, finished, link_tx)).await;
     }
 
     /// Gives a resumed session's `$SYS` subscriptions back to `$SYS` (its router

@@ -97,7 +97,11 @@ async fn read_more<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     shared: &Shared,
 ) -> Option<()> {
-    buf.reserve(4096);
+    // A CONNECT is small: read it in small steps rather than give every connection a large
+    // buffer (what is read past it stays in `buf` for the session).
+    if buf.capacity() - buf.len() < 256 {
+        buf.reserve(1024);
+    }
     match reader.read_buf(buf).await {
         Ok(0) | Err(_) => None,
         Ok(n) => {

@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// A shared-subscription message for one member: its subscription id and the message.
-pub(super) type SharedDelivery = (u32, Arrival);
+/// A shared-subscription message for one member: its subscription id and the message (boxed:
+/// every session's mailbox channel holds a block of these from the start, so they are small).
+pub(super) type SharedDelivery = (u32, Box<Arrival>);
 
 /// Where a session receives its shared-subscription messages, connected or away.
 pub struct Mailbox {
@@ -166,23 +167,24 @@ impl Group {
 
     /// Hands `arrival` to the next member, connected ones first; `false` when no member could
     /// take it.
-    fn deliver(&self, mut arrival: Arrival) -> bool {
+    fn deliver(&self, arrival: Arrival) -> bool {
         let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
         if members.is_empty() {
             return false;
         }
         let start = self.next.fetch_add(1, Relaxed);
-        let order = (0..members.len()).map(|i| &members[(start + i) % members.len()]);
-        let live: Vec<&Member> = order.clone().filter(|m| m.live.load(Relaxed)).collect();
-        let candidates: Vec<&Member> = if live.is_empty() {
-            order.collect()
-        } else {
-            live
-        };
-        for member in candidates {
-            match member.tx.send((member.subscription, arrival)) {
-                Ok(()) => return true,
-                Err(mpsc::error::SendError((_, back))) => arrival = back,
+        let mut arrival = Box::new(arrival);
+        // Connected members first, then any (a persistent member away queues it).
+        for live_only in [true, false] {
+            for i in 0..members.len() {
+                let member = &members[(start + i) % members.len()];
+                if live_only && !member.live.load(Relaxed) {
+                    continue;
+                }
+                match member.tx.send((member.subscription, arrival)) {
+                    Ok(()) => return true,
+                    Err(mpsc::error::SendError((_, back))) => arrival = back,
+                }
             }
         }
         false

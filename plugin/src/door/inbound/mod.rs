@@ -32,8 +32,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes read from a socket at a time.
-const READ_SIZE: usize = 64 * 1024;
+/// Bytes read from a socket at a time: at most, under a steady stream.
+const MAX_READ: usize = 64 * 1024;
+
+/// Bytes read from a socket at a time: at least, and what an idle connection holds.
+const MIN_READ: usize = 1024;
 
 /// Why the reading half stopped.
 #[derive(Debug)]
@@ -84,6 +87,8 @@ pub(super) struct Inbound<R> {
     pub batch: Batch,
     pub replies: Vec<Reply>,
     pub aliases: HashMap<u16, ByteString>,
+    /// How much the next read asks for (see [`Inbound::make_room`]).
+    pub read_hint: usize,
     pub awaiting_release: HashSet<u16>,
     /// Where the session's shared-subscription messages go, and whether it is connected.
     pub mailbox: tokio::sync::mpsc::UnboundedSender<crate::door::shared::SharedDelivery>,
@@ -131,9 +136,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     _ = self.shared.reading.cancelled() => return End::Stopped,
                 }
             }
-            if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
-                self.buf.reserve(READ_SIZE);
-            }
+            self.make_room();
             let read = async {
                 match keep_alive {
                     Some(limit) => tokio::time::timeout(limit, self.reader.read_buf(&mut self.buf))
@@ -156,8 +159,24 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                         .stats
                         .bytes_received
                         .fetch_add(n as u64, Relaxed);
+                    self.read_hint = n
+                        .saturating_mul(2)
+                        .max(self.read_hint / 2)
+                        .clamp(MIN_READ, MAX_READ);
                 }
             }
+        }
+    }
+
+    /// Makes room in the buffer for the next read, as large as recent reads call for: a busy
+    /// connection reads up to [`MAX_READ`] at a time, an idle one holds [`MIN_READ`] (the
+    /// buffer of a burst is let go once reads are small again).
+    fn make_room(&mut self) {
+        let want = self.read_hint;
+        if self.buf.is_empty() && self.buf.capacity() > 4 * want {
+            self.buf = BytesMut::with_capacity(want);
+        } else if self.buf.capacity() - self.buf.len() < want / 2 {
+            self.buf.reserve(want);
         }
     }
 
@@ -211,7 +230,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 self.replies.push(Reply::PubComp(pkid, found));
             }
             Packet::Subscribe { pkid, filters, id } => {
-                return self.subscribe(pkid, filters, id).await;
+                return Box::pin(self.subscribe(pkid, filters, id)).await;
             }
             Packet::Unsubscribe { pkid, filters } => self.unsubscribe(pkid, filters),
             Packet::PingReq => self.replies.push(Reply::PingResp),
@@ -299,8 +318,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             // connection waits for the graph (and reads nothing meanwhile).
             self.flush().await;
             if let Some(graphs) = self.shared.graphs() {
+                // Boxed: a rare wait whose state would otherwise enlarge every connection.
                 tokio::select! {
-                    _ = graphs.push_async(waiting) => {}
+                    _ = Box::pin(graphs.push_async(waiting)) => {}
                     _ = self.stop.cancelled() => return Next::End(End::Stopped),
                 }
             }

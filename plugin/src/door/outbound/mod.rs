@@ -216,7 +216,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                     Some(control) => self.on_control(control),
                     None => self.ending = Some(Why::Closed(None)),
                 },
-                Some((id, arrival)) = self.mailbox.rx.recv() => self.shared_arrival(id, arrival),
+                Some((id, arrival)) = self.mailbox.rx.recv() => self.shared_arrival(id, *arrival),
                 notification = self.link.next() => match notification {
                     Ok(Some(notification)) => self.on_notifications(notification),
                     Ok(None) => {}

@@ -154,7 +154,7 @@ impl Away {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Some(self.into_parked()),
-                Some((id, arrival)) = self.mailbox.rx.recv() => self.deliver(id, arrival),
+                Some((id, arrival)) = self.mailbox.rx.recv() => self.deliver(id, *arrival),
                 next = self.link.rx.next() => match next {
                     Ok(Some(notification)) => self.on_notification(notification),
                     Ok(None) => {}
