@@ -23,15 +23,20 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl Broker {
     /// Weir running `graphs` (the `graphs:` section of weir.yaml, possibly empty) with modules
-    /// from `modules`.
-    pub fn weir(binary: &Path, modules: &Path, graphs: &str) -> anyhow::Result<Broker> {
+    /// from `modules`; `broker` is more of the `broker:` section (indented two spaces).
+    pub fn weir(
+        binary: &Path,
+        modules: &Path,
+        broker: &str,
+        graphs: &str,
+    ) -> anyhow::Result<Broker> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let metrics = free_port()?;
         // Weir's defaults (router logs of 4 x 256 KiB per filter, client queues of 1000 with
         // back-pressure), with as many messages in flight per client as mosquitto is given.
         let config = format!(
-            "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{port}', limits: {{max_inflight_count: 1000}}}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n{graphs}",
+            "broker:\n{broker}  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{port}', limits: {{max_inflight_count: 1000}}}}\nmodules: {{directories: ['{}']}}\nengine: {{log_interval_s: 0}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n{graphs}",
             modules.display()
         );
         let file = dir.path().join("weir.yaml");

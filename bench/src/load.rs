@@ -30,6 +30,8 @@ pub struct Load {
     pub rate: Option<f64>,
     /// Results each subscriber expects per message published (1 for delivery and maps).
     pub expect_all: bool,
+    /// The subscribers form one shared subscription: each message reaches one of them.
+    pub shared: bool,
 }
 
 /// What a run measured.
@@ -50,6 +52,8 @@ pub struct Outcome {
     pub receive_times: Vec<u64>,
     /// Payloads received, when asked for.
     pub payloads: Vec<Vec<u8>>,
+    /// Messages each subscriber received.
+    pub per_subscriber: Vec<u64>,
 }
 
 pub fn now_ns() -> u64 {
@@ -117,17 +121,22 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     });
     let run_id = now_ns();
     let mut subscribed = Vec::new();
-    for index in 0..load.subscribers {
+    let counts: Vec<Arc<AtomicU64>> = (0..load.subscribers)
+        .map(|_| Arc::new(AtomicU64::new(0)))
+        .collect();
+    for (index, count) in counts.iter().enumerate() {
         let (client, connection) = client(load.port, &format!("bench-sub-{run_id}-{index}"));
         client.subscribe(&load.subscribe, qos(load.qos))?;
         let (ready, wait) = std::sync::mpsc::channel();
         let shared = shared.clone();
-        std::thread::spawn(move || receive(connection, shared, ready));
+        let count = count.clone();
+        std::thread::spawn(move || receive(connection, shared, count, ready));
         wait.recv_timeout(Duration::from_secs(10))
             .map_err(|_| anyhow::anyhow!("a subscriber got no SUBACK"))?;
         subscribed.push(client);
     }
-    let expected = load.messages * load.publishers as u64 * load.subscribers as u64;
+    let receivers = if load.shared { 1 } else { load.subscribers };
+    let expected = load.messages * load.publishers as u64 * receivers as u64;
     let first_publish = now_ns();
     let mut publishers = Vec::new();
     for index in 0..load.publishers {
@@ -185,6 +194,7 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         max_us: histogram.max() as f64 / 1e3,
         receive_times,
         payloads,
+        per_subscriber: counts.iter().map(|c| c.load(Relaxed)).collect(),
     })
 }
 
@@ -234,7 +244,12 @@ fn publish(load: &Load, index: usize, run_id: u64) -> anyhow::Result<Connected> 
     Ok((client, driver))
 }
 
-fn receive(mut connection: Connection, shared: Arc<Shared>, ready: std::sync::mpsc::Sender<()>) {
+fn receive(
+    mut connection: Connection,
+    shared: Arc<Shared>,
+    count: Arc<AtomicU64>,
+    ready: std::sync::mpsc::Sender<()>,
+) {
     for event in connection.iter() {
         match event {
             Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -256,6 +271,7 @@ fn receive(mut connection: Connection, shared: Arc<Shared>, ready: std::sync::mp
                 }
                 shared.last_receive.store(now, Relaxed);
                 shared.received.fetch_add(1, Relaxed);
+                count.fetch_add(1, Relaxed);
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
             Err(_) => break,

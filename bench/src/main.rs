@@ -3,6 +3,7 @@
 //! ratios. See docs/BENCHMARKS.md.
 
 mod brokers;
+mod connections;
 mod load;
 mod report;
 mod scenarios;
@@ -18,12 +19,16 @@ pub struct Args {
     /// counts: a smoke run of well under a minute.
     #[arg(long)]
     pub quick: bool,
-    /// Only the scenarios named (raw, map1, graph3, window, workers, rss10); repeatable.
+    /// Only the scenarios named (raw, shared, map1, graph3, window, workers, rss10,
+    /// connections); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).
     #[arg(long, default_value_t = 3)]
     pub repetitions: usize,
+    /// Idle connections the connection scenario opens on each broker.
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
     /// Payload size in bytes.
     #[arg(long, default_value_t = 100)]
     pub payload: usize,
@@ -51,16 +56,18 @@ pub struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     match scenarios::run_all(&args) {
-        Ok(results) => {
+        Ok((results, connections)) => {
             print!("{}", report::table(&results));
+            print!("{}", report::connection_table(&connections));
             print!("{}", report::goals(&results));
             if let Some(path) = &args.json {
-                if let Err(e) = report::write_json(path, &results) {
+                if let Err(e) = report::write_json(path, &results, &connections) {
                     eprintln!("error: {e:#}");
                     return std::process::ExitCode::FAILURE;
                 }
             }
-            let incomplete = report::incomplete(&results);
+            let mut incomplete = report::incomplete(&results);
+            incomplete.extend(report::connections_incomplete(&connections));
             if args.check && !incomplete.is_empty() {
                 eprintln!("error: Weir lost messages in: {}", incomplete.join(", "));
                 return std::process::ExitCode::FAILURE;

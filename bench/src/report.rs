@@ -1,5 +1,6 @@
 //! The report: a table on stdout, the goals met or missed, and the JSON file.
 
+use crate::connections::ConnectionRow;
 use crate::scenarios::{Kind, Row};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,6 +26,9 @@ pub fn add_ratios(rows: &mut [Row]) {
         .map(|row| match (row.name.as_str(), row.broker) {
             _ if row.rate.is_some() => None,
             ("raw", Kind::Weir) => find(rows, "raw", Kind::Mosquitto, row.qos, row.publishers, 1),
+            ("shared", Kind::Weir) => {
+                find(rows, "shared", Kind::Mosquitto, row.qos, row.publishers, 1)
+            }
             ("map1" | "graph3", Kind::Weir) => find(rows, "raw", Kind::Weir, 0, 1, 1),
             ("workers", _) if row.workers == 2 => find(rows, "workers", Kind::Weir, 0, 1, 1),
             _ => None,
@@ -145,8 +149,47 @@ pub fn incomplete(rows: &[Row]) -> Vec<String> {
         .collect()
 }
 
-/// Writes `{"machine": {...}, "scenarios": [...]}`.
-pub fn write_json(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+/// The connection scenario's rows as a table (nothing when it did not run).
+pub fn connection_table(rows: &[ConnectionRow]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:<9} {:>15} {:>12} {:>15} {:>12}  delivers",
+        "idle connections", "broker", "held", "connects/s", "RSS MB", "KiB/conn"
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<9} {:>15} {:>12.0} {:>15} {:>12.1}  {}",
+            format!("connections {}", row.connections),
+            format!("{:?}", row.broker).to_lowercase(),
+            format!("{}/{}", row.held, row.connections),
+            row.connects_per_s,
+            format!("{:.1}/{:.1}", row.rss_before_mb, row.rss_after_mb),
+            row.kib_per_connection,
+            if row.delivers { "yes" } else { "NO" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(RSS: before/with every connection open; KiB/conn: the difference per connection)"
+    );
+    out
+}
+
+/// The Weir connection rows that did not hold every connection or stopped delivering.
+pub fn connections_incomplete(rows: &[ConnectionRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.broker == Kind::Weir && (r.held < r.connections || !r.delivers))
+        .map(|r| format!("connections {}", r.connections))
+        .collect()
+}
+
+/// Writes `{"machine": {...}, "scenarios": [...], "connections": [...]}`.
+pub fn write_json(path: &Path, rows: &[Row], connections: &[ConnectionRow]) -> anyhow::Result<()> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -161,7 +204,8 @@ pub fn write_json(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
         "load": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
     });
-    let document = serde_json::json!({ "machine": machine, "scenarios": rows });
+    let document =
+        serde_json::json!({ "machine": machine, "scenarios": rows, "connections": connections });
     std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

@@ -2,6 +2,7 @@
 //! repeated, and reduced to medians.
 
 use crate::brokers::{sibling, Broker};
+use crate::connections::ConnectionRow;
 use crate::load::{self, Load, Outcome};
 use crate::Args;
 use serde::Serialize;
@@ -138,6 +139,7 @@ fn load(port_pubs: usize, subs: usize, qos: u8, payload: usize, messages: u64) -
         messages,
         rate: None,
         expect_all: true,
+        shared: false,
     }
 }
 
@@ -189,6 +191,22 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 paced.load.messages = scaled(30_000, scale);
                 specs.push(paced);
             }
+        }
+    }
+    if wanted("shared") && !args.quick {
+        // Fan-in to a shared subscription: ten publishers, one group of four members.
+        for broker in [Kind::Weir, Kind::Mosquitto] {
+            let mut load = load(10, 4, 1, payload, scaled(50_000, scale) / 10);
+            load.subscribe = "$share/bench/bench/in/#".into();
+            load.shared = true;
+            specs.push(Spec {
+                name: "shared",
+                broker,
+                graphs: String::new(),
+                workers: 1,
+                load,
+                window: false,
+            });
         }
     }
     let graph_specs = |name: &'static str, graphs: &str| {
@@ -289,8 +307,9 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
     Ok(specs)
 }
 
-/// Runs every wanted scenario, `repetitions` times, alternating brokers.
-pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
+/// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection
+/// scenario's rows come separately.
+pub fn run_all(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<ConnectionRow>)> {
     let dir = tempfile::tempdir()?;
     let specs = specs(args, dir.path())?;
     let repetitions = if args.quick {
@@ -310,14 +329,18 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
                 repetition + 1
             );
             let broker = match spec.broker {
-                Kind::Weir => Broker::weir(&weir, &modules, &spec.graphs)?,
+                Kind::Weir => Broker::weir(&weir, &modules, "", &spec.graphs)?,
                 Kind::Mosquitto => Broker::mosquitto(&args.mosquitto)?,
             };
             let (idle, _) = broker.rss_mb();
             let mut load = spec.load.clone();
             load.port = broker.port;
             let mut outcome = load::run(&load, spec.window)?;
-            let check = spec.window.then(|| window_check(&mut outcome, &load));
+            let check = if spec.window {
+                Some(window_check(&mut outcome, &load))
+            } else {
+                load.shared.then(|| spread_check(&outcome))
+            };
             if outcome.received < outcome.expected && spec.broker == Kind::Weir {
                 let read = |name| broker.metric_sum(name).unwrap_or(0);
                 eprintln!(
@@ -346,7 +369,20 @@ pub fn run_all(args: &Args) -> anyhow::Result<Vec<Row>> {
         .map(|(spec, results)| median_row(spec, results))
         .collect();
     crate::report::add_ratios(&mut rows);
-    Ok(rows)
+    let wanted = args.scenarios.iter().any(|s| s == "connections")
+        || (args.scenarios.is_empty() && !args.quick);
+    let connections = if wanted {
+        crate::connections::run_all(
+            &weir,
+            &modules,
+            &args.mosquitto,
+            args.connections,
+            repetitions,
+        )?
+    } else {
+        Vec::new()
+    };
+    Ok((rows, connections))
 }
 
 /// Checks the window results (every reading counted once) and replaces the latency figures
@@ -377,6 +413,22 @@ fn window_check(outcome: &mut Outcome, load: &Load) -> String {
     } else {
         format!("MISMATCH: {counted} readings in the windows' statistics, {sent} sent")
     }
+}
+
+/// How a shared subscription's messages were spread over its members.
+fn spread_check(outcome: &Outcome) -> String {
+    let counts: Vec<String> = outcome.per_subscriber.iter().map(u64::to_string).collect();
+    let idle = outcome.per_subscriber.iter().filter(|&&c| c == 0).count();
+    let verdict = if idle == 0 {
+        "every member served"
+    } else {
+        "MISMATCH: a member received nothing"
+    };
+    format!(
+        "spread over {} members: {} ({verdict})",
+        counts.len(),
+        counts.join("/")
+    )
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -3,6 +3,7 @@
 
 mod clients;
 mod config_errors;
+mod connections;
 mod door;
 mod engine;
 mod flow;
