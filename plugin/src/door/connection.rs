@@ -356,6 +356,7 @@ impl Session {
             replies: Vec::new(),
             aliases: Default::default(),
             read_hint: 1024,
+            behind: None,
             awaiting_release: incoming.into_iter().collect(),
             mailbox: mailbox_tx,
             live,

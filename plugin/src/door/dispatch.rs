@@ -5,6 +5,7 @@
 //! results all go this way.
 
 use super::delivery::Properties;
+use super::logs::FilterLog;
 use super::retained::Retained;
 use super::router::Batch;
 use super::tag::Tag;
@@ -13,6 +14,7 @@ use crate::data::Message;
 use bytes::Bytes;
 use rumqttd::protocol::{Packet, Publish, PublishProperties};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 /// A publish the door accepted.
 pub(super) struct Accepted<'a> {
@@ -28,14 +30,18 @@ pub(super) struct Accepted<'a> {
     pub origin: Option<&'a str>,
 }
 
-/// Offers `accepted` to the graphs and queues it for the router in `batch`. Returns the
-/// graph messages that wait for room in a full queue: the caller pushes them before it
-/// acknowledges the publish.
-pub(super) fn dispatch(
-    shared: &Shared,
-    batch: &mut Batch,
-    accepted: Accepted<'_>,
-) -> Vec<(usize, Message)> {
+/// What became of a publish.
+pub(super) struct Dispatched {
+    /// Graph messages that wait for room in a full queue: the caller pushes them before it
+    /// acknowledges the publish.
+    pub waiting: Vec<(usize, Message)>,
+    /// A router log the publish went to whose slowest reader is too far behind: a client's
+    /// connection waits for it before it reads more.
+    pub behind: Option<Arc<FilterLog>>,
+}
+
+/// Offers `accepted` to the graphs and queues it for the router in `batch`.
+pub(super) fn dispatch(shared: &Shared, batch: &mut Batch, accepted: Accepted<'_>) -> Dispatched {
     let Accepted {
         topic,
         mut publish,
@@ -56,11 +62,20 @@ pub(super) fn dispatch(
             retain(shared, topic, &publish, properties.as_ref(), &tag);
             publish.retain = false;
         }
-        shared.logs.append(topic, publish.payload.len());
+        let behind = shared
+            .logs
+            .append(topic, publish.payload.len(), shared.lag.high);
         tag.attach(&mut properties);
         batch.push(Packet::Publish(publish, properties));
+        return Dispatched {
+            waiting: offer.waiting,
+            behind,
+        };
     }
-    offer.waiting
+    Dispatched {
+        waiting: offer.waiting,
+        behind: None,
+    }
 }
 
 /// Keeps a retained publish (an empty payload clears its topic).

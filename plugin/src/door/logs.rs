@@ -7,6 +7,12 @@
 //! the offsets of the messages the router forwards to it: a reader too far behind closes the
 //! gates of the publishers filling its filter, as a full queue does, until it has caught up.
 //!
+//! A reader may also be too slow to notice: when publishers keep many cores busy, its task may
+//! not run before the log has wrapped. So each reader also posts its place in the log
+//! ([`ReadPosition`]), and a publisher checks, every [`CHECK_EVERY`] messages of a log, how
+//! far the log's slowest reader is behind: past the limit it waits (reads nothing) until the
+//! readers have caught up.
+//!
 //! Counting starts when the router has confirmed the filter's first subscription (from then on
 //! the router's log exists); the few messages the router took before are not counted, so a
 //! reader's lag is, if anything, under-estimated by a constant.
@@ -19,6 +25,9 @@ use std::sync::{Arc, RwLock};
 /// Topics remembered with their matching logs, at most.
 const TOPIC_CACHE: usize = 65_536;
 
+/// A publisher checks a log's slowest reader once per this many messages of the log.
+pub const CHECK_EVERY: u64 = 32;
+
 /// One filter's log, as counted by the door.
 #[derive(Debug)]
 pub struct FilterLog {
@@ -26,6 +35,8 @@ pub struct FilterLog {
     ready: AtomicBool,
     messages: AtomicU64,
     bytes: AtomicU64,
+    /// Where each reader is: the offset of the next message it takes.
+    readers: RwLock<Vec<Arc<AtomicU64>>>,
 }
 
 impl FilterLog {
@@ -43,6 +54,49 @@ impl FilterLog {
     pub fn average_size(&self) -> u64 {
         let messages = self.messages.load(Relaxed).max(1);
         (self.bytes.load(Relaxed) / messages).max(1)
+    }
+
+    /// Registers a reader, at the end of the log as counted now.
+    pub fn reader(self: &Arc<Self>) -> ReadPosition {
+        let next = Arc::new(AtomicU64::new(self.messages()));
+        write(&self.readers).push(next.clone());
+        ReadPosition {
+            log: self.clone(),
+            next,
+        }
+    }
+
+    /// Bytes the slowest reader is behind the end of the log (0 without readers).
+    pub fn slowest_lag(&self) -> u64 {
+        let floor = read(&self.readers).iter().map(|r| r.load(Relaxed)).min();
+        floor.map_or(0, |floor| {
+            self.messages().saturating_sub(floor) * self.average_size()
+        })
+    }
+}
+
+/// A reader's place in a log, posted for publishers to see; it leaves the log when dropped.
+#[derive(Debug)]
+pub struct ReadPosition {
+    log: Arc<FilterLog>,
+    next: Arc<AtomicU64>,
+}
+
+impl ReadPosition {
+    /// The log.
+    pub fn log(&self) -> &Arc<FilterLog> {
+        &self.log
+    }
+
+    /// The reader took the message at `offset`.
+    pub fn took(&self, offset: u64) {
+        self.next.store(offset.saturating_add(1), Relaxed);
+    }
+}
+
+impl Drop for ReadPosition {
+    fn drop(&mut self) {
+        write(&self.log.readers).retain(|r| !Arc::ptr_eq(r, &self.next));
     }
 }
 
@@ -72,6 +126,7 @@ impl Logs {
                     ready: AtomicBool::new(false),
                     messages: AtomicU64::new(0),
                     bytes: AtomicU64::new(0),
+                    readers: RwLock::new(Vec::new()),
                 })
             })
             .clone();
@@ -85,17 +140,24 @@ impl Logs {
     }
 
     /// Counts a publish on `topic` with `payload_len` bytes of payload, handed to the router.
-    pub fn append(&self, topic: &str, payload_len: usize) {
+    /// Returns a log it went to whose slowest reader is more than `limit` bytes behind (checked
+    /// every [`CHECK_EVERY`] messages of each log): the publisher should wait for it.
+    pub fn append(&self, topic: &str, payload_len: usize, limit: u64) -> Option<Arc<FilterLog>> {
         // The router's size of a message: 4 + topic + payload.
         let size = (4 + topic.len() + payload_len) as u64;
         let matching = read(&self.topics).get(topic).cloned();
         let matching = matching.unwrap_or_else(|| self.remember(topic));
+        let mut behind = None;
         for log in matching.iter() {
             if log.ready.load(Relaxed) {
-                log.messages.fetch_add(1, Relaxed);
+                let count = log.messages.fetch_add(1, Relaxed) + 1;
                 log.bytes.fetch_add(size, Relaxed);
+                if count % CHECK_EVERY == 0 && log.slowest_lag() > limit {
+                    behind = Some(log.clone());
+                }
             }
         }
+        behind
     }
 
     fn remember(&self, topic: &str) -> Matching {
@@ -115,6 +177,10 @@ impl Logs {
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How far a reader may fall behind in a log whose router keeps `retained` bytes, before it
@@ -148,20 +214,43 @@ mod tests {
         let logs = Logs::default();
         let all = logs.log("sensors/#").unwrap();
         let one = logs.log("sensors/+/temperature").unwrap();
-        logs.append("sensors/a/temperature", 10);
+        logs.append("sensors/a/temperature", 10, u64::MAX);
         assert_eq!(all.messages(), 0, "not ready yet");
         all.ready();
         one.ready();
-        logs.append("sensors/a/temperature", 10);
-        logs.append("sensors/a/humidity", 20);
+        logs.append("sensors/a/temperature", 10, u64::MAX);
+        logs.append("sensors/a/humidity", 20, u64::MAX);
         assert_eq!((all.messages(), one.messages()), (2, 1));
         assert_eq!(one.average_size(), 4 + 21 + 10);
         // A log added later matches topics seen before.
         let late = logs.log("+/a/humidity").unwrap();
         late.ready();
-        logs.append("sensors/a/humidity", 20);
+        logs.append("sensors/a/humidity", 20, u64::MAX);
         assert_eq!(late.messages(), 1);
         assert!(Arc::ptr_eq(&late, &logs.log("+/a/humidity").unwrap()));
+    }
+
+    #[test]
+    fn a_publisher_learns_when_the_slowest_reader_is_too_far_behind() {
+        let logs = Logs::default();
+        let log = logs.log("a/#").unwrap();
+        log.ready();
+        let fast = log.reader();
+        let slow = log.reader();
+        let limit = 10 * (4 + 3 + 1);
+        let mut told = None;
+        for n in 0..CHECK_EVERY {
+            fast.took(n);
+            told = logs.append("a/b", 1, limit);
+        }
+        assert!(
+            told.is_some(),
+            "the slow reader is {CHECK_EVERY} messages behind"
+        );
+        slow.took(CHECK_EVERY - 1);
+        assert_eq!(log.slowest_lag(), 0);
+        drop((fast, slow));
+        assert_eq!(log.slowest_lag(), 0, "no reader, nobody behind");
     }
 
     #[test]

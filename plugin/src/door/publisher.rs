@@ -142,6 +142,7 @@ impl InternalPublisher {
         let Ok(topic) = std::str::from_utf8(&message.topic) else {
             return;
         };
+        // Graph results and wills do not wait for slow readers (their subscribers' own holds do).
         let waiting = dispatch::dispatch(
             &self.shared,
             &mut self.batch,
@@ -157,7 +158,8 @@ impl InternalPublisher {
                 },
                 origin: self.origin.as_deref(),
             },
-        );
+        )
+        .waiting;
         if let (Some(graphs), false) = (self.shared.graphs(), waiting.is_empty()) {
             graphs.push_blocking(waiting);
         }

@@ -33,7 +33,8 @@ pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
             },
             origin: None,
         },
-    );
+    )
+    .waiting;
     if let (Some(graphs), false) = (shared.graphs(), waiting.is_empty()) {
         // A will is rare and small: waiting for a full graph queue here is bounded by the
         // graph's progress.

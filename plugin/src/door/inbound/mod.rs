@@ -14,6 +14,7 @@ use super::codec::{Codec, Inbound as Packet};
 use super::control::{Control, Reply};
 use super::dispatch::{self, Accepted};
 use super::flow::{Gate, Pace};
+use super::logs::FilterLog;
 use super::router::Batch;
 use super::session::Subscriptions;
 use super::tag::Tag;
@@ -31,6 +32,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
+
+/// How often a connection waiting for slow readers checks on them.
+const LAG_CHECK: Duration = Duration::from_millis(5);
 
 /// Bytes read from a socket at a time: at most, under a steady stream.
 const MAX_READ: usize = 64 * 1024;
@@ -89,6 +93,8 @@ pub(super) struct Inbound<R> {
     pub aliases: HashMap<u16, ByteString>,
     /// How much the next read asks for (see [`Inbound::make_room`]).
     pub read_hint: usize,
+    /// A log this connection published to whose slowest reader is too far behind.
+    pub behind: Option<Arc<FilterLog>>,
     pub awaiting_release: HashSet<u16>,
     /// Where the session's shared-subscription messages go, and whether it is connected.
     pub mailbox: tokio::sync::mpsc::UnboundedSender<crate::door::shared::SharedDelivery>,
@@ -168,6 +174,19 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
     }
 
+    /// Waits (reading nothing) until the slowest reader of `log` is back under the low lag
+    /// limit, checking every [`LAG_CHECK`]: the readers' tasks need the time.
+    async fn wait_for_readers(&mut self, log: &FilterLog) {
+        let low = self.shared.lag.low;
+        while log.slowest_lag() > low {
+            tokio::select! {
+                _ = tokio::time::sleep(LAG_CHECK) => {}
+                _ = self.stop.cancelled() => return,
+                _ = self.shared.reading.cancelled() => return,
+            }
+        }
+    }
+
     /// Makes room in the buffer for the next read, as large as recent reads call for: a busy
     /// connection reads up to [`MAX_READ`] at a time, an idle one holds [`MIN_READ`] (the
     /// buffer of a burst is let go once reads are small again).
@@ -216,6 +235,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         if !self.replies.is_empty() {
             let replies = std::mem::take(&mut self.replies);
             let _ = self.control.send(Control::Reply(replies));
+        }
+        if let Some(log) = self.behind.take() {
+            self.wait_for_readers(&log).await;
         }
     }
 
@@ -312,7 +334,11 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             },
             origin: None,
         };
-        let waiting = dispatch::dispatch(&self.shared, &mut self.batch, accepted);
+        let dispatch::Dispatched { waiting, behind } =
+            dispatch::dispatch(&self.shared, &mut self.batch, accepted);
+        if behind.is_some() {
+            self.behind = behind;
+        }
         if !waiting.is_empty() {
             // A graph's queue is full: what this read brought so far goes on, then the
             // connection waits for the graph (and reads nothing meanwhile).

@@ -66,7 +66,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             return;
         }
         if let Some(log) = self.shared.logs.log(router_filter(&subscription.filter)) {
-            self.logs.insert(id, log);
+            self.logs.insert(id, log.reader());
         }
     }
 

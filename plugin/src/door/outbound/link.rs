@@ -102,8 +102,8 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             }
         }
         // The router's logs behind this client's subscriptions exist now.
-        for log in self.logs.values() {
-            log.ready();
+        for position in self.logs.values() {
+            position.log().ready();
         }
         self.complete_subacks();
     }
@@ -184,9 +184,11 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     /// Notes how far behind the router's log for subscription `id` this client is, now that
     /// it received the message at `offset`.
     pub(super) fn follow(&mut self, id: u32, offset: u64) {
-        let Some(log) = self.logs.get(&id) else {
+        let Some(position) = self.logs.get(&id) else {
             return;
         };
+        position.took(offset);
+        let log = position.log();
         let lag = log.messages().saturating_sub(offset + 1) * log.average_size();
         if lag > self.shared.lag.high {
             self.lagging = true;
@@ -197,7 +199,8 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
 
     /// Whether this client is more than `bytes` behind in any of its router logs.
     pub(super) fn behind(&self, bytes: u64) -> bool {
-        self.logs.iter().any(|(id, log)| {
+        self.logs.iter().any(|(id, reader)| {
+            let log = reader.log();
             let position = self
                 .subscriptions
                 .get(id)

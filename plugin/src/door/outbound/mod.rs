@@ -16,7 +16,7 @@ use super::control::{Control, PendingSubAck};
 use super::delivery::Delivery;
 use super::dispatch::now_millis;
 use super::flow::{Held, Pace};
-use super::logs::FilterLog;
+use super::logs::ReadPosition;
 use super::message::properties_to_wire;
 use super::queue::DeliveryQueue;
 use super::session::state::{SessionState, Unacknowledged};
@@ -117,7 +117,7 @@ pub(super) struct Outbound<W> {
     drain: Option<Drain>,
     ending: Option<Why>,
     /// The router log behind each router subscription, to see how far behind this client is.
-    logs: HashMap<u32, Arc<FilterLog>>,
+    logs: HashMap<u32, ReadPosition>,
     /// The router's log got too far ahead of this client: its publishers are held back.
     lagging: bool,
     /// Notifications taken from the link, being handled (kept to reuse its allocation).
