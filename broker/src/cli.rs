@@ -30,6 +30,29 @@ pub enum Command {
     /// Work with graph definitions offline.
     #[command(subcommand)]
     Graph(GraphCommand),
+    /// Add, change or delete a user in a password file, in the format mosquitto_passwd writes
+    /// (PBKDF2-SHA512, `$7$`), which mosquitto reads too.
+    Passwd(PasswdArgs),
+}
+
+/// Arguments of `weir passwd`, as mosquitto_passwd's.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// Create the file, replacing one that exists.
+    #[arg(short = 'c', conflicts_with = "delete")]
+    pub create: bool,
+    /// Take the password from the command line (the third argument) rather than prompting.
+    #[arg(short = 'b', conflicts_with = "delete")]
+    pub batch: bool,
+    /// Delete the user.
+    #[arg(short = 'D')]
+    pub delete: bool,
+    /// The password file.
+    pub file: PathBuf,
+    /// The user name.
+    pub user: String,
+    /// The password, with `-b`.
+    pub password: Option<String>,
 }
 
 /// `weir graph` subcommands.

@@ -14,6 +14,7 @@ pub mod graphs;
 pub mod inspect;
 pub mod logging;
 pub mod metrics_endpoint;
+pub mod passwd;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

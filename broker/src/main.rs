@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
             weir::graph_check::check(&file, &modules, set.into_iter().collect())
         }
         Command::Graph(GraphCommand::Run(args)) => weir::graph_run::run(args),
+        Command::Passwd(args) => weir::passwd::run(args),
         Command::Graph(GraphCommand::Test(args)) => match weir::graph_test::run(args) {
             Ok(summary) if summary.failed > 0 => return std::process::ExitCode::FAILURE,
             other => other.map(drop),

@@ -43,6 +43,12 @@ fn listener_config(
         Some(auth) => door::AuthConfig {
             allow_anonymous: auth.allows_anonymous(),
             users: auth.users.clone(),
+            password_file: auth.password_file.as_ref().map(|p| {
+                std::sync::Arc::new(weir_plugin::security::PasswordSource::new(
+                    p.path(),
+                    p.file.clone(),
+                ))
+            }),
         },
         None => door::AuthConfig::anonymous(),
     };
@@ -94,10 +100,10 @@ impl Broker {
             let transport = if listener.tls.is_some() { "tls" } else { "tcp" };
             let auth = listener.auth.as_ref().or(config.auth.as_ref());
             let access = match auth {
-                Some(auth) if !auth.users.is_empty() && auth.allows_anonymous() => {
+                Some(auth) if auth.has_users() && auth.allows_anonymous() => {
                     "username/password or anonymous"
                 }
-                Some(auth) if !auth.users.is_empty() => "username/password",
+                Some(auth) if auth.has_users() => "username/password",
                 _ => "anonymous",
             };
             tracing::info!(

@@ -18,6 +18,7 @@ pub mod json;
 pub mod metrics;
 pub mod record;
 pub mod schema;
+pub mod security;
 pub mod sink;
 pub mod state;
 pub mod topic;

@@ -16,6 +16,7 @@ mod modules;
 mod mqtt;
 mod mqtt5;
 mod mqtt5_limits;
+mod passwords;
 mod security;
 mod services;
 mod sessions;

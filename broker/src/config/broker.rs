@@ -4,9 +4,10 @@
 //! that holds the wrong value. [`crate::server`] turns the result into the connection layer's
 //! settings.
 
+use super::auth::AuthConfig;
 use super::paths::ExistingFile;
 use serde::{Deserialize, Deserializer};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -364,48 +365,6 @@ impl TryFrom<WrittenTls> for TlsConfig {
         Ok(TlsConfig {
             cert: written.cert,
             key: written.key,
-        })
-    }
-}
-
-/// Username/password authentication, as mosquitto applies it: a client that sends a username
-/// must know its password; a client without one gets in only where `allow_anonymous` is true
-/// (the default when no user is listed).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "WrittenAuth")]
-pub struct AuthConfig {
-    /// Whether clients may connect without a username.
-    pub allow_anonymous: bool,
-    /// Username → password.
-    pub users: BTreeMap<String, String>,
-}
-
-impl AuthConfig {
-    /// Whether clients may connect without credentials.
-    pub fn allows_anonymous(&self) -> bool {
-        self.allow_anonymous
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WrittenAuth {
-    #[serde(default)]
-    allow_anonymous: Option<bool>,
-    #[serde(default)]
-    users: BTreeMap<String, String>,
-}
-
-impl TryFrom<WrittenAuth> for AuthConfig {
-    type Error = &'static str;
-
-    fn try_from(written: WrittenAuth) -> Result<Self, Self::Error> {
-        if written.allow_anonymous == Some(false) && written.users.is_empty() {
-            return Err("allow_anonymous: false needs at least one entry in `users`");
-        }
-        Ok(AuthConfig {
-            allow_anonymous: written.allow_anonymous.unwrap_or(written.users.is_empty()),
-            users: written.users,
         })
     }
 }

@@ -4,15 +4,15 @@
 //! and says what was expected; unknown keys are errors. When no file is given, the embedded
 //! default ([`DEFAULT_CONFIG`]) is used.
 
+pub mod auth;
 pub mod broker;
 pub mod env;
 mod error;
 pub mod graphs;
 mod paths;
 
-pub use broker::{
-    AuthConfig, BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig,
-};
+pub use auth::{AuthConfig, PasswordFileConfig};
+pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};
 pub use error::ConfigError;
 pub use graphs::{
     DefinitionSource, EngineConfig, GraphBinding, MetricsConfig, ModulesConfig, SinkConfig,

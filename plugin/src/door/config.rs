@@ -2,6 +2,7 @@
 //!
 //! Plain data, filled from `weir.yaml` by the broker (which validates it with located errors).
 
+use crate::security::PasswordSource;
 use rumqttd::RouterConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -78,6 +79,8 @@ pub struct AuthConfig {
     pub allow_anonymous: bool,
     /// Username → password.
     pub users: BTreeMap<String, String>,
+    /// mosquitto's password file (after `users`).
+    pub password_file: Option<Arc<PasswordSource>>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -86,6 +89,10 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("allow_anonymous", &self.allow_anonymous)
             .field("users", &users)
+            .field(
+                "password_file",
+                &self.password_file.as_ref().map(|p| p.path()),
+            )
             .finish()
     }
 }
@@ -96,6 +103,7 @@ impl AuthConfig {
         AuthConfig {
             allow_anonymous: true,
             users: BTreeMap::new(),
+            password_file: None,
         }
     }
 }

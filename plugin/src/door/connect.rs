@@ -280,7 +280,11 @@ impl Refusal {
 /// ```
 /// use weir_plugin::door::config::AuthConfig;
 /// use weir_plugin::door::connect::{authenticate, Refusal};
-/// let auth = AuthConfig { allow_anonymous: false, users: [("alice".into(), "pw".into())].into() };
+/// let auth = AuthConfig {
+///     allow_anonymous: false,
+///     users: [("alice".into(), "pw".into())].into(),
+///     password_file: None,
+/// };
 /// assert_eq!(authenticate(&auth, Some("alice"), Some(b"pw")), Ok(()));
 /// assert_eq!(authenticate(&auth, Some("alice"), Some(b"no")), Err(Refusal::BadCredentials));
 /// assert_eq!(authenticate(&auth, None, None), Err(Refusal::NotAuthorized));
@@ -297,11 +301,26 @@ pub fn authenticate(
             Err(Refusal::NotAuthorized)
         };
     };
-    match auth.users.get(username) {
-        Some(expected) if same(expected.as_bytes(), password.unwrap_or_default()) => Ok(()),
-        Some(_) => Err(Refusal::BadCredentials),
-        // A username nobody configured: anonymous listeners let it in, as mosquitto does.
-        None if auth.users.is_empty() && auth.allow_anonymous => Ok(()),
+    let password = password.unwrap_or_default();
+    if let Some(expected) = auth.users.get(username) {
+        return if same(expected.as_bytes(), password) {
+            Ok(())
+        } else {
+            Err(Refusal::BadCredentials)
+        };
+    }
+    match auth
+        .password_file
+        .as_ref()
+        .and_then(|file| file.current().verify(username, password))
+    {
+        Some(true) => Ok(()),
+        Some(false) => Err(Refusal::BadCredentials),
+        // A username nobody configured: anonymous listeners without users let it in, as
+        // mosquitto does.
+        None if auth.users.is_empty() && auth.password_file.is_none() && auth.allow_anonymous => {
+            Ok(())
+        }
         None => Err(Refusal::BadCredentials),
     }
 }
