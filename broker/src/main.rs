@@ -4,6 +4,7 @@ use std::path::Path;
 use weir::cli::{Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArgs};
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::server::Broker;
+use weir::shutdown::Signal;
 
 /// jemalloc rather than the system allocator: large buffers a connection reserves but does not
 /// use stay out of resident memory, and what freed memory holds goes back to the system.
@@ -97,7 +98,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     broker.door_mut().open(graphs.routes.clone());
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
-    let signal = signals.wait();
+    let signal = loop {
+        match signals.wait() {
+            Signal::Hangup => broker.reload_security(),
+            stop => break stop,
+        }
+    };
     tracing::info!("{signal}, stopping");
     // A second signal ends the process at once.
     signals.exit_on_next();

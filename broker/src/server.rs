@@ -2,8 +2,10 @@
 //! layer (`weir_plugin::door`), which runs rumqttd's router behind Weir's own listeners.
 
 use crate::config::{AuthConfig, BrokerConfig, ListenerConfig};
+use std::sync::Arc;
 use std::time::Duration;
 use weir_plugin::door::{self, Door, DoorError};
+use weir_plugin::security::{AclSource, PasswordSource};
 
 /// Builds the connection layer's configuration from Weir's.
 pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError> {
@@ -43,12 +45,14 @@ fn listener_config(
         Some(auth) => door::AuthConfig {
             allow_anonymous: auth.allows_anonymous(),
             users: auth.users.clone(),
-            password_file: auth.password_file.as_ref().map(|p| {
-                std::sync::Arc::new(weir_plugin::security::PasswordSource::new(
-                    p.path(),
-                    p.file.clone(),
-                ))
-            }),
+            password_file: auth
+                .password_file
+                .as_ref()
+                .map(|p| Arc::new(PasswordSource::new(p.path(), p.file.clone()))),
+            acl: auth
+                .acl_file
+                .as_ref()
+                .map(|a| Arc::new(AclSource::new(&a.path, a.file.clone()))),
         },
         None => door::AuthConfig::anonymous(),
     };
@@ -88,6 +92,9 @@ fn raise_open_file_limit(max_connections: usize) {
 /// A running broker.
 pub struct Broker {
     door: Door,
+    /// The password and ACL files its listeners use, read again on SIGHUP.
+    passwords: Vec<Arc<PasswordSource>>,
+    acls: Vec<Arc<AclSource>>,
 }
 
 impl Broker {
@@ -95,7 +102,18 @@ impl Broker {
     /// are accepted once [`Broker::open`] is called.
     pub fn start(config: &BrokerConfig) -> Result<Broker, DoorError> {
         raise_open_file_limit(config.router.max_connections);
-        let door = Door::start(door_config(config)?)?;
+        let door_config = door_config(config)?;
+        let passwords = door_config
+            .listeners
+            .iter()
+            .filter_map(|l| l.auth.password_file.clone())
+            .collect();
+        let acls = door_config
+            .listeners
+            .iter()
+            .filter_map(|l| l.auth.acl.clone())
+            .collect();
+        let door = Door::start(door_config)?;
         for listener in &config.listeners {
             let transport = if listener.tls.is_some() { "tls" } else { "tcp" };
             let auth = listener.auth.as_ref().or(config.auth.as_ref());
@@ -113,7 +131,43 @@ impl Broker {
                 listener.address
             );
         }
-        Ok(Broker { door })
+        Ok(Broker {
+            door,
+            passwords,
+            acls,
+        })
+    }
+
+    /// Reads the password and ACL files again (SIGHUP). A file that fails to parse keeps its
+    /// previous version, and the error is logged; connections stay up either way.
+    pub fn reload_security(&self) {
+        let mut done = std::collections::HashSet::new();
+        for source in &self.passwords {
+            let first = done.insert(source.path().to_path_buf());
+            match source.reload() {
+                Ok(users) if first => tracing::info!(
+                    "password file {} reloaded: {users} users",
+                    source.path().display()
+                ),
+                Ok(_) => {}
+                Err(e) if first => tracing::error!("{e}: keeping the previous version"),
+                Err(_) => {}
+            }
+        }
+        for source in &self.acls {
+            let first = done.insert(source.path().to_path_buf());
+            match source.reload() {
+                Ok(()) if first => {
+                    tracing::info!("ACL file {} reloaded", source.path().display())
+                }
+                Ok(()) => {}
+                Err(e) if first => tracing::error!("{e}: keeping the previous version"),
+                Err(_) => {}
+            }
+        }
+        if done.is_empty() {
+            tracing::info!("hangup: no password or ACL file to reload");
+        }
     }
 
     /// The connection layer.

@@ -19,13 +19,15 @@ const GRAPHS_PATIENCE: Duration = Duration::from_secs(30);
 /// Longest clients may take to receive their last messages and be disconnected.
 const CLIENTS_PATIENCE: Duration = Duration::from_secs(5);
 
-/// A signal that asks the broker to stop.
+/// A signal the broker acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// SIGINT (Ctrl-C).
+    /// SIGINT (Ctrl-C): stop.
     Interrupt,
-    /// SIGTERM.
+    /// SIGTERM: stop.
     Terminate,
+    /// SIGHUP: read the password and ACL files again.
+    Hangup,
 }
 
 impl fmt::Display for Signal {
@@ -33,6 +35,7 @@ impl fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "interrupted",
             Signal::Terminate => "terminated",
+            Signal::Hangup => "hangup",
         })
     }
 }
@@ -43,7 +46,7 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Starts listening for SIGINT and SIGTERM.
+    /// Starts listening for SIGINT, SIGTERM and SIGHUP.
     pub fn listen() -> std::io::Result<Signals> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -55,9 +58,14 @@ impl Signals {
             .spawn(move || {
                 runtime.block_on(async move {
                     use tokio::signal::unix::{signal, SignalKind};
-                    let streams = signal(SignalKind::interrupt())
-                        .and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
-                    let (mut interrupt, mut terminate) = match streams {
+                    let streams = signal(SignalKind::interrupt()).and_then(|i| {
+                        Ok((
+                            i,
+                            signal(SignalKind::terminate())?,
+                            signal(SignalKind::hangup())?,
+                        ))
+                    });
+                    let (mut interrupt, mut terminate, mut hangup) = match streams {
                         Ok(streams) => {
                             let _ = ready_tx.send(Ok(()));
                             streams
@@ -71,6 +79,7 @@ impl Signals {
                         let signal = tokio::select! {
                             _ = interrupt.recv() => Signal::Interrupt,
                             _ = terminate.recv() => Signal::Terminate,
+                            _ = hangup.recv() => Signal::Hangup,
                         };
                         if sender.send(signal).is_err() {
                             return;
@@ -84,7 +93,7 @@ impl Signals {
         Ok(Signals { received })
     }
 
-    /// Waits for the first signal.
+    /// Waits for the next signal.
     pub fn wait(&self) -> Signal {
         self.received.recv().unwrap_or(Signal::Terminate)
     }
@@ -94,7 +103,11 @@ impl Signals {
         let spawned = std::thread::Builder::new()
             .name("weir-signals-again".into())
             .spawn(move || {
-                if let Ok(signal) = self.received.recv() {
+                while let Ok(signal) = self.received.recv() {
+                    if signal == Signal::Hangup {
+                        tracing::info!("hangup while stopping: nothing to reload");
+                        continue;
+                    }
                     tracing::warn!("{signal} again: exiting at once");
                     std::process::exit(1);
                 }

@@ -77,6 +77,31 @@ impl TopicFilter {
         }
     }
 
+    /// Whether every topic `inner` matches, this filter matches too (a subscription within an
+    /// ACL rule).
+    ///
+    /// ```
+    /// use weir_plugin::topic::TopicFilter;
+    /// let rule = TopicFilter::new("sensors/#").unwrap();
+    /// assert!(rule.contains(&TopicFilter::new("sensors/+/t").unwrap()));
+    /// assert!(rule.contains(&TopicFilter::new("sensors").unwrap()));
+    /// assert!(!rule.contains(&TopicFilter::new("#").unwrap()));
+    /// assert!(!TopicFilter::new("a/+").unwrap().contains(&TopicFilter::new("a/#").unwrap()));
+    /// ```
+    pub fn contains(&self, inner: &TopicFilter) -> bool {
+        let mut outer = self.0.split('/');
+        let mut inner = inner.0.split('/');
+        loop {
+            match (outer.next(), inner.next()) {
+                (Some("#"), _) => return true,
+                (Some("+"), Some(level)) if level != "#" => {}
+                (Some(o), Some(i)) if o == i && i != "+" && i != "#" => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
     /// Whether some topic name could match both filters (used to find publish loops, where
     /// the output side may itself be a pattern).
     pub fn overlaps(&self, other: &TopicFilter) -> bool {

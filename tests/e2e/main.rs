@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `weir` binary on free loopback ports, driven by real MQTT clients
 //! (rumqttc, and Debian's mosquitto_pub/mosquitto_sub).
 
+mod acl;
 mod clients;
 mod config_errors;
 mod connections;

@@ -257,6 +257,27 @@ def refusals(args):
     print(json.dumps(result))
 
 
+def acl(args):
+    """What the broker answers one client's subscriptions and publishes (QoS 1), in order."""
+    probe = Probe(args, client_id=args.client_id, version=args.version)
+    connack = probe.connect()
+    if connack["rc"] != 0:
+        fail(f"refused: {connack}")
+    result = {"suback": [], "puback": []}
+    for topic in args.subscribe:
+        codes = []
+        probe.client.on_subscribe = lambda c, u, mid, reasons, properties, codes=codes: (
+            codes.extend(r.value for r in reasons), probe.subscribed.set())
+        probe.subscribed.clear()
+        probe.client.subscribe(topic, qos=1)
+        if not probe.subscribed.wait(PATIENCE):
+            fail(f"no SUBACK for {topic}")
+        result["suback"].extend(codes)
+    for topic in args.publish:
+        result["puback"].append(probe.publish(topic, "acl", qos=1))
+    print(json.dumps(result))
+
+
 def alias_property(alias):
     properties = Properties(PacketTypes.PUBLISH)
     properties.TopicAlias = alias
@@ -269,7 +290,13 @@ def main():
     parser.add_argument("--prefix", default="")
     parser.add_argument("--username")
     parser.add_argument("--password")
+    parser.add_argument("--client-id", default="acl-probe")
+    parser.add_argument("--version", default="5", choices=["3.1.1", "5"])
     commands = parser.add_subparsers(dest="command", required=True)
+    checks = commands.add_parser("acl")
+    checks.add_argument("--subscribe", action="append", default=[])
+    checks.add_argument("--publish", action="append", default=[])
+    checks.set_defaults(run=acl)
     for name, run in (("retain-handling", retain_handling),
                       ("local-and-retain-flag", local_and_retain_flag),
                       ("properties", properties), ("expiry", expiry), ("shared", shared),
@@ -278,7 +305,9 @@ def main():
                       ("refusals", refusals)):
         commands.add_parser(name).set_defaults(run=run)
     args = parser.parse_args()
-    args.client_id, args.version, args.keepalive = "", "5", 60
+    args.keepalive = 60
+    if args.command != "acl":
+        args.client_id, args.version = "", "5"
     args.run(args)
 
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use weir_plugin::security::acl::AclFile;
 use weir_plugin::security::passwd::PasswordFile;
 
 /// Username/password authentication, as mosquitto applies it: a client that sends a username
@@ -19,6 +20,8 @@ pub struct AuthConfig {
     pub users: BTreeMap<String, String>,
     /// mosquitto's password file, read when the configuration is loaded.
     pub password_file: Option<PasswordFileConfig>,
+    /// mosquitto's ACL file, read when the configuration is loaded.
+    pub acl_file: Option<AclFileConfig>,
 }
 
 impl AuthConfig {
@@ -60,6 +63,26 @@ impl<'de> Deserialize<'de> for PasswordFileConfig {
     }
 }
 
+/// An ACL file, its path and the rules it held when read.
+#[derive(Debug, Clone)]
+pub struct AclFileConfig {
+    /// Where it is (read again on SIGHUP).
+    pub path: PathBuf,
+    /// Its rules.
+    pub file: Arc<AclFile>,
+}
+
+impl<'de> Deserialize<'de> for AclFileConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let path = ExistingFile::deserialize(d)?.path().to_path_buf();
+        let file = AclFile::load(&path).map_err(serde::de::Error::custom)?;
+        Ok(AclFileConfig {
+            path,
+            file: Arc::new(file),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WrittenAuth {
@@ -69,6 +92,8 @@ struct WrittenAuth {
     users: BTreeMap<String, String>,
     #[serde(default)]
     password_file: Option<PasswordFileConfig>,
+    #[serde(default)]
+    acl_file: Option<AclFileConfig>,
 }
 
 impl TryFrom<WrittenAuth> for AuthConfig {
@@ -85,6 +110,7 @@ impl TryFrom<WrittenAuth> for AuthConfig {
             allow_anonymous: written.allow_anonymous.unwrap_or(!has_users),
             users: written.users,
             password_file: written.password_file,
+            acl_file: written.acl_file,
         })
     }
 }

@@ -11,7 +11,7 @@ mod error;
 pub mod graphs;
 mod paths;
 
-pub use auth::{AuthConfig, PasswordFileConfig};
+pub use auth::{AclFileConfig, AuthConfig, PasswordFileConfig};
 pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};
 pub use error::ConfigError;
 pub use graphs::{

@@ -2,7 +2,7 @@
 //!
 //! Plain data, filled from `weir.yaml` by the broker (which validates it with located errors).
 
-use crate::security::PasswordSource;
+use crate::security::{AclSource, PasswordSource};
 use rumqttd::RouterConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -81,6 +81,8 @@ pub struct AuthConfig {
     pub users: BTreeMap<String, String>,
     /// mosquitto's password file (after `users`).
     pub password_file: Option<Arc<PasswordSource>>,
+    /// mosquitto's ACL file: without one, every client may publish and read anything.
+    pub acl: Option<Arc<AclSource>>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -104,6 +106,7 @@ impl AuthConfig {
             allow_anonymous: true,
             users: BTreeMap::new(),
             password_file: None,
+            acl: None,
         }
     }
 }

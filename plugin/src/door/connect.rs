@@ -284,6 +284,7 @@ impl Refusal {
 ///     allow_anonymous: false,
 ///     users: [("alice".into(), "pw".into())].into(),
 ///     password_file: None,
+///     acl: None,
 /// };
 /// assert_eq!(authenticate(&auth, Some("alice"), Some(b"pw")), Ok(()));
 /// assert_eq!(authenticate(&auth, Some("alice"), Some(b"no")), Err(Refusal::BadCredentials));

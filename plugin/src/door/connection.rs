@@ -19,6 +19,7 @@ use super::shared::Mailbox;
 use super::websocket;
 use super::will::{delay_will, publish_will_now};
 use super::Shared;
+use crate::security::ClientRules;
 use bytes::BytesMut;
 use rumqttd::local::LinkTx;
 use std::net::SocketAddr;
@@ -208,6 +209,13 @@ async fn welcome<W: AsyncWrite + Unpin>(
         // The client went before its CONNACK: a persistent session stays parked.
         if client.request.persistent() {
             let expires_at = expiry(client.request.session_expiry, Instant::now());
+            let rules = listener.auth.acl.clone().map(|source| {
+                ClientRules::new(
+                    source,
+                    &client.client_id,
+                    client.request.username.as_deref(),
+                )
+            });
             let parked = parked::park(
                 shared.clone(),
                 client.client_id.clone(),
@@ -215,6 +223,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
                 link,
                 mailbox,
                 expires_at,
+                rules,
             );
             if let Some(unkept) =
                 shared
@@ -334,6 +343,8 @@ impl Session {
             self.connection,
             stop.clone(),
         );
+        let mut outbound = outbound;
+        outbound.acl = self.rules();
         let writing = tokio::spawn(outbound.run());
         let inbound = Inbound {
             reader,
@@ -357,6 +368,7 @@ impl Session {
             aliases: Default::default(),
             read_hint: 1024,
             behind: None,
+            acl: self.rules(),
             awaiting_release: incoming.into_iter().collect(),
             mailbox: mailbox_tx,
             live,
@@ -373,6 +385,17 @@ impl Session {
         });
         finished.session.incoming = incoming.into_iter().collect();
         Box::pin(self.end(end, finished, link_tx)).await;
+    }
+
+    /// This client's view of the listener's ACL file, if it has one.
+    fn rules(&self) -> Option<ClientRules> {
+        let source = self.listener.auth.acl.clone()?;
+        let request = &self.client.request;
+        Some(ClientRules::new(
+            source,
+            &self.client.client_id,
+            request.username.as_deref(),
+        ))
     }
 
     /// Gives a resumed session's `$SYS` subscriptions back to `$SYS` (its router
@@ -434,6 +457,7 @@ impl Session {
                     link,
                     mailbox,
                     expires_at,
+                    self.rules(),
                 ))
             }
             (_, link_tx, _, _) => {

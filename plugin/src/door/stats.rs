@@ -44,6 +44,12 @@ pub struct Stats {
     pub refused: AtomicU64,
     /// Messages not delivered to a client because their message expiry interval passed.
     pub expired: AtomicU64,
+    /// Publishes the ACL refused.
+    pub acl_denied_publishes: AtomicU64,
+    /// Subscriptions the ACL refused.
+    pub acl_denied_subscriptions: AtomicU64,
+    /// Deliveries the ACL refused (a topic the subscriber may not read).
+    pub acl_denied_deliveries: AtomicU64,
     clients: Mutex<ClientDrops>,
 }
 
@@ -68,6 +74,9 @@ impl Default for Stats {
             subscriptions: AtomicU64::new(0),
             retained: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            acl_denied_publishes: AtomicU64::new(0),
+            acl_denied_subscriptions: AtomicU64::new(0),
+            acl_denied_deliveries: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             clients: Mutex::new(ClientDrops::default()),
@@ -128,7 +137,7 @@ impl Stats {
     }
 
     /// Name, kind, help and value of each total.
-    fn totals(&self) -> [(&'static str, &'static str, &'static str, &AtomicU64); 13] {
+    fn totals(&self) -> [(&'static str, &'static str, &'static str, &AtomicU64); 16] {
         [
             (
                 "clients_connected",
@@ -207,6 +216,24 @@ impl Stats {
                 "counter",
                 "Messages not delivered to a client because their message expiry interval passed.",
                 &self.expired,
+            ),
+            (
+                "acl_denied_publishes_total",
+                "counter",
+                "Publishes the ACL file refused.",
+                &self.acl_denied_publishes,
+            ),
+            (
+                "acl_denied_subscriptions_total",
+                "counter",
+                "Subscriptions the ACL file refused.",
+                &self.acl_denied_subscriptions,
+            ),
+            (
+                "acl_denied_deliveries_total",
+                "counter",
+                "Messages not delivered to a subscriber the ACL file does not let read their topic.",
+                &self.acl_denied_deliveries,
             ),
         ]
     }

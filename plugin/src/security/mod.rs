@@ -1,10 +1,13 @@
-//! Who may connect and what they may do: mosquitto's password file (and, with it, the users
-//! listed in weir.yaml).
+//! Who may connect and what they may do: mosquitto's password file (beside the users listed
+//! in weir.yaml) and ACL file.
 
+pub mod acl;
 pub mod passwd;
 
+use acl::{AclError, AclFile, ClientAcl};
 use passwd::{PasswdError, PasswordFile};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 /// A password file as the door uses it: the version last read, replaced by
@@ -43,5 +46,83 @@ impl PasswordSource {
         let users = file.len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(file);
         Ok(users)
+    }
+}
+
+/// An ACL file as the door uses it: the version last read, replaced by [`AclSource::reload`]
+/// (on SIGHUP) only when the new one parses; clients pick the new rules up at their next check.
+#[derive(Debug)]
+pub struct AclSource {
+    path: PathBuf,
+    current: RwLock<Arc<AclFile>>,
+    version: AtomicU64,
+}
+
+impl AclSource {
+    /// `file`, as read from `path`.
+    pub fn new(path: &Path, file: Arc<AclFile>) -> AclSource {
+        AclSource {
+            path: path.to_path_buf(),
+            current: RwLock::new(file),
+            version: AtomicU64::new(0),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file again; on an error the version in use stays.
+    pub fn reload(&self) -> Result<(), AclError> {
+        let file = AclFile::load(&self.path)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(file);
+        self.version.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<AclFile> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// One client's view of an ACL: its rules, worked out again when the file was reloaded.
+#[derive(Debug, Clone)]
+pub struct ClientRules {
+    source: Arc<AclSource>,
+    client_id: String,
+    username: Option<String>,
+    version: u64,
+    rules: ClientAcl,
+}
+
+impl ClientRules {
+    /// The rules of `source` for client `client_id` logged in as `username`.
+    pub fn new(source: Arc<AclSource>, client_id: &str, username: Option<&str>) -> ClientRules {
+        let version = source.version.load(Relaxed);
+        let rules = source.current().for_client(client_id, username);
+        ClientRules {
+            source,
+            client_id: client_id.to_string(),
+            username: username.map(str::to_string),
+            version,
+            rules,
+        }
+    }
+
+    /// The rules in force.
+    pub fn current(&mut self) -> &ClientAcl {
+        let version = self.source.version.load(Relaxed);
+        if version != self.version {
+            self.version = version;
+            self.rules = self
+                .source
+                .current()
+                .for_client(&self.client_id, self.username.as_deref());
+        }
+        &self.rules
     }
 }

@@ -19,6 +19,7 @@ use super::router::Batch;
 use super::session::Subscriptions;
 use super::tag::Tag;
 use super::Shared;
+use crate::security::ClientRules;
 use bytes::BytesMut;
 use bytestring::ByteString;
 use rmqtt_codec::error::DecodeError;
@@ -95,6 +96,8 @@ pub(super) struct Inbound<R> {
     pub read_hint: usize,
     /// A log this connection published to whose slowest reader is too far behind.
     pub behind: Option<Arc<FilterLog>>,
+    /// What the ACL file lets this client do (`None`: anything).
+    pub acl: Option<ClientRules>,
     pub awaiting_release: HashSet<u16>,
     /// Where the session's shared-subscription messages go, and whether it is connected.
     pub mailbox: tokio::sync::mpsc::UnboundedSender<crate::door::shared::SharedDelivery>,
@@ -309,6 +312,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             tracing::debug!(client = %self.client_id, topic = %topic, "publish to a `$` topic refused");
             self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
             return Next::Continue;
+        }
+        if let Some(acl) = &mut self.acl {
+            if !acl.current().may_write(&topic) {
+                self.shared.stats.acl_denied_publishes.fetch_add(1, Relaxed);
+                tracing::debug!(client = %self.client_id, topic = %topic, "publish denied by the ACL");
+                self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
+                return Next::Continue;
+            }
         }
         if qos == 2 && self.awaiting_release.len() >= usize::from(self.receive_maximum) {
             return Next::End(End::Violation {

@@ -45,6 +45,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     reason: DisconnectReasonCode::ProtocolError,
                 });
             }
+            if !self.may_subscribe(&parsed, group.map(|(_, plain)| plain)) {
+                self.shared
+                    .stats
+                    .acl_denied_subscriptions
+                    .fetch_add(1, Relaxed);
+                tracing::info!(client = %self.client_id, "subscription to `{filter}` denied by the ACL");
+                granted.push(Err(SubscribeAckReason::NotAuthorized));
+                continue;
+            }
             options.qos = options.qos.min(2);
             let existing = self.filters.get(&*filter).copied();
             let sub_id = existing.unwrap_or_else(|| {
@@ -179,6 +188,21 @@ pub(crate) fn router_subscribe(id: u32, filter: String) -> rumqttd::protocol::Pa
 }
 
 /// A filter as the client wrote it, checked: `$share/GROUP/FILTER` or a plain filter.
+impl<R: AsyncRead + Unpin> Inbound<R> {
+    /// Whether the ACL lets this client subscribe to `filter` (a shared subscription is
+    /// checked by its `plain` filter).
+    fn may_subscribe(&mut self, filter: &TopicFilter, plain: Option<&str>) -> bool {
+        let Some(acl) = &mut self.acl else {
+            return true;
+        };
+        match plain.map(TopicFilter::new) {
+            Some(Ok(plain)) => acl.current().may_subscribe(&plain),
+            Some(Err(_)) => false,
+            None => acl.current().may_subscribe(filter),
+        }
+    }
+}
+
 fn parse_filter(filter: &str) -> Result<TopicFilter, String> {
     let plain = match filter.strip_prefix("$share/") {
         Some(shared) => match shared.split_once('/') {

@@ -121,6 +121,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             }
         }
         for delivery in deliveries.into_iter().rev() {
+            if !self.may_read(&delivery) {
+                continue;
+            }
             let size = delivery.size();
             self.queue.push_front(delivery, size);
         }

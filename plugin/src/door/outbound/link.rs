@@ -211,6 +211,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     }
 
     pub(super) fn enqueue(&mut self, delivery: Delivery, publisher: Option<u64>) {
+        if !self.may_read(&delivery) {
+            return;
+        }
         if !self.backlogged() {
             self.last_progress = Instant::now();
         }
@@ -224,6 +227,22 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             }
             Admitted::Dropped => self.dropped(1, "its queue is full"),
         }
+    }
+
+    /// Whether the ACL lets this client read `delivery` (counted when not).
+    pub(super) fn may_read(&mut self, delivery: &Delivery) -> bool {
+        let Some(acl) = &mut self.acl else {
+            return true;
+        };
+        let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
+        if acl.current().may_read(topic) {
+            return true;
+        }
+        self.shared
+            .stats
+            .acl_denied_deliveries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        false
     }
 
     /// Counts `count` messages lost for this client, logging the first and then every power

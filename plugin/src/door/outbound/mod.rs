@@ -23,6 +23,7 @@ use super::session::state::{SessionState, Unacknowledged};
 use super::session::Subscriptions;
 use super::shared::Mailbox;
 use super::Shared;
+use crate::security::ClientRules;
 use bytes::{Buf, BytesMut};
 use inflight::{Inflight, Stage};
 use link::Drain;
@@ -128,6 +129,8 @@ pub(super) struct Outbound<W> {
     mailbox: Mailbox,
     /// Why the reading half ended, in words, for the DISCONNECT's reason string.
     farewell: Option<String>,
+    /// What the ACL file lets this client read (`None`: anything).
+    pub acl: Option<ClientRules>,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -186,6 +189,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             resend,
             mailbox,
             farewell: None,
+            acl: None,
         };
         outbound.mailbox.live.store(true, Relaxed);
         let ids: Vec<u32> = outbound.subscriptions.keys().copied().collect();

@@ -14,6 +14,7 @@ use crate::door::queue::{Admitted, DeliveryQueue};
 use crate::door::router::{self, Link};
 use crate::door::shared::Mailbox;
 use crate::door::Shared;
+use crate::security::ClientRules;
 use rumqttd::Notification;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -76,6 +77,7 @@ pub(crate) fn park(
     link: Link,
     mailbox: Mailbox,
     expires_at: Option<Instant>,
+    acl: Option<ClientRules>,
 ) -> ParkedHandle {
     mailbox.live.store(false, Relaxed);
     let generation = shared.registry.next_generation();
@@ -94,6 +96,7 @@ pub(crate) fn park(
         mailbox,
         queued: queued.clone(),
         drops: None,
+        acl,
     };
     let task = tokio::spawn(away.run(stop.clone(), expires_at));
     ParkedHandle {
@@ -147,6 +150,8 @@ struct Away {
     mailbox: Mailbox,
     queued: Arc<AtomicUsize>,
     drops: Option<Arc<AtomicU64>>,
+    /// What the ACL file lets the client read (`None`: anything).
+    acl: Option<ClientRules>,
 }
 
 impl Away {
@@ -211,6 +216,16 @@ impl Away {
         let Some(delivery) = delivery else {
             return;
         };
+        if let Some(acl) = &mut self.acl {
+            let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
+            if !acl.current().may_read(topic) {
+                self.shared
+                    .stats
+                    .acl_denied_deliveries
+                    .fetch_add(1, Relaxed);
+                return;
+            }
+        }
         if delivery.qos == 0 && !self.shared.queue_qos0_messages {
             self.dropped(
                 1,
