@@ -38,7 +38,15 @@ fn listener_config(
     auth: Option<&AuthConfig>,
 ) -> Result<door::ListenerConfig, DoorError> {
     let tls = match &listener.tls {
-        Some(tls) => Some(door::tls::server_config(tls.cert.path(), tls.key.path())?),
+        Some(tls) => Some(Arc::new(door::tls::TlsSource::new(
+            door::tls::TlsSettings {
+                cert: tls.cert.path().to_path_buf(),
+                key: tls.key.path().to_path_buf(),
+                ca: tls.ca.as_ref().map(|ca| ca.path().to_path_buf()),
+                require_certificate: tls.require_certificate,
+                use_identity_as_username: tls.use_identity_as_username,
+            },
+        )?)),
         None => None,
     };
     let auth = match auth {
@@ -95,6 +103,7 @@ pub struct Broker {
     /// The password and ACL files its listeners use, read again on SIGHUP.
     passwords: Vec<Arc<PasswordSource>>,
     acls: Vec<Arc<AclSource>>,
+    certificates: Vec<(String, Arc<door::tls::TlsSource>)>,
 }
 
 impl Broker {
@@ -112,6 +121,11 @@ impl Broker {
             .listeners
             .iter()
             .filter_map(|l| l.auth.acl.clone())
+            .collect();
+        let certificates = door_config
+            .listeners
+            .iter()
+            .filter_map(|l| Some((l.name.clone(), l.tls.clone()?)))
             .collect();
         let door = Door::start(door_config)?;
         for listener in &config.listeners {
@@ -135,12 +149,22 @@ impl Broker {
             door,
             passwords,
             acls,
+            certificates,
         })
     }
 
-    /// Reads the password and ACL files again (SIGHUP). A file that fails to parse keeps its
-    /// previous version, and the error is logged; connections stay up either way.
+    /// Reads the password, ACL, certificate and key files again (SIGHUP). A file that fails
+    /// to parse keeps its previous version, and the error is logged; connections stay up
+    /// either way (new TLS handshakes use the new certificate).
     pub fn reload_security(&self) {
+        for (name, source) in &self.certificates {
+            match source.reload() {
+                Ok(()) => tracing::info!(listener = %name, "TLS certificate and key reloaded"),
+                Err(e) => {
+                    tracing::error!(listener = %name, "{e}: keeping the previous TLS configuration")
+                }
+            }
+        }
         let mut done = std::collections::HashSet::new();
         for source in &self.passwords {
             let first = done.insert(source.path().to_path_buf());
@@ -165,8 +189,8 @@ impl Broker {
                 Err(_) => {}
             }
         }
-        if done.is_empty() {
-            tracing::info!("hangup: no password or ACL file to reload");
+        if done.is_empty() && self.certificates.is_empty() {
+            tracing::info!("hangup: no password, ACL or certificate file to reload");
         }
     }
 

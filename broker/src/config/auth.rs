@@ -101,11 +101,6 @@ impl TryFrom<WrittenAuth> for AuthConfig {
 
     fn try_from(written: WrittenAuth) -> Result<Self, Self::Error> {
         let has_users = !written.users.is_empty() || written.password_file.is_some();
-        if written.allow_anonymous == Some(false) && !has_users {
-            return Err(
-                "allow_anonymous: false needs at least one entry in `users` or a `password_file`",
-            );
-        }
         Ok(AuthConfig {
             allow_anonymous: written.allow_anonymous.unwrap_or(!has_users),
             users: written.users,

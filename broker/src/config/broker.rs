@@ -45,6 +45,34 @@ pub struct BrokerConfig {
     pub sys_interval: u64,
 }
 
+impl BrokerConfig {
+    /// Checks that every listener lets someone in: `allow_anonymous: false` needs users
+    /// (`users`, `password_file`) or client certificates that name them.
+    pub fn check_access(&self) -> Result<(), String> {
+        for listener in &self.listeners {
+            let Some(auth) = listener.auth.as_ref().or(self.auth.as_ref()) else {
+                continue;
+            };
+            let by_certificate = listener
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.use_identity_as_username);
+            if !auth.allows_anonymous() && !auth.has_users() && !by_certificate {
+                let key = if listener.auth.is_some() {
+                    format!("broker.listeners[`{}`].auth", listener.name())
+                } else {
+                    "broker.auth".to_string()
+                };
+                return Err(format!(
+                    "{key}: allow_anonymous: false needs at least one entry in `users`, a `password_file`, or (listener `{}`) `tls.use_identity_as_username`: nobody could connect",
+                    listener.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
@@ -324,6 +352,13 @@ pub struct TlsConfig {
     pub cert: ExistingFile,
     /// PEM file with the private key.
     pub key: ExistingFile,
+    /// PEM file with the CA certificates that sign client certificates.
+    pub ca: Option<ExistingFile>,
+    /// Refuse clients without a valid certificate (needs `ca`).
+    pub require_certificate: bool,
+    /// The client certificate's common name is the username (for the ACL); no password is
+    /// asked (needs `ca`).
+    pub use_identity_as_username: bool,
 }
 
 #[derive(Deserialize)]
@@ -331,6 +366,12 @@ pub struct TlsConfig {
 struct WrittenTls {
     cert: ExistingFile,
     key: ExistingFile,
+    #[serde(default)]
+    ca: Option<ExistingFile>,
+    #[serde(default)]
+    require_certificate: bool,
+    #[serde(default)]
+    use_identity_as_username: bool,
 }
 
 impl TryFrom<WrittenTls> for TlsConfig {
@@ -362,9 +403,18 @@ impl TryFrom<WrittenTls> for TlsConfig {
             }
             Err(e) => return Err(format!("key {}: {e}", written.key.path().display())),
         }
+        if written.ca.is_none() && (written.require_certificate || written.use_identity_as_username)
+        {
+            return Err(
+                "require_certificate and use_identity_as_username need `ca`, the CA that signs client certificates".into(),
+            );
+        }
         Ok(TlsConfig {
             cert: written.cert,
             key: written.key,
+            ca: written.ca,
+            require_certificate: written.require_certificate,
+            use_identity_as_username: written.use_identity_as_username,
         })
     }
 }

@@ -21,4 +21,7 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
+    /// Keys that are each valid do not make sense together; `message` names them.
+    #[error("{file}: {message}")]
+    Inconsistent { file: String, message: String },
 }

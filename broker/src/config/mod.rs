@@ -103,7 +103,7 @@ impl WeirConfig {
             }
         })?;
         let position = |offset| env::line_column(text, expanded.original_offset(offset));
-        paths::with_base_dir(base, || {
+        let config: WeirConfig = paths::with_base_dir(base, || {
             weir_plugin::yaml::from_str(&expanded.text, position)
         })
         .map_err(|e| ConfigError::Invalid {
@@ -111,6 +111,14 @@ impl WeirConfig {
             line: e.line,
             column: e.column,
             message: e.message,
-        })
+        })?;
+        config
+            .broker
+            .check_access()
+            .map_err(|message| ConfigError::Inconsistent {
+                file: file.to_string(),
+                message,
+            })?;
+        Ok(config)
     }
 }

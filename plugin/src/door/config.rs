@@ -2,6 +2,7 @@
 //!
 //! Plain data, filled from `weir.yaml` by the broker (which validates it with located errors).
 
+use super::tls::TlsSource;
 use crate::security::{AclSource, PasswordSource};
 use rumqttd::RouterConfig;
 use std::collections::BTreeMap;
@@ -40,7 +41,7 @@ pub struct ListenerConfig {
     /// Where it listens.
     pub address: SocketAddr,
     /// TLS, when set.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<TlsSource>>,
     /// MQTT in WebSocket frames (subprotocol `mqtt`, paths `/` and `/mqtt`), inside TLS when
     /// that is set.
     pub websockets: bool,

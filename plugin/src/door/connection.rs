@@ -8,7 +8,7 @@ use super::config::ListenerConfig;
 use super::connect::{Granted, Refusal};
 use super::control::Control;
 use super::flow::Pace;
-use super::handshake::{attach, claim, read_connect, refuse, Client};
+use super::handshake::{attach, claim, read_connect, refuse, Client, Identity};
 use super::inbound::{End, Inbound};
 use super::outbound::{Finished, Outbound, Why};
 use super::router::{self, Batch, Link};
@@ -16,6 +16,7 @@ use super::session::parked::{self, Parked};
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::{expiry, Subscriptions};
 use super::shared::Mailbox;
+use super::tls::{common_name, TlsSource};
 use super::websocket;
 use super::will::{delay_will, publish_will_now};
 use super::Shared;
@@ -44,9 +45,20 @@ pub(super) async fn serve(
     match &listener.tls {
         None if !listener.websockets => {
             let (reader, writer) = stream.into_split();
-            run(reader, writer, peer, listener, shared).await;
+            run(
+                reader,
+                writer,
+                peer,
+                listener,
+                shared,
+                Identity::Credentials,
+            )
+            .await;
         }
-        None => Box::pin(over_websocket(stream, peer, listener, shared)).await,
+        None => {
+            let identity = Identity::Credentials;
+            Box::pin(over_websocket(stream, peer, listener, shared, identity)).await
+        }
         Some(tls) => Box::pin(over_tls(stream, tls.clone(), peer, listener, shared)).await,
     }
 }
@@ -54,26 +66,39 @@ pub(super) async fn serve(
 /// Serves MQTT (or WebSocket, on a `websockets` listener) inside TLS.
 async fn over_tls(
     stream: TcpStream,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Arc<TlsSource>,
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
     shared: Arc<Shared>,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    match tokio::time::timeout(listener.connect_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) if listener.websockets => {
-            over_websocket(stream, peer, listener, shared).await
-        }
-        Ok(Ok(stream)) => {
-            let (reader, writer) = tokio::io::split(stream);
-            run(reader, writer, peer, listener, shared).await;
-        }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+    let stream = match tokio::time::timeout(listener.connect_timeout, acceptor.accept(stream)).await
+    {
+        Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
-            tracing::info!(listener = %listener.name, %peer, "TLS handshake failed: {e}")
+            tracing::info!(listener = %listener.name, %peer, "TLS handshake failed: {e}");
+            return;
         }
         Err(_) => {
-            tracing::info!(listener = %listener.name, %peer, "TLS handshake timed out")
+            tracing::info!(listener = %listener.name, %peer, "TLS handshake timed out");
+            return;
         }
+    };
+    let identity = if tls.settings().use_identity_as_username {
+        let certificate = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first());
+        Identity::Certificate(certificate.and_then(common_name))
+    } else {
+        Identity::Credentials
+    };
+    if listener.websockets {
+        over_websocket(stream, peer, listener, shared, identity).await
+    } else {
+        let (reader, writer) = tokio::io::split(stream);
+        run(reader, writer, peer, listener, shared, identity).await;
     }
 }
 
@@ -83,12 +108,13 @@ async fn over_websocket<S>(
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
     shared: Arc<Shared>,
+    identity: Identity,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if let Some(stream) = websocket::upgrade(stream, &listener, peer).await {
         let (reader, writer) = tokio::io::split(stream);
-        run(reader, writer, peer, listener, shared).await;
+        run(reader, writer, peer, listener, shared, identity).await;
     }
 }
 
@@ -98,12 +124,13 @@ async fn run<R, W>(
     peer: SocketAddr,
     listener: Arc<ListenerConfig>,
     shared: Arc<Shared>,
+    identity: Identity,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut buf = BytesMut::with_capacity(1024);
-    let read = read_connect(&mut reader, &mut buf, &listener, &shared);
+    let read = read_connect(&mut reader, &mut buf, &listener, &shared, identity);
     let read = tokio::time::timeout(listener.connect_timeout, read);
     let read = tokio::select! {
         read = read => read,

@@ -28,6 +28,16 @@ pub(super) struct Client {
     pub assigned: bool,
 }
 
+/// Where a client's identity comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Identity {
+    /// The username and password in its CONNECT.
+    Credentials,
+    /// Its TLS certificate (`use_identity_as_username`): the common name, if it had a
+    /// verified certificate with one.
+    Certificate(Option<String>),
+}
+
 /// Reads and checks the CONNECT. `Err(Some(..))`: refuse with a CONNACK; `Err(None)`: just
 /// close (not MQTT, or malformed).
 pub(super) async fn read_connect<R: AsyncRead + Unpin>(
@@ -35,6 +45,7 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     listener: &ListenerConfig,
     shared: &Shared,
+    identity: Identity,
 ) -> Result<(Client, Codec), Option<(Version, Refusal)>> {
     let version = loop {
         match opening(buf) {
@@ -59,17 +70,28 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
         }
     };
     shared.stats.packets_received.fetch_add(1, Relaxed);
-    let request = ConnectRequest::from_packet(packet, version);
+    let mut request = ConnectRequest::from_packet(packet, version);
     let refuse = |refusal| Err(Some((version, refusal)));
     if request.auth_method.is_some() {
         return refuse(Refusal::BadAuthMethod);
     }
-    if let Err(refusal) = authenticate(
-        &listener.auth,
-        request.username.as_deref(),
-        request.password.as_deref(),
-    ) {
-        return refuse(refusal);
+    match identity {
+        Identity::Credentials => {
+            if let Err(refusal) = authenticate(
+                &listener.auth,
+                request.username.as_deref(),
+                request.password.as_deref(),
+            ) {
+                return refuse(refusal);
+            }
+        }
+        // The certificate, verified in the handshake, says who the client is (as mosquitto's
+        // use_identity_as_username: no password is asked).
+        Identity::Certificate(Some(name)) => {
+            request.username = Some(name);
+            request.password = None;
+        }
+        Identity::Certificate(None) => return refuse(Refusal::NotAuthorized),
     }
     if shared.stats.clients_connected.load(Relaxed) >= shared.max_connections as u64 {
         return refuse(Refusal::ServerBusy);
