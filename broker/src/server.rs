@@ -28,6 +28,13 @@ pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError>
         max_queued_bytes: config.max_queued_bytes,
         queue_qos0_messages: config.queue_qos0_messages,
         max_keep_alive: config.max_keepalive,
+        persistence: config
+            .persistence
+            .as_ref()
+            .map(|p| door::PersistenceConfig {
+                dir: p.path.clone(),
+                autosave_interval: Duration::from_secs(p.autosave_interval_s),
+            }),
         sys_interval: Duration::from_secs(config.sys_interval),
         router,
     })

@@ -27,6 +27,7 @@ fn the_demo_graph_of_the_default_configuration_converts_a_reading() {
         .current_dir(repo(""))
         .env("WEIR_MQTT_PORT", v4.to_string())
         .env("WEIR_METRICS_PORT", metrics.to_string())
+        .env("WEIR_DATA_DIR", dir.path().join("data"))
         .env_remove("WEIR_CONFIG")
         .stderr(log)
         .spawn()

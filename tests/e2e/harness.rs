@@ -81,6 +81,11 @@ impl Weir {
         let env = [
             ("WEIR_MQTT_PORT", port.to_string()),
             ("WEIR_METRICS_PORT", metrics.to_string()),
+            // The default configuration persists: into this run's own directory.
+            (
+                "WEIR_DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
         ];
         let mut command = Command::new(weir_bin());
         command
@@ -128,7 +133,7 @@ impl Weir {
     }
 
     /// As [`Weir::spawn`]; `Err` with the log when weir exits before it is ready.
-    fn try_spawn(
+    pub fn try_spawn(
         dir: TempDir,
         config: &Path,
         env: &[(&str, String)],

@@ -35,6 +35,7 @@ async fn runs_with_the_embedded_default_configuration() {
         .current_dir(dir.path())
         .env("WEIR_MQTT_PORT", port.to_string())
         .env("WEIR_METRICS_PORT", free_port().to_string())
+        .env("WEIR_DATA_DIR", dir.path().join("data"))
         .env_remove("WEIR_CONFIG")
         .stderr(log)
         .spawn()

@@ -19,6 +19,7 @@ mod mqtt;
 mod mqtt5;
 mod mqtt5_limits;
 mod passwords;
+mod persistence;
 mod security;
 mod services;
 mod sessions;

@@ -6,6 +6,7 @@
 
 use super::auth::AuthConfig;
 use super::paths::ExistingFile;
+use super::persistence::PersistenceConfig;
 use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
 use std::fmt;
@@ -40,6 +41,9 @@ pub struct BrokerConfig {
     /// mosquitto's `max_keepalive`: a client asking for more, or for none, is told this one.
     #[serde(default)]
     pub max_keepalive: u16,
+    /// What survives a restart, and where (`None`: nothing, `persistence: off`).
+    #[serde(default, deserialize_with = "super::persistence::persistence")]
+    pub persistence: Option<PersistenceConfig>,
     /// Seconds between updates of `$SYS/broker/...` (0: none).
     #[serde(default = "default_sys_interval")]
     pub sys_interval: u64,
@@ -83,6 +87,7 @@ impl Default for BrokerConfig {
             max_queued_bytes: 0,
             queue_qos0_messages: false,
             max_keepalive: 0,
+            persistence: None,
             sys_interval: default_sys_interval(),
         }
     }

@@ -10,6 +10,7 @@ pub mod env;
 mod error;
 pub mod graphs;
 mod paths;
+pub mod persistence;
 
 pub use auth::{AclFileConfig, AuthConfig, PasswordFileConfig};
 pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};

@@ -7,6 +7,7 @@ use crate::security::{AclSource, PasswordSource};
 use rumqttd::RouterConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +28,21 @@ pub struct DoorConfig {
     /// for more, or for none, is told this one (server keep-alive), as mosquitto's
     /// `max_keepalive`.
     pub max_keep_alive: u16,
+    /// Where retained messages are kept across restarts (`None`: in memory only).
+    pub persistence: Option<PersistenceConfig>,
     /// How often `$SYS/broker/...` is published (zero: never).
     pub sys_interval: Duration,
     /// The router's log limits.
     pub router: RouterConfig,
+}
+
+/// Keeping state across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistenceConfig {
+    /// The directory of the store (created if missing).
+    pub dir: PathBuf,
+    /// How often what changed is saved (also at shutdown).
+    pub autosave_interval: Duration,
 }
 
 /// One listener.

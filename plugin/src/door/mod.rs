@@ -44,13 +44,14 @@ pub mod router;
 pub mod session;
 pub mod shared;
 pub mod stats;
+pub mod store;
 pub mod sys;
 pub mod tag;
 pub mod tls;
 mod websocket;
 mod will;
 
-pub use config::{AuthConfig, DoorConfig, ListenerConfig};
+pub use config::{AuthConfig, DoorConfig, ListenerConfig, PersistenceConfig};
 pub use graphs::{GraphRoute, GraphRoutes};
 pub use publisher::InternalPublisher;
 
@@ -96,6 +97,9 @@ pub enum DoorError {
     /// A TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The store cannot be used.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 /// Router connections kept for Weir itself (wills, graph results), beyond `max_connections`.
@@ -141,6 +145,8 @@ pub struct Door {
     listeners: Vec<(Arc<ListenerConfig>, std::net::TcpListener)>,
     connections: TaskTracker,
     sys_interval: Duration,
+    /// The store and how often it is written.
+    store: Option<(Arc<store::Store>, Duration)>,
 }
 
 impl Door {
@@ -188,12 +194,27 @@ impl Door {
             reading: CancellationToken::new(),
             runtime: runtime.handle().clone(),
         });
+        let store = match &config.persistence {
+            Some(persistence) => {
+                let store = Arc::new(store::Store::open(&persistence.dir)?);
+                let kept = store.load_retained()?;
+                let count = shared.retained.restore(kept, dispatch::now_millis());
+                shared.stats.retained.store(count as u64, Relaxed);
+                tracing::info!(
+                    "store {}: {count} retained messages restored",
+                    store.path().display()
+                );
+                Some((store, persistence.autosave_interval))
+            }
+            None => None,
+        };
         Ok(Door {
             shared,
             runtime: Some(runtime),
             listeners,
             connections: TaskTracker::new(),
             sys_interval: config.sys_interval,
+            store,
         })
     }
 
@@ -229,6 +250,10 @@ impl Door {
         let shared = self.shared.clone();
         let interval = self.sys_interval;
         runtime.spawn(async move { housekeeping(shared, interval).await });
+        if let Some((store, every)) = self.store.clone() {
+            let shared = self.shared.clone();
+            runtime.spawn(async move { autosave(shared, store, every).await });
+        }
     }
 
     /// Shutdown, first step: stop accepting connections and stop reading from clients (their
@@ -263,8 +288,46 @@ impl Door {
                 "{queued} messages queued for {sessions} offline sessions are lost at exit: sessions are kept in memory only"
             );
         }
+        if let Some((store, _)) = &self.store {
+            save(&self.shared, store);
+        }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Writes what changed to `store` every `every`, until the door stops reading (the last save
+/// is [`Door::disconnect_all`]'s).
+async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shared.reading.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (shared, store) = (shared.clone(), store.clone());
+        let _ = tokio::task::spawn_blocking(move || save(&shared, &store)).await;
+    }
+}
+
+/// Writes the retained messages to `store` if they changed (errors are logged: the broker
+/// goes on in memory).
+fn save(shared: &Shared, store: &store::Store) {
+    let Some(messages) = shared.retained.snapshot_if_changed(dispatch::now_millis()) else {
+        return;
+    };
+    match store.save_retained(&messages) {
+        Ok(()) => tracing::info!(
+            "store {}: {} retained messages saved",
+            store.path().display(),
+            messages.len()
+        ),
+        Err(e) => {
+            tracing::error!("{e}");
+            // Try again at the next save.
+            shared.retained.mark_changed();
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::topic::TopicFilter;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 
 /// A retained message.
@@ -51,6 +52,8 @@ pub struct Retained {
 #[derive(Debug, Default)]
 pub struct RetainedStore {
     messages: Mutex<HashMap<String, Retained>>,
+    /// Changed since the last [`RetainedStore::snapshot_if_changed`].
+    changed: AtomicBool,
 }
 
 impl RetainedStore {
@@ -58,13 +61,47 @@ impl RetainedStore {
     pub fn set(&self, topic: &str, message: Retained) -> usize {
         let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
         messages.insert(topic.to_string(), message);
+        self.changed.store(true, Relaxed);
         messages.len()
     }
 
     /// Clears the retained message of `topic`; returns how many there are.
     pub fn clear(&self, topic: &str) -> usize {
         let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
-        messages.remove(topic);
+        if messages.remove(topic).is_some() {
+            self.changed.store(true, Relaxed);
+        }
+        messages.len()
+    }
+
+    /// Every message not expired at `now`, when any changed since the last call.
+    pub fn snapshot_if_changed(&self, now: u64) -> Option<Vec<(String, Retained)>> {
+        let messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.changed.swap(false, Relaxed) {
+            return None;
+        }
+        Some(
+            messages
+                .iter()
+                .filter(|(_, m)| m.expires_at.is_none_or(|at| at > now))
+                .map(|(topic, m)| (topic.clone(), m.clone()))
+                .collect(),
+        )
+    }
+
+    /// Marks the messages as not saved yet.
+    pub fn mark_changed(&self) {
+        self.changed.store(true, Relaxed);
+    }
+
+    /// Puts back messages kept on disk (those expired at `now` are left out); returns how
+    /// many there are.
+    pub fn restore(&self, kept: Vec<(String, Retained)>, now: u64) -> usize {
+        let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        messages.extend(
+            kept.into_iter()
+                .filter(|(_, m)| m.expires_at.is_none_or(|at| at > now)),
+        );
         messages.len()
     }
 

@@ -1,0 +1,111 @@
+//! Retained messages that survive a restart: after SIGTERM, after kill -9 past an autosave; a
+//! corrupt store moved aside; a store held by another weir refused with its path.
+
+use super::harness::{free_port, mosquitto_pub, write_file, MosquittoSub, Weir};
+use std::path::Path;
+use std::time::Duration;
+
+/// Weir (in its own directory) keeping its store in `data`, saving every `autosave` seconds.
+fn start(data: &Path, autosave: u64) -> Result<Weir, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v5) = (free_port(), free_port());
+    let config = write_file(
+        dir.path(),
+        "weir.yaml",
+        &format!(
+            "broker:\n  persistence:\n    path: '{}'\n    autosave_interval_s: {autosave}\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n",
+            data.display()
+        ),
+    );
+    Weir::try_spawn(dir, &config, &[], v4, v5)
+}
+
+fn retain(weir: &Weir, topic: &str, payload: &str) {
+    let port = weir.v4.to_string();
+    let out = mosquitto_pub(&["-p", &port, "-t", topic, "-m", payload, "-r", "-q", "1"]);
+    assert!(out.status.success());
+}
+
+/// The retained messages a new subscriber to `state/#` gets.
+fn retained(weir: &Weir, count: usize) -> Vec<String> {
+    let port = weir.v4.to_string();
+    let mut sub = MosquittoSub::start(&["-p", &port, "-t", "state/#", "-v"]);
+    let mut got: Vec<String> = (0..count).map(|_| sub.next_message()).collect();
+    assert!(sub.nothing_more(), "more retained messages than expected");
+    got.sort();
+    got
+}
+
+#[test]
+fn retained_messages_survive_a_restart_by_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let mut weir = start(data.path(), 3600).unwrap();
+    retain(&weir, "state/door", "open");
+    retain(&weir, "state/lamp", "on");
+    retain(&weir, "state/lamp", "off");
+    retain(&weir, "state/gone", "x");
+    retain(&weir, "state/gone", "");
+    let (status, took) = weir.stop_with("TERM");
+    assert!(status.success());
+    assert!(
+        took < Duration::from_secs(1),
+        "the save at SIGTERM took {took:?}"
+    );
+    drop(weir);
+    let weir = start(data.path(), 3600).unwrap();
+    assert!(
+        weir.log().contains("2 retained messages restored"),
+        "{}",
+        weir.log()
+    );
+    assert_eq!(retained(&weir, 2), ["state/door open", "state/lamp off"]);
+}
+
+#[test]
+fn after_kill_9_what_the_last_autosave_wrote_is_back() {
+    let data = tempfile::tempdir().unwrap();
+    let weir = start(data.path(), 1).unwrap();
+    retain(&weir, "state/pump", "running");
+    weir.wait_for_log("1 retained messages saved");
+    weir.signal("KILL");
+    drop(weir);
+    let weir = start(data.path(), 1).unwrap();
+    assert_eq!(retained(&weir, 1), ["state/pump running"]);
+}
+
+#[test]
+fn a_corrupt_store_is_moved_aside_and_the_broker_starts_empty() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("weir.redb"), b"this is not a database").unwrap();
+    let weir = start(data.path(), 3600).unwrap();
+    assert!(weir.log().contains("cannot be read"), "{}", weir.log());
+    assert!(weir.log().contains("starting empty"), "{}", weir.log());
+    let aside = std::fs::read_dir(data.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("weir.redb.corrupt-")
+        });
+    assert!(aside, "the corrupt file was not kept aside");
+    retain(&weir, "state/fresh", "start");
+    assert_eq!(retained(&weir, 1), ["state/fresh start"]);
+}
+
+#[test]
+fn a_store_in_use_by_another_weir_is_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let _first = start(data.path(), 3600).unwrap();
+    let log = start(data.path(), 3600)
+        .err()
+        .expect("a second weir started on the same store");
+    let file = data.path().join("weir.redb");
+    assert!(
+        log.contains(&format!(
+            "the store {} is in use by another process",
+            file.display()
+        )),
+        "{log}"
+    );
+}
