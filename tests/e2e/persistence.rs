@@ -1,7 +1,8 @@
-//! Retained messages that survive a restart: after SIGTERM, after kill -9 past an autosave; a
-//! corrupt store moved aside; a store held by another weir refused with its path.
+//! Retained messages and persistent sessions that survive a restart: after SIGTERM, after
+//! kill -9 past an autosave, with the session's expiry clock going on; a corrupt store moved
+//! aside; a store held by another weir refused with its path.
 
-use super::harness::{free_port, mosquitto_pub, write_file, MosquittoSub, Weir};
+use super::harness::{free_port, mosquitto_pub, paho, write_file, MosquittoSub, Weir};
 use std::path::Path;
 use std::time::Duration;
 
@@ -54,7 +55,8 @@ fn retained_messages_survive_a_restart_by_sigterm() {
     drop(weir);
     let weir = start(data.path(), 3600).unwrap();
     assert!(
-        weir.log().contains("2 retained messages restored"),
+        weir.log()
+            .contains("2 retained messages and 0 sessions restored"),
         "{}",
         weir.log()
     );
@@ -66,7 +68,7 @@ fn after_kill_9_what_the_last_autosave_wrote_is_back() {
     let data = tempfile::tempdir().unwrap();
     let weir = start(data.path(), 1).unwrap();
     retain(&weir, "state/pump", "running");
-    weir.wait_for_log("1 retained messages saved");
+    weir.wait_for_log("1 retained messages and 0 sessions saved");
     weir.signal("KILL");
     drop(weir);
     let weir = start(data.path(), 1).unwrap();
@@ -108,4 +110,102 @@ fn a_store_in_use_by_another_weir_is_a_clear_error() {
         )),
         "{log}"
     );
+}
+
+fn publish(weir: &Weir, topic: &str, payload: &str) {
+    let port = weir.v4.to_string();
+    let out = mosquitto_pub(&["-p", &port, "-t", topic, "-m", payload, "-q", "1"]);
+    assert!(out.status.success());
+}
+
+/// Reconnects MQTT 5 client `id` to its session; (session present, payloads received).
+fn resume(weir: &Weir, id: &str) -> (bool, Vec<String>) {
+    let result = paho(weir.v5, &["--client-id", id, "resume", "--topic", "jobs/#"]);
+    let present = result["connack"]["session_present"].as_bool().unwrap();
+    let payloads = result["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"].as_str().unwrap().to_string())
+        .collect();
+    (present, payloads)
+}
+
+#[test]
+fn a_persistent_session_and_its_queued_messages_survive_sigterm_and_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let mut weir = start(data.path(), 1).unwrap();
+    for id in ["worker-a", "worker-b"] {
+        let left = paho(weir.v5, &["--client-id", id, "leave", "--topic", "jobs/#"]);
+        assert_eq!(left["rc"], 0, "{left}");
+    }
+    publish(&weir, "jobs/1", "first");
+    publish(&weir, "jobs/2", "second");
+    let (status, took) = weir.stop_with("TERM");
+    assert!(status.success());
+    assert!(
+        took < Duration::from_secs(1),
+        "the save at SIGTERM took {took:?}"
+    );
+    assert!(
+        weir.log()
+            .contains("0 retained messages and 2 sessions saved"),
+        "{}",
+        weir.log()
+    );
+    drop(weir);
+    // After SIGTERM: worker-a finds its session and both messages.
+    let weir = start(data.path(), 1).unwrap();
+    assert!(weir.log().contains("2 sessions restored"), "{}", weir.log());
+    assert_eq!(
+        resume(&weir, "worker-a"),
+        (true, vec!["first".into(), "second".into()])
+    );
+    // While worker-b is still away, one more message, an autosave, then kill -9.
+    publish(&weir, "jobs/3", "third");
+    weir.wait_for_log("2 sessions saved");
+    let saves = weir.log().matches("sessions saved").count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // One save after the publish above: the one that counted was started before it.
+    while weir.log().matches("sessions saved").count() < saves + 1 {
+        assert!(std::time::Instant::now() < deadline, "no autosave");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    weir.signal("KILL");
+    drop(weir);
+    let weir = start(data.path(), 1).unwrap();
+    assert_eq!(
+        resume(&weir, "worker-b"),
+        (true, vec!["first".into(), "second".into(), "third".into()])
+    );
+}
+
+#[test]
+fn a_saved_sessions_expiry_clock_goes_on_while_the_broker_is_down() {
+    let data = tempfile::tempdir().unwrap();
+    let mut weir = start(data.path(), 3600).unwrap();
+    let left = paho(
+        weir.v5,
+        &[
+            "--client-id",
+            "brief",
+            "leave",
+            "--topic",
+            "jobs/#",
+            "--expiry",
+            "1",
+        ],
+    );
+    assert_eq!(left["rc"], 0, "{left}");
+    assert!(weir.stop_with("TERM").0.success());
+    drop(weir);
+    // The session had one second to live: it is over when the broker comes back.
+    std::thread::sleep(Duration::from_millis(1100));
+    let weir = start(data.path(), 3600).unwrap();
+    assert!(
+        weir.log().contains("expired while the broker was down"),
+        "{}",
+        weir.log()
+    );
+    assert_eq!(resume(&weir, "brief"), (false, vec![]));
 }

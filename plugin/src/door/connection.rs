@@ -232,7 +232,11 @@ async fn welcome<W: AsyncWrite + Unpin>(
     let mut wire = Wire::for_client(&client.request);
     let mut out = BytesMut::new();
     wire.connack(granted.connack(), &mut out);
+    // Counted before the CONNACK goes: a client connecting right after this one's CONNACK
+    // must find it counted (max_connections).
+    shared.stats.clients_connected.fetch_add(1, Relaxed);
     if writer.write_all(&out).await.is_err() {
+        shared.stats.clients_connected.fetch_sub(1, Relaxed);
         // The client went before its CONNACK: a persistent session stays parked.
         if client.request.persistent() {
             let expires_at = expiry(client.request.session_expiry, Instant::now());
@@ -272,7 +276,6 @@ async fn welcome<W: AsyncWrite + Unpin>(
     }
     shared.stats.packets_sent.fetch_add(1, Relaxed);
     shared.stats.bytes_sent.fetch_add(out.len() as u64, Relaxed);
-    shared.stats.clients_connected.fetch_add(1, Relaxed);
     let request = &client.request;
     tracing::info!(
         client = %client.client_id,

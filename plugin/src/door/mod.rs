@@ -41,6 +41,7 @@ pub mod publisher;
 pub mod queue;
 pub mod retained;
 pub mod router;
+mod saved;
 pub mod session;
 pub mod shared;
 pub mod stats;
@@ -200,8 +201,10 @@ impl Door {
                 let kept = store.load_retained()?;
                 let count = shared.retained.restore(kept, dispatch::now_millis());
                 shared.stats.retained.store(count as u64, Relaxed);
+                let sessions = store.load_sessions()?;
+                let restored = runtime.block_on(saved::restore(&shared, sessions));
                 tracing::info!(
-                    "store {}: {count} retained messages restored",
+                    "store {}: {count} retained messages and {restored} sessions restored",
                     store.path().display()
                 );
                 Some((store, persistence.autosave_interval))
@@ -282,14 +285,16 @@ impl Door {
                 );
             }
         }
-        let (sessions, _, queued) = self.shared.registry.offline();
-        if queued > 0 {
-            tracing::warn!(
-                "{queued} messages queued for {sessions} offline sessions are lost at exit: sessions are kept in memory only"
-            );
-        }
-        if let Some((store, _)) = &self.store {
-            save(&self.shared, store);
+        if let (Some((store, _)), Some(runtime)) = (&self.store, &self.runtime) {
+            let snapshot = runtime.block_on(saved::snapshot(&self.shared));
+            saved::write(&self.shared, store, snapshot);
+        } else {
+            let (sessions, _, queued) = self.shared.registry.offline();
+            if queued > 0 {
+                tracing::warn!(
+                    "{queued} messages queued for {sessions} offline sessions are lost at exit: without `persistence`, sessions are kept in memory only"
+                );
+            }
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_millis(100));
@@ -297,8 +302,8 @@ impl Door {
     }
 }
 
-/// Writes what changed to `store` every `every`, until the door stops reading (the last save
-/// is [`Door::disconnect_all`]'s).
+/// Writes what is to be kept to `store` every `every`, until the door stops reading (the last
+/// save is [`Door::disconnect_all`]'s).
 async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
@@ -307,28 +312,9 @@ async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration
             _ = shared.reading.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let snapshot = saved::snapshot(&shared).await;
         let (shared, store) = (shared.clone(), store.clone());
-        let _ = tokio::task::spawn_blocking(move || save(&shared, &store)).await;
-    }
-}
-
-/// Writes the retained messages to `store` if they changed (errors are logged: the broker
-/// goes on in memory).
-fn save(shared: &Shared, store: &store::Store) {
-    let Some(messages) = shared.retained.snapshot_if_changed(dispatch::now_millis()) else {
-        return;
-    };
-    match store.save_retained(&messages) {
-        Ok(()) => tracing::info!(
-            "store {}: {} retained messages saved",
-            store.path().display(),
-            messages.len()
-        ),
-        Err(e) => {
-            tracing::error!("{e}");
-            // Try again at the next save.
-            shared.retained.mark_changed();
-        }
+        let _ = tokio::task::spawn_blocking(move || saved::write(&shared, &store, snapshot)).await;
     }
 }
 

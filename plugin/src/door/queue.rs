@@ -81,6 +81,14 @@ impl<T> DeliveryQueue<T> {
         }
     }
 
+    /// A copy of the items, oldest first (the queue keeps them).
+    pub fn cloned_items(&self) -> VecDeque<T>
+    where
+        T: Clone,
+    {
+        self.items.iter().map(|(item, _)| item.clone()).collect()
+    }
+
     /// Takes every message out, oldest first.
     pub fn take_items(&mut self) -> VecDeque<T> {
         self.bytes = 0;

@@ -1,18 +1,34 @@
-//! What the door keeps on disk: its retained messages, in one redb file (`weir.redb`) in the
-//! persistence directory, written whole every `autosave_interval` when something changed and
-//! at shutdown, read back at start.
+//! What the door keeps on disk: its retained messages and its persistent sessions (their
+//! subscriptions, queued messages and deliveries in flight, and when they expire), in one redb
+//! file (`weir.redb`) in the persistence directory, written every `autosave_interval` and at
+//! shutdown, read back at start.
 //!
 //! A store that cannot be read (corrupt, or written by an incompatible version) is moved aside
 //! with a warning and the broker starts empty, never in a crash loop; a store another `weir`
 //! holds open is an error naming its path.
 
 use super::retained::Retained;
+use super::session::state::SessionState;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Retained messages: topic → the message (postcard).
 const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained_v1");
+
+/// Persistent sessions: client id → [`StoredSession`] (postcard).
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions_v1");
+
+/// A persistent session as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// What it holds.
+    pub state: SessionState,
+    /// When it expires, ms since the Unix epoch (`None`: never): its clock goes on across a
+    /// restart.
+    pub expires_at: Option<u64>,
+}
 
 /// The database file in the persistence directory.
 pub const FILE_NAME: &str = "weir.redb";
@@ -106,50 +122,76 @@ impl Store {
 
     /// Replaces the retained messages on disk with `messages`, in one transaction.
     pub fn save_retained(&self, messages: &[(String, Retained)]) -> Result<(), StoreError> {
+        self.replace(RETAINED, messages)
+    }
+
+    /// The retained messages on disk (an entry that does not decode is skipped, with a
+    /// warning).
+    pub fn load_retained(&self) -> Result<Vec<(String, Retained)>, StoreError> {
+        self.load(RETAINED, "retained message on")
+    }
+
+    /// Replaces the sessions on disk with `sessions`, in one transaction.
+    pub fn save_sessions(&self, sessions: &[(String, StoredSession)]) -> Result<(), StoreError> {
+        self.replace(SESSIONS, sessions)
+    }
+
+    /// The sessions on disk (one that does not decode is skipped, with a warning).
+    pub fn load_sessions(&self) -> Result<Vec<(String, StoredSession)>, StoreError> {
+        self.load(SESSIONS, "session of")
+    }
+
+    fn replace<T: Serialize>(
+        &self,
+        definition: TableDefinition<&str, &[u8]>,
+        entries: &[(String, T)],
+    ) -> Result<(), StoreError> {
         let write_error = |e: &dyn std::fmt::Display| StoreError::Write {
             path: self.path.clone(),
             message: e.to_string(),
         };
         let txn = self.db.begin_write().map_err(|e| write_error(&e))?;
         {
-            let mut table = txn.open_table(RETAINED).map_err(|e| write_error(&e))?;
+            let mut table = txn.open_table(definition).map_err(|e| write_error(&e))?;
             table.retain(|_, _| false).map_err(|e| write_error(&e))?;
-            for (topic, message) in messages {
-                let bytes = postcard::to_allocvec(message).map_err(|e| write_error(&e))?;
+            for (key, value) in entries {
+                let bytes = postcard::to_allocvec(value).map_err(|e| write_error(&e))?;
                 table
-                    .insert(topic.as_str(), bytes.as_slice())
+                    .insert(key.as_str(), bytes.as_slice())
                     .map_err(|e| write_error(&e))?;
             }
         }
         txn.commit().map_err(|e| write_error(&e))
     }
 
-    /// The retained messages on disk (an entry that does not decode is skipped, with a
-    /// warning).
-    pub fn load_retained(&self) -> Result<Vec<(String, Retained)>, StoreError> {
+    fn load<T: for<'de> Deserialize<'de>>(
+        &self,
+        definition: TableDefinition<&str, &[u8]>,
+        what: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
         let read_error = |e: &dyn std::fmt::Display| StoreError::Open {
             path: self.path.clone(),
             message: e.to_string(),
         };
         let txn = self.db.begin_read().map_err(|e| read_error(&e))?;
-        let table = match txn.open_table(RETAINED) {
+        let table = match txn.open_table(definition) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(read_error(&e)),
         };
-        let mut messages = Vec::new();
+        let mut entries = Vec::new();
         for entry in table.iter().map_err(|e| read_error(&e))? {
-            let (topic, bytes) = entry.map_err(|e| read_error(&e))?;
-            match postcard::from_bytes::<Retained>(bytes.value()) {
-                Ok(message) => messages.push((topic.value().to_string(), message)),
+            let (key, bytes) = entry.map_err(|e| read_error(&e))?;
+            match postcard::from_bytes::<T>(bytes.value()) {
+                Ok(value) => entries.push((key.value().to_string(), value)),
                 Err(e) => tracing::warn!(
-                    "{}: retained message on `{}` skipped: {e}",
+                    "{}: {what} `{}` skipped: {e}",
                     self.path.display(),
-                    topic.value()
+                    key.value()
                 ),
             }
         }
-        Ok(messages)
+        Ok(entries)
     }
 }
 

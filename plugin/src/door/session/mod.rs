@@ -234,6 +234,32 @@ impl Registry {
             })
     }
 
+    /// Every parked session: its client id, when it expires, and where to ask for its state.
+    pub fn parked(&self) -> Vec<(String, Option<Instant>, parked::SnapshotRequest)> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .filter_map(|(client_id, entry)| match entry {
+                Entry::Offline(parked) => Some((
+                    client_id.clone(),
+                    parked.expires_at,
+                    parked.snapshots.clone(),
+                )),
+                Entry::Live(_) => None,
+            })
+            .collect()
+    }
+
+    /// Registers a session restored from the store as parked (unless the id is in use).
+    pub fn insert_parked(&self, client_id: &str, parked: ParkedHandle) -> Option<ParkedHandle> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.contains_key(client_id) {
+            return Some(parked);
+        }
+        entries.insert(client_id.to_string(), Entry::Offline(parked));
+        None
+    }
+
     /// Every live connection's control channel.
     pub fn live(&self) -> Vec<UnboundedSender<Control>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

@@ -18,6 +18,7 @@ use crate::security::ClientRules;
 use rumqttd::Notification;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,9 @@ pub struct Parked {
     pub mailbox: Mailbox,
 }
 
+/// Asks a parked session for a copy of its state.
+pub type SnapshotRequest = mpsc::UnboundedSender<oneshot::Sender<SessionState>>;
+
 /// The registry's hold on a parked session.
 pub struct ParkedHandle {
     pub(super) generation: u64,
@@ -39,6 +43,9 @@ pub struct ParkedHandle {
     task: JoinHandle<Option<Parked>>,
     queued: Arc<AtomicUsize>,
     subscriptions: usize,
+    /// When it expires (`None`: never).
+    pub(super) expires_at: Option<Instant>,
+    pub(super) snapshots: SnapshotRequest,
 }
 
 impl std::fmt::Debug for ParkedHandle {
@@ -98,13 +105,16 @@ pub(crate) fn park(
         drops: None,
         acl,
     };
-    let task = tokio::spawn(away.run(stop.clone(), expires_at));
+    let (snapshots, requests) = mpsc::unbounded_channel();
+    let task = tokio::spawn(away.run(stop.clone(), expires_at, requests));
     ParkedHandle {
         generation,
         stop,
         task,
         queued,
         subscriptions,
+        expires_at,
+        snapshots,
     }
 }
 
@@ -155,10 +165,20 @@ struct Away {
 }
 
 impl Away {
-    async fn run(mut self, stop: CancellationToken, expires_at: Option<Instant>) -> Option<Parked> {
+    async fn run(
+        mut self,
+        stop: CancellationToken,
+        expires_at: Option<Instant>,
+        mut snapshots: mpsc::UnboundedReceiver<oneshot::Sender<SessionState>>,
+    ) -> Option<Parked> {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Some(self.into_parked()),
+                Some(reply) = snapshots.recv() => {
+                    let mut state = self.state.clone();
+                    state.queued = self.queue.cloned_items();
+                    let _ = reply.send(state);
+                }
                 Some((id, arrival)) = self.mailbox.rx.recv() => self.deliver(id, *arrival),
                 next = self.link.rx.next() => match next {
                     Ok(Some(notification)) => self.on_notification(notification),

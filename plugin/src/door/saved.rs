@@ -1,0 +1,157 @@
+//! Between the door and its store ([`super::store`]): what is saved (the retained messages
+//! when they changed, and every parked session as it is now) and how saved sessions come back
+//! at start (parked again, with their router subscriptions and shared-subscription groups, and
+//! the time left before they expire).
+//!
+//! A persistent session whose client is connected is saved when it is parked: at shutdown every
+//! connection ends first, so every session is saved then.
+
+use super::dispatch::now_millis;
+use super::inbound::router_subscribe;
+use super::router;
+use super::session::parked;
+use super::shared::{self, Mailbox, Member};
+use super::store::{Store, StoreError, StoredSession};
+use super::Shared;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// How long a parked session has to hand over its state.
+const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(2);
+
+/// What one save writes.
+pub(super) struct Snapshot {
+    /// The retained messages, when they changed since the last save.
+    retained: Option<Vec<(String, super::retained::Retained)>>,
+    /// Every parked session.
+    sessions: Vec<(String, StoredSession)>,
+}
+
+/// Takes what is to be saved now.
+pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
+    let now = Instant::now();
+    let wall = now_millis();
+    let mut sessions = Vec::new();
+    for (client_id, expires_at, requests) in shared.registry.parked() {
+        let (reply, state) = oneshot::channel();
+        if requests.send(reply).is_err() {
+            continue;
+        }
+        let Ok(Ok(state)) = tokio::time::timeout(SNAPSHOT_PATIENCE, state).await else {
+            tracing::warn!(client = %client_id, "the session of `{client_id}` did not answer: not saved");
+            continue;
+        };
+        let expires_at = expires_at.map(|at| {
+            let left = at.saturating_duration_since(now).as_millis();
+            wall.saturating_add(u64::try_from(left).unwrap_or(u64::MAX))
+        });
+        sessions.push((client_id, StoredSession { state, expires_at }));
+    }
+    Snapshot {
+        retained: shared.retained.snapshot_if_changed(wall),
+        sessions,
+    }
+}
+
+/// Writes `snapshot`; on an error the retained messages are marked for the next save.
+pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
+    let written = (|| -> Result<(usize, usize), StoreError> {
+        let retained = match &snapshot.retained {
+            Some(messages) => {
+                store.save_retained(messages)?;
+                messages.len()
+            }
+            None => 0,
+        };
+        store.save_sessions(&snapshot.sessions)?;
+        Ok((retained, snapshot.sessions.len()))
+    })();
+    match written {
+        Ok((retained, sessions)) => tracing::info!(
+            "store {}: {retained} retained messages and {sessions} sessions saved",
+            store.path().display()
+        ),
+        Err(e) => {
+            tracing::error!("{e}");
+            if snapshot.retained.is_some() {
+                shared.retained.mark_changed();
+            }
+        }
+    }
+}
+
+/// Parks the saved `sessions` again (those expired meanwhile end here); returns how many came
+/// back.
+pub(super) async fn restore(shared: &Arc<Shared>, sessions: Vec<(String, StoredSession)>) -> usize {
+    let wall = now_millis();
+    let mut restored = 0;
+    for (client_id, stored) in sessions {
+        if stored.expires_at.is_some_and(|at| at <= wall) {
+            tracing::info!(client = %client_id, "saved session of `{client_id}` expired while the broker was down");
+            continue;
+        }
+        match park_saved(shared, &client_id, stored, wall).await {
+            Ok(()) => restored += 1,
+            Err(e) => {
+                tracing::error!(client = %client_id, "saved session of `{client_id}` not restored: {e}")
+            }
+        }
+    }
+    restored
+}
+
+async fn park_saved(
+    shared: &Arc<Shared>,
+    client_id: &str,
+    stored: StoredSession,
+    wall: u64,
+) -> Result<(), super::DoorError> {
+    let StoredSession {
+        mut state,
+        expires_at,
+    } = stored;
+    let router = shared.router.clone();
+    let id = client_id.to_string();
+    let mut link = tokio::task::spawn_blocking(move || router.link(&id, true))
+        .await
+        .map_err(|_| super::DoorError::RouterGone)??;
+    let mailbox = Mailbox::default();
+    for (&sub_id, subscription) in state.subscriptions.iter_mut() {
+        // Offsets were the old router's.
+        subscription.next_offset = None;
+        if subscription.is_local() {
+            continue;
+        }
+        match shared::split(&subscription.filter) {
+            Some((group, filter)) => {
+                let member = Member {
+                    client_id: client_id.to_string(),
+                    subscription: sub_id,
+                    tx: mailbox.tx.clone(),
+                    live: mailbox.live.clone(),
+                };
+                shared.groups.join(shared, group, filter, member).await?;
+            }
+            None => {
+                let packet = router_subscribe(sub_id, subscription.filter.clone());
+                router::send(&mut link.tx, packet).map_err(|_| super::DoorError::RouterGone)?;
+            }
+        }
+    }
+    let expires_at = expires_at.map(|at| Instant::now() + Duration::from_millis(at - wall));
+    let handle = parked::park(
+        shared.clone(),
+        client_id.to_string(),
+        state,
+        link,
+        mailbox,
+        expires_at,
+        None,
+    );
+    if let Some(unkept) = shared.registry.insert_parked(client_id, handle) {
+        parked::discard(shared, client_id, unkept).await;
+    }
+    Ok(())
+}
