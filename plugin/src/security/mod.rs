@@ -89,7 +89,9 @@ impl AclSource {
     }
 }
 
-/// One client's view of an ACL: its rules, worked out again when the file was reloaded.
+/// One client's view of an ACL: its rules, worked out again when the file was reloaded, and
+/// the last decision for writing and for reading (devices publish to the same topic again and
+/// again, and a subscriber mostly receives from few).
 #[derive(Debug, Clone)]
 pub struct ClientRules {
     source: Arc<AclSource>,
@@ -97,6 +99,20 @@ pub struct ClientRules {
     username: Option<String>,
     version: u64,
     rules: ClientAcl,
+    last_write: Option<(String, bool)>,
+    last_read: Option<(String, bool)>,
+}
+
+/// Remembers `allowed` for `topic` in `last`, reusing its allocation.
+fn remember(last: &mut Option<(String, bool)>, topic: &str, allowed: bool) {
+    match last {
+        Some((kept, decision)) => {
+            kept.clear();
+            kept.push_str(topic);
+            *decision = allowed;
+        }
+        None => *last = Some((topic.to_string(), allowed)),
+    }
 }
 
 impl ClientRules {
@@ -110,11 +126,45 @@ impl ClientRules {
             username: username.map(str::to_string),
             version,
             rules,
+            last_write: None,
+            last_read: None,
         }
     }
 
-    /// The rules in force.
-    pub fn current(&mut self) -> &ClientAcl {
+    /// Whether the client may publish to `topic`.
+    pub fn may_write(&mut self, topic: &str) -> bool {
+        self.refresh();
+        if let Some((last, allowed)) = &self.last_write {
+            if last == topic {
+                return *allowed;
+            }
+        }
+        let allowed = self.rules.may_write(topic);
+        remember(&mut self.last_write, topic, allowed);
+        allowed
+    }
+
+    /// Whether the client may receive a message on `topic`.
+    pub fn may_read(&mut self, topic: &str) -> bool {
+        self.refresh();
+        if let Some((last, allowed)) = &self.last_read {
+            if last == topic {
+                return *allowed;
+            }
+        }
+        let allowed = self.rules.may_read(topic);
+        remember(&mut self.last_read, topic, allowed);
+        allowed
+    }
+
+    /// Whether the client may subscribe to `filter`.
+    pub fn may_subscribe(&mut self, filter: &crate::topic::TopicFilter) -> bool {
+        self.refresh();
+        self.rules.may_subscribe(filter)
+    }
+
+    /// Works the rules out again when the file was reloaded.
+    fn refresh(&mut self) {
         let version = self.source.version.load(Relaxed);
         if version != self.version {
             self.version = version;
@@ -122,7 +172,8 @@ impl ClientRules {
                 .source
                 .current()
                 .for_client(&self.client_id, self.username.as_deref());
+            self.last_write = None;
+            self.last_read = None;
         }
-        &self.rules
     }
 }

@@ -314,7 +314,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             return Next::Continue;
         }
         if let Some(acl) = &mut self.acl {
-            if !acl.current().may_write(&topic) {
+            if !acl.may_write(&topic) {
                 self.shared.stats.acl_denied_publishes.fetch_add(1, Relaxed);
                 tracing::debug!(client = %self.client_id, topic = %topic, "publish denied by the ACL");
                 self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);

@@ -196,9 +196,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             return true;
         };
         match plain.map(TopicFilter::new) {
-            Some(Ok(plain)) => acl.current().may_subscribe(&plain),
+            Some(Ok(plain)) => acl.may_subscribe(&plain),
             Some(Err(_)) => false,
-            None => acl.current().may_subscribe(filter),
+            None => acl.may_subscribe(filter),
         }
     }
 }

@@ -235,7 +235,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             return true;
         };
         let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
-        if acl.current().may_read(topic) {
+        if acl.may_read(topic) {
             return true;
         }
         self.shared

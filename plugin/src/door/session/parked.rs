@@ -238,7 +238,7 @@ impl Away {
         };
         if let Some(acl) = &mut self.acl {
             let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
-            if !acl.current().may_read(topic) {
+            if !acl.may_read(topic) {
                 self.shared
                     .stats
                     .acl_denied_deliveries
