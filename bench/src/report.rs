@@ -26,6 +26,7 @@ pub fn add_ratios(rows: &mut [Row]) {
         .map(|row| match (row.name.as_str(), row.broker) {
             _ if row.rate.is_some() => None,
             ("raw", Kind::Weir) => find(rows, "raw", Kind::Mosquitto, row.qos, row.publishers, 1),
+            ("durable", Kind::Weir) => find(rows, "raw", Kind::Weir, row.qos, row.publishers, 1),
             ("shared", Kind::Weir) => {
                 find(rows, "shared", Kind::Mosquitto, row.qos, row.publishers, 1)
             }

@@ -57,6 +57,8 @@ struct Spec {
     broker: Kind,
     /// `graphs:` section of weir.yaml.
     graphs: String,
+    /// More of weir.yaml's `broker:` section (indented two spaces).
+    broker_config: String,
     workers: usize,
     load: Load,
     window: bool,
@@ -169,6 +171,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             name: "raw",
             broker,
             graphs: String::new(),
+            broker_config: String::new(),
             workers: 1,
             load,
             window: false,
@@ -193,6 +196,20 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             }
         }
     }
+    if wanted("durable") && !args.quick {
+        // The raw QoS 1 rows again with persistence on (saved every second): the cost of
+        // durability beside the same rows without it.
+        let store = dir.join("store");
+        for pubs in [1, 10] {
+            let mut durable = raw(Kind::Weir, 1, pubs);
+            durable.name = "durable";
+            durable.broker_config = format!(
+                "  persistence: {{path: '{}', autosave_interval_s: 1}}\n",
+                store.join(format!("p{pubs}")).display()
+            );
+            specs.push(durable);
+        }
+    }
     if wanted("shared") && !args.quick {
         // Fan-in to a shared subscription: ten publishers, one group of four members.
         for broker in [Kind::Weir, Kind::Mosquitto] {
@@ -203,6 +220,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 name: "shared",
                 broker,
                 graphs: String::new(),
+                broker_config: String::new(),
                 workers: 1,
                 load,
                 window: false,
@@ -214,6 +232,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             name,
             broker: Kind::Weir,
             graphs: graphs.to_string(),
+            broker_config: String::new(),
             workers: 1,
             load: load(1, 1, 0, payload, scaled(100_000, scale)),
             window: false,
@@ -259,6 +278,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             name: "window",
             broker: Kind::Weir,
             graphs,
+            broker_config: String::new(),
             workers: 1,
             load,
             window: true,
@@ -279,6 +299,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 name: "workers",
                 broker: Kind::Weir,
                 graphs,
+                broker_config: String::new(),
                 workers,
                 load: load(1, 1, 0, payload, scaled(2_000, scale)),
                 window: false,
@@ -299,6 +320,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             name: "rss10",
             broker: Kind::Weir,
             graphs,
+            broker_config: String::new(),
             workers: 1,
             load: load(10, 1, 0, payload, scaled(1_000, scale)),
             window: false,
@@ -329,7 +351,7 @@ pub fn run_all(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<ConnectionRow>)> {
                 repetition + 1
             );
             let broker = match spec.broker {
-                Kind::Weir => Broker::weir(&weir, &modules, "", &spec.graphs)?,
+                Kind::Weir => Broker::weir(&weir, &modules, &spec.broker_config, &spec.graphs)?,
                 Kind::Mosquitto => Broker::mosquitto(&args.mosquitto)?,
             };
             let (idle, _) = broker.rss_mb();
