@@ -184,4 +184,10 @@ pub enum ConfigCommand {
         /// The configuration file to check.
         file: Option<PathBuf>,
     },
+    /// Print the weir.yaml equivalent to a mosquitto.conf (listeners, TLS, authentication,
+    /// persistence, limits), naming each directive it cannot map.
+    ImportMosquitto {
+        /// The mosquitto configuration file.
+        file: PathBuf,
+    },
 }

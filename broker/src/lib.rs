@@ -11,6 +11,7 @@ pub mod graph_inputs;
 pub mod graph_run;
 pub mod graph_test;
 pub mod graphs;
+pub mod import;
 pub mod inspect;
 pub mod logging;
 pub mod metrics_endpoint;

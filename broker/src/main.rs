@@ -24,6 +24,9 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file }) => check(file.as_deref()),
+        Command::Config(ConfigCommand::ImportMosquitto { file }) => {
+            weir::import::import(&file).map(|yaml| print!("{yaml}"))
+        }
         Command::Module(ModuleCommand::Inspect { file }) => weir::inspect::inspect(&file),
         Command::Graph(GraphCommand::Check { file, modules, set }) => {
             weir::graph_check::check(&file, &modules, set.into_iter().collect())

@@ -13,6 +13,7 @@ mod graph_inputs;
 mod graph_test;
 mod graphs;
 mod harness;
+mod import;
 mod lifecycle;
 mod modules;
 mod mqtt;
