@@ -209,3 +209,38 @@ fn a_saved_sessions_expiry_clock_goes_on_while_the_broker_is_down() {
     );
     assert_eq!(resume(&weir, "brief"), (false, vec![]));
 }
+
+#[test]
+fn a_connected_clients_session_is_saved_by_autosave_and_back_after_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let weir = start(data.path(), 1).unwrap();
+    let port = weir.v4.to_string();
+    let mut live =
+        MosquittoSub::start(&["-p", &port, "-c", "-i", "live-1", "-q", "1", "-t", "jobs/#"]);
+    weir.wait_for_log("1 sessions saved");
+    weir.signal("KILL");
+    drop(weir);
+    live.kill();
+    let weir = start(data.path(), 1).unwrap();
+    publish(&weir, "jobs/x", "while away");
+    let result = paho(
+        weir.v4,
+        &[
+            "--version",
+            "3.1.1",
+            "--client-id",
+            "live-1",
+            "resume",
+            "--topic",
+            "jobs/#",
+        ],
+    );
+    assert_eq!(result["connack"]["session_present"], true, "{result}");
+    let payloads: Vec<&str> = result["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"].as_str().unwrap())
+        .collect();
+    assert_eq!(payloads, ["while away"], "{result}");
+}

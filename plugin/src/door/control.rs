@@ -1,5 +1,6 @@
 //! What a connection's reading half, and the door, tell its writing half.
 
+use super::session::state::SessionState;
 use super::session::Subscription;
 use super::sys::LocalMessage;
 use crate::topic::TopicFilter;
@@ -30,6 +31,8 @@ pub enum Control {
     TakenOver,
     /// The broker shuts down: deliver what the router holds, then disconnect.
     Shutdown,
+    /// A copy of the session as it is now, for the store.
+    Snapshot(tokio::sync::oneshot::Sender<SessionState>),
 }
 
 /// A reply the reading half decided on.

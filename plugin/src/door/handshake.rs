@@ -161,6 +161,7 @@ pub(super) async fn claim(
             control,
             ended,
             client.request.clean_start,
+            client.request.session_expiry,
         );
         match claim {
             Claim::Granted { resumed, discarded } => {

@@ -3,9 +3,10 @@
 //! at start (parked again, with their router subscriptions and shared-subscription groups, and
 //! the time left before they expire).
 //!
-//! A persistent session whose client is connected is saved when it is parked: at shutdown every
-//! connection ends first, so every session is saved then.
+//! A persistent session whose client is connected is saved as its connection's writer has it
+//! (at shutdown every connection ends first, so every session is saved parked then).
 
+use super::control::Control;
 use super::dispatch::now_millis;
 use super::inbound::router_subscribe;
 use super::router;
@@ -47,6 +48,20 @@ pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
             let left = at.saturating_duration_since(now).as_millis();
             wall.saturating_add(u64::try_from(left).unwrap_or(u64::MAX))
         });
+        sessions.push((client_id, StoredSession { state, expires_at }));
+    }
+    // Sessions whose client is connected: as they are now, expiring their interval after
+    // this save if the broker does not come back sooner.
+    for (client_id, interval, control) in shared.registry.persistent_live() {
+        let (reply, state) = oneshot::channel();
+        if control.send(Control::Snapshot(reply)).is_err() {
+            continue;
+        }
+        let Ok(Ok(state)) = tokio::time::timeout(SNAPSHOT_PATIENCE, state).await else {
+            continue;
+        };
+        let expires_at =
+            (interval != u32::MAX).then(|| wall.saturating_add(u64::from(interval) * 1000));
         sessions.push((client_id, StoredSession { state, expires_at }));
     }
     Snapshot {

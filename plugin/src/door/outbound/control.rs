@@ -7,6 +7,7 @@ use super::{Delivery, Drain, Outbound, Why};
 use crate::door::control::{Control, Reply, RetainedRequest};
 use crate::door::dispatch::now_millis;
 use crate::door::session::router_filter;
+use crate::door::session::state::SessionState;
 use crate::door::session::Subscription;
 use crate::door::sys::LocalMessage;
 use std::sync::atomic::Ordering::Relaxed;
@@ -56,6 +57,15 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             Control::Shutdown => {
                 self.drain = Some(Drain::default());
                 self.ping_router();
+            }
+            Control::Snapshot(reply) => {
+                let _ = reply.send(SessionState {
+                    subscriptions: self.subscriptions.clone(),
+                    queued: self.queue.cloned_items(),
+                    unacknowledged: self.inflight.unacknowledged(),
+                    incoming: Default::default(),
+                    last_packet_id: self.inflight.next,
+                });
             }
         }
     }

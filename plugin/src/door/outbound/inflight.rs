@@ -120,6 +120,22 @@ impl Inflight {
         unacknowledged
     }
 
+    /// A copy of what is in flight, in the order it was first sent.
+    pub(super) fn unacknowledged(&self) -> Vec<Unacknowledged> {
+        let mut waiting: Vec<(&u16, &Waiting)> = self.waiting.iter().collect();
+        waiting.sort_by_key(|(_, w)| w.sequence);
+        waiting
+            .into_iter()
+            .map(|(&packet_id, w)| match &w.delivery {
+                Some(delivery) => Unacknowledged::Publish {
+                    packet_id,
+                    delivery: delivery.clone(),
+                },
+                None => Unacknowledged::Release { packet_id },
+            })
+            .collect()
+    }
+
     /// What is still in flight, in the order it was first sent.
     pub(super) fn take_unacknowledged(&mut self) -> Vec<Unacknowledged> {
         let mut waiting: Vec<(u16, Waiting)> = self.waiting.drain().collect();

@@ -81,6 +81,8 @@ struct Live {
     connection: u64,
     control: UnboundedSender<Control>,
     ended: CancellationToken,
+    /// The session's expiry interval in seconds (0: it ends with the connection).
+    session_expiry: u32,
 }
 
 #[derive(Debug)]
@@ -126,6 +128,7 @@ impl Registry {
         control: &UnboundedSender<Control>,
         ended: &CancellationToken,
         clean_start: bool,
+        session_expiry: u32,
     ) -> Claim {
         if let Some(will) = self
             .wills
@@ -153,6 +156,7 @@ impl Registry {
                 connection,
                 control: control.clone(),
                 ended: ended.clone(),
+                session_expiry,
             }),
         );
         Claim::Granted { resumed, discarded }
@@ -250,6 +254,21 @@ impl Registry {
             .collect()
     }
 
+    /// Every connected client whose session outlives its connection: its client id, its
+    /// session expiry interval (seconds) and its control channel.
+    pub fn persistent_live(&self) -> Vec<(String, u32, UnboundedSender<Control>)> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .filter_map(|(client_id, entry)| match entry {
+                Entry::Live(live) if live.session_expiry > 0 => {
+                    Some((client_id.clone(), live.session_expiry, live.control.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Registers a session restored from the store as parked (unless the id is in use).
     pub fn insert_parked(&self, client_id: &str, parked: ParkedHandle) -> Option<ParkedHandle> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -291,9 +310,9 @@ mod tests {
         let registry = Registry::default();
         let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel();
         let first_ended = CancellationToken::new();
-        registry.claim("c", 1, &first_tx, &first_ended, true);
+        registry.claim("c", 1, &first_tx, &first_ended, true, 0);
         let second = (control(), CancellationToken::new());
-        match registry.claim("c", 2, &second.0, &second.1, true) {
+        match registry.claim("c", 2, &second.0, &second.1, true, 0) {
             Claim::TakeOver { ended } => assert!(!ended.is_cancelled()),
             other => panic!("{other:?}"),
         }
@@ -301,7 +320,7 @@ mod tests {
         registry.release("c", 1, None);
         first_ended.cancel();
         assert!(matches!(
-            registry.claim("c", 2, &second.0, &second.1, true),
+            registry.claim("c", 2, &second.0, &second.1, true, 0),
             Claim::Granted {
                 resumed: None,
                 discarded: None
