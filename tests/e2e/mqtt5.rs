@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
 /// Runs scenario `command` of mqtt5_probe.py against `port`; returns its JSON line.
-fn probe(port: u16, command: &str) -> Value {
+pub(super) fn probe(port: u16, command: &str) -> Value {
     let output = Command::new("python3")
         .arg(repo("tests/e2e/mqtt5_probe.py"))
         .args(["--port", &port.to_string(), command])

@@ -3,29 +3,12 @@
 //! response information, and reason strings on refusals. Paho (tests/e2e/mqtt5_probe.py) where
 //! it can express the case, raw packets where a well-behaved client cannot.
 
-use super::harness::{metric, repo, Weir, PATIENCE};
-use serde_json::{json, Value};
+use super::harness::{metric, Weir, PATIENCE};
+use super::mqtt5::probe;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Runs scenario `command` of mqtt5_probe.py against `port`; returns its JSON line.
-fn probe(port: u16, command: &str) -> Value {
-    let output = Command::new("python3")
-        .arg(repo("tests/e2e/mqtt5_probe.py"))
-        .args(["--port", &port.to_string(), command])
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 not found");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
-        panic!(
-            "mqtt5_probe {command} printed no result:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
 
 /// Weir with one listener on `v5` whose `broker:` section has `extra` (indented two spaces)
 /// and the listener `limits`.

@@ -153,6 +153,26 @@ impl Arrival {
     }
 }
 
+/// Whether `acl` (the client's rules, if it has an ACL) lets its client receive `delivery`;
+/// a refusal is counted in `stats`.
+pub(super) fn readable(
+    acl: &mut Option<crate::security::ClientRules>,
+    stats: &super::stats::Stats,
+    delivery: &Delivery,
+) -> bool {
+    let Some(acl) = acl else {
+        return true;
+    };
+    let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
+    if acl.may_read(topic) {
+        return true;
+    }
+    stats
+        .acl_denied_deliveries
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    false
+}
+
 impl Delivery {
     /// Whether it has expired at `now` (ms since the Unix epoch).
     pub fn expired(&self, now: u64) -> bool {

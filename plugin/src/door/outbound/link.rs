@@ -231,18 +231,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
 
     /// Whether the ACL lets this client read `delivery` (counted when not).
     pub(super) fn may_read(&mut self, delivery: &Delivery) -> bool {
-        let Some(acl) = &mut self.acl else {
-            return true;
-        };
-        let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
-        if acl.may_read(topic) {
-            return true;
-        }
-        self.shared
-            .stats
-            .acl_denied_deliveries
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        false
+        crate::door::delivery::readable(&mut self.acl, &self.shared.stats, delivery)
     }
 
     /// Counts `count` messages lost for this client, logging the first and then every power

@@ -236,15 +236,8 @@ impl Away {
         let Some(delivery) = delivery else {
             return;
         };
-        if let Some(acl) = &mut self.acl {
-            let topic = std::str::from_utf8(&delivery.topic).unwrap_or_default();
-            if !acl.may_read(topic) {
-                self.shared
-                    .stats
-                    .acl_denied_deliveries
-                    .fetch_add(1, Relaxed);
-                return;
-            }
+        if !crate::door::delivery::readable(&mut self.acl, &self.shared.stats, &delivery) {
+            return;
         }
         if delivery.qos == 0 && !self.shared.queue_qos0_messages {
             self.dropped(
