@@ -48,9 +48,18 @@ impl Hlc {
         }
     }
 
-    /// Milliseconds since the Unix epoch (nanoseconds below a millisecond are dropped).
+    /// Milliseconds since the Unix epoch (nanoseconds below a millisecond are dropped; a time
+    /// past `u64::MAX` milliseconds, which only a module or a payload can give, saturates).
+    ///
+    /// ```
+    /// use weir_plugin::hlc::Hlc;
+    /// let far = Hlc { secs: u64::MAX, nanos: 999_999_999, counter: 0, node_id: "m".into() };
+    /// assert_eq!(far.millis(), u64::MAX);
+    /// ```
     pub fn millis(&self) -> u64 {
-        self.secs * 1000 + u64::from(self.nanos / 1_000_000)
+        self.secs
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.nanos / 1_000_000))
     }
 
     /// Parses the `__ts` form `<ms:15 digits>:<counter:5 digits>:<node-id>`.
@@ -82,9 +91,9 @@ impl Hlc {
         ))
     }
 
-    /// The physical part as a duration since the Unix epoch.
+    /// The physical part as a duration since the Unix epoch (saturating).
     pub fn since_epoch(&self) -> Duration {
-        Duration::new(self.secs, self.nanos)
+        Duration::from_secs(self.secs).saturating_add(Duration::from_nanos(self.nanos.into()))
     }
 }
 

@@ -12,6 +12,10 @@ use std::sync::Arc;
 pub const COUNTER_BITS: u32 = 20;
 const COUNTER_MAX: u64 = (1 << COUNTER_BITS) - 1;
 
+/// The latest millisecond the encoding holds (about 557,000 years after the epoch): later
+/// timestamps (from modules or payloads) are clamped to it rather than wrapping to the past.
+pub const MAX_MILLIS: u64 = u64::MAX >> COUNTER_BITS;
+
 /// The dataflow time of `hlc`.
 ///
 /// ```
@@ -20,9 +24,12 @@ const COUNTER_MAX: u64 = (1 << COUNTER_BITS) - 1;
 /// let hlc = Hlc::from_millis(1_700_000_000_123, 4, "gw1".into());
 /// assert!(encode(&hlc) < encode(&Hlc::from_millis(1_700_000_000_123, 5, "gw0".into())));
 /// assert_eq!(decode(encode(&hlc), "gw1".into()), hlc);
+/// // A timestamp past the encoding's range is clamped, never wrapped to an earlier time.
+/// let far = Hlc { secs: u64::MAX, nanos: 0, counter: 0, node_id: "m".into() };
+/// assert!(encode(&far) > encode(&hlc));
 /// ```
 pub fn encode(hlc: &Hlc) -> u64 {
-    (hlc.millis() << COUNTER_BITS) | hlc.counter.min(COUNTER_MAX)
+    (hlc.millis().min(MAX_MILLIS) << COUNTER_BITS) | hlc.counter.min(COUNTER_MAX)
 }
 
 /// The timestamp at dataflow time `time`, issued by `node_id`.

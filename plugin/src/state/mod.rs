@@ -196,7 +196,17 @@ impl StateStore {
         })
     }
 
-    /// Writes `value` under `key` if `condition` holds, expiring after `expires` if given.
+    /// Writes `value` under `key` if `condition` holds, expiring after `expires` if given (a
+    /// TTL too long to count in milliseconds never expires).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_plugin::state::{SetCondition, StateStore};
+    /// let store = StateStore::in_memory("gw1").unwrap();
+    /// let set = store.set(b"k", b"v", None, SetCondition::Unconditional, Some(Duration::MAX));
+    /// assert!(set.unwrap().written);
+    /// assert!(store.get(b"k").unwrap().value.is_some());
+    /// ```
     pub fn set(
         &self,
         key: &[u8],
@@ -220,7 +230,8 @@ impl StateStore {
                     },
                 );
             }
-            let expires_at = expires.map(|ttl| now.saturating_add(ttl.as_millis() as u64));
+            let expires_at = expires
+                .map(|ttl| now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)));
             let entry = Entry {
                 value: value.to_vec(),
                 version: version.clone(),

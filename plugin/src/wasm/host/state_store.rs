@@ -43,9 +43,11 @@ impl Host for HostState {
             SetConditions::OnlyIfEqualOrDoesNotExist => SetCondition::OnlyIfEqualOrDoesNotExist,
             SetConditions::Unconditional => SetCondition::Unconditional,
         };
-        let expires = options
-            .expires
-            .map(|d| std::time::Duration::new(d.seconds, d.nanos));
+        // A module's TTL: nanos may carry over into a second that does not fit; saturate.
+        let expires = options.expires.map(|d| {
+            std::time::Duration::from_secs(d.seconds)
+                .saturating_add(std::time::Duration::from_nanos(d.nanos.into()))
+        });
         let token = fencing_token.map(from_wit_hlc);
         Ok(self
             .state
@@ -126,7 +128,10 @@ pub(crate) fn to_wit_hlc(hlc: &Hlc) -> HybridLogicalClock {
 /// A timestamp from its WIT form (nanoseconds beyond a second carry into the seconds).
 pub(crate) fn from_wit_hlc(hlc: HybridLogicalClock) -> Hlc {
     Hlc {
-        secs: hlc.timestamp.secs + u64::from(hlc.timestamp.nanos / 1_000_000_000),
+        secs: hlc
+            .timestamp
+            .secs
+            .saturating_add(u64::from(hlc.timestamp.nanos / 1_000_000_000)),
         nanos: hlc.timestamp.nanos % 1_000_000_000,
         counter: hlc.counter,
         node_id: hlc.node_id.into(),
