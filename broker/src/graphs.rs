@@ -110,6 +110,7 @@ pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGrap
         routes.push(start_one(binding, spec, broker, &node_id, &mut running)?);
     }
     let routes = Arc::new(GraphRoutes::new(routes, node_id));
+    routes.set_max_clock_skew_ms(config.engine.max_clock_skew_ms);
     routes
         .start_clock(Duration::from_millis(config.engine.tick_ms))
         .context("cannot start the graphs' clock")?;

@@ -97,6 +97,13 @@ impl Hlc {
     }
 }
 
+/// The wall clock in milliseconds since the Unix epoch.
+fn wall_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl fmt::Display for Hlc {
     /// The `__ts` form. Counters above 99999 print with more digits rather than wrap.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,15 +123,44 @@ impl fmt::Display for Hlc {
 pub struct HlcClock {
     node_id: Arc<str>,
     last: Option<(u64, u64)>,
+    max_skew_ms: u64,
 }
 
+/// How far ahead of this clock a timestamp from elsewhere may be and still be trusted, by
+/// default (`engine.max_clock_skew_ms`).
+pub const DEFAULT_MAX_SKEW_MS: u64 = 60_000;
+
 impl HlcClock {
-    /// A clock for node `node_id`.
+    /// A clock for node `node_id`, trusting timestamps up to [`DEFAULT_MAX_SKEW_MS`] ahead.
     pub fn new(node_id: impl Into<Arc<str>>) -> HlcClock {
         HlcClock {
             node_id: node_id.into(),
             last: None,
+            max_skew_ms: DEFAULT_MAX_SKEW_MS,
         }
+    }
+
+    /// Trusts timestamps up to `ms` ahead of the wall clock.
+    pub fn set_max_skew_ms(&mut self, ms: u64) {
+        self.max_skew_ms = ms;
+    }
+
+    /// The largest lead over the wall clock a timestamp from elsewhere may have.
+    pub fn max_skew_ms(&self) -> u64 {
+        self.max_skew_ms
+    }
+
+    /// Whether `seen` (from a client or a payload) is close enough to the wall clock to be
+    /// trusted: one far in the future would hold every later stamp back with it.
+    ///
+    /// ```
+    /// use weir_plugin::hlc::{Hlc, HlcClock};
+    /// let clock = HlcClock::new("weir");
+    /// assert!(clock.trusts(&Hlc::from_millis(1_700_000_000_000, 0, "gw".into())));
+    /// assert!(!clock.trusts(&Hlc::from_millis(900_000_000_000_000, 0, "gw".into())));
+    /// ```
+    pub fn trusts(&self, seen: &Hlc) -> bool {
+        seen.millis() <= wall_millis().saturating_add(self.max_skew_ms)
     }
 
     /// Makes every later timestamp greater than `seen` (for example the newest one persisted).
@@ -137,9 +173,7 @@ impl HlcClock {
 
     /// The next timestamp, in milliseconds with a counter.
     pub fn now(&mut self) -> Hlc {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let wall = wall_millis();
         let next = match self.last {
             Some((millis, counter)) if wall <= millis => (millis, counter + 1),
             _ => (wall, 0),

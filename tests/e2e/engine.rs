@@ -369,3 +369,64 @@ fn graph_run_reports_a_bad_input_line_with_its_position() {
         "{stderr}"
     );
 }
+
+/// A `__ts` far in the future (a device with a broken clock, or a hostile one) is not trusted:
+/// the reading is stamped by the broker's clock and counted, and the graph goes on with the
+/// broker's time (the result carries a present-day `__ts`).
+#[test]
+fn a_timestamp_far_ahead_of_the_broker_is_stamped_from_its_clock_and_counted() {
+    let (weir, metrics) = Weir::start_with_metrics(|v4, v5, metrics| {
+        format!(
+            "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n\
+             modules: {{directories: ['{}']}}\nengine: {{max_clock_skew_ms: 5000}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n\
+             graphs:\n  - name: demo\n    definition: builtin:temperature-map\n    source: ['sensors/+/temperature']\n    sink: {{topic: 'processed/{{1}}'}}\n",
+            modules_dir()
+        )
+    });
+    let port = weir.v5.to_string();
+    let mut sub =
+        MosquittoSub::start(&["-V", "5", "-p", &port, "-t", "processed/#", "-F", "%t %P"]);
+    let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
+    for ts in [
+        "900000000000000:00000:broken-clock",
+        &format!("{:015}:00000:gw1", millis_now() + 60_000),
+    ] {
+        let out = mosquitto_pub(&[
+            "-V",
+            "5",
+            "-p",
+            &port,
+            "-t",
+            "sensors/gw1/temperature",
+            "-m",
+            reading,
+            "-D",
+            "publish",
+            "user-property",
+            "__ts",
+            ts,
+        ]);
+        assert!(out.status.success());
+    }
+    for _ in 0..2 {
+        let line = sub.next_message();
+        let ts = line.rsplit("__ts:").next().unwrap();
+        let millis: u64 = ts[..15].parse().unwrap();
+        assert!(
+            millis < millis_now() + 5_000,
+            "a result carries {ts}: {line}"
+        );
+    }
+    assert_eq!(
+        metric(
+            metrics,
+            r#"weir_graph_invalid_timestamps_total{graph="demo"}"#
+        ),
+        Some(2)
+    );
+    assert!(
+        weir.log().contains("ahead of the broker's clock"),
+        "{}",
+        weir.log()
+    );
+}

@@ -392,6 +392,14 @@ pub struct EngineConfig {
     /// The state store's file; absent: in memory (state is lost at exit).
     #[serde(default)]
     pub state_file: Option<RelativePath>,
+    /// How far ahead of the broker's clock a message's `__ts` may be and still be used (ms);
+    /// one further ahead is stamped from the clock and counted (`invalid_timestamps`).
+    #[serde(default = "default_max_clock_skew")]
+    pub max_clock_skew_ms: u64,
+}
+
+fn default_max_clock_skew() -> u64 {
+    weir_plugin::hlc::DEFAULT_MAX_SKEW_MS
 }
 
 impl Default for EngineConfig {
@@ -401,6 +409,7 @@ impl Default for EngineConfig {
             tick_ms: default_tick(),
             log_interval_s: default_log_interval(),
             state_file: None,
+            max_clock_skew_ms: default_max_clock_skew(),
         }
     }
 }

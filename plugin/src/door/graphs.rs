@@ -113,9 +113,8 @@ impl GraphRoutes {
                 let mut clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
                 message_from_publish(publish, properties, &mut clock)
             });
-            if let Stamp::Invalid(error) = &message.1 {
-                route.metrics.invalid_timestamps.fetch_add(1, Relaxed);
-                tracing::warn!(graph = %route.name, topic, "{error}; stamped from the broker's clock");
+            if !matches!(message.1, Stamp::Property | Stamp::Clock) {
+                self.distrusted(route, topic, &message.1);
             }
             match route.feeder.try_push(message.0.clone()) {
                 Ok(pushed) => self.pushed(route, topic, pushed),
@@ -123,6 +122,35 @@ impl GraphRoutes {
             }
         }
         offer
+    }
+
+    /// Counts a message whose own timestamp was not used, and says so (the first time, then
+    /// at each power of two, per graph).
+    fn distrusted(&self, route: &GraphRoute, topic: &str, stamp: &Stamp) {
+        let before = route.metrics.invalid_timestamps.fetch_add(1, Relaxed);
+        if before == 0 || (before + 1).is_power_of_two() {
+            let max_skew = self
+                .clock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .max_skew_ms();
+            if let Some(why) = stamp.distrust(max_skew) {
+                tracing::warn!(
+                    graph = %route.name,
+                    topic,
+                    "{why}; stamped from the broker's clock ({} such messages so far)",
+                    before + 1
+                );
+            }
+        }
+    }
+
+    /// Trusts `__ts` values up to `ms` ahead of the broker's clock (`engine.max_clock_skew_ms`).
+    pub fn set_max_clock_skew_ms(&self, ms: u64) {
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_max_skew_ms(ms);
     }
 
     /// Queues messages that waited for room, without blocking the thread.

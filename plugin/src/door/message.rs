@@ -1,8 +1,9 @@
 //! Messages in their three forms: router publishes ↔ graph messages, and MQTT 5 properties
 //! between the wire and the router.
 //!
-//! Coming in, the message's timestamp is the MQTT 5 user property `__ts` when present and valid
-//! (the clock then observes it, so later local stamps are greater), else the broker's clock.
+//! Coming in, the message's timestamp is the MQTT 5 user property `__ts` when present, valid and
+//! not further ahead of the broker's clock than it trusts (the clock then observes it, so later
+//! local stamps are greater), else the broker's clock.
 //! `__ts` is taken out of the user properties: the timestamp carries it. Going out, `__ts` is
 //! written from the item's timestamp after the other user properties, whose order and
 //! duplicates are kept, as are payload and content type. Bytes are shared, never copied.
@@ -25,6 +26,22 @@ pub enum Stamp {
     Clock,
     /// The broker's clock, because `__ts` was not valid (count and report it).
     Invalid(ParseHlcError),
+    /// The broker's clock, because `__ts` was further ahead of it than the clock trusts
+    /// (count and report it).
+    Ahead(Hlc),
+}
+
+impl Stamp {
+    /// Why the message's own timestamp was not used, if it had one.
+    pub fn distrust(&self, max_skew_ms: u64) -> Option<String> {
+        match self {
+            Stamp::Invalid(error) => Some(error.to_string()),
+            Stamp::Ahead(hlc) => Some(format!(
+                "__ts `{hlc}` is more than {max_skew_ms} ms ahead of the broker's clock (engine.max_clock_skew_ms)"
+            )),
+            Stamp::Property | Stamp::Clock => None,
+        }
+    }
 }
 
 /// A router publish as a graph message, and where its timestamp came from.
@@ -66,6 +83,7 @@ pub fn message_from_publish(
         }
     }
     let (timestamp, stamp) = match (timestamp, invalid) {
+        (Some(hlc), _) if !clock.trusts(&hlc) => (clock.now(), Stamp::Ahead(hlc)),
         (Some(hlc), _) => {
             clock.observe(&hlc);
             (hlc, Stamp::Property)
@@ -245,11 +263,31 @@ mod tests {
     }
 
     #[test]
-    fn a_remote_timestamp_moves_the_local_clock_forward() {
+    fn a_remote_timestamp_moves_the_local_clock_forward_within_the_trusted_skew() {
+        let mut clock = HlcClock::new("weir");
+        let ahead = clock.now().millis() + 30_000;
+        let near = format!("{ahead:015}:00007:remote");
+        let near = props(&[("__ts", near.as_str())], None);
+        let (first, stamp) =
+            message_from_publish(&Publish::new("in", "x", false), Some(&near), &mut clock);
+        assert_eq!((stamp, first.timestamp.millis()), (Stamp::Property, ahead));
+        let (later, _) = message_from_publish(&Publish::new("in", "y", false), None, &mut clock);
+        assert!(later.timestamp.millis() >= ahead);
+    }
+
+    #[test]
+    fn a_timestamp_far_ahead_is_not_trusted_and_does_not_move_the_clock() {
         let mut clock = HlcClock::new("weir");
         let far = props(&[("__ts", "900000000000000:00007:remote")], None);
-        message_from_publish(&Publish::new("in", "x", false), Some(&far), &mut clock);
+        let (message, stamp) =
+            message_from_publish(&Publish::new("in", "x", false), Some(&far), &mut clock);
+        assert!(matches!(stamp, Stamp::Ahead(_)), "{stamp:?}");
+        assert!(stamp
+            .distrust(60_000)
+            .unwrap()
+            .contains("ahead of the broker's clock"));
+        assert!(message.timestamp.millis() < 900_000_000_000_000);
         let (later, _) = message_from_publish(&Publish::new("in", "y", false), None, &mut clock);
-        assert!(later.timestamp.millis() >= 900_000_000_000_000);
+        assert!(later.timestamp.millis() < 900_000_000_000_000);
     }
 }
