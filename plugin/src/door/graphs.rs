@@ -192,8 +192,15 @@ impl GraphRoutes {
                 }
             }
             Pushed::Closed if !self.closed.load(Relaxed) => {
-                tracing::error!(graph = %route.name, topic, "the graph has stopped; message lost");
-                route.metrics.lost.fetch_add(1, Relaxed);
+                let lost = route.metrics.lost.fetch_add(1, Relaxed) + 1;
+                // The first, then at each power of two, as for drops.
+                if lost.is_power_of_two() {
+                    tracing::error!(
+                        graph = %route.name,
+                        topic,
+                        "the graph has stopped; message lost ({lost} so far)"
+                    );
+                }
             }
             Pushed::Closed => {}
         }

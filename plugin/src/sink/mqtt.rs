@@ -104,6 +104,8 @@ pub struct MqttOutputs {
     dead_letter: Option<Bytes>,
     publisher: MqttPublisher,
     node_id: String,
+    /// Results without a valid output topic so far (for the log's power-of-two lines).
+    topicless: std::sync::atomic::AtomicU64,
 }
 
 impl MqttOutputs {
@@ -125,6 +127,7 @@ impl MqttOutputs {
             dead_letter: dead_letter.map(Bytes::from),
             publisher,
             node_id: "weir".into(),
+            topicless: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -147,12 +150,19 @@ impl Outputs for MqttOutputs {
                 .map(str::to_string),
         };
         let Some(topic) = topic else {
-            tracing::warn!(
-                graph = %self.graph,
-                topic = %String::from_utf8_lossy(&message.topic),
-                template = %self.topic.as_ref().map(ToString::to_string).unwrap_or_default(),
-                "a result has no valid output topic; it is counted as lost"
-            );
+            let count = self
+                .topicless
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            // The first, then at each power of two: one line per message would flood the log.
+            if count.is_power_of_two() {
+                tracing::warn!(
+                    graph = %self.graph,
+                    topic = %String::from_utf8_lossy(&message.topic),
+                    template = %self.topic.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    "a result has no valid output topic; it is counted as lost ({count} so far)"
+                );
+            }
             return false;
         };
         self.publisher
