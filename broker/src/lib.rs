@@ -16,6 +16,8 @@ pub mod inspect;
 pub mod logging;
 pub mod metrics_endpoint;
 pub mod passwd;
+pub mod reconfigure;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod watch;

@@ -1,8 +1,10 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::Path;
+use std::time::Duration;
 use weir::cli::{Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArgs};
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
+use weir::reconfigure::Reconfigure;
 use weir::server::Broker;
 use weir::shutdown::Signal;
 
@@ -86,11 +88,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => tracing::info!("embedded default configuration (see `weir config default`)"),
     }
     let mut broker = Broker::start(&config.broker)?;
-    let graphs = weir::graphs::start(&config, &broker)?;
+    let mut graphs = weir::graphs::RunningGraphs::start(&config, &broker)?;
     let scrape = weir::metrics_endpoint::Scrape {
         broker: broker.door().stats(),
-        graphs: graphs.metrics(),
-        sinks: graphs.sinks.clone(),
+        graphs: graphs.catalog.clone(),
     };
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, scrape.clone())?;
@@ -101,16 +102,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     broker.door_mut().open(graphs.routes.clone());
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
+    let mut live = Reconfigure::start(args.config.clone(), config, signals.sender());
     let signal = loop {
         match signals.wait() {
-            Signal::Hangup => broker.reload_security(),
+            Signal::Hangup => {
+                broker.reload_security();
+                live.reload(&mut graphs);
+            }
+            Signal::FilesChanged => live.reload(&mut graphs),
             stop => break stop,
         }
     };
     tracing::info!("{signal}, stopping");
     // A second signal ends the process at once.
     signals.exit_on_next();
-    weir::shutdown::stop(broker, graphs);
+    let drain = Duration::from_secs(live.applied().shutdown.drain_timeout_s);
+    weir::shutdown::stop(broker, graphs, drain);
     tracing::info!("stopped");
     Ok(())
 }

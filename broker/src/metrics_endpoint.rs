@@ -1,12 +1,12 @@
 //! The metrics endpoint: Prometheus text at `GET /metrics`.
 
+use crate::graphs::Catalog;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use weir_plugin::door::stats::Stats;
 use weir_plugin::engine::metrics::render_prometheus;
-use weir_plugin::engine::GraphMetrics;
-use weir_plugin::sink::buffer::{render_prometheus as render_sinks, SinkMetrics};
+use weir_plugin::sink::buffer::render_prometheus as render_sinks;
 
 /// Every counter Weir exposes: the broker's, each graph's and each upstream sink's. One
 /// rendering serves `/metrics` and the OTLP export, so the two never disagree.
@@ -14,18 +14,16 @@ use weir_plugin::sink::buffer::{render_prometheus as render_sinks, SinkMetrics};
 pub struct Scrape {
     /// The connection layer's counters.
     pub broker: Arc<Stats>,
-    /// The graphs' counters.
-    pub graphs: Vec<Arc<GraphMetrics>>,
-    /// The upstream sinks' counters.
-    pub sinks: Vec<Arc<SinkMetrics>>,
+    /// The running graphs' and upstream sinks' counters.
+    pub graphs: Catalog,
 }
 
 impl Scrape {
     /// The counters in Prometheus text form.
     pub fn render(&self) -> String {
         self.broker.render_prometheus()
-            + &render_prometheus(&self.graphs)
-            + &render_sinks(&self.sinks)
+            + &render_prometheus(&self.graphs.graphs())
+            + &render_sinks(&self.graphs.sinks())
     }
 }
 

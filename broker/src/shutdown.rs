@@ -1,20 +1,20 @@
 //! Stopping `weir run`: on SIGTERM or Ctrl-C, in this order,
-//! 1. stop accepting connections and stop reading from clients (so graphs get no new input);
-//! 2. let the graphs finish what they hold (queued messages, open windows) and publish their
-//!    results;
+//! 1. stop accepting connections and stop reading from clients (so graphs get no new input,
+//!    and a publish not yet read is not acknowledged: its client sends it again to the next
+//!    broker);
+//! 2. drain: let the graphs finish what they hold (queued messages, open windows), publish
+//!    their results and let their upstream sinks deliver, within `shutdown.drain_timeout_s`;
+//!    what is left then is logged with counts;
 //! 3. deliver what the router holds for each client, then disconnect every client (MQTT 5:
 //!    DISCONNECT 0x8B "server shutting down").
 //!
 //! A second signal during all this ends the process at once.
 
-use crate::graphs::RunningGraphs;
+use crate::graphs::{Catalog, RunningGraphs};
 use crate::server::Broker;
 use std::fmt;
 use std::sync::mpsc;
-use std::time::Duration;
-
-/// Longest the graphs may take to finish before the broker stops without them.
-const GRAPHS_PATIENCE: Duration = Duration::from_secs(30);
+use std::time::{Duration, Instant};
 
 /// Longest clients may take to receive their last messages and be disconnected.
 const CLIENTS_PATIENCE: Duration = Duration::from_secs(5);
@@ -26,8 +26,10 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM: stop.
     Terminate,
-    /// SIGHUP: read the password and ACL files again.
+    /// SIGHUP: read the password and ACL files, and the graphs' files, again.
     Hangup,
+    /// A watched configuration, definition or module file changed (and settled).
+    FilesChanged,
 }
 
 impl fmt::Display for Signal {
@@ -36,6 +38,7 @@ impl fmt::Display for Signal {
             Signal::Interrupt => "interrupted",
             Signal::Terminate => "terminated",
             Signal::Hangup => "hangup",
+            Signal::FilesChanged => "files changed",
         })
     }
 }
@@ -43,6 +46,7 @@ impl fmt::Display for Signal {
 /// Signals as they arrive, from a thread that listens for them.
 pub struct Signals {
     received: mpsc::Receiver<Signal>,
+    sender: mpsc::Sender<Signal>,
 }
 
 impl Signals {
@@ -53,6 +57,7 @@ impl Signals {
             .build()?;
         let (sender, received) = mpsc::channel();
         let (ready_tx, ready) = mpsc::channel();
+        let ours = sender.clone();
         std::thread::Builder::new()
             .name("weir-signals".into())
             .spawn(move || {
@@ -90,7 +95,15 @@ impl Signals {
         ready
             .recv()
             .map_err(|_| std::io::Error::other("the signal thread stopped"))??;
-        Ok(Signals { received })
+        Ok(Signals {
+            received,
+            sender: ours,
+        })
+    }
+
+    /// Where other parts of the broker post their events ([`Signal::FilesChanged`]).
+    pub fn sender(&self) -> mpsc::Sender<Signal> {
+        self.sender.clone()
     }
 
     /// Waits for the next signal.
@@ -104,9 +117,13 @@ impl Signals {
             .name("weir-signals-again".into())
             .spawn(move || {
                 while let Ok(signal) = self.received.recv() {
-                    if signal == Signal::Hangup {
-                        tracing::info!("hangup while stopping: nothing to reload");
-                        continue;
+                    match signal {
+                        Signal::Hangup => {
+                            tracing::info!("hangup while stopping: nothing to reload");
+                            continue;
+                        }
+                        Signal::FilesChanged => continue,
+                        Signal::Interrupt | Signal::Terminate => {}
                     }
                     tracing::warn!("{signal} again: exiting at once");
                     std::process::exit(1);
@@ -118,25 +135,47 @@ impl Signals {
     }
 }
 
-/// Stops the broker and its graphs, in order (see the module documentation).
-pub fn stop(mut broker: Broker, graphs: RunningGraphs) {
+/// Stops the broker and its graphs, in order (see the module documentation), giving the
+/// graphs and their sinks `drain` to finish.
+pub fn stop(mut broker: Broker, graphs: RunningGraphs, drain: Duration) {
     broker.door().stop_reading();
+    let catalog = graphs.catalog.clone();
+    let started = Instant::now();
     let (done_tx, done) = mpsc::channel();
     let finishing = std::thread::Builder::new()
         .name("weir-graphs-finish".into())
         .spawn(move || {
-            graphs.finish();
-            let _ = done_tx.send(());
+            let left = graphs.finish(drain);
+            let _ = done_tx.send(left);
         });
     match finishing {
-        Ok(_) => {
-            if done.recv_timeout(GRAPHS_PATIENCE).is_err() {
-                tracing::warn!(
-                    "the graphs did not finish within {GRAPHS_PATIENCE:?}; stopping without them"
-                );
+        Ok(_) => match done.recv_timeout(drain) {
+            Ok(0) => {
+                if !catalog.graphs().is_empty() {
+                    tracing::info!("graphs drained in {:?}", started.elapsed());
+                }
             }
-        }
+            Ok(left) => tracing::warn!(
+                "drain ended after {drain:?} with {left} results not delivered upstream"
+            ),
+            Err(_) => log_undrained(&catalog, drain),
+        },
         Err(e) => tracing::warn!("cannot wait for the graphs to finish: {e}"),
     }
     broker.door_mut().disconnect_all(CLIENTS_PATIENCE);
+}
+
+/// Says what the graphs and sinks still held when the drain ran out of time.
+fn log_undrained(catalog: &Catalog, drain: Duration) {
+    let queued: usize = catalog.graphs().iter().map(|g| g.queue_depth()).sum();
+    let undelivered: u64 = catalog.sinks().iter().map(|s| s.in_buffer()).sum();
+    tracing::warn!(
+        "the graphs did not finish within shutdown.drain_timeout_s ({drain:?}): {queued} messages still queued in graphs, {undelivered} results not delivered upstream; stopping without them"
+    );
+    for graph in catalog.graphs() {
+        let queued = graph.queue_depth();
+        if queued > 0 {
+            tracing::warn!(graph = %graph.graph, "{queued} messages still queued");
+        }
+    }
 }

@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let count: u64 = rest.first().map_or(Ok(200_000), |n| n.parse())?;
     let bytes: usize = rest.get(1).map_or(Ok(100), |n| n.parse())?;
     let delivery = Delivery::default();
-    let (buffer, metrics) = if start == 0 {
+    let sink = if start == 0 {
         let yaml = format!(
             "{{bootstrap_servers: '{}', topic: '{}'}}",
             args.get(1).ok_or_else(|| anyhow::anyhow!(usage))?,
@@ -41,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         let config: otlp::OtlpConfig = serde_yaml::from_str(&yaml)?;
         otlp::start("bench", &config, &delivery)?
     };
+    let (buffer, metrics) = (sink.buffer, sink.metrics);
     let mut clock = HlcClock::new("bench");
     let payload = bytes::Bytes::from(vec![b'x'; bytes]);
     let message = Message::new(clock.now(), "sensors/bench/temperature", payload);

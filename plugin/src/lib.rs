@@ -3,6 +3,7 @@
 //! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
 //! - [`state`]: the persistent state store behind the `state-store` host API.
 //! - [`door`]: the MQTT connection layer over rumqttd's router, and graph sources at the door.
+//! - [`status`]: each graph's status on `$weir/status/<graph>`.
 //! - [`graph`]: graph definitions: parsing, validation, module references.
 //! - [`schema`]: schemas handed to modules, and the schema directory behind `schema-registry`.
 //! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
@@ -21,6 +22,7 @@ pub mod schema;
 pub mod security;
 pub mod sink;
 pub mod state;
+pub mod status;
 pub mod topic;
 pub mod wasm;
 pub mod yaml;

@@ -174,8 +174,13 @@ impl Weir {
 
     /// Waits until the log contains `needle` (an event weir reports only there).
     pub fn wait_for_log(&self, needle: &str) {
+        self.wait_for_log_count(needle, 1);
+    }
+
+    /// Waits until the log contains `needle` at least `count` times.
+    pub fn wait_for_log_count(&self, needle: &str, count: usize) {
         let deadline = Instant::now() + PATIENCE;
-        while !self.log().contains(needle) {
+        while self.log().matches(needle).count() < count {
             assert!(
                 Instant::now() < deadline,
                 "weir never logged {needle:?}:\n{}",

@@ -5,7 +5,6 @@ use super::paths::{ExistingFile, RelativePath};
 use serde::de::IntoDeserializer;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use weir_plugin::engine::BackPressure;
@@ -376,62 +375,6 @@ fn default_module_dirs() -> Vec<RelativePath> {
     vec![RelativePath::resolve("target/modules".as_ref())]
 }
 
-/// The graph engine.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngineConfig {
-    /// The node id of timestamps the broker issues.
-    #[serde(default = "default_node_id")]
-    pub node_id: String,
-    /// How often (ms) input frontiers move with the clock when no message arrives.
-    #[serde(default = "default_tick", deserialize_with = "at_least_one_u64")]
-    pub tick_ms: u64,
-    /// How often (s) each graph's counters are logged when they changed (0: never).
-    #[serde(default = "default_log_interval")]
-    pub log_interval_s: u64,
-    /// The state store's file; absent: in memory (state is lost at exit).
-    #[serde(default)]
-    pub state_file: Option<RelativePath>,
-    /// How far ahead of the broker's clock a message's `__ts` may be and still be used (ms);
-    /// one further ahead is stamped from the clock and counted (`invalid_timestamps`).
-    #[serde(default = "default_max_clock_skew")]
-    pub max_clock_skew_ms: u64,
-}
-
-fn default_max_clock_skew() -> u64 {
-    weir_plugin::hlc::DEFAULT_MAX_SKEW_MS
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            node_id: default_node_id(),
-            tick_ms: default_tick(),
-            log_interval_s: default_log_interval(),
-            state_file: None,
-            max_clock_skew_ms: default_max_clock_skew(),
-        }
-    }
-}
-
-/// The metrics endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Where to serve Prometheus text at `/metrics`; absent: no endpoint.
-    #[serde(default)]
-    pub listen: Option<SocketAddr>,
-}
-
-fn default_node_id() -> String {
-    "weir".into()
-}
-fn default_tick() -> u64 {
-    10
-}
-fn default_log_interval() -> u64 {
-    60
-}
 fn one() -> usize {
     1
 }
@@ -497,7 +440,7 @@ fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     }
 }
 
-fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(super) fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match u64::deserialize(d)? {
         0 => Err(serde::de::Error::custom("expected at least 1")),
         n => Ok(n),

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod engine;
 pub mod env;
 mod error;
 pub mod graphs;
@@ -14,11 +15,9 @@ pub mod persistence;
 
 pub use auth::{AclFileConfig, AuthConfig, PasswordFileConfig};
 pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};
+pub use engine::{CircuitSettings, EngineConfig, MetricsConfig};
 pub use error::ConfigError;
-pub use graphs::{
-    DefinitionSource, EngineConfig, GraphBinding, MetricsConfig, ModulesConfig, SinkConfig,
-    Upstream,
-};
+pub use graphs::{DefinitionSource, GraphBinding, ModulesConfig, SinkConfig, Upstream};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -51,6 +50,31 @@ pub struct WeirConfig {
     /// Weir's own logs and metrics exported over OTLP.
     #[serde(default)]
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// How `weir run` stops.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// `shutdown:`: how long the graphs and sinks may take, after SIGTERM, to process what they
+/// hold and deliver it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Seconds to drain the graphs (queued messages, open windows) and flush their sinks.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_s: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout_s: default_drain_timeout(),
+        }
+    }
+}
+
+fn default_drain_timeout() -> u64 {
+    10
 }
 
 impl WeirConfig {

@@ -5,6 +5,7 @@
 //! results all go this way.
 
 use super::delivery::Properties;
+use super::graphs::GraphRoute;
 use super::logs::FilterLog;
 use super::retained::Retained;
 use super::router::Batch;
@@ -34,7 +35,7 @@ pub(super) struct Accepted<'a> {
 pub(super) struct Dispatched {
     /// Graph messages that wait for room in a full queue: the caller pushes them before it
     /// acknowledges the publish.
-    pub waiting: Vec<(usize, Message)>,
+    pub waiting: Vec<(Arc<GraphRoute>, Message)>,
     /// A router log the publish went to whose slowest reader is too far behind: a client's
     /// connection waits for it before it reads more.
     pub behind: Option<Arc<FilterLog>>,

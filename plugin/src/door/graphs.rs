@@ -8,6 +8,11 @@
 //!
 //! The frontier of each graph follows the broker's clock: it moves after each message it is
 //! given and on a tick ([`GraphRoutes::start_clock`]), so windows close without further input.
+//!
+//! Routes change while the broker runs (a graph added, removed or replaced by a new version):
+//! the set is swapped whole, so a publish sees either the old set or the new one, without a
+//! lock. A message that reached the old version of a graph after its input closed is given to
+//! its replacement: nothing accepted is lost or processed twice.
 
 use super::message::{message_from_publish, Stamp};
 use crate::data::Message;
@@ -15,6 +20,7 @@ use crate::engine::time::{encode, minus_millis};
 use crate::engine::{Feeder, GraphMetrics, Pushed};
 use crate::hlc::HlcClock;
 use crate::topic::TopicFilter;
+use arc_swap::ArcSwap;
 use rumqttd::protocol::{Publish, PublishProperties};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -51,7 +57,7 @@ impl GraphRoute {
 
 /// Every graph's route, and the clock that stamps their messages.
 pub struct GraphRoutes {
-    routes: Vec<GraphRoute>,
+    routes: ArcSwap<Vec<Arc<GraphRoute>>>,
     clock: Mutex<HlcClock>,
     closed: AtomicBool,
 }
@@ -63,14 +69,14 @@ pub struct Offer {
     pub intercepted: bool,
     /// Messages for graphs whose queue was full under `back_pressure: block`: push them with
     /// [`GraphRoutes::push_async`] or [`GraphRoutes::push_blocking`] before acknowledging.
-    pub waiting: Vec<(usize, Message)>,
+    pub waiting: Vec<(Arc<GraphRoute>, Message)>,
 }
 
 impl GraphRoutes {
     /// Routes to `routes`, stamping with node id `node_id`.
     pub fn new(routes: Vec<GraphRoute>, node_id: Arc<str>) -> GraphRoutes {
         GraphRoutes {
-            routes,
+            routes: ArcSwap::from_pointee(routes.into_iter().map(Arc::new).collect()),
             clock: Mutex::new(HlcClock::new(node_id)),
             closed: AtomicBool::new(false),
         }
@@ -81,9 +87,51 @@ impl GraphRoutes {
         GraphRoutes::new(Vec::new(), "weir".into())
     }
 
-    /// The routes.
-    pub fn routes(&self) -> &[GraphRoute] {
-        &self.routes
+    /// The routes now.
+    pub fn routes(&self) -> Arc<Vec<Arc<GraphRoute>>> {
+        self.routes.load_full()
+    }
+
+    /// Routes publishes to `route`, in place of the route of the same name if there is one
+    /// (returned: close its feeder to let the old version finish what it holds).
+    pub fn install(&self, route: GraphRoute) -> Option<Arc<GraphRoute>> {
+        let route = Arc::new(route);
+        let mut replaced = None;
+        self.routes.rcu(|routes| {
+            let mut next: Vec<Arc<GraphRoute>> = routes.iter().cloned().collect();
+            replaced = match next.iter_mut().find(|r| r.name == route.name) {
+                Some(old) => Some(std::mem::replace(old, route.clone())),
+                None => {
+                    next.push(route.clone());
+                    None
+                }
+            };
+            next
+        });
+        replaced
+    }
+
+    /// Stops routing publishes to graph `name`; returns its route (close its feeder).
+    pub fn remove(&self, name: &str) -> Option<Arc<GraphRoute>> {
+        let mut removed = None;
+        self.routes.rcu(|routes| {
+            removed = routes.iter().find(|r| r.name == name).cloned();
+            routes
+                .iter()
+                .filter(|r| r.name != name)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        removed
+    }
+
+    /// The current route of `route`'s graph, if it was replaced since.
+    fn replacement(&self, route: &GraphRoute) -> Option<Arc<GraphRoute>> {
+        self.routes
+            .load()
+            .iter()
+            .find(|r| r.name == route.name && !std::ptr::eq(r.as_ref(), route))
+            .cloned()
     }
 
     fn now(&self) -> u64 {
@@ -104,7 +152,8 @@ impl GraphRoutes {
             return offer;
         }
         let mut message = None;
-        for (index, route) in self.routes.iter().enumerate() {
+        let routes = self.routes.load();
+        for route in routes.iter() {
             if !route.matches(topic) || !route.takes_results_of(origin) {
                 continue;
             }
@@ -116,12 +165,23 @@ impl GraphRoutes {
             if !matches!(message.1, Stamp::Property | Stamp::Clock) {
                 self.distrusted(route, topic, &message.1);
             }
-            match route.feeder.try_push(message.0.clone()) {
-                Ok(pushed) => self.pushed(route, topic, pushed),
-                Err(back) => offer.waiting.push((index, *back)),
-            }
+            self.try_push(route, message.0.clone(), topic, &mut offer);
         }
         offer
+    }
+
+    /// Queues `message` for `route` if there is room (else adds it to `offer.waiting`); gives
+    /// it to the graph's replacement if its input closed meanwhile.
+    fn try_push(&self, route: &Arc<GraphRoute>, message: Message, topic: &str, offer: &mut Offer) {
+        match route.feeder.try_push(message) {
+            Ok(Pushed::Closed(back)) => {
+                if let Some((next, back)) = self.closed_on(route, topic, back) {
+                    self.try_push(&next, *back, topic, offer);
+                }
+            }
+            Ok(pushed) => self.pushed(route, topic, pushed),
+            Err(back) => offer.waiting.push((route.clone(), *back)),
+        }
     }
 
     /// Counts a message whose own timestamp was not used, and says so (the first time, then
@@ -154,23 +214,68 @@ impl GraphRoutes {
     }
 
     /// Queues messages that waited for room, without blocking the thread.
-    pub async fn push_async(&self, waiting: Vec<(usize, Message)>) {
-        for (index, message) in waiting {
-            let route = &self.routes[index];
+    pub async fn push_async(&self, waiting: Vec<(Arc<GraphRoute>, Message)>) {
+        for (mut route, mut message) in waiting {
             let topic = String::from_utf8_lossy(&message.topic).into_owned();
-            let pushed = route.feeder.push_async(message).await;
-            self.pushed(route, &topic, pushed);
+            loop {
+                match route.feeder.push_async(message).await {
+                    Pushed::Closed(back) => match self.closed_on(&route, &topic, back) {
+                        Some((next, back)) => (route, message) = (next, *back),
+                        None => break,
+                    },
+                    pushed => {
+                        self.pushed(&route, &topic, pushed);
+                        break;
+                    }
+                }
+            }
         }
     }
 
     /// Queues messages that waited for room, blocking the thread.
-    pub fn push_blocking(&self, waiting: Vec<(usize, Message)>) {
-        for (index, message) in waiting {
-            let route = &self.routes[index];
+    pub fn push_blocking(&self, waiting: Vec<(Arc<GraphRoute>, Message)>) {
+        for (mut route, mut message) in waiting {
             let topic = String::from_utf8_lossy(&message.topic).into_owned();
-            let pushed = route.feeder.push(message);
-            self.pushed(route, &topic, pushed);
+            loop {
+                match route.feeder.push(message) {
+                    Pushed::Closed(back) => match self.closed_on(&route, &topic, back) {
+                        Some((next, back)) => (route, message) = (next, *back),
+                        None => break,
+                    },
+                    pushed => {
+                        self.pushed(&route, &topic, pushed);
+                        break;
+                    }
+                }
+            }
         }
+    }
+
+    /// A message reached a graph whose input had closed: the graph's replacement, to give it
+    /// to, or `None` when there is none (the message is then counted as lost, unless the
+    /// broker is stopping).
+    fn closed_on(
+        &self,
+        route: &GraphRoute,
+        topic: &str,
+        message: Box<Message>,
+    ) -> Option<(Arc<GraphRoute>, Box<Message>)> {
+        if self.closed.load(Relaxed) {
+            return None;
+        }
+        if let Some(next) = self.replacement(route) {
+            return Some((next, message));
+        }
+        let lost = route.metrics.lost.fetch_add(1, Relaxed) + 1;
+        // The first, then at each power of two, as for drops.
+        if lost.is_power_of_two() {
+            tracing::error!(
+                graph = %route.name,
+                topic,
+                "the graph has stopped; message lost ({lost} so far)"
+            );
+        }
+        None
     }
 
     fn pushed(&self, route: &GraphRoute, topic: &str, pushed: Pushed) {
@@ -191,27 +296,13 @@ impl GraphRoutes {
                     );
                 }
             }
-            Pushed::Closed if !self.closed.load(Relaxed) => {
-                let lost = route.metrics.lost.fetch_add(1, Relaxed) + 1;
-                // The first, then at each power of two, as for drops.
-                if lost.is_power_of_two() {
-                    tracing::error!(
-                        graph = %route.name,
-                        topic,
-                        "the graph has stopped; message lost ({lost} so far)"
-                    );
-                }
-            }
-            Pushed::Closed => {}
+            Pushed::Closed(_) => {}
         }
     }
 
     /// Moves every graph's frontier with the clock every `tick`, on a thread of its own, until
     /// [`GraphRoutes::close`].
     pub fn start_clock(self: &Arc<Self>, tick: Duration) -> std::io::Result<()> {
-        if self.routes.is_empty() {
-            return Ok(());
-        }
         let routes = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("weir-graph-clock".into())
@@ -224,7 +315,7 @@ impl GraphRoutes {
                     return;
                 }
                 let now = routes.now();
-                for route in &routes.routes {
+                for route in routes.routes.load().iter() {
                     route
                         .feeder
                         .advance_to(minus_millis(now, route.lateness_ms));
@@ -236,7 +327,7 @@ impl GraphRoutes {
     /// Ends every graph's input: what is queued is processed, windows close, workers stop.
     pub fn close(&self) {
         self.closed.store(true, Relaxed);
-        for route in &self.routes {
+        for route in self.routes.load().iter() {
             route.feeder.close();
         }
     }

@@ -103,6 +103,30 @@ pub enum DoorError {
     Store(#[from] store::StoreError),
 }
 
+/// What Weir itself publishes through the door, from any thread: graph results (through
+/// [`InternalPublisher`]s) and its own `$` topics.
+#[derive(Clone)]
+pub struct DoorHandle(Arc<Shared>);
+
+impl DoorHandle {
+    /// A publisher for Weir's own messages (a graph's results), named `name`, attached to the
+    /// router. Results of graph `origin` do not re-enter it (unless it allows loops).
+    pub fn publisher(
+        &self,
+        name: &str,
+        origin: Option<&str>,
+    ) -> Result<InternalPublisher, DoorError> {
+        InternalPublisher::new(self.0.clone(), name, origin)
+    }
+
+    /// Sets `$` topic `topic` (such as `$weir/status/<graph>`) to `payload`: kept by the door,
+    /// sent to its subscribers if it changed and, retained, to each new subscriber. Clients
+    /// cannot publish there.
+    pub fn set_local(&self, topic: String, payload: bytes::Bytes) {
+        self.0.sys.set_all([(topic, payload)]);
+    }
+}
+
 /// Router connections kept for Weir itself (wills, graph results), beyond `max_connections`.
 const INTERNAL_LINKS: usize = 256;
 
@@ -226,14 +250,9 @@ impl Door {
         self.shared.stats.clone()
     }
 
-    /// A publisher for Weir's own messages (a graph's results), named `name`, attached to the
-    /// router. Results of graph `origin` do not re-enter it (unless it allows loops).
-    pub fn publisher(
-        &self,
-        name: &str,
-        origin: Option<&str>,
-    ) -> Result<InternalPublisher, DoorError> {
-        InternalPublisher::new(self.shared.clone(), name, origin)
+    /// A handle for Weir's own publishers and `$` topics, usable from any thread.
+    pub fn handle(&self) -> DoorHandle {
+        DoorHandle(self.shared.clone())
     }
 
     /// Starts accepting connections; publishes on the sources of `graphs` go to them.

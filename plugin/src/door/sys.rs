@@ -1,4 +1,5 @@
-//! `$SYS/broker/...`: the broker's counters as retained messages, as mosquitto publishes them.
+//! `$SYS/broker/...`: the broker's counters as retained messages, as mosquitto publishes them;
+//! and `$weir/...`, Weir's own reports (each graph's status), kept the same way.
 //!
 //! The router refuses `$` filters, so the door serves them: a client's `$` subscriptions
 //! (other than `$share/...`) are kept here, each value is published to them when it changes
@@ -94,12 +95,17 @@ impl Sys {
 
     /// Reads the counters and publishes the values that changed.
     pub fn update(&self, stats: &Stats, registry: &Registry) {
+        self.set_all(current(stats, registry));
+    }
+
+    /// Sets `values` (topic, payload), publishing those that changed to their subscribers.
+    pub fn set_all(&self, values: impl IntoIterator<Item = (String, Bytes)>) {
         let changed: Vec<(String, Bytes)> = {
-            let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            let mut kept = self.values.lock().unwrap_or_else(|e| e.into_inner());
             let mut changed = Vec::new();
-            for (topic, value) in current(stats, registry) {
-                if values.get(&topic) != Some(&value) {
-                    values.insert(topic.clone(), value.clone());
+            for (topic, value) in values {
+                if kept.get(&topic) != Some(&value) {
+                    kept.insert(topic.clone(), value.clone());
                     changed.push((topic, value));
                 }
             }

@@ -5,6 +5,7 @@ use super::item::Item;
 use super::metrics::GraphMetrics;
 use super::nodes::{accumulate, branch, delay, filter, map, sink, ModuleNode};
 use super::outputs::Outputs;
+use super::StatusHook;
 use crate::graph::{Graph, OperationType};
 use crate::wasm::{OperatorInstance, OperatorKind};
 use crossbeam_channel::{Receiver, Sender};
@@ -56,6 +57,7 @@ pub(super) struct WorkerParts {
     pub queue: Receiver<Item>,
     pub input: Arc<InputState>,
     pub activator: Sender<SyncActivator>,
+    pub on_change: StatusHook,
 }
 
 /// Builds the dataflow of `graph` in `scope`.
@@ -111,7 +113,13 @@ pub(super) fn build(
         let Some(instance) = parts.instances.remove(&index) else {
             continue;
         };
-        let module_node = ModuleNode::new(instance, metrics.clone(), index, outputs.clone());
+        let module_node = ModuleNode::new(
+            instance,
+            metrics.clone(),
+            index,
+            outputs.clone(),
+            parts.on_change.clone(),
+        );
         let name = node.name.as_str();
         let stream = match node.kind {
             OperationType::Map => map::map(input, name, module_node),

@@ -35,7 +35,7 @@ pub enum BackPressure {
 }
 
 /// What happened to a message given to the feeder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Pushed {
     /// Queued at its own time.
     Queued,
@@ -43,8 +43,9 @@ pub enum Pushed {
     Late,
     /// Dropped: the queue was full and the policy is [`BackPressure::Drop`].
     Dropped,
-    /// The graph's input is closed.
-    Closed,
+    /// The graph's input is closed: the message is given back (for the graph's replacement,
+    /// if any).
+    Closed(Box<Message>),
 }
 
 /// State shared by the feeder and the workers' sources.
@@ -107,7 +108,9 @@ impl Feeder {
     /// becomes the frontier's, and it is counted as late). With [`BackPressure::Block`] and a
     /// full queue, blocks the calling thread until there is room.
     pub fn push(&self, message: Message) -> Pushed {
-        self.send(message, |queue, item| queue.send(item).map_err(drop))
+        self.send(message, |queue, item| {
+            queue.send(item).map_err(|e| Box::new(e.into_inner()))
+        })
     }
 
     /// As [`Feeder::push`], but with [`BackPressure::Block`] and a full queue, waits for room
@@ -144,17 +147,14 @@ impl Feeder {
         let pushed = self.send(message, |queue, item| match queue.try_send(item) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(item)) => {
-                refused = Some(item);
-                Err(())
+                refused = Some(());
+                Err(Box::new(item))
             }
-            Err(TrySendError::Disconnected(_)) => Err(()),
+            Err(TrySendError::Disconnected(item)) => Err(Box::new(item)),
         });
-        match refused {
-            Some(item) => match item.data {
-                DataModel::Message(message) => Err(Box::new(message)),
-                _ => unreachable!("the feeder queues messages only"),
-            },
-            None => Ok(pushed),
+        match (refused, pushed) {
+            (Some(()), Pushed::Closed(message)) => Err(message),
+            (_, pushed) => Ok(pushed),
         }
     }
 
@@ -162,12 +162,12 @@ impl Feeder {
     fn send(
         &self,
         mut message: Message,
-        blocking_send: impl FnOnce(&Sender<Item>, Item) -> Result<(), ()>,
+        blocking_send: impl FnOnce(&Sender<Item>, Item) -> Result<(), Box<Item>>,
     ) -> Pushed {
         let state = &self.state;
         state.pushing.fetch_add(1, Ordering::SeqCst);
         let outcome = if state.closed.load(Ordering::SeqCst) {
-            Pushed::Closed
+            Pushed::Closed(Box::new(message))
         } else {
             let frontier = state.watermark.load(Ordering::Acquire);
             let mut time = encode(&message.timestamp);
@@ -197,7 +197,7 @@ impl Feeder {
                     let _ = self.activators[worker].activate();
                     blocking_send(queue, item)
                 }
-                (_, Err(TrySendError::Disconnected(_))) => Err(()),
+                (_, Err(TrySendError::Disconnected(item))) => Err(Box::new(item)),
             };
             match sent {
                 Ok(()) => {
@@ -211,7 +211,7 @@ impl Feeder {
                 }
                 // The workers are gone, or (for `try_push`) the queue is full: the caller
                 // tells the two apart.
-                Err(()) => Pushed::Closed,
+                Err(item) => Pushed::Closed(Box::new(item.into_message())),
             }
         };
         if state.pushing.fetch_sub(1, Ordering::SeqCst) == 1 && state.closed.load(Ordering::SeqCst)
@@ -236,7 +236,7 @@ impl Feeder {
         }
     }
 
-    /// Ends the input: later pushes return [`Pushed::Closed`]; the workers take what is queued,
+    /// Ends the input: later pushes return [`Pushed::Closed`] with their message; the workers take what is queued,
     /// close every open window and stop.
     pub fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);

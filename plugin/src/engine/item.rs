@@ -33,6 +33,12 @@ impl Item {
         }
     }
 
+    /// The item's message (the feeder queues messages only; other data becomes a message
+    /// without topic).
+    pub(crate) fn into_message(self) -> crate::data::Message {
+        crate::sink::as_message(self.data, "weir")
+    }
+
     /// The topic of a message item (empty for other data).
     pub fn topic(&self) -> &[u8] {
         match &self.data {

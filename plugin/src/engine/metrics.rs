@@ -3,6 +3,7 @@
 //! Every counter is a relaxed atomic: updating one on the per-message path costs an
 //! uncontended `fetch_add`, and a scrape reads them without stopping the workers.
 
+use super::circuit::{Circuit, CircuitConfig};
 use crate::metrics::{Metric, NodeMetrics};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -57,6 +58,12 @@ pub struct NodeCounters {
     pub traps: AtomicU64,
     /// Items a branch sent to an arm that leads nowhere (dropped).
     pub unrouted: AtomicU64,
+    /// Items dead-lettered unprocessed because the node's circuit was open.
+    pub rejected: AtomicU64,
+    /// Times the node's circuit opened.
+    pub circuit_opened: AtomicU64,
+    /// The node's circuit breaker.
+    pub circuit: Circuit,
     /// Duration of each module call.
     pub latency: Histogram,
     /// The metrics its module defined through the `metrics` host API.
@@ -64,8 +71,8 @@ pub struct NodeCounters {
 }
 
 impl NodeCounters {
-    /// Zeroed counters for node `name` of type `kind`.
-    pub fn new(name: &str, kind: &'static str) -> NodeCounters {
+    /// Zeroed counters for node `name` of type `kind`, with a closed circuit breaker.
+    pub fn new(name: &str, kind: &'static str, circuit: CircuitConfig) -> NodeCounters {
         NodeCounters {
             name: name.to_string(),
             kind,
@@ -74,9 +81,19 @@ impl NodeCounters {
             errors: AtomicU64::new(0),
             traps: AtomicU64::new(0),
             unrouted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            circuit_opened: AtomicU64::new(0),
+            circuit: Circuit::new(circuit),
             latency: Histogram::default(),
             module_metrics: Arc::new(NodeMetrics::default()),
         }
+    }
+}
+
+impl NodeCounters {
+    /// Whether the node calls a module (so has a circuit to speak of).
+    pub fn runs_a_module(&self) -> bool {
+        !matches!(self.kind, "source" | "sink" | "concatenate")
     }
 }
 
@@ -224,7 +241,7 @@ pub fn render_prometheus(graphs: &[Arc<GraphMetrics>]) -> String {
             graph.queue_depth()
         );
     }
-    let node_counters: [Counter<NodeCounters>; 5] = [
+    let node_counters: [Counter<NodeCounters>; 7] = [
         ("input", "Items that reached the node", |n| {
             n.input.load(Relaxed)
         }),
@@ -240,6 +257,14 @@ pub fn render_prometheus(graphs: &[Arc<GraphMetrics>]) -> String {
         ("unrouted", "Items a branch sent to an unwired arm", |n| {
             n.unrouted.load(Relaxed)
         }),
+        (
+            "rejected",
+            "Items dead-lettered unprocessed while the node's circuit was open",
+            |n| n.rejected.load(Relaxed),
+        ),
+        ("circuit_opened", "Times the node's circuit opened", |n| {
+            n.circuit_opened.load(Relaxed)
+        }),
     ];
     for (name, help, read) in node_counters {
         let _ = writeln!(out, "# HELP weir_node_{name}_total {help}.");
@@ -254,6 +279,22 @@ pub fn render_prometheus(graphs: &[Arc<GraphMetrics>]) -> String {
                     read(node)
                 );
             }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP weir_node_circuit_state The node's circuit: 0 closed, 1 open, 2 half-open."
+    );
+    let _ = writeln!(out, "# TYPE weir_node_circuit_state gauge");
+    for graph in graphs {
+        for node in graph.nodes.iter().filter(|n| n.runs_a_module()) {
+            let _ = writeln!(
+                out,
+                "weir_node_circuit_state{{graph=\"{}\",node=\"{}\"}} {}",
+                escape(&graph.graph),
+                escape(&node.name),
+                node.circuit.state() as u8
+            );
         }
     }
     let _ = writeln!(

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod circuit;
 mod dataflow;
 mod input;
 pub mod item;
@@ -32,6 +33,7 @@ mod nodes;
 mod outputs;
 pub mod time;
 
+pub use circuit::CircuitConfig;
 pub use input::{BackPressure, Feeder, Pushed};
 pub use metrics::GraphMetrics;
 pub use modules::load_modules;
@@ -96,6 +98,36 @@ pub struct EngineOptions {
     pub back_pressure: BackPressure,
     /// The node id of timestamps the graph issues (late messages stamped up to the frontier).
     pub node_id: Arc<str>,
+    /// When a node's circuit opens.
+    pub circuit: CircuitConfig,
+    /// Called after a node's circuit changed state.
+    pub on_change: StatusHook,
+}
+
+/// A function called when something a status report shows has changed (a node's circuit).
+#[derive(Clone)]
+pub struct StatusHook(Arc<dyn Fn() + Send + Sync>);
+
+impl StatusHook {
+    /// Calls `hook` on each change.
+    pub fn new(hook: impl Fn() + Send + Sync + 'static) -> StatusHook {
+        StatusHook(Arc::new(hook))
+    }
+
+    /// Nothing to call.
+    pub fn none() -> StatusHook {
+        StatusHook::new(|| {})
+    }
+
+    pub(crate) fn call(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for StatusHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusHook")
+    }
 }
 
 impl Default for EngineOptions {
@@ -105,6 +137,8 @@ impl Default for EngineOptions {
             queue_capacity: 1024,
             back_pressure: BackPressure::Block,
             node_id: "weir".into(),
+            circuit: CircuitConfig::default(),
+            on_change: StatusHook::none(),
         }
     }
 }
@@ -158,7 +192,7 @@ pub fn start(
     let nodes = graph
         .nodes
         .iter()
-        .map(|node| NodeCounters::new(&node.name, node.kind.as_str()))
+        .map(|node| NodeCounters::new(&node.name, node.kind.as_str(), options.circuit))
         .collect();
     let mut metrics = GraphMetrics::new(&name, nodes);
 
@@ -206,6 +240,7 @@ pub fn start(
             queue: rx,
             input: input.clone(),
             activator: activator_tx.clone(),
+            on_change: options.on_change.clone(),
         }));
     }
     drop(activator_tx);

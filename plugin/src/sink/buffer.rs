@@ -172,6 +172,7 @@ pub struct SinkBuffer<T> {
 /// The delivery side of a sink's buffer.
 pub struct BufferReader<T> {
     receiver: Receiver<T>,
+    closed: std::cell::Cell<bool>,
 }
 
 /// A buffer of `capacity` messages for the sink of `graph`, and its counters.
@@ -212,7 +213,10 @@ pub fn buffer<T: Send + 'static>(
             when_full,
             metrics: metrics.clone(),
         },
-        BufferReader { receiver },
+        BufferReader {
+            receiver,
+            closed: std::cell::Cell::new(false),
+        },
         metrics,
     )
 }
@@ -244,15 +248,61 @@ impl<T> BufferReader<T> {
     pub fn take(&self, max: usize, wait: Duration) -> Vec<T> {
         let mut batch = Vec::new();
         let first = if wait.is_zero() {
-            self.receiver.try_recv().ok()
+            self.receiver.try_recv().map_err(|e| e.is_disconnected())
         } else {
-            self.receiver.recv_timeout(wait).ok()
+            self.receiver
+                .recv_timeout(wait)
+                .map_err(|e| e.is_disconnected())
+        };
+        let first = match first {
+            Ok(first) => Some(first),
+            Err(disconnected) => {
+                self.closed.set(disconnected);
+                None
+            }
         };
         if let Some(first) = first {
             batch.push(first);
             batch.extend(self.receiver.try_iter().take(max.saturating_sub(1)));
         }
         batch
+    }
+}
+
+impl<T> BufferReader<T> {
+    /// Whether the graph side is gone and everything it buffered was taken (known after a
+    /// [`BufferReader::take`] came back empty).
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+}
+
+/// A sink's delivery thread: it ends once its buffer is closed and everything in it was
+/// delivered (or dropped and counted).
+pub struct SinkThread {
+    done: Receiver<()>,
+}
+
+impl SinkThread {
+    /// Runs `work` on a thread named `name`.
+    pub fn spawn(
+        name: String,
+        work: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<SinkThread> {
+        let (ended, done) = crossbeam_channel::bounded::<()>(0);
+        std::thread::Builder::new().name(name).spawn(move || {
+            let _ended = ended;
+            work();
+        })?;
+        Ok(SinkThread { done })
+    }
+
+    /// Waits at most `patience` for the thread to end; whether it did.
+    pub fn wait(&self, patience: Duration) -> bool {
+        matches!(
+            self.done.recv_timeout(patience),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
     }
 }
 

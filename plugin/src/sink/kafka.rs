@@ -14,8 +14,8 @@
 //! stored it is then sent again; with a durable cluster and the default timeouts that needs an
 //! outage longer than the timeout that ends in the middle of a write.
 
-use super::buffer::{buffer, Backoff, BufferReader, Delivery, SinkBuffer, SinkMetrics};
-use super::SinkError;
+use super::buffer::{buffer, Backoff, BufferReader, Delivery, SinkMetrics, SinkThread};
+use super::{SinkError, UpstreamSink};
 use crate::data::Message;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -206,7 +206,7 @@ pub fn start(
     graph: &str,
     config: &KafkaConfig,
     delivery: &Delivery,
-) -> Result<(SinkBuffer<Message>, Arc<SinkMetrics>), SinkError> {
+) -> Result<UpstreamSink, SinkError> {
     let (buffer, reader, metrics) = buffer(
         graph,
         "kafka",
@@ -224,11 +224,13 @@ pub fn start(
         backoff: Backoff::new(delivery),
         window: WINDOW.min(delivery.buffer.max(1)),
     };
-    std::thread::Builder::new()
-        .name(format!("weir-kafka-{graph}"))
-        .spawn(move || worker.run(producer))
+    let thread = SinkThread::spawn(format!("weir-kafka-{graph}"), move || worker.run(producer))
         .map_err(SinkError::Thread)?;
-    Ok((buffer, metrics))
+    Ok(UpstreamSink {
+        buffer,
+        metrics,
+        thread,
+    })
 }
 
 /// Records whose delivery failed, in the order librdkafka reported them.
@@ -359,6 +361,9 @@ impl Worker {
                     None => continue,
                 }
             } else if failures.is_empty() && in_flight == 0 && pending.is_empty() {
+                if self.reader.is_closed() {
+                    return;
+                }
                 self.backoff.reset();
             }
         }

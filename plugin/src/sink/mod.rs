@@ -12,7 +12,19 @@ pub use topic_template::TopicTemplate;
 
 use crate::data::{DataModel, Message};
 use crate::engine::{DeadLetter, Outputs};
-use buffer::SinkBuffer;
+use buffer::{SinkBuffer, SinkMetrics, SinkThread};
+use std::sync::Arc;
+
+/// A started upstream sink (Kafka, OTLP): where the graph puts its results, the sink's
+/// counters, and its delivery thread (which ends once the buffer is dropped and emptied).
+pub struct UpstreamSink {
+    /// The graph side of its buffer.
+    pub buffer: SinkBuffer<Message>,
+    /// Its counters.
+    pub metrics: Arc<SinkMetrics>,
+    /// Its delivery thread.
+    pub thread: SinkThread,
+}
 
 /// Why a sink could not start.
 #[derive(Debug, thiserror::Error)]

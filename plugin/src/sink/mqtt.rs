@@ -8,7 +8,7 @@ use super::{as_message, TopicTemplate};
 use crate::data::{DataModel, Message};
 use crate::door::message::publish_from_message;
 use crate::door::publisher::Outgoing;
-use crate::door::{Door, DoorError, InternalPublisher};
+use crate::door::{DoorError, DoorHandle, InternalPublisher};
 use crate::engine::{DeadLetter, Outputs};
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -47,7 +47,7 @@ impl MqttPublisher {
     /// `capacity` bounds the results waiting for the router (graph workers wait when it is
     /// full).
     pub fn start(
-        door: &Door,
+        door: &DoorHandle,
         name: &str,
         graph: &str,
         capacity: usize,
@@ -93,6 +93,23 @@ impl MqttPublisher {
             })
             .is_ok()
     }
+}
+
+/// The longest `weir-error` property, in bytes.
+const MAX_REASON: usize = 1024;
+
+/// `text` fit for an MQTT user property every client accepts: on one line (control characters,
+/// which mosquitto's clients refuse, become spaces) and at most [`MAX_REASON`] bytes.
+fn property_text(text: &str) -> String {
+    let mut fitted = String::with_capacity(text.len().min(MAX_REASON));
+    for c in text.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if fitted.len() + c.len_utf8() > MAX_REASON {
+            break;
+        }
+        fitted.push(c);
+    }
+    fitted
 }
 
 /// A graph's MQTT outputs: where results and dead letters are published.
@@ -179,7 +196,7 @@ impl Outputs for MqttOutputs {
             ("weir-graph", Bytes::from(self.graph.clone())),
             ("weir-node", Bytes::from(letter.node)),
             ("weir-module", Bytes::from(letter.module)),
-            ("weir-error", Bytes::from(letter.reason)),
+            ("weir-error", Bytes::from(property_text(&letter.reason))),
             ("weir-topic", original_topic),
         ] {
             message
@@ -188,5 +205,19 @@ impl Outputs for MqttOutputs {
         }
         self.publisher
             .publish(&message, topic.clone(), false, self.qos);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_put_on_one_line_and_bounded() {
+        assert_eq!(property_text("trap\n  at 0x1\u{0}"), "trap   at 0x1 ");
+        let long = "é".repeat(1000);
+        let fitted = property_text(&long);
+        assert_eq!(fitted.len(), MAX_REASON);
+        assert!(fitted.chars().all(|c| c == 'é'));
     }
 }

@@ -8,9 +8,9 @@
 //! takes it (a connection failure, 408, 429, 502, 503 or 504); a collector that rejects it
 //! for good (any other status) has its messages counted as dropped, with the reason in the log.
 
-use super::buffer::{buffer, Backoff, BufferReader, Delivery, SinkBuffer, SinkMetrics};
+use super::buffer::{buffer, Backoff, BufferReader, Delivery, SinkMetrics, SinkThread};
 use super::otel_payload::{log_record, metrics, string_attribute};
-use super::SinkError;
+use super::{SinkError, UpstreamSink};
 use crate::data::Message;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -124,7 +124,7 @@ pub fn start(
     graph: &str,
     config: &OtlpConfig,
     delivery: &Delivery,
-) -> Result<(SinkBuffer<Message>, Arc<SinkMetrics>), SinkError> {
+) -> Result<UpstreamSink, SinkError> {
     let (buffer, reader, metrics) = buffer(
         graph,
         "otlp",
@@ -140,11 +140,13 @@ pub fn start(
         backoff: Backoff::new(delivery),
         exporter,
     };
-    std::thread::Builder::new()
-        .name(format!("weir-otlp-{graph}"))
-        .spawn(move || worker.run())
+    let thread = SinkThread::spawn(format!("weir-otlp-{graph}"), move || worker.run())
         .map_err(SinkError::Thread)?;
-    Ok((buffer, metrics))
+    Ok(UpstreamSink {
+        buffer,
+        metrics,
+        thread,
+    })
 }
 
 /// What became of one export request.
@@ -274,6 +276,9 @@ impl Worker {
                 .reader
                 .take(self.config.batch, Duration::from_millis(100));
             if batch.is_empty() {
+                if self.reader.is_closed() {
+                    return;
+                }
                 continue;
             }
             self.metrics.set_in_flight(batch.len());

@@ -292,8 +292,10 @@ fn classify(error: wasmtime::Error, operation: &'static str, limit: Duration) ->
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return Fault::Timeout { operation, limit };
     }
-    Fault::Trap {
-        operation,
-        message: format!("{error:?}"),
-    }
+    // The trap itself (`wasm \`unreachable\` instruction executed`), not the host's stack.
+    let message = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    Fault::Trap { operation, message }
 }

@@ -54,21 +54,15 @@ pub(in crate::engine) fn accumulate<'scope>(
                     .unwrap_or_else(|| decode(time, "".into()));
                 let staged = DataModel::empty_staged(timestamp);
                 let data: Vec<DataModel> = batch.iter().map(|item| item.data.clone()).collect();
-                match node.call(data.len(), |instance| instance.accumulate(&staged, &data)) {
-                    Ok(result) => {
-                        output.session(&cap).give(Item {
-                            seq: batch[0].seq,
-                            time,
-                            arm: false,
-                            data: result,
-                        });
-                        node.emitted(1);
-                    }
-                    Err(error) => {
-                        for item in &batch {
-                            node.failed(item, &error);
-                        }
-                    }
+                let result = node.guarded(&batch, |instance| instance.accumulate(&staged, &data));
+                if let Some(result) = result {
+                    output.session(&cap).give(Item {
+                        seq: batch[0].seq,
+                        time,
+                        arm: false,
+                        data: result,
+                    });
+                    node.emitted(1);
                 }
             }
         }

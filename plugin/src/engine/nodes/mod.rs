@@ -8,9 +8,11 @@ pub(super) mod filter;
 pub(super) mod map;
 pub(super) mod sink;
 
+use super::circuit::{Admit, CircuitState, Transition};
 use super::item::Item;
 use super::metrics::{GraphMetrics, NodeCounters};
 use super::outputs::{DeadLetter, Outputs};
+use super::StatusHook;
 use crate::wasm::{Fault, OperatorError, OperatorInstance};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -60,12 +62,14 @@ pub(super) fn per_item<'scope>(
     })
 }
 
-/// One module node on one worker: its instance, its counters and where failures go.
+/// One module node on one worker: its instance, its counters, its circuit breaker and where
+/// failures go.
 pub(super) struct ModuleNode {
     pub instance: OperatorInstance,
     metrics: Arc<GraphMetrics>,
     index: usize,
     outputs: Arc<dyn Outputs>,
+    on_change: StatusHook,
 }
 
 impl ModuleNode {
@@ -74,12 +78,14 @@ impl ModuleNode {
         metrics: Arc<GraphMetrics>,
         index: usize,
         outputs: Arc<dyn Outputs>,
+        on_change: StatusHook,
     ) -> ModuleNode {
         ModuleNode {
             instance,
             metrics,
             index,
             outputs,
+            on_change,
         }
     }
 
@@ -87,38 +93,64 @@ impl ModuleNode {
         &self.metrics.nodes[self.index]
     }
 
-    /// Runs `call` on the instance, timing it and counting the items it received.
-    pub fn call<R>(
-        &mut self,
-        items: usize,
-        call: impl FnOnce(&mut OperatorInstance) -> Result<R, OperatorError>,
-    ) -> Result<R, OperatorError> {
-        let started = Instant::now();
-        let result = call(&mut self.instance);
-        let counters = &self.metrics.nodes[self.index];
-        counters.latency.record(started.elapsed());
-        counters.input.fetch_add(items as u64, Relaxed);
-        result
-    }
-
     /// Runs `call` for one `item`: its result, or `None` when the module failed on the item
-    /// (which is then counted and dead-lettered).
+    /// or the node's circuit is open (the item is then counted and dead-lettered).
     pub fn attempt<R>(
         &mut self,
         item: &Item,
         call: impl FnOnce(&mut OperatorInstance) -> Result<R, OperatorError>,
     ) -> Option<R> {
-        match self.call(1, call) {
-            Ok(result) => Some(result),
+        self.guarded(std::slice::from_ref(item), call)
+    }
+
+    /// Runs `call` for `items` (one call for all of them) through the circuit breaker: its
+    /// result, or `None` when the module failed or the circuit is open (every item is then
+    /// counted and dead-lettered).
+    pub fn guarded<R>(
+        &mut self,
+        items: &[Item],
+        call: impl FnOnce(&mut OperatorInstance) -> Result<R, OperatorError>,
+    ) -> Option<R> {
+        let started = Instant::now();
+        let trial = match self.counters().circuit.admit(started) {
+            Admit::Call => false,
+            Admit::Trial => {
+                let transition = self.counters().circuit.trial_started();
+                self.transition(&transition, None);
+                true
+            }
+            Admit::Reject => {
+                self.reject(items);
+                return None;
+            }
+        };
+        let result = call(&mut self.instance);
+        let counters = self.counters();
+        counters.latency.record(started.elapsed());
+        counters.input.fetch_add(items.len() as u64, Relaxed);
+        match result {
+            Ok(result) => {
+                if let Some(transition) = counters.circuit.succeeded(trial) {
+                    self.transition(&transition, None);
+                }
+                Some(result)
+            }
             Err(error) => {
-                self.failed(item, &error);
+                for item in items {
+                    self.failed(item, &error);
+                }
+                let reason = error.fault.to_string();
+                let now = Instant::now();
+                if let Some(transition) = self.counters().circuit.failed(trial, &reason, now) {
+                    self.transition(&transition, Some(&reason));
+                }
                 None
             }
         }
     }
 
     /// Counts, logs and dead-letters `item`, which the module failed on.
-    pub fn failed(&self, item: &Item, error: &OperatorError) {
+    fn failed(&self, item: &Item, error: &OperatorError) {
         let counters = self.counters();
         counters.errors.fetch_add(1, Relaxed);
         if !matches!(error.fault, Fault::Returned { .. }) {
@@ -132,13 +164,69 @@ impl ModuleNode {
             "{}; the item goes to the dead-letter topic",
             error.fault
         );
+        self.dead_letter(item, error.fault.to_string());
+    }
+
+    /// Dead-letters `items` unprocessed: the circuit is open.
+    fn reject(&self, items: &[Item]) {
+        let counters = self.counters();
+        counters.input.fetch_add(items.len() as u64, Relaxed);
+        let before = counters.rejected.fetch_add(items.len() as u64, Relaxed);
+        let reason = format!(
+            "circuit open after {} consecutive failures (last: {})",
+            counters.circuit.failures(),
+            counters.circuit.last_error().unwrap_or_default()
+        );
+        if before == 0 || (before + 1).is_power_of_two() {
+            tracing::warn!(
+                graph = %self.metrics.graph,
+                node = %counters.name,
+                module = %self.instance.module().name(),
+                "{reason}: items go to the dead-letter topic unprocessed ({} so far)",
+                before + items.len() as u64
+            );
+        }
+        for item in items {
+            self.dead_letter(item, reason.clone());
+        }
+    }
+
+    fn dead_letter(&self, item: &Item, reason: String) {
         self.metrics.dead_letters.fetch_add(1, Relaxed);
         self.outputs.dead_letter(DeadLetter {
-            node: error.node.clone(),
-            module: error.module.clone(),
-            reason: error.fault.to_string(),
+            node: self.counters().name.clone(),
+            module: self.instance.module().name().to_string(),
+            reason,
             item: item.data.clone(),
         });
+    }
+
+    /// Logs, counts and announces a change of the circuit's state.
+    fn transition(&self, transition: &Transition, error: Option<&str>) {
+        let counters = self.counters();
+        let (graph, node) = (&self.metrics.graph, &counters.name);
+        let module = self.instance.module().name();
+        match transition.to {
+            CircuitState::Open => {
+                counters.circuit_opened.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    graph = %graph, node = %node, module = %module,
+                    "circuit open for {:?} after {} consecutive failures (last: {}); its items go to the dead-letter topic unprocessed",
+                    transition.backoff,
+                    transition.failures,
+                    error.unwrap_or("")
+                );
+            }
+            CircuitState::HalfOpen => tracing::info!(
+                graph = %graph, node = %node, module = %module,
+                "circuit half-open: trying one item"
+            ),
+            CircuitState::Closed => tracing::info!(
+                graph = %graph, node = %node, module = %module,
+                "circuit closed: the module processed an item again"
+            ),
+        }
+        self.on_change.call();
     }
 
     pub fn emitted(&self, count: usize) {

@@ -1,0 +1,55 @@
+//! The counters of the graphs and sinks running now, for `/metrics`, the OTLP export and the
+//! periodic log line. Graphs come and go while the broker runs (hot reload), so readers take a
+//! snapshot each time.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use weir_plugin::engine::GraphMetrics;
+use weir_plugin::sink::buffer::SinkMetrics;
+
+#[derive(Default)]
+struct Entries {
+    graphs: BTreeMap<String, Arc<GraphMetrics>>,
+    sinks: BTreeMap<String, Arc<SinkMetrics>>,
+}
+
+/// The counters of every running graph and upstream sink, by graph name.
+#[derive(Clone, Default)]
+pub struct Catalog(Arc<RwLock<Entries>>);
+
+impl Catalog {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every graph's counters.
+    pub fn graphs(&self) -> Vec<Arc<GraphMetrics>> {
+        self.read().graphs.values().cloned().collect()
+    }
+
+    /// Every upstream sink's counters.
+    pub fn sinks(&self) -> Vec<Arc<SinkMetrics>> {
+        self.read().sinks.values().cloned().collect()
+    }
+
+    /// Graph `name` now counts with `graph` (and `sink`, if its results go upstream).
+    pub fn insert(&self, name: &str, graph: Arc<GraphMetrics>, sink: Option<Arc<SinkMetrics>>) {
+        let mut entries = self.write();
+        entries.graphs.insert(name.to_string(), graph);
+        match sink {
+            Some(sink) => entries.sinks.insert(name.to_string(), sink),
+            None => entries.sinks.remove(name),
+        };
+    }
+
+    /// Graph `name` is gone.
+    pub fn remove(&self, name: &str) {
+        let mut entries = self.write();
+        entries.graphs.remove(name);
+        entries.sinks.remove(name);
+    }
+}

@@ -1,0 +1,82 @@
+//! Changing a running broker's graphs: on SIGHUP, or when a watched file changed, the
+//! configuration is read again and its graphs applied ([`RunningGraphs::reload`]). A file that
+//! does not load is reported (with file:line:column) and changes nothing; sections that only
+//! take effect at a restart are named in the log.
+
+use crate::config::WeirConfig;
+use crate::graphs::{needs_restart, RunningGraphs};
+use crate::shutdown::Signal;
+use crate::watch::{FileWatcher, Interest};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// The configuration in force, where it comes from, and the watch on its files.
+pub struct Reconfigure {
+    file: Option<PathBuf>,
+    applied: WeirConfig,
+    watcher: Option<FileWatcher>,
+}
+
+impl Reconfigure {
+    /// Watches the files of `applied` (read from `file`, or the embedded default), posting
+    /// changes to `notify`. Without a watch (the system refused one), SIGHUP still reloads.
+    pub fn start(
+        file: Option<PathBuf>,
+        applied: WeirConfig,
+        notify: mpsc::Sender<Signal>,
+    ) -> Reconfigure {
+        let interest = Interest::of(&applied, file.as_deref());
+        let watcher = match FileWatcher::start(interest, notify) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::warn!("files are not watched ({e}); send SIGHUP to apply changes");
+                None
+            }
+        };
+        Reconfigure {
+            file,
+            applied,
+            watcher,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn applied(&self) -> &WeirConfig {
+        &self.applied
+    }
+
+    /// Reads the configuration again and applies its graphs to `graphs`.
+    pub fn reload(&mut self, graphs: &mut RunningGraphs) {
+        let started = Instant::now();
+        let loaded = match &self.file {
+            Some(file) => WeirConfig::from_file(file),
+            None => WeirConfig::embedded_default(),
+        };
+        let config = match loaded {
+            Ok(config) => config,
+            Err(e) => {
+                let error = format!("configuration not reloaded: {e}");
+                tracing::error!("{error}; the running graphs go on");
+                graphs.report_error(&error);
+                return;
+            }
+        };
+        for section in needs_restart(&self.applied, &config) {
+            tracing::warn!("`{section}` changed: it takes effect at the next restart");
+        }
+        let done = graphs.reload(&config);
+        if let Some(watcher) = &mut self.watcher {
+            watcher.update(Interest::of(&config, self.file.as_deref()));
+        }
+        tracing::info!(
+            "configuration applied in {:.0?}: {} graphs started, {} replaced, {} removed, {} refused",
+            started.elapsed(),
+            done.added.len(),
+            done.replaced.len(),
+            done.removed.len(),
+            done.failed.len()
+        );
+        self.applied = config;
+    }
+}

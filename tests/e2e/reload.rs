@@ -1,0 +1,205 @@
+//! Changing graphs without a restart: module, definition and configuration files edited while
+//! the broker runs (and SIGHUP), with nothing lost or processed twice during a swap.
+
+use super::harness::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn definition(dir: &Path, name: &str, module: &str) -> PathBuf {
+    write_file(
+        dir,
+        name,
+        &format!(
+            "metadata: {{name: live, version: \"1\"}}\nmoduleRequirements: {{apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}}\noperations:\n  - {{operationType: source, name: source}}\n  - {{operationType: map, name: step, module: \"{module}:1.0.0\"}}\n  - {{operationType: sink, name: sink}}\nconnections:\n  - {{from: {{name: source}}, to: {{name: step}}}}\n  - {{from: {{name: step}}, to: {{name: sink}}}}\n"
+        ),
+    )
+}
+
+fn built(module: &str) -> PathBuf {
+    Path::new(&modules_dir()).join(format!("{module}.wasm"))
+}
+
+fn config(v4: u16, v5: u16, modules: &Path, graphs: &str) -> String {
+    format!(
+        "broker:\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{v4}'}}\n    - {{protocol: '5', address: '127.0.0.1:{v5}'}}\n\
+         modules: {{directories: ['{}']}}\ngraphs:\n{graphs}",
+        modules.display()
+    )
+}
+
+/// Which reading a result came from, and whether the temperature module (°F to °C) made it.
+fn reading(payload: &str) -> (u64, bool) {
+    let value: Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"));
+    let temperature = &value["temperature"];
+    let number = temperature["value"].as_f64().unwrap();
+    match temperature["unit"].as_str().unwrap() {
+        "C" => ((number * 9.0 / 5.0 + 32.0).round() as u64, true),
+        _ => (number as u64, false),
+    }
+}
+
+#[test]
+fn a_module_replaced_five_times_under_a_qos1_stream_loses_and_repeats_nothing() {
+    const READINGS: u64 = 4000;
+    let work = tempfile::tempdir().unwrap();
+    let modules = work.path().join("modules");
+    std::fs::create_dir(&modules).unwrap();
+    let step = modules.join("step.wasm");
+    std::fs::copy(built("echo"), &step).unwrap();
+    let graph = definition(work.path(), "live.yaml", "step");
+    let weir = Weir::start_with(|v4, v5| {
+        config(
+            v4,
+            v5,
+            &modules,
+            &format!(
+                "  - {{name: live, definition: '{}', source: [in], sink: {{topic: out, qos: 1}}}}\n",
+                graph.display()
+            ),
+        )
+    });
+    let port = weir.v4.to_string();
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "out", "-q", "1"]);
+    // A steady QoS 1 stream, about one reading a millisecond, on one connection.
+    let mut publisher = Command::new("mosquitto_pub")
+        .args(["-p", &port, "-q", "1", "-t", "in", "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = publisher.stdin.take().unwrap();
+    let feeding = std::thread::spawn(move || {
+        for n in 0..READINGS {
+            writeln!(stdin, r#"{{"temperature":{{"value":{n},"unit":"F"}}}}"#).unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    // Replace the module in place five times (`cp` writes over the file in steps): the
+    // temperature conversion, then the echo again, and so on.
+    for round in 1..=5 {
+        let next = if round % 2 == 1 {
+            "temperature"
+        } else {
+            "echo"
+        };
+        std::fs::copy(built(next), &step).unwrap();
+        weir.wait_for_log_count("graph `live` reloaded", round);
+    }
+    assert!(
+        !feeding.is_finished(),
+        "the stream ended before the last swap: make it longer"
+    );
+    feeding.join().unwrap();
+    assert!(publisher.wait().unwrap().success());
+
+    let mut seen = BTreeSet::new();
+    let mut converted = 0;
+    let mut last = (0, false);
+    for _ in 0..READINGS {
+        let (n, by_temperature) = reading(&out.next_message());
+        assert!(seen.insert(n), "reading {n} came out twice");
+        converted += u64::from(by_temperature);
+        last = (n, by_temperature);
+    }
+    assert!(out.nothing_more(), "more results than readings");
+    assert_eq!(seen.len() as u64, READINGS, "every reading came out once");
+    assert!(
+        converted > 0 && converted < READINGS,
+        "{converted} converted"
+    );
+    assert!(
+        last.1,
+        "the last reading was not processed by the last version: {last:?}"
+    );
+    assert!(!weir.log().contains("message lost"), "{}", weir.log());
+}
+
+#[test]
+fn a_broken_definition_leaves_the_running_version_and_its_status_says_where() {
+    let work = tempfile::tempdir().unwrap();
+    let graph = definition(work.path(), "live.yaml", "echo");
+    let modules = PathBuf::from(modules_dir());
+    let weir = Weir::start_with(|v4, v5| {
+        config(
+            v4,
+            v5,
+            &modules,
+            &format!(
+                "  - {{name: live, definition: '{}', source: [in], sink: {{topic: out}}}}\n",
+                graph.display()
+            ),
+        )
+    });
+    let port = weir.v4.to_string();
+    std::fs::write(&graph, "metadata: {name: live\noperations: [").unwrap();
+    weir.wait_for_log("graph `live` not reloaded, the running version goes on");
+    let mut status = MosquittoSub::start(&["-p", &port, "-t", "$weir/status/live"]);
+    let report: Value = serde_json::from_str(&status.next_message()).unwrap();
+    assert_eq!(report["state"], "running");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("{}:2:", graph.display())),
+        "{error}"
+    );
+    // The old version still works.
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "out"]);
+    mosquitto_pub(&["-p", &port, "-t", "in", "-m", "still here"]);
+    assert_eq!(out.next_message(), "still here");
+    // Put back as it was, the running version is what it describes: the error goes.
+    definition(work.path(), "live.yaml", "echo");
+    loop {
+        let report: Value = serde_json::from_str(&status.next_message()).unwrap();
+        if report["error"].is_null() {
+            break;
+        }
+    }
+    assert!(!weir.log().contains("graph `live` reloaded"));
+}
+
+#[test]
+fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
+    let work = tempfile::tempdir().unwrap();
+    let graph = definition(work.path(), "echo.yaml", "echo");
+    let modules = PathBuf::from(modules_dir());
+    let binding = |name: &str, source: &str| {
+        format!(
+            "  - {{name: {name}, definition: '{}', source: [{source}], sink: {{topic: {source}-out}}}}\n",
+            graph.display()
+        )
+    };
+    let (a, b) = (binding("a", "a"), binding("b", "b"));
+    let mut weir = Weir::start_with(|v4, v5| config(v4, v5, &modules, &a));
+    let file = weir.dir.path().join("weir.yaml");
+    let port = weir.v4.to_string();
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "+", "-t", "+/+", "-v"]);
+    std::fs::write(
+        &file,
+        config(weir.v4, weir.v5, &modules, &format!("{a}{b}")),
+    )
+    .unwrap();
+    weir.wait_for_log("graph `b` started");
+    mosquitto_pub(&["-p", &port, "-t", "b", "-m", "1"]);
+    assert_eq!(out.next_message(), "b 1");
+    assert_eq!(out.next_message(), "b-out 1");
+    // A configuration that does not load changes nothing and says where.
+    std::fs::write(&file, "graphs: [\n").unwrap();
+    weir.wait_for_log("configuration not reloaded: ");
+    assert!(weir.log().contains("weir.yaml:2:1"), "{}", weir.log());
+    std::fs::write(&file, config(weir.v4, weir.v5, &modules, &b)).unwrap();
+    weir.wait_for_log("graph `a` removed from the configuration: stopped");
+    mosquitto_pub(&["-p", &port, "-t", "a", "-m", "2"]);
+    assert_eq!(out.next_message(), "a 2");
+    assert!(out.nothing_more(), "a removed graph still ran");
+    let mut status = MosquittoSub::start(&["-p", &port, "-t", "$weir/status/a"]);
+    let report: Value = serde_json::from_str(&status.next_message()).unwrap();
+    assert_eq!(report["state"], "stopped");
+    // SIGHUP reads the files again too (here, nothing changed).
+    weir.signal("HUP");
+    weir.wait_for_log("0 graphs started, 0 replaced, 0 removed, 0 refused");
+    let (exit, _) = weir.stop_with("TERM");
+    assert!(exit.success());
+}
