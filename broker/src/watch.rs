@@ -38,9 +38,13 @@ impl Interest {
                 interest.files.insert(absolute(schema.path()));
             }
         }
-        interest
-            .module_dirs
-            .extend(config.modules.paths().iter().map(|d| absolute(d)));
+        // Module directories matter to graphs only (and may not exist without them).
+        if !config.graphs.is_empty() {
+            let dirs = config.modules.paths();
+            interest
+                .module_dirs
+                .extend(dirs.iter().filter(|d| d.is_dir()).map(|d| absolute(d)));
+        }
         interest
     }
 

@@ -183,3 +183,63 @@ fn a_graph_whose_module_refuses_its_configuration_stays_out_and_its_status_says_
     let mut again = MosquittoSub::start(&["-p", &port, "-t", "$weir/status/good", "-v"]);
     assert_eq!(next_report(&mut again)["state"], "running");
 }
+
+#[test]
+fn a_runaway_graph_under_back_pressure_does_not_stall_a_good_one() {
+    const RUNAWAY: usize = 200;
+    const GOOD: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let runaway = one_map(dir.path(), "faulty-loop");
+    let echo = one_map(dir.path(), "echo");
+    let (weir, metrics) = Weir::start_with_metrics(|v4, v5, metrics| {
+        format!(
+            "{}modules: {{directories: ['{}']}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n\
+             graphs:\n  - {{name: runaway, definition: '{}', source: [spin], sink: {{topic: spun}}, queue: 2, back_pressure: block}}\n  - {{name: good, definition: '{}', source: [in], sink: {{topic: out, qos: 1}}}}\n",
+            listeners(v4, v5),
+            modules_dir(),
+            runaway.display(),
+            echo.display()
+        )
+    });
+    let port = weir.v4.to_string();
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "out", "-q", "1"]);
+    // Every message of the runaway graph loops until its time limit: its queue fills and its
+    // publisher waits.
+    let spin_port = port.clone();
+    let spinning = std::thread::spawn(move || {
+        let args = ["-p", spin_port.as_str(), "-q", "1", "-t", "spin"];
+        mosquitto_pub_lines(&args, (0..RUNAWAY).map(|_| "loop".to_string()));
+    });
+    weir.wait_for_log("ran past its time limit");
+    let args = ["-p", port.as_str(), "-q", "1", "-t", "in"];
+    mosquitto_pub_lines(&args, (0..GOOD).map(|n| n.to_string()));
+    assert_eq!(
+        out.count(GOOD, PATIENCE),
+        GOOD,
+        "the good graph lost results"
+    );
+    spinning.join().unwrap();
+    // Every runaway message is accounted for: dead-lettered, after a failure or unprocessed
+    // while the circuit was open.
+    wait_for_metrics(metrics, "every runaway message dead-lettered", |read| {
+        read(r#"weir_graph_dead_letters_total{graph="runaway"}"#) == RUNAWAY as u64
+    });
+    assert_eq!(
+        metric(metrics, r#"weir_graph_results_total{graph="good"}"#),
+        Some(GOOD as u64)
+    );
+    assert_eq!(
+        metric(metrics, r#"weir_graph_lost_total{graph="runaway"}"#),
+        Some(0)
+    );
+    assert!(
+        metric(
+            metrics,
+            r#"weir_node_rejected_total{graph="runaway",node="step"}"#
+        )
+        .unwrap()
+            > 0,
+        "the circuit never opened"
+    );
+    assert!(out.nothing_more());
+}

@@ -6,6 +6,7 @@ mod certificates;
 mod clients;
 mod config_errors;
 mod connections;
+mod corpus;
 mod door;
 mod drain;
 mod engine;

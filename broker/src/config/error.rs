@@ -7,10 +7,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: cannot read configuration: {source}", file.display())]
+    #[error("{}: cannot read configuration: {reason}", file.display())]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        /// Why (the reason is part of the message, not a separate cause).
+        reason: std::io::Error,
     },
     /// The file was read but something in it is wrong. `message` starts with the key's path
     /// (for example `broker.listeners[0].tls.cert: ...`) when the error belongs to a key.

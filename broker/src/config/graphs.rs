@@ -246,6 +246,7 @@ pub struct GraphBinding {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBinding {
+    #[serde(deserialize_with = "graph_name")]
     name: String,
     definition: DefinitionSource,
     #[serde(deserialize_with = "filters")]
@@ -398,6 +399,24 @@ fn topic_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
     parsed(d, "an MQTT topic", |written| {
         check_topic_name(written).map_err(|e| e.to_string())?;
         Ok(Some(written.to_string()))
+    })
+}
+
+/// A graph's name: it is one level of MQTT topics (`$weir/status/<graph>`,
+/// `weir/dead-letter/<graph>`), so it is not empty and has no `/`, `+`, `#` or control
+/// character.
+fn graph_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    parsed(d, "a graph name", |written| {
+        if written.is_empty() {
+            return Err("a graph name cannot be empty".into());
+        }
+        match written.chars().find(|c| matches!(c, '/' | '+' | '#') || c.is_control()) {
+            Some(c) => Err(format!(
+                "graph name `{}` contains {c:?}: a name is one topic level (no `/`, `+`, `#` or control characters)",
+                written.escape_debug()
+            )),
+            None => Ok(written.to_string()),
+        }
     })
 }
 

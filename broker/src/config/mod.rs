@@ -81,9 +81,9 @@ impl WeirConfig {
     /// Reads and validates a configuration file. Relative paths inside it (TLS files) resolve
     /// against the file's directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
             file: path.to_path_buf(),
-            source,
+            reason,
         })?;
         let base = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
         Self::from_str_with(&text, &path.display().to_string(), &base, |name| {

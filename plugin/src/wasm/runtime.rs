@@ -138,6 +138,12 @@ impl WasmRuntime {
             path: path.to_path_buf(),
             source,
         })?;
+        if let Some(reason) = not_a_component(&bytes) {
+            return Err(LoadError::Compile {
+                path: path.to_path_buf(),
+                reason: reason.into(),
+            });
+        }
         let component = match &self.cache {
             Some(cache) => cache.component(&self.engine, &bytes),
             None => wasmtime::component::Component::new(&self.engine, &bytes),
@@ -148,6 +154,19 @@ impl WasmRuntime {
         })?;
         Ok((component, bytes.len() as u64))
     }
+}
+
+/// Why `bytes` cannot be a component, when that is plain from their first bytes: an empty file
+/// or a core WebAssembly module (a component's header has version 0x0d, layer 1).
+fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
+    const CORE_MODULE: [u8; 8] = [0, b'a', b's', b'm', 1, 0, 0, 0];
+    if bytes.is_empty() {
+        return Some("the file is empty");
+    }
+    if bytes.starts_with(&CORE_MODULE) {
+        return Some("a core WebAssembly module, not a component: build it as a component (cargo-component, componentize-py, or `wasm-tools component new`)");
+    }
+    None
 }
 
 /// Serves the preview package's imports (`tinykube-graph:processor@1.0.0`) with the current
