@@ -14,3 +14,8 @@ cargo test --workspace --locked "$@"
 # Smoke run of the benchmark tool against the weir binary the tests built: raw delivery on Weir
 # and mosquitto and the one-node map graph; fails if Weir loses a message.
 cargo run --locked -q -p weir-bench -- --quick --check --modules target/modules
+# Each fuzz target for a while (docs/fuzzing.md): 30 s in CI, WEIR_FUZZ_SECONDS elsewhere
+# (unset: no fuzzing, which needs a build of its own).
+if [ -n "${WEIR_FUZZ_SECONDS:-}" ] || [ "${CI:-}" = true ]; then
+    scripts/fuzz.sh "${WEIR_FUZZ_SECONDS:-30}"
+fi

@@ -198,6 +198,48 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     })
 }
 
+/// A publisher sending `payload` to `topic` at QoS 0, `rate` messages per second, until
+/// `stop` is set (a load beside the measured one: a runaway graph's input).
+pub fn background(
+    port: u16,
+    topic: &str,
+    payload: &'static str,
+    rate: f64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let (client, mut connection) = client(port, &format!("bench-background-{}", now_ns()));
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        let driver = std::thread::spawn(move || {
+            for event in connection.iter() {
+                if matches!(
+                    event,
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_)
+                ) {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let mut sent = 0u64;
+        while !stop.load(Relaxed) {
+            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if client
+                .publish(&topic, QoS::AtMostOnce, false, payload)
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+        }
+        let _ = client.disconnect();
+        let _ = driver.join();
+    })
+}
+
 /// A publisher's client and the thread driving its connection.
 type Connected = (Client, std::thread::JoinHandle<()>);
 

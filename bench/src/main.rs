@@ -19,8 +19,8 @@ pub struct Args {
     /// counts: a smoke run of well under a minute.
     #[arg(long)]
     pub quick: bool,
-    /// Only the scenarios named (raw, durable, shared, map1, graph3, window, workers, rss10,
-    /// connections); repeatable.
+    /// Only the scenarios named (raw, durable, shared, map1, graph3, isolation, window,
+    /// workers, rss10, connections); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).

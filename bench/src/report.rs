@@ -127,6 +127,17 @@ pub fn goals(rows: &[Row]) -> String {
             );
         }
     }
+    let named = |name: &str| rows.iter().find(|r| r.name == name);
+    if let (Some(solo), Some(beside)) = (named("good-solo"), named("good-beside-runaway")) {
+        let ratio = beside.p99_us / solo.p99_us.max(1.0);
+        let _ = writeln!(
+            out,
+            "  good graph p99 at 1k msg/s beside a runaway graph <= 2x alone: {:.0} µs vs {:.0} µs, {ratio:.2}x ({})",
+            beside.p99_us,
+            solo.p99_us,
+            verdict(ratio <= 2.0)
+        );
+    }
     if let Some(row) = rows.iter().find(|r| r.name == "rss10") {
         let _ = writeln!(
             out,

@@ -7,6 +7,8 @@ use crate::load::{self, Load, Outcome};
 use crate::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The three-node graph: temperature map → filter → branch, results from the True arm.
 const GRAPH3: &str = "metadata: {name: graph3, version: \"1\"}
@@ -40,6 +42,19 @@ connections:
   - {from: {name: heavy}, to: {name: sink}}
 ";
 
+/// A graph whose module loops on a payload `loop` until its time limit.
+const RUNAWAY: &str = "\
+metadata: {name: runaway, version: \"1\"}
+moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
+operations:
+  - {operationType: source, name: source}
+  - {operationType: map, name: spin, module: \"faulty-loop:1.0.0\"}
+  - {operationType: sink, name: sink}
+connections:
+  - {from: {name: source}, to: {name: spin}}
+  - {from: {name: spin}, to: {name: sink}}
+";
+
 /// The window of the window scenario, ms.
 const WINDOW_MS: u64 = 100;
 
@@ -62,6 +77,8 @@ struct Spec {
     workers: usize,
     load: Load,
     window: bool,
+    /// A runaway graph's input, published beside the load: (topic, payload, rate).
+    background: Option<(&'static str, &'static str, f64)>,
 }
 
 /// One repetition: what the load measured, the broker's resident memory (idle, peak) and the
@@ -175,6 +192,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             workers: 1,
             load,
             window: false,
+            background: None,
         }
     };
     if wanted("raw") {
@@ -224,6 +242,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 workers: 1,
                 load,
                 window: false,
+                background: None,
             });
         }
     }
@@ -236,6 +255,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             workers: 1,
             load: load(1, 1, 0, payload, scaled(100_000, scale)),
             window: false,
+            background: None,
         };
         let mut paced = flat.clone();
         paced.load.rate = Some(10_000.0);
@@ -267,6 +287,9 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
         specs.push(flat);
         specs.push(paced);
     }
+    if wanted("isolation") && !args.quick {
+        specs.extend(isolation_specs(dir, payload, scale)?);
+    }
     if wanted("window") && !args.quick {
         let graphs = format!(
             "graphs:\n  - name: window\n    definition: builtin:windowed-statistics\n    source: ['bench/in/#']\n    sink: {{topic: bench/out/stats}}\n    queue: 4096\n    configuration: {{window_ms: {WINDOW_MS}}}\n"
@@ -282,6 +305,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             workers: 1,
             load,
             window: true,
+            background: None,
         });
     }
     if wanted("workers") && !args.quick {
@@ -303,6 +327,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 workers,
                 load: load(1, 1, 0, payload, scaled(2_000, scale)),
                 window: false,
+                background: None,
             });
         }
     }
@@ -324,9 +349,48 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             workers: 1,
             load: load(10, 1, 0, payload, scaled(1_000, scale)),
             window: false,
+            background: None,
         });
     }
     Ok(specs)
+}
+
+/// The good graph (map1) paced at 1,000 msg/s alone, then beside a runaway graph whose module
+/// loops on every message until its time limit (its circuit opens and closes again), fed 200
+/// messages a second.
+fn isolation_specs(dir: &Path, payload: usize, scale: f64) -> anyhow::Result<Vec<Spec>> {
+    let runaway = dir.join("runaway.yaml");
+    std::fs::write(&runaway, RUNAWAY)?;
+    let good = graph(
+        "good",
+        "builtin:temperature-map",
+        "bench/in/+/temperature",
+        "",
+    );
+    let beside = format!(
+        "{good}  - name: runaway\n    definition: '{}'\n    source: [bench/spin]\n    sink: {{topic: bench/spun}}\n    queue: 16\n",
+        runaway.display()
+    );
+    let mut load = load(1, 1, 0, payload, scaled(5_000, scale));
+    load.rate = Some(1_000.0);
+    let spec = |name, graphs: String, background| Spec {
+        name,
+        broker: Kind::Weir,
+        graphs: format!("graphs:\n{graphs}"),
+        broker_config: String::new(),
+        workers: 1,
+        load: load.clone(),
+        window: false,
+        background,
+    };
+    Ok(vec![
+        spec("good-solo", good.clone(), None),
+        spec(
+            "good-beside-runaway",
+            beside,
+            Some(("bench/spin", "loop", 200.0)),
+        ),
+    ])
 }
 
 /// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection
@@ -357,7 +421,15 @@ pub fn run_all(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<ConnectionRow>)> {
             let (idle, _) = broker.rss_mb();
             let mut load = spec.load.clone();
             load.port = broker.port;
+            let stop = Arc::new(AtomicBool::new(false));
+            let background = spec.background.map(|(topic, payload, rate)| {
+                load::background(broker.port, topic, payload, rate, stop.clone())
+            });
             let mut outcome = load::run(&load, spec.window)?;
+            stop.store(true, Ordering::Relaxed);
+            if let Some(background) = background {
+                let _ = background.join();
+            }
             let check = if spec.window {
                 Some(window_check(&mut outcome, &load))
             } else {

@@ -148,6 +148,16 @@ impl Weir {
         Ok(weir)
     }
 
+    /// The process's resident memory now, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
     /// Everything weir has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("weir.log")).unwrap_or_default()
@@ -375,7 +385,8 @@ fn spawn_line_reader(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
 }
 
 /// Publishes `lines` with `mosquitto_pub -l ARGS` (one message per line, as fast as it goes)
-/// and waits for it to finish.
+/// and waits for it to finish. At QoS 1 or 2, keep to thousands of lines: Debian's
+/// mosquitto_pub 2.0.11 exits at the end of its input without sending what it still queues.
 pub fn mosquitto_pub_lines(args: &[&str], lines: impl Iterator<Item = String>) {
     let mut child = Command::new("mosquitto_pub")
         .args(args)

@@ -29,4 +29,5 @@ mod security;
 mod services;
 mod sessions;
 mod sinks;
+mod soak;
 mod websockets;

@@ -39,5 +39,5 @@ pub fn decode(time: u64, node_id: Arc<str>) -> Hlc {
 
 /// The dataflow time `millis` milliseconds before `time` (saturating at zero).
 pub fn minus_millis(time: u64, millis: u64) -> u64 {
-    time.saturating_sub(millis << COUNTER_BITS)
+    time.saturating_sub(millis.min(MAX_MILLIS) << COUNTER_BITS)
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of fuzz/ for SECONDS each (default 30) with cargo-fuzz (libFuzzer,
+# coverage-guided) on the stable toolchain: RUSTC_BOOTSTRAP=1 lets it accept cargo-fuzz's
+# nightly flags. No sanitizer: the C libraries linked in (librdkafka, zstd) do not build with
+# AddressSanitizer; the targets look for panics, overflows and unbounded work in Rust code.
+# Installs cargo-fuzz when missing. Fails on the first crash (kept in fuzz/artifacts/).
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+seconds="${1:-30}"
+export RUSTC_BOOTSTRAP=1
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked --version 0.13.2
+fi
+flags=(-O --debug-assertions --sanitizer none)
+cargo fuzz build "${flags[@]}"
+mkdir -p target/logs
+for target in $(cargo fuzz list); do
+    log="target/logs/$target.log"
+    # -rss_limit_mb: the parsers handle untrusted input in bounded memory.
+    if ! cargo fuzz run "${flags[@]}" "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
+        >"$log" 2>&1; then
+        tail -40 "$log" >&2
+        echo "fuzz: $target crashed; the input is in fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+    echo "fuzz: $target: $(grep -E '^Done [0-9]+ runs' "$log" || tail -1 "$log")"
+done
