@@ -70,8 +70,8 @@ impl Reconfigure {
             watcher.update(Interest::of(&config, self.file.as_deref()));
         }
         tracing::info!(
-            "configuration applied in {:.0?}: {} graphs started, {} replaced, {} removed, {} refused",
-            started.elapsed(),
+            "configuration applied in {} ms: {} graphs started, {} replaced, {} removed, {} refused",
+            started.elapsed().as_millis(),
             done.added.len(),
             done.replaced.len(),
             done.removed.len(),

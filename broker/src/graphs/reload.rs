@@ -116,10 +116,10 @@ impl RunningGraphs {
             Ok(true) => {
                 let took = started.elapsed();
                 if running.is_some() {
-                    tracing::info!(graph = %name, "graph `{name}` reloaded in {took:.0?}");
+                    tracing::info!(graph = %name, "graph `{name}` reloaded in {} ms", took.as_millis());
                     done.replaced.push(name.clone());
                 } else {
-                    tracing::info!(graph = %name, "graph `{name}` started in {took:.0?}");
+                    tracing::info!(graph = %name, "graph `{name}` started in {} ms", took.as_millis());
                     done.added.push(name.clone());
                 }
             }
