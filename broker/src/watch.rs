@@ -160,3 +160,43 @@ fn debounce(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interest(yaml: &str, dir: &Path) -> Interest {
+        let config = WeirConfig::from_str_with(yaml, "weir.yaml", dir, |_| None).unwrap();
+        Interest::of(&config, Some(&dir.join("weir.yaml")))
+    }
+
+    #[test]
+    fn the_configuration_definitions_and_module_files_matter_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let modules = dir.path().join("modules");
+        std::fs::create_dir(&modules).unwrap();
+        std::fs::write(dir.path().join("g.yaml"), "").unwrap();
+        let yaml = format!(
+            "modules: {{directories: ['{}']}}\ngraphs:\n  - {{name: g, definition: g.yaml, source: [a], sink: {{topic: b}}}}\n",
+            modules.display()
+        );
+        let interest = interest(&yaml, dir.path());
+        let base = absolute(dir.path());
+        assert!(interest.wants(&base.join("weir.yaml")));
+        assert!(interest.wants(&base.join("g.yaml")));
+        assert!(interest.wants(&absolute(&modules).join("step.wasm")));
+        assert!(!interest.wants(&base.join("weir.log")));
+        assert!(!interest.wants(&absolute(&modules).join("notes.txt")));
+        assert_eq!(
+            interest.directories(),
+            BTreeSet::from([base.clone(), absolute(&modules)])
+        );
+    }
+
+    #[test]
+    fn without_graphs_module_directories_are_not_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let interest = interest("modules: {directories: ['.']}\n", dir.path());
+        assert!(!interest.wants(&absolute(dir.path()).join("m.wasm")));
+    }
+}
