@@ -174,12 +174,11 @@ impl GraphRoutes {
     /// it to the graph's replacement if its input closed meanwhile.
     fn try_push(&self, route: &Arc<GraphRoute>, message: Message, topic: &str, offer: &mut Offer) {
         match route.feeder.try_push(message) {
-            Ok(Pushed::Closed(back)) => {
-                if let Some((next, back)) = self.closed_on(route, topic, back) {
+            Ok(pushed) => {
+                if let Some((next, back)) = self.settle(route, topic, pushed) {
                     self.try_push(&next, *back, topic, offer);
                 }
             }
-            Ok(pushed) => self.pushed(route, topic, pushed),
             Err(back) => offer.waiting.push((route.clone(), *back)),
         }
     }
@@ -218,15 +217,10 @@ impl GraphRoutes {
         for (mut route, mut message) in waiting {
             let topic = String::from_utf8_lossy(&message.topic).into_owned();
             loop {
-                match route.feeder.push_async(message).await {
-                    Pushed::Closed(back) => match self.closed_on(&route, &topic, back) {
-                        Some((next, back)) => (route, message) = (next, *back),
-                        None => break,
-                    },
-                    pushed => {
-                        self.pushed(&route, &topic, pushed);
-                        break;
-                    }
+                let pushed = route.feeder.push_async(message).await;
+                match self.settle(&route, &topic, pushed) {
+                    Some((next, back)) => (route, message) = (next, *back),
+                    None => break,
                 }
             }
         }
@@ -237,16 +231,28 @@ impl GraphRoutes {
         for (mut route, mut message) in waiting {
             let topic = String::from_utf8_lossy(&message.topic).into_owned();
             loop {
-                match route.feeder.push(message) {
-                    Pushed::Closed(back) => match self.closed_on(&route, &topic, back) {
-                        Some((next, back)) => (route, message) = (next, *back),
-                        None => break,
-                    },
-                    pushed => {
-                        self.pushed(&route, &topic, pushed);
-                        break;
-                    }
+                let pushed = route.feeder.push(message);
+                match self.settle(&route, &topic, pushed) {
+                    Some((next, back)) => (route, message) = (next, *back),
+                    None => break,
                 }
+            }
+        }
+    }
+
+    /// Accounts for what pushing a message to `route` did; gives the message back with the
+    /// route to push it to next when the graph's input had closed and it has a replacement.
+    fn settle(
+        &self,
+        route: &GraphRoute,
+        topic: &str,
+        pushed: Pushed,
+    ) -> Option<(Arc<GraphRoute>, Box<Message>)> {
+        match pushed {
+            Pushed::Closed(back) => self.closed_on(route, topic, back),
+            pushed => {
+                self.pushed(route, topic, pushed);
+                None
             }
         }
     }
