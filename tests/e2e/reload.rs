@@ -31,6 +31,18 @@ fn config(v4: u16, v5: u16, modules: &Path, graphs: &str) -> String {
     )
 }
 
+/// Weir with graph `live` (definition `graph`, modules from `modules`) from `in` to `out`,
+/// results at `qos`.
+fn live_graph(modules: &Path, graph: &Path, qos: u8) -> Weir {
+    Weir::start_with(|v4, v5| {
+        let binding = format!(
+            "  - {{name: live, definition: '{}', source: [in], sink: {{topic: out, qos: {qos}}}}}\n",
+            graph.display()
+        );
+        config(v4, v5, modules, &binding)
+    })
+}
+
 /// Which reading a result came from, and whether the temperature module (°F to °C) made it.
 fn reading(payload: &str) -> (u64, bool) {
     let value: Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"));
@@ -51,17 +63,7 @@ fn a_module_replaced_five_times_under_a_qos1_stream_loses_and_repeats_nothing() 
     let step = modules.join("step.wasm");
     std::fs::copy(built("echo"), &step).unwrap();
     let graph = definition(work.path(), "live.yaml", "step");
-    let weir = Weir::start_with(|v4, v5| {
-        config(
-            v4,
-            v5,
-            &modules,
-            &format!(
-                "  - {{name: live, definition: '{}', source: [in], sink: {{topic: out, qos: 1}}}}\n",
-                graph.display()
-            ),
-        )
-    });
+    let weir = live_graph(&modules, &graph, 1);
     let port = weir.v4.to_string();
     let mut out = MosquittoSub::start(&["-p", &port, "-t", "out", "-q", "1"]);
     // A steady QoS 1 stream, about one reading a millisecond, on one connection.
@@ -123,17 +125,7 @@ fn a_broken_definition_leaves_the_running_version_and_its_status_says_where() {
     let work = tempfile::tempdir().unwrap();
     let graph = definition(work.path(), "live.yaml", "echo");
     let modules = PathBuf::from(modules_dir());
-    let weir = Weir::start_with(|v4, v5| {
-        config(
-            v4,
-            v5,
-            &modules,
-            &format!(
-                "  - {{name: live, definition: '{}', source: [in], sink: {{topic: out}}}}\n",
-                graph.display()
-            ),
-        )
-    });
+    let weir = live_graph(&modules, &graph, 0);
     let port = weir.v4.to_string();
     std::fs::write(&graph, "metadata: {name: live\noperations: [").unwrap();
     weir.wait_for_log("graph `live` not reloaded, the running version goes on");

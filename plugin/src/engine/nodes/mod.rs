@@ -136,10 +136,8 @@ impl ModuleNode {
                 Some(result)
             }
             Err(error) => {
-                for item in items {
-                    self.failed(item, &error);
-                }
                 let reason = error.fault.to_string();
+                self.failed(items, &error, &reason);
                 let now = Instant::now();
                 if let Some(transition) = self.counters().circuit.failed(trial, &reason, now) {
                     self.transition(&transition, Some(&reason));
@@ -149,22 +147,27 @@ impl ModuleNode {
         }
     }
 
-    /// Counts, logs and dead-letters `item`, which the module failed on.
-    fn failed(&self, item: &Item, error: &OperatorError) {
+    /// Counts, logs (once per call) and dead-letters `items`, which the module failed on with
+    /// `error` (`reason` is its text, formatted once).
+    fn failed(&self, items: &[Item], error: &OperatorError, reason: &str) {
         let counters = self.counters();
-        counters.errors.fetch_add(1, Relaxed);
+        let count = items.len() as u64;
+        counters.errors.fetch_add(count, Relaxed);
         if !matches!(error.fault, Fault::Returned { .. }) {
-            counters.traps.fetch_add(1, Relaxed);
+            counters.traps.fetch_add(count, Relaxed);
         }
+        let topic = items.first().map(|item| item.topic()).unwrap_or_default();
         tracing::warn!(
             graph = %self.metrics.graph,
             node = %error.node,
             module = %error.module,
-            topic = %String::from_utf8_lossy(item.topic()),
-            "{}; the item goes to the dead-letter topic",
-            error.fault
+            topic = %String::from_utf8_lossy(topic),
+            "{reason}; {} to the dead-letter topic",
+            if count == 1 { "the item goes".to_string() } else { format!("its {count} items go") }
         );
-        self.dead_letter(item, error.fault.to_string());
+        for item in items {
+            self.dead_letter(item, reason.to_string());
+        }
     }
 
     /// Dead-letters `items` unprocessed: the circuit is open.
