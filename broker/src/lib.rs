@@ -19,5 +19,6 @@ pub mod passwd;
 pub mod reconfigure;
 pub mod server;
 pub mod shutdown;
+pub mod state;
 pub mod telemetry;
 pub mod watch;

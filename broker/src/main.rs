@@ -88,10 +88,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => tracing::info!("embedded default configuration (see `weir config default`)"),
     }
     let mut broker = Broker::start(&config.broker)?;
-    let mut graphs = weir::graphs::RunningGraphs::start(&config, &broker)?;
+    let state = weir::state::open(&config.engine)?;
+    let mut graphs = weir::graphs::RunningGraphs::start(&config, &broker, state.clone())?;
+    let (services, state_metrics) = weir::state::serve(&config.engine, &state, &broker)?;
     let scrape = weir::metrics_endpoint::Scrape {
         broker: broker.door().stats(),
         graphs: graphs.catalog.clone(),
+        state_store: state_metrics,
     };
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, scrape.clone())?;
@@ -99,7 +102,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(otlp) = &config.telemetry.otlp {
         weir::telemetry::start(otlp, scrape)?;
     }
-    broker.door_mut().open(graphs.routes.clone());
+    broker.door_mut().open(graphs.routes.clone(), services);
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
     let mut live = Reconfigure::start(args.config.clone(), config, signals.sender());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use weir_plugin::door::stats::Stats;
 use weir_plugin::engine::metrics::render_prometheus;
 use weir_plugin::sink::buffer::render_prometheus as render_sinks;
+use weir_plugin::state::mqtt::ServiceMetrics;
 
 /// Every counter Weir exposes: the broker's, each graph's and each upstream sink's. One
 /// rendering serves `/metrics` and the OTLP export, so the two never disagree.
@@ -16,6 +17,8 @@ pub struct Scrape {
     pub broker: Arc<Stats>,
     /// The running graphs' and upstream sinks' counters.
     pub graphs: Catalog,
+    /// The state store service's counters, when it runs.
+    pub state_store: Option<Arc<ServiceMetrics>>,
 }
 
 impl Scrape {
@@ -24,6 +27,11 @@ impl Scrape {
         self.broker.render_prometheus()
             + &render_prometheus(&self.graphs.graphs())
             + &render_sinks(&self.graphs.sinks())
+            + &self
+                .state_store
+                .as_ref()
+                .map(|m| m.render_prometheus())
+                .unwrap_or_default()
     }
 }
 

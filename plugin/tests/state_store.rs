@@ -138,6 +138,15 @@ fn fencing_tokens_reject_stale_writers() {
         Err(StateError::FencingTokenTooLow { .. })
     ));
     assert_eq!(store.get(b"k").unwrap().value.as_deref(), Some(&b"2"[..]));
+    // A value written with a token is not overwritten by a writer without one.
+    assert!(matches!(
+        store.set(b"k", b"5", None, ALWAYS, None),
+        Err(StateError::FencingTokenRequired)
+    ));
+    assert!(matches!(
+        store.del(b"k", None),
+        Err(StateError::FencingTokenRequired)
+    ));
     // The current holder (or a newer one) still writes, and the token survives a delete.
     assert_eq!(store.del(b"k", Some(&new)).unwrap(), 1);
     assert!(store.set(b"k", b"4", Some(&old), ALWAYS, None).is_err());

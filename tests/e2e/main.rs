@@ -30,4 +30,5 @@ mod services;
 mod sessions;
 mod sinks;
 mod soak;
+mod state_store;
 mod websockets;

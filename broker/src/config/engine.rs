@@ -23,6 +23,10 @@ pub struct EngineConfig {
     /// The state store's file; absent: in memory (state is lost at exit).
     #[serde(default)]
     pub state_file: Option<RelativePath>,
+    /// Whether MQTT clients reach the state store too, with Azure IoT Operations' protocol
+    /// (requests on `statestore/v1/FA9AE35F-2F64-47CD-9BFF-08E2B32A0FE8/command/invoke`).
+    #[serde(default = "default_true")]
+    pub state_store_over_mqtt: bool,
     /// How far ahead of the broker's clock a message's `__ts` may be and still be used (ms);
     /// one further ahead is stamped from the clock and counted (`invalid_timestamps`).
     #[serde(default = "default_max_clock_skew")]
@@ -30,6 +34,10 @@ pub struct EngineConfig {
     /// When a node's circuit breaker opens.
     #[serde(default)]
     pub circuit: CircuitSettings,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_clock_skew() -> u64 {
@@ -43,6 +51,7 @@ impl Default for EngineConfig {
             tick_ms: default_tick(),
             log_interval_s: default_log_interval(),
             state_file: None,
+            state_store_over_mqtt: true,
             max_clock_skew_ms: default_max_clock_skew(),
             circuit: CircuitSettings::default(),
         }

@@ -68,16 +68,14 @@ pub(super) enum LaunchError {
 }
 
 impl Deployer {
-    /// The engine's runtime, state store and status board for `config`'s graphs, with the
-    /// state seeds of its bindings loaded.
-    pub fn new(config: &WeirConfig, door: DoorHandle) -> anyhow::Result<Deployer> {
+    /// The engine's runtime and status board for `config`'s graphs, on the broker's state
+    /// store `state`, with the state seeds of its bindings loaded.
+    pub fn new(
+        config: &WeirConfig,
+        door: DoorHandle,
+        state: Arc<StateStore>,
+    ) -> anyhow::Result<Deployer> {
         let node_id: Arc<str> = config.engine.node_id.as_str().into();
-        let state = match &config.engine.state_file {
-            Some(file) => StateStore::open(file.path(), &node_id)
-                .with_context(|| format!("state store {}", file.path().display()))?,
-            None => StateStore::in_memory(&node_id)?,
-        };
-        let state = Arc::new(state);
         for binding in &config.graphs {
             seed(binding, &state)?;
         }

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use weir_plugin::door::{DoorHandle, GraphRoutes};
 use weir_plugin::engine::GraphSpec;
+use weir_plugin::state::StateStore;
 
 /// The graphs `weir run` started.
 pub struct RunningGraphs {
@@ -32,6 +33,8 @@ pub struct RunningGraphs {
     deployed: BTreeMap<String, Deployed>,
     deployer: Option<Deployer>,
     door: DoorHandle,
+    /// The broker's state store, which modules share.
+    state: Arc<StateStore>,
     /// Old versions of graphs finishing what they hold after a reload.
     retiring: Vec<JoinHandle<()>>,
 }
@@ -40,7 +43,11 @@ impl RunningGraphs {
     /// Loads and starts every graph of `config`, publishing their results through `broker`.
     /// A graph whose module refuses its configuration does not start (its status says why);
     /// the broker and the other graphs do.
-    pub fn start(config: &WeirConfig, broker: &Broker) -> anyhow::Result<RunningGraphs> {
+    pub fn start(
+        config: &WeirConfig,
+        broker: &Broker,
+        state: Arc<StateStore>,
+    ) -> anyhow::Result<RunningGraphs> {
         let node_id: Arc<str> = config.engine.node_id.as_str().into();
         let routes = Arc::new(GraphRoutes::new(Vec::new(), node_id));
         routes.set_max_clock_skew_ms(config.engine.max_clock_skew_ms);
@@ -50,6 +57,7 @@ impl RunningGraphs {
             deployed: BTreeMap::new(),
             deployer: None,
             door: broker.door().handle(),
+            state,
             retiring: Vec::new(),
         };
         running
@@ -65,7 +73,7 @@ impl RunningGraphs {
         if config.graphs.is_empty() {
             return Ok(running);
         }
-        let deployer = Deployer::new(config, running.door.clone())?;
+        let deployer = Deployer::new(config, running.door.clone(), running.state.clone())?;
         for binding in &config.graphs {
             if let Some(spec) = deployer.prepare(binding)? {
                 running.launch(&deployer, binding, spec)?;

@@ -36,7 +36,7 @@ impl RunningGraphs {
         let deployer = match self.deployer.take() {
             Some(deployer) => deployer,
             None if config.graphs.is_empty() => return done,
-            None => match Deployer::new(config, self.door.clone()) {
+            None => match Deployer::new(config, self.door.clone(), self.state.clone()) {
                 Ok(deployer) => deployer,
                 Err(e) => {
                     tracing::error!("graphs not reloaded: {e:#}");

@@ -42,6 +42,7 @@ pub mod queue;
 pub mod retained;
 pub mod router;
 mod saved;
+pub mod services;
 pub mod session;
 pub mod shared;
 pub mod stats;
@@ -55,6 +56,7 @@ mod will;
 pub use config::{AuthConfig, DoorConfig, ListenerConfig, PersistenceConfig};
 pub use graphs::{GraphRoute, GraphRoutes};
 pub use publisher::InternalPublisher;
+pub use services::{ServiceRequest, ServiceRoute};
 
 use flow::Gates;
 use router::Router;
@@ -140,6 +142,7 @@ pub(crate) struct Shared {
     logs: logs::Logs,
     lag: logs::LagLimits,
     graphs: OnceLock<Arc<GraphRoutes>>,
+    services: OnceLock<services::Services>,
     retained: retained::RetainedStore,
     groups: shared::Groups,
     limits: queue::Limits,
@@ -160,6 +163,11 @@ impl Shared {
 
     fn graphs(&self) -> Option<&Arc<GraphRoutes>> {
         self.graphs.get()
+    }
+
+    /// The service answering publishes on `topic`, if any.
+    fn service(&self, topic: &str) -> Option<&ServiceRoute> {
+        self.services.get()?.route(topic)
     }
 }
 
@@ -205,6 +213,7 @@ impl Door {
                 router_config.max_segment_count,
             ),
             graphs: OnceLock::new(),
+            services: OnceLock::new(),
             retained: retained::RetainedStore::default(),
             groups: shared::Groups::default(),
             limits: queue::Limits {
@@ -255,9 +264,11 @@ impl Door {
         DoorHandle(self.shared.clone())
     }
 
-    /// Starts accepting connections; publishes on the sources of `graphs` go to them.
-    pub fn open(&mut self, graphs: Arc<GraphRoutes>) {
+    /// Starts accepting connections; publishes on the sources of `graphs` go to them, and
+    /// publishes on a service's request topic to that service.
+    pub fn open(&mut self, graphs: Arc<GraphRoutes>, services: Vec<ServiceRoute>) {
         let _ = self.shared.graphs.set(graphs);
+        let _ = self.shared.services.set(services::Services::new(services));
         let runtime = self.shared.runtime.clone();
         for (config, listener) in self.listeners.drain(..) {
             let shared = self.shared.clone();

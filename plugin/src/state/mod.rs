@@ -7,13 +7,14 @@
 //! expired key are `None`, not errors.
 
 mod entry;
+pub mod mqtt;
 pub mod seed;
 
 use crate::hlc::{Hlc, HlcClock};
 use entry::Entry;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
@@ -38,6 +39,8 @@ pub struct GetResponse {
     pub value: Option<Vec<u8>>,
     /// The version of the value.
     pub version: Option<Hlc>,
+    /// When the value expires, in milliseconds since the Unix epoch.
+    pub expires_at: Option<u64>,
 }
 
 /// What a `set` did.
@@ -60,6 +63,9 @@ pub enum StateError {
         /// The token the key holds.
         current: Hlc,
     },
+    /// The key's value was written with a fencing token, the request carries none.
+    #[error("a fencing token is required for this request")]
+    FencingTokenRequired,
     /// The store could not be opened.
     #[error("cannot open the state store {path}: {source}")]
     Open {
@@ -97,11 +103,31 @@ impl WallClock for SystemClock {
     }
 }
 
+/// Told of every change the store commits, whoever made it (a module, an MQTT client).
+pub trait KeyWatcher: Send + Sync {
+    /// Whether changes of `key` are wanted (checked before the change is copied out).
+    fn watches(&self, key: &[u8]) -> bool;
+    /// `key` changed. Called after the change is committed, outside the store's locks.
+    fn changed(&self, key: &[u8], change: KeyChange<'_>);
+}
+
+/// What became of a key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyChange<'a> {
+    /// The new value; `None`: deleted.
+    pub value: Option<&'a [u8]>,
+    /// The change's version.
+    pub version: &'a Hlc,
+    /// When the new value expires, in milliseconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+}
+
 /// The store. Cheap to share behind an `Arc`; every method may be called from any thread.
 pub struct StateStore {
     db: Database,
     clock: Mutex<HlcClock>,
     wall: Box<dyn WallClock>,
+    watcher: OnceLock<Arc<dyn KeyWatcher>>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -173,7 +199,23 @@ impl StateStore {
             db,
             clock: Mutex::new(clock),
             wall,
+            watcher: OnceLock::new(),
         })
+    }
+
+    /// Tells `watcher` of every change from now on. One watcher per store: `false` if one was
+    /// set already.
+    pub fn watch(&self, watcher: Arc<dyn KeyWatcher>) -> bool {
+        self.watcher.set(watcher).is_ok()
+    }
+
+    /// A fresh timestamp from the store's clock (greater than every version it issued).
+    pub fn now(&self) -> Result<Hlc, StateError> {
+        let mut clock = self
+            .clock
+            .lock()
+            .map_err(|_| StateError::storage("clock poisoned"))?;
+        Ok(clock.now())
     }
 
     /// The value of `key` and its version; `None` when missing or expired.
@@ -188,10 +230,12 @@ impl StateStore {
             Some(entry) => GetResponse {
                 value: Some(entry.value),
                 version: Some(entry.version),
+                expires_at: entry.expires_at,
             },
             None => GetResponse {
                 value: None,
                 version: None,
+                expires_at: None,
             },
         })
     }
@@ -279,6 +323,28 @@ impl StateStore {
         fencing_token: Option<&Hlc>,
         decide: impl FnOnce(Option<&Entry>, Hlc, u64) -> (Change, R),
     ) -> Result<R, StateError> {
+        let watcher = self.watcher.get().filter(|w| w.watches(key));
+        let (result, changed) = self.commit(key, fencing_token, watcher.is_some(), decide)?;
+        if let (Some(watcher), Some((value, version, expires_at))) = (watcher, changed) {
+            let change = KeyChange {
+                value: value.as_deref(),
+                version: &version,
+                expires_at,
+            };
+            watcher.changed(key, change);
+        }
+        Ok(result)
+    }
+
+    /// The transaction of [`write`](Self::write); with `report`, also what changed (the new
+    /// value, `None` when deleted, its version and expiry).
+    fn commit<R>(
+        &self,
+        key: &[u8],
+        fencing_token: Option<&Hlc>,
+        report: bool,
+        decide: impl FnOnce(Option<&Entry>, Hlc, u64) -> (Change, R),
+    ) -> Result<(R, Option<Changed>), StateError> {
         let mut clock = self
             .clock
             .lock()
@@ -302,8 +368,20 @@ impl StateStore {
                 }
             }
             let live = stored.filter(|e| !e.expired(now));
+            // A live value written with a fencing token is written again only with one.
+            if fencing_token.is_none() && live.as_ref().is_some_and(|e| e.fencing_token.is_some()) {
+                return Err(StateError::FencingTokenRequired);
+            }
             let version = clock.now();
             let (change, result) = decide(live.as_ref(), version.clone(), now);
+            let changed = match &change {
+                _ if !report => None,
+                Change::Keep => None,
+                Change::Put(entry) => {
+                    Some((Some(entry.value.clone()), version.clone(), entry.expires_at))
+                }
+                Change::Delete => Some((None, version.clone(), None)),
+            };
             let token = match (fencing_token, key_token) {
                 (Some(given), _) => Some(given.clone()),
                 (None, kept) => kept,
@@ -335,12 +413,15 @@ impl StateStore {
             let mut meta = txn.open_table(META).map_err(StateError::storage)?;
             meta.insert(LAST_VERSION, entry::encode_hlc(&version).as_slice())
                 .map_err(StateError::storage)?;
-            result
+            (result, changed)
         };
         txn.commit().map_err(StateError::storage)?;
         Ok(result)
     }
 }
+
+/// A committed change for the watcher: value, version, expiry.
+type Changed = (Option<Vec<u8>>, Hlc, Option<u64>);
 
 enum Change {
     Keep,

@@ -16,6 +16,7 @@ use super::dispatch::{self, Accepted};
 use super::flow::{Gate, Pace};
 use super::logs::FilterLog;
 use super::router::Batch;
+use super::services::{ServiceRequest, ServiceRoute};
 use super::session::Subscriptions;
 use super::tag::Tag;
 use super::Shared;
@@ -26,11 +27,13 @@ use rmqtt_codec::error::DecodeError;
 use rmqtt_codec::types::Publish as WirePublish;
 use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason};
 use rumqttd::local::LinkTx;
+use rumqttd::protocol::PublishProperties;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -333,10 +336,16 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             properties,
             ..
         } = *publish;
+        let properties = properties.map(super::message::properties_from_wire);
+        if let Some(service) = self.shared.service(&topic) {
+            return self
+                .request(service.clone(), payload, properties, qos, pkid)
+                .await;
+        }
         let accepted = Accepted {
             topic: &topic,
             publish: dispatch::publish(topic.clone().into_bytes(), payload, retain),
-            properties: properties.map(super::message::properties_from_wire),
+            properties,
             tag: Tag {
                 qos,
                 retain,
@@ -369,6 +378,42 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         if self.batch.is_full() {
             self.flush().await;
         }
+        Next::Continue
+    }
+
+    /// Hands a request to the service on its topic (waiting, reading nothing, while the
+    /// service is busy), then acknowledges it.
+    async fn request(
+        &mut self,
+        service: ServiceRoute,
+        payload: bytes::Bytes,
+        properties: Option<PublishProperties>,
+        qos: u8,
+        pkid: u16,
+    ) -> Next {
+        let request = ServiceRequest {
+            client_id: self.client_id.as_str().into(),
+            payload,
+            properties,
+        };
+        let reason = match service.requests.try_send(request) {
+            Ok(()) => PublishAckReason::Success,
+            Err(TrySendError::Full(request)) => {
+                self.flush().await;
+                tokio::select! {
+                    sent = service.requests.send(request) => match sent {
+                        Ok(()) => PublishAckReason::Success,
+                        Err(_) => PublishAckReason::ImplementationSpecificError,
+                    },
+                    _ = self.stop.cancelled() => return Next::End(End::Stopped),
+                }
+            }
+            Err(TrySendError::Closed(_)) => PublishAckReason::ImplementationSpecificError,
+        };
+        if qos == 2 && reason == PublishAckReason::Success {
+            self.awaiting_release.insert(pkid);
+        }
+        self.acknowledge(qos, pkid, reason);
         Next::Continue
     }
 

@@ -101,7 +101,7 @@ impl HostState {
     /// since the module only learns `internal`.
     fn state_error(&self, error: StateError) -> StateStoreError {
         match error {
-            StateError::FencingTokenTooLow { .. } => {
+            StateError::FencingTokenTooLow { .. } | StateError::FencingTokenRequired => {
                 StateStoreError::RequestError(error.to_string())
             }
             StateError::Open { .. } | StateError::Storage(_) => {
