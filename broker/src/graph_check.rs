@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use weir_plugin::engine;
 use weir_plugin::graph::{Graph, OperationType};
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
@@ -30,7 +31,7 @@ pub fn check(
                 .entry(path.to_path_buf())
                 .or_insert_with(|| {
                     let module = runtime.load(path).map_err(|e| e.to_string())?;
-                    Ok(module.operators().iter().map(|&k| k.into()).collect())
+                    engine::usable_operators(&graph, &module)
                 })
                 .clone()
         };

@@ -34,6 +34,12 @@ pub fn inspect(path: &Path) -> anyhow::Result<()> {
                 human_size(limits.memory_bytes),
                 limits.call_timeout
             );
+            if let Some(import) = weir_plugin::wasm::nn::needs_feature(module.imports()) {
+                println!(
+                    "needs:      graph feature `{}` (it imports {import})",
+                    weir_plugin::wasm::nn::FEATURE
+                );
+            }
             Ok(())
         }
         Err(error) => {

@@ -14,8 +14,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 use weir_plugin::sink::buffer::SinkBuffer;
 
-/// rumqttd logs every connection at info; keep it to warnings unless asked.
-const DEFAULT_FILTER: &str = "info,rumqttd=warn";
+/// rumqttd logs every connection at info; keep it to warnings unless asked. wasmtime-wasi-nn
+/// logs each error it returns to a module, which the module's own failure reports once.
+const DEFAULT_FILTER: &str = "info,rumqttd=warn,wasmtime_wasi_nn=off";
 
 /// Installs the global subscriber. `level` (from `--log-level`) wins over `RUST_LOG`.
 pub fn init(level: Option<&str>) -> anyhow::Result<()> {

@@ -18,8 +18,8 @@ fn the_repositorys_graph_tests_pass() {
     let (code, stdout, stderr) = graph_test(&[&folder], &repo(""));
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let passes = stdout.lines().filter(|l| l.starts_with("PASS ")).count();
-    assert_eq!(passes, 13, "{stdout}");
-    assert!(stdout.ends_with("13 passed, 0 failed\n"), "{stdout}");
+    assert_eq!(passes, 14, "{stdout}");
+    assert!(stdout.ends_with("14 passed, 0 failed\n"), "{stdout}");
 }
 
 /// A copy of the temperature-map test whose expectation differs from the result.

@@ -22,6 +22,7 @@ mod modules;
 mod mqtt;
 mod mqtt5;
 mod mqtt5_limits;
+mod nn;
 mod passwords;
 mod persistence;
 mod reload;

@@ -36,7 +36,7 @@ pub mod time;
 pub use circuit::CircuitConfig;
 pub use input::{BackPressure, Feeder, Pushed};
 pub use metrics::GraphMetrics;
-pub use modules::load_modules;
+pub use modules::{load_modules, usable_operators};
 pub use outputs::{DeadLetter, Outputs};
 
 use crate::graph::Graph;

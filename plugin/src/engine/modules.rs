@@ -1,7 +1,7 @@
 //! Loading the modules a graph's nodes reference.
 
-use crate::graph::{Graph, GraphErrors};
-use crate::wasm::{OperatorModule, WasmRuntime};
+use crate::graph::{Graph, GraphErrors, OperationType};
+use crate::wasm::{nn, OperatorModule, WasmRuntime};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +21,28 @@ pub fn load_modules(
             .or_insert_with(|| runtime.load(path).map(Arc::new).map_err(|e| e.to_string()))
             .clone()
     };
-    let resolved = graph.check_modules(dirs, |path| {
-        load(path).map(|module| module.operators().iter().map(|&k| k.into()).collect())
-    })?;
+    let resolved = graph.check_modules(dirs, |path| usable_operators(graph, &*load(path)?))?;
     Ok(resolved
         .into_iter()
         .filter_map(|(index, path)| Some((index, load(&path).ok()?)))
         .collect())
+}
+
+/// The operator interfaces `module` offers `graph`'s nodes: all it exports, unless it imports
+/// a host feature the graph does not request.
+pub fn usable_operators(
+    graph: &Graph,
+    module: &OperatorModule,
+) -> Result<Vec<OperationType>, String> {
+    if let Some(import) = nn::needs_feature(module.imports()) {
+        if !graph.features.iter().any(|f| f == nn::FEATURE) {
+            return Err(format!(
+                "module {} imports `{import}`, the `{}` host feature, which the graph does not request: add `features: [{{name: {}}}]` to its moduleRequirements",
+                module.path().display(),
+                nn::FEATURE,
+                nn::FEATURE
+            ));
+        }
+    }
+    Ok(module.operators().iter().map(|&k| k.into()).collect())
 }

@@ -80,6 +80,8 @@ pub struct Graph {
     pub warnings: Vec<GraphError>,
     /// The definition file.
     pub file: String,
+    /// The host features it requests (`moduleRequirements.features`), by name.
+    pub features: Vec<String>,
     /// The schemas every node's `init` receives: the definition's `schemas:` section, then
     /// those added with [`Graph::add_schema`].
     pub schemas: Vec<ModuleSchema>,

@@ -5,6 +5,7 @@ use super::definition::{GraphDefinition, OperationType};
 use super::locate::Locations;
 use super::{ApiVersion, Edge, Graph, GraphError, GraphErrors, Node, Parameter, ParameterOrigin};
 use crate::schema::ModuleSchema;
+use crate::wasm::nn;
 use std::collections::HashMap;
 
 struct Problems<'a> {
@@ -61,6 +62,7 @@ pub(super) fn validate(
     let api = api_version(&definition, &mut problems);
     let index = node_index(&definition, &mut problems);
     check_modules_present(&definition, &mut problems);
+    check_features(&definition, &mut problems);
     let edges = edges(&definition, &index, &mut problems);
     check_ends(&definition, &mut problems);
     if problems.errors.is_empty() {
@@ -101,6 +103,12 @@ pub(super) fn validate(
         edges,
         warnings: problems.warnings,
         file: file.to_string(),
+        features: definition
+            .module_requirements
+            .features
+            .iter()
+            .map(|feature| feature.name.clone())
+            .collect(),
         schemas: definition
             .schemas
             .iter()
@@ -150,6 +158,25 @@ fn node_index<'d>(
         }
     }
     index
+}
+
+/// Host features: `wasi-nn` is served (when this build has it); others are not, and said so.
+fn check_features(definition: &GraphDefinition, problems: &mut Problems) {
+    for (i, feature) in definition.module_requirements.features.iter().enumerate() {
+        let path = format!("moduleRequirements.features[{i}].name");
+        match feature.name.as_str() {
+            nn::FEATURE if nn::AVAILABLE => {}
+            nn::FEATURE => problems.error(
+                &path,
+                "this weir was built without the `wasi-nn` feature: graphs needing wasi:nn cannot run"
+                    .into(),
+            ),
+            other => problems.warn(
+                &path,
+                format!("host feature `{other}` is not provided by weir (it provides `wasi-nn`)"),
+            ),
+        }
+    }
 }
 
 fn check_modules_present(definition: &GraphDefinition, problems: &mut Problems) {

@@ -15,6 +15,7 @@ pub mod host;
 pub mod instance;
 pub mod limits;
 pub mod module;
+pub mod nn;
 pub mod operators;
 pub mod runtime;
 

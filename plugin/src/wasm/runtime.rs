@@ -85,6 +85,8 @@ impl WasmRuntime {
         )
         .map_err(|e| LoadError::Engine(e.to_string()))?;
         link_preview(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        #[cfg(feature = "wasi-nn")]
+        super::nn::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
         let cache = config
             .cache_dir
             .as_ref()

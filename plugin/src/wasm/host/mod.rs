@@ -41,6 +41,9 @@ pub struct HostState {
     metrics: Arc<NodeMetrics>,
     state: Arc<StateStore>,
     schemas: Option<Arc<SchemaDirectory>>,
+    /// `wasi:nn`, made on first use.
+    #[cfg(feature = "wasi-nn")]
+    nn: Option<wasmtime_wasi_nn::wit::WasiNnCtx>,
 }
 
 impl HostState {
@@ -60,7 +63,16 @@ impl HostState {
             metrics,
             state,
             schemas,
+            #[cfg(feature = "wasi-nn")]
+            nn: None,
         }
+    }
+
+    /// The instance's view of `wasi:nn`.
+    #[cfg(feature = "wasi-nn")]
+    pub(crate) fn nn_view(&mut self) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
+        let context = self.nn.get_or_insert_with(super::nn::context);
+        wasmtime_wasi_nn::wit::WasiNnView::new(&mut self.table, context)
     }
 }
 

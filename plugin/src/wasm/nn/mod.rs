@@ -1,0 +1,39 @@
+//! `wasi:nn` (`0.2.0-rc-2024-10-28`, the version Azure IoT Operations' modules import), for
+//! graphs that request the `wasi-nn` feature: wasmtime-wasi-nn's host implementation over an
+//! ONNX backend on tract ([`tract`]), with no other backend compiled in.
+
+#[cfg(feature = "wasi-nn")]
+mod tract;
+
+/// The feature's name in a graph's `moduleRequirements.features`.
+pub const FEATURE: &str = "wasi-nn";
+
+/// What imports of the feature start with.
+pub const IMPORT_PREFIX: &str = "wasi:nn/";
+
+/// Whether this build has `wasi:nn` (the `wasi-nn` cargo feature, on by default).
+pub const AVAILABLE: bool = cfg!(feature = "wasi-nn");
+
+/// A fresh context for one instance: the ONNX backend, no preloaded models.
+#[cfg(feature = "wasi-nn")]
+pub(crate) fn context() -> wasmtime_wasi_nn::wit::WasiNnCtx {
+    use wasmtime_wasi_nn::{Backend, InMemoryRegistry, Registry};
+    let registry: Registry = InMemoryRegistry::new().into();
+    wasmtime_wasi_nn::wit::WasiNnCtx::new([Backend::from(tract::TractBackend)], registry)
+}
+
+/// Links `wasi:nn` into `linker`.
+#[cfg(feature = "wasi-nn")]
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<super::host::HostState>,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi_nn::wit::add_to_linker(linker, super::host::HostState::nn_view)
+}
+
+/// Whether a module importing `imports` needs the feature.
+pub fn needs_feature(imports: &[String]) -> Option<&str> {
+    imports
+        .iter()
+        .map(String::as_str)
+        .find(|import| import.starts_with(IMPORT_PREFIX))
+}
