@@ -7,6 +7,7 @@ mod connections;
 mod load;
 mod report;
 mod scenarios;
+mod state_store;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Only the scenarios named (raw, durable, shared, map1, graph3, isolation, window,
-    /// workers, rss10, connections); repeatable.
+    /// workers, rss10, connections, state-store); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).
@@ -56,18 +57,29 @@ pub struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     match scenarios::run_all(&args) {
-        Ok((results, connections)) => {
+        Ok(scenarios::Results {
+            rows: results,
+            connections,
+            state_store,
+        }) => {
             print!("{}", report::table(&results));
             print!("{}", report::connection_table(&connections));
+            print!("{}", state_store::table(&state_store));
             print!("{}", report::goals(&results));
             if let Some(path) = &args.json {
-                if let Err(e) = report::write_json(path, &results, &connections) {
+                if let Err(e) = report::write_json(path, &results, &connections, &state_store) {
                     eprintln!("error: {e:#}");
                     return std::process::ExitCode::FAILURE;
                 }
             }
             let mut incomplete = report::incomplete(&results);
             incomplete.extend(report::connections_incomplete(&connections));
+            incomplete.extend(
+                state_store
+                    .iter()
+                    .filter(|row| row.answered < row.requests)
+                    .map(|row| format!("state store {}", row.request)),
+            );
             if args.check && !incomplete.is_empty() {
                 eprintln!("error: Weir lost messages in: {}", incomplete.join(", "));
                 return std::process::ExitCode::FAILURE;

@@ -2,6 +2,7 @@
 
 use crate::connections::ConnectionRow;
 use crate::scenarios::{Kind, Row};
+use crate::state_store::StateStoreRow;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -201,7 +202,12 @@ pub fn connections_incomplete(rows: &[ConnectionRow]) -> Vec<String> {
 }
 
 /// Writes `{"machine": {...}, "scenarios": [...], "connections": [...]}`.
-pub fn write_json(path: &Path, rows: &[Row], connections: &[ConnectionRow]) -> anyhow::Result<()> {
+pub fn write_json(
+    path: &Path,
+    rows: &[Row],
+    connections: &[ConnectionRow],
+    state_store: &[StateStoreRow],
+) -> anyhow::Result<()> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -216,8 +222,12 @@ pub fn write_json(path: &Path, rows: &[Row], connections: &[ConnectionRow]) -> a
         "load": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
     });
-    let document =
-        serde_json::json!({ "machine": machine, "scenarios": rows, "connections": connections });
+    let document = serde_json::json!({
+        "machine": machine,
+        "scenarios": rows,
+        "connections": connections,
+        "state_store": state_store,
+    });
     std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

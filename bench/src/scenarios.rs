@@ -4,6 +4,7 @@
 use crate::brokers::{sibling, Broker};
 use crate::connections::ConnectionRow;
 use crate::load::{self, Load, Outcome};
+use crate::state_store::StateStoreRow;
 use crate::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -395,7 +396,14 @@ fn isolation_specs(dir: &Path, payload: usize, scale: f64) -> anyhow::Result<Vec
 
 /// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection
 /// scenario's rows come separately.
-pub fn run_all(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<ConnectionRow>)> {
+/// Everything one run measured.
+pub struct Results {
+    pub rows: Vec<Row>,
+    pub connections: Vec<ConnectionRow>,
+    pub state_store: Vec<StateStoreRow>,
+}
+
+pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     let dir = tempfile::tempdir()?;
     let specs = specs(args, dir.path())?;
     let repetitions = if args.quick {
@@ -476,7 +484,21 @@ pub fn run_all(args: &Args) -> anyhow::Result<(Vec<Row>, Vec<ConnectionRow>)> {
     } else {
         Vec::new()
     };
-    Ok((rows, connections))
+    let wanted = args.scenarios.iter().any(|s| s == "state-store")
+        || (args.scenarios.is_empty() && !args.quick);
+    let state_store = if wanted {
+        eprintln!("weir-bench: state store over MQTT on Weir");
+        let broker = Broker::weir(&weir, &modules, "", "")?;
+        let count = ((2_000.0 * args.scale) as usize).max(100);
+        crate::state_store::run(&broker, count)?
+    } else {
+        Vec::new()
+    };
+    Ok(Results {
+        rows,
+        connections,
+        state_store,
+    })
 }
 
 /// Checks the window results (every reading counted once) and replaces the latency figures
