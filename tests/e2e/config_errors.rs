@@ -338,3 +338,11 @@ fn a_single_router_segment() {
         "broker.router.max_segment_count: expected at least 2 segments",
     );
 }
+
+#[test]
+fn a_node_id_that_would_break_timestamps_is_refused() {
+    assert_error(
+        "engine:\n  node_id: 'gw:1'\n",
+        "bad.yaml:2:3: engine.node_id: expected a node id without `:` or control characters",
+    );
+}

@@ -85,6 +85,15 @@ async fn next(observation: &mut state_store::KeyObservation) -> state_store::Key
         .0
 }
 
+/// `error` is the service's refusal of a fencing token lower than the key's.
+fn assert_refused_as_stale(error: &state_store::Error) {
+    let stale = matches!(
+        service_error(error),
+        Some(ServiceError::FencingTokenLowerVersion)
+    );
+    assert!(stale, "{error:?}");
+}
+
 fn service_error(error: &state_store::Error) -> Option<&ServiceError> {
     match error.kind() {
         ErrorKind::ServiceError(e) => Some(e),
@@ -210,13 +219,7 @@ async fn a_stale_or_missing_fencing_token_is_refused() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            service_error(&stale),
-            Some(ServiceError::FencingTokenLowerVersion)
-        ),
-        "{stale:?}"
-    );
+    assert_refused_as_stale(&stale);
     let missing = store.del(key.clone(), None, TIMEOUT).await.unwrap_err();
     assert!(
         matches!(
@@ -352,13 +355,7 @@ async fn the_leased_lock_passes_from_holder_to_waiter() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            service_error(&stale),
-            Some(ServiceError::FencingTokenLowerVersion)
-        ),
-        "{stale:?}"
-    );
+    assert_refused_as_stale(&stale);
     let got = first.store.get(resource, TIMEOUT).await.unwrap();
     assert_eq!(got.response.as_deref(), Some(&b"55"[..]));
     lock2.unlock(TIMEOUT).await.unwrap();

@@ -11,8 +11,9 @@ use weir_plugin::engine::CircuitConfig;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
-    /// The node id of timestamps the broker issues.
-    #[serde(default = "default_node_id")]
+    /// The node id of timestamps the broker issues (not empty, no `:`, which separates a
+    /// timestamp's fields).
+    #[serde(default = "default_node_id", deserialize_with = "node_id")]
     pub node_id: String,
     /// How often (ms) input frontiers move with the clock when no message arrives.
     #[serde(default = "default_tick", deserialize_with = "at_least_one_u64")]
@@ -114,6 +115,16 @@ fn default_backoff() -> u64 {
 fn default_max_backoff() -> u64 {
     60_000
 }
+fn node_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    if id.is_empty() || id.contains(':') || id.chars().any(char::is_control) {
+        return Err(serde::de::Error::custom(
+            "expected a node id without `:` or control characters",
+        ));
+    }
+    Ok(id)
+}
+
 fn default_node_id() -> String {
     "weir".into()
 }
