@@ -54,6 +54,9 @@ pub struct Outcome {
     pub payloads: Vec<Vec<u8>>,
     /// Messages each subscriber received.
     pub per_subscriber: Vec<u64>,
+    /// The longest silence a subscriber saw, ms: between the first publish and its first
+    /// message, or between two consecutive messages.
+    pub max_gap_ms: f64,
 }
 
 pub fn now_ns() -> u64 {
@@ -104,6 +107,10 @@ fn client(port: u16, id: &str) -> (Client, Connection) {
 struct Shared {
     received: AtomicU64,
     last_receive: AtomicU64,
+    /// When the first publish went out (ns since the epoch; 0: not yet).
+    first_publish: AtomicU64,
+    /// The longest silence at any subscriber, ns.
+    max_gap: AtomicU64,
     histogram: Mutex<Histogram<u64>>,
     keep: bool,
     kept: Mutex<(Vec<u64>, Vec<Vec<u8>>)>,
@@ -114,6 +121,8 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     let shared = Arc::new(Shared {
         received: AtomicU64::new(0),
         last_receive: AtomicU64::new(0),
+        first_publish: AtomicU64::new(0),
+        max_gap: AtomicU64::new(0),
         // Nanoseconds, up to an hour.
         histogram: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?),
         keep,
@@ -138,6 +147,7 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     let receivers = if load.shared { 1 } else { load.subscribers };
     let expected = load.messages * load.publishers as u64 * receivers as u64;
     let first_publish = now_ns();
+    shared.first_publish.store(first_publish, Relaxed);
     let mut publishers = Vec::new();
     for index in 0..load.publishers {
         let load = load.clone();
@@ -195,6 +205,7 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         receive_times,
         payloads,
         per_subscriber: counts.iter().map(|c| c.load(Relaxed)).collect(),
+        max_gap_ms: shared.max_gap.load(Relaxed) as f64 / 1e6,
     })
 }
 
@@ -292,6 +303,8 @@ fn receive(
     count: Arc<AtomicU64>,
     ready: std::sync::mpsc::Sender<()>,
 ) {
+    // This subscriber's last message (ns since the epoch; 0: none yet).
+    let mut last = 0u64;
     for event in connection.iter() {
         match event {
             Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -299,6 +312,11 @@ fn receive(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let now = now_ns();
+                let since = last.max(shared.first_publish.load(Relaxed));
+                if since > 0 {
+                    shared.max_gap.fetch_max(now.saturating_sub(since), Relaxed);
+                }
+                last = now;
                 if let Some(sent) = sent_of(&publish.payload) {
                     let _ = shared
                         .histogram

@@ -51,19 +51,29 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<28} {:<9} {:>10} {:>9} {:>9} {:>9} {:>13} {:>15} {:>7}  vs",
-        "scenario", "broker", "msg/s", "p50 µs", "p99 µs", "max µs", "RSS MB", "received", "ratio"
+        "\n{:<28} {:<9} {:>10} {:>9} {:>9} {:>9} {:>8} {:>13} {:>15} {:>7}  vs",
+        "scenario",
+        "broker",
+        "msg/s",
+        "p50 µs",
+        "p99 µs",
+        "max µs",
+        "gap ms",
+        "RSS MB",
+        "received",
+        "ratio"
     );
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<28} {:<9} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>13} {:>15} {:>7}  {}",
+            "{:<28} {:<9} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>8.0} {:>13} {:>15} {:>7}  {}",
             row.label(),
             format!("{:?}", row.broker).to_lowercase(),
             row.msgs_per_s,
             row.p50_us,
             row.p99_us,
             row.max_us,
+            row.max_gap_ms,
             format!("{:.1}/{:.1}", row.rss_idle_mb, row.rss_mb),
             format!("{}/{}", row.received, row.expected),
             row.ratio.map_or(String::new(), |r| format!("{r:.2}")),
@@ -75,7 +85,7 @@ pub fn table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         out,
-        "(medians of {} repetition(s); payload {} B; latency from the send time in each payload to its receipt, window: from the window's end; RSS: started/peak)",
+        "(medians of {} repetition(s); payload {} B; latency from the send time in each payload to its receipt, window: from the window's end; gap: the longest silence at a subscriber; RSS: started/peak)",
         rows.first().map_or(0, |r| r.repetitions),
         rows.first().map_or(0, |r| r.payload)
     );
@@ -137,6 +147,19 @@ pub fn goals(rows: &[Row]) -> String {
             beside.p99_us,
             solo.p99_us,
             verdict(ratio <= 2.0)
+        );
+    }
+    let worst_gap = rows
+        .iter()
+        .filter(|r| r.broker == Kind::Weir && r.rate.is_none())
+        .max_by(|a, b| a.max_gap_ms.total_cmp(&b.max_gap_ms));
+    if let Some(row) = worst_gap {
+        let _ = writeln!(
+            out,
+            "  results keep flowing: longest silence in a flat-out Weir row <= 100 ms: {:.0} ms in {} ({})",
+            row.max_gap_ms,
+            row.label(),
+            verdict(row.max_gap_ms <= 100.0)
         );
     }
     if let Some(row) = rows.iter().find(|r| r.name == "rss10") {

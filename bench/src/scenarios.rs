@@ -103,6 +103,11 @@ pub struct Row {
     pub p90_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
+    /// The longest silence at a subscriber, ms: from the first publish to its first message,
+    /// or between two consecutive messages.
+    pub max_gap_ms: f64,
+    /// The load generator: `rumqttc` (this tool's own clients).
+    pub generator: &'static str,
     /// Peak resident memory of the broker, MiB.
     pub rss_mb: f64,
     /// Resident memory of the broker once started, before the load, MiB.
@@ -573,6 +578,8 @@ fn median_row(spec: &Spec, results: Vec<Measured>) -> Row {
         p90_us: pick(|o| o.p90_us),
         p99_us: pick(|o| o.p99_us),
         max_us: pick(|o| o.max_us),
+        max_gap_ms: pick(|o| o.max_gap_ms),
+        generator: "rumqttc",
         rss_idle_mb: median(results.iter().map(|(_, (idle, _), _)| *idle).collect()),
         rss_mb: median(results.iter().map(|(_, (_, peak), _)| *peak).collect()),
         received: results
