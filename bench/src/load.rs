@@ -84,7 +84,7 @@ pub fn payload(sent: u64, seq: u64, size: usize) -> Vec<u8> {
 }
 
 /// The send time in a payload (also in results: the temperature map keeps other fields).
-fn sent_of(payload: &[u8]) -> Option<u64> {
+pub fn sent_of(payload: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(payload).ok()?;
     let start = text.find("\"t\":")? + 4;
     let end = start + text[start..].find(|c: char| !c.is_ascii_digit())?;

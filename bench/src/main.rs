@@ -3,6 +3,7 @@
 //! ratios. See docs/BENCHMARKS.md.
 
 mod brokers;
+mod clients;
 mod connections;
 mod load;
 mod report;

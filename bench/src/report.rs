@@ -9,31 +9,24 @@ use std::path::Path;
 /// Sets each row's ratio: Weir raw over mosquitto raw of the same shape; graphs over Weir raw
 /// QoS 0 1→1 (flat out); two workers over one.
 pub fn add_ratios(rows: &mut [Row]) {
-    let find =
-        |rows: &[Row], name: &str, broker: Kind, qos: u8, publishers: usize, workers: usize| {
-            rows.iter()
-                .find(|r| {
-                    r.name == name
-                        && r.broker == broker
-                        && r.qos == qos
-                        && r.publishers == publishers
-                        && r.workers == workers
-                        && r.rate.is_none()
-                })
-                .map(|r| (r.msgs_per_s, r.label(), r.broker))
-        };
     let baselines: Vec<Option<(f64, String, Kind)>> = rows
         .iter()
-        .map(|row| match (row.name.as_str(), row.broker) {
-            _ if row.rate.is_some() => None,
-            ("raw", Kind::Weir) => find(rows, "raw", Kind::Mosquitto, row.qos, row.publishers, 1),
-            ("durable", Kind::Weir) => find(rows, "raw", Kind::Weir, row.qos, row.publishers, 1),
-            ("shared", Kind::Weir) => {
-                find(rows, "shared", Kind::Mosquitto, row.qos, row.publishers, 1)
-            }
-            ("map1" | "graph3", Kind::Weir) => find(rows, "raw", Kind::Weir, 0, 1, 1),
-            ("workers", _) if row.workers == 2 => find(rows, "workers", Kind::Weir, 0, 1, 1),
-            _ => None,
+        .map(|row| {
+            // The baseline is measured with the same load generator.
+            let find = |rows: &[Row], name: &str, broker, qos, publishers, workers| {
+                rows.iter()
+                    .find(|r| {
+                        r.name == name
+                            && r.broker == broker
+                            && r.qos == qos
+                            && r.publishers == publishers
+                            && r.workers == workers
+                            && r.rate.is_none()
+                            && r.generator == row.generator
+                    })
+                    .map(|r| (r.msgs_per_s, r.label(), r.broker))
+            };
+            baseline(rows, row, find)
         })
         .collect();
     for (row, baseline) in rows.iter_mut().zip(baselines) {
@@ -46,12 +39,30 @@ pub fn add_ratios(rows: &mut [Row]) {
     }
 }
 
+/// What `row` is compared with: Weir raw with mosquitto raw of the same shape; graphs with
+/// Weir raw QoS 0 1→1 (flat out); two workers with one.
+fn baseline(
+    rows: &[Row],
+    row: &Row,
+    find: impl Fn(&[Row], &str, Kind, u8, usize, usize) -> Option<(f64, String, Kind)>,
+) -> Option<(f64, String, Kind)> {
+    match (row.name.as_str(), row.broker) {
+        _ if row.rate.is_some() => None,
+        ("raw", Kind::Weir) => find(rows, "raw", Kind::Mosquitto, row.qos, row.publishers, 1),
+        ("durable", Kind::Weir) => find(rows, "raw", Kind::Weir, row.qos, row.publishers, 1),
+        ("shared", Kind::Weir) => find(rows, "shared", Kind::Mosquitto, row.qos, row.publishers, 1),
+        ("map1" | "graph3", Kind::Weir) => find(rows, "raw", Kind::Weir, 0, 1, 1),
+        ("workers", _) if row.workers == 2 => find(rows, "workers", Kind::Weir, 0, 1, 1),
+        _ => None,
+    }
+}
+
 /// The results as a table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<28} {:<9} {:>10} {:>9} {:>9} {:>9} {:>8} {:>13} {:>15} {:>7}  vs",
+        "\n{:<40} {:<9} {:>10} {:>9} {:>9} {:>9} {:>8} {:>13} {:>15} {:>7}  vs",
         "scenario",
         "broker",
         "msg/s",
@@ -66,7 +77,7 @@ pub fn table(rows: &[Row]) -> String {
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<28} {:<9} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>8.0} {:>13} {:>15} {:>7}  {}",
+            "{:<40} {:<9} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>8.0} {:>13} {:>15} {:>7}  {}",
             row.label(),
             format!("{:?}", row.broker).to_lowercase(),
             row.msgs_per_s,
@@ -103,8 +114,18 @@ fn verdict(met: bool) -> &'static str {
 /// The goals the measured rows speak to, each met or missed with its figure.
 pub fn goals(rows: &[Row]) -> String {
     let mut out = String::from("\ngoals:\n");
-    let flat = |name: &str| rows.iter().find(|r| r.name == name && r.rate.is_none());
-    let paced = |name: &str| rows.iter().find(|r| r.name == name && r.rate.is_some());
+    // Judged on the rows of the tool's own clients (rumqttc); the others are shown beside.
+    let own = |r: &&Row| r.generator == "rumqttc";
+    let flat = |name: &str| {
+        rows.iter()
+            .filter(own)
+            .find(|r| r.name == name && r.rate.is_none())
+    };
+    let paced = |name: &str| {
+        rows.iter()
+            .filter(own)
+            .find(|r| r.name == name && r.rate.is_some())
+    };
     for (name, goal) in [("map1", 0.8), ("graph3", 0.7)] {
         if let Some(ratio) = flat(name).and_then(|r| r.ratio) {
             let _ = writeln!(
@@ -118,6 +139,7 @@ pub fn goals(rows: &[Row]) -> String {
     }
     if let Some(row) = rows
         .iter()
+        .filter(own)
         .find(|r| r.name == "raw" && r.broker == Kind::Weir && r.qos == 0 && r.publishers == 1)
     {
         if let Some(ratio) = row.ratio {

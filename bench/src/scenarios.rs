@@ -59,6 +59,24 @@ connections:
 /// The window of the window scenario, ms.
 const WINDOW_MS: u64 = 100;
 
+/// Which clients make the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generator {
+    /// This tool's own rumqttc clients.
+    Rumqttc,
+    /// Debian's `mosquitto_pub -l` and `mosquitto_sub -C` ([`crate::clients`]).
+    MosquittoClients,
+}
+
+impl Generator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::Rumqttc => "rumqttc",
+            Generator::MosquittoClients => "mosquitto-clients",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -80,6 +98,7 @@ struct Spec {
     window: bool,
     /// A runaway graph's input, published beside the load: (topic, payload, rate).
     background: Option<(&'static str, &'static str, f64)>,
+    generator: Generator,
 }
 
 /// One repetition: what the load measured, the broker's resident memory (idle, peak) and the
@@ -106,7 +125,7 @@ pub struct Row {
     /// The longest silence at a subscriber, ms: from the first publish to its first message,
     /// or between two consecutive messages.
     pub max_gap_ms: f64,
-    /// The load generator: `rumqttc` (this tool's own clients).
+    /// The load generator: `rumqttc` (this tool's own clients) or `mosquitto-clients`.
     pub generator: &'static str,
     /// Peak resident memory of the broker, MiB.
     pub rss_mb: f64,
@@ -135,8 +154,12 @@ impl Row {
         } else {
             String::new()
         };
+        let generator = match self.generator {
+            "rumqttc" => String::new(),
+            other => format!(" ({other})"),
+        };
         format!(
-            "{} qos{} {}→{}{rate}{workers}",
+            "{} qos{} {}→{}{rate}{workers}{generator}",
             self.name, self.qos, self.publishers, self.subscribers
         )
     }
@@ -199,6 +222,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             load,
             window: false,
             background: None,
+            generator: Generator::Rumqttc,
         }
     };
     if wanted("raw") {
@@ -210,6 +234,14 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
         for &(qos, pubs) in shapes {
             specs.push(raw(Kind::Weir, qos, pubs));
             specs.push(raw(Kind::Mosquitto, qos, pubs));
+        }
+        if !args.quick {
+            // The same shape with clients this tool did not write.
+            for broker in [Kind::Weir, Kind::Mosquitto] {
+                let mut spec = raw(broker, 0, 1);
+                spec.generator = Generator::MosquittoClients;
+                specs.push(spec);
+            }
         }
         if !args.quick {
             for broker in [Kind::Weir, Kind::Mosquitto] {
@@ -249,6 +281,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 load,
                 window: false,
                 background: None,
+                generator: Generator::Rumqttc,
             });
         }
     }
@@ -262,6 +295,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             load: load(1, 1, 0, payload, scaled(100_000, scale)),
             window: false,
             background: None,
+            generator: Generator::Rumqttc,
         };
         let mut paced = flat.clone();
         paced.load.rate = Some(10_000.0);
@@ -274,6 +308,11 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             specs.push(raw(Kind::Weir, 0, 1));
         }
         let (flat, paced) = graph_specs("map1", &map1);
+        if !args.quick {
+            let mut clients = flat.clone();
+            clients.generator = Generator::MosquittoClients;
+            specs.push(clients);
+        }
         specs.push(flat);
         if !args.quick {
             specs.push(paced);
@@ -312,6 +351,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             load,
             window: true,
             background: None,
+            generator: Generator::Rumqttc,
         });
     }
     if wanted("workers") && !args.quick {
@@ -334,6 +374,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
                 load: load(1, 1, 0, payload, scaled(2_000, scale)),
                 window: false,
                 background: None,
+                generator: Generator::Rumqttc,
             });
         }
     }
@@ -356,6 +397,7 @@ fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
             load: load(10, 1, 0, payload, scaled(1_000, scale)),
             window: false,
             background: None,
+            generator: Generator::Rumqttc,
         });
     }
     Ok(specs)
@@ -388,6 +430,7 @@ fn isolation_specs(dir: &Path, payload: usize, scale: f64) -> anyhow::Result<Vec
         load: load.clone(),
         window: false,
         background,
+        generator: Generator::Rumqttc,
     };
     Ok(vec![
         spec("good-solo", good.clone(), None),
@@ -438,7 +481,10 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
             let background = spec.background.map(|(topic, payload, rate)| {
                 load::background(broker.port, topic, payload, rate, stop.clone())
             });
-            let mut outcome = load::run(&load, spec.window)?;
+            let mut outcome = match spec.generator {
+                Generator::Rumqttc => load::run(&load, spec.window)?,
+                Generator::MosquittoClients => crate::clients::run(&load)?,
+            };
             stop.store(true, Ordering::Relaxed);
             if let Some(background) = background {
                 let _ = background.join();
@@ -579,7 +625,7 @@ fn median_row(spec: &Spec, results: Vec<Measured>) -> Row {
         p99_us: pick(|o| o.p99_us),
         max_us: pick(|o| o.max_us),
         max_gap_ms: pick(|o| o.max_gap_ms),
-        generator: "rumqttc",
+        generator: spec.generator.name(),
         rss_idle_mb: median(results.iter().map(|(_, (idle, _), _)| *idle).collect()),
         rss_mb: median(results.iter().map(|(_, (_, peak), _)| *peak).collect()),
         received: results
