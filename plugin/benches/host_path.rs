@@ -2,13 +2,15 @@
 //! connection layer converts it), is stamped and queued (feeder), runs through the one-node
 //! temperature map on a worker (engine, operator runtime) and reaches the graph's outputs; then
 //! the result becomes a router publish again (sink). Measured per message over batches, beside
-//! the two conversions alone.
+//! the two conversions alone. A counting allocator reports the heap allocations each costs
+//! per message (every thread's: the worker's too).
 //!
 //! Run: `scripts/build-modules.sh && cargo bench -p weir-plugin --bench host_path`
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rumqttd::protocol::Publish;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -21,6 +23,41 @@ use weir_plugin::graph::Graph;
 use weir_plugin::hlc::HlcClock;
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
+
+/// The system allocator, counting allocations (all threads).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above, i.e. from the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Allocations per call of `run(count)`, over `count` calls.
+fn allocations_per(count: u64, run: impl FnOnce(u64)) -> f64 {
+    let before = ALLOCATIONS.load(Relaxed);
+    run(count);
+    (ALLOCATIONS.load(Relaxed) - before) as f64 / count as f64
+}
 
 /// Outputs that turn each result into a router publish (as the MQTT sink does) and count it.
 #[derive(Default)]
@@ -89,25 +126,42 @@ fn host_path(c: &mut Criterion) {
             publish_from_message(std::hint::black_box(&message), message.topic.clone(), false)
         })
     });
+    let door = allocations_per(10_000, |n| {
+        for _ in 0..n {
+            std::hint::black_box(message_from_publish(&publish, None, &mut clock));
+        }
+    });
+    let sink = allocations_per(10_000, |n| {
+        for _ in 0..n {
+            let topic = message.topic.clone();
+            std::hint::black_box(publish_from_message(&message, topic, false));
+        }
+    });
+    let mut through = |messages: u64| {
+        let before = outputs.results.load(Relaxed);
+        let started = Instant::now();
+        for _ in 0..messages {
+            let (message, _) = message_from_publish(&publish, None, &mut clock);
+            feeder.push(message);
+        }
+        feeder.advance_to(time::encode(&clock.now()) + 1);
+        while outputs.results.load(Relaxed) < before + messages {
+            std::thread::yield_now();
+        }
+        started.elapsed()
+    };
     group.bench_function(
         "door → engine → temperature map → sink, per message",
-        |b| {
-            b.iter_custom(|messages| {
-                let before = outputs.results.load(Relaxed);
-                let started = Instant::now();
-                for _ in 0..messages {
-                    let (message, _) = message_from_publish(&publish, None, &mut clock);
-                    feeder.push(message);
-                }
-                feeder.advance_to(time::encode(&clock.now()) + 1);
-                while outputs.results.load(Relaxed) < before + messages {
-                    std::thread::yield_now();
-                }
-                started.elapsed()
-            })
-        },
+        |b| b.iter_custom(&mut through),
     );
     group.finish();
+
+    let whole = allocations_per(10_000, |n| {
+        through(n);
+    });
+    println!(
+        "allocations per message: door {door:.1}, sink {sink:.1}, door → engine → map → sink {whole:.1}"
+    );
 }
 
 criterion_group!(benches, host_path);
