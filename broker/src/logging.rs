@@ -14,19 +14,30 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 use weir_plugin::sink::buffer::SinkBuffer;
 
-/// rumqttd logs every connection at info; keep it to warnings unless asked. wasmtime-wasi-nn
-/// logs each error it returns to a module, which the module's own failure reports once.
-const DEFAULT_FILTER: &str = "info,rumqttd=warn,wasmtime_wasi_nn=off";
+/// rumqttd logs every connection at info; keep it to warnings unless asked.
+const DEFAULT_FILTER: &str = "info,rumqttd=warn";
+
+/// wasmtime-wasi-nn logs each error it returns to a module (with its Rust backtrace when
+/// `RUST_BACKTRACE` is set, whose symbolisation can outlast the module's call time limit); the
+/// module's own failure is reported once. Off unless a filter names the target.
+const QUIET_TARGET: &str = "wasmtime_wasi_nn";
 
 /// Installs the global subscriber. `level` (from `--log-level`) wins over `RUST_LOG`.
 pub fn init(level: Option<&str>) -> anyhow::Result<()> {
-    let filter = match level {
-        Some(level) => {
-            EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("--log-level {level:?}: {e}"))?
-        }
-        None => {
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
-        }
+    let (filter, written) = match level {
+        Some(level) => (
+            EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("--log-level {level:?}: {e}"))?,
+            level.to_string(),
+        ),
+        None => match EnvFilter::try_from_default_env() {
+            Ok(filter) => (filter, std::env::var("RUST_LOG").unwrap_or_default()),
+            Err(_) => (EnvFilter::new(DEFAULT_FILTER), DEFAULT_FILTER.to_string()),
+        },
+    };
+    let filter = if written.contains(QUIET_TARGET) {
+        filter
+    } else {
+        filter.add_directive(format!("{QUIET_TARGET}=off").parse()?)
     };
     tracing_subscriber::registry()
         .with(filter)
