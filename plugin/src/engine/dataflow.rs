@@ -1,10 +1,11 @@
 //! Building one worker's timely dataflow from a validated graph.
 
-use super::input::{source_stream, InputState};
+use super::input::InputState;
 use super::item::Item;
 use super::metrics::GraphMetrics;
 use super::nodes::{accumulate, branch, delay, filter, map, sink, ModuleNode};
 use super::outputs::Outputs;
+use super::source::source_stream;
 use super::StatusHook;
 use crate::graph::{Graph, OperationType};
 use crate::wasm::{OperatorInstance, OperatorKind};

@@ -1,11 +1,10 @@
-//! The graph's input: the [`Feeder`] that stamps and queues messages on its callers' threads,
-//! and the source operator that drains the queues inside each worker.
+//! The graph's input: the [`Feeder`] that stamps and queues messages on its callers' threads
+//! for the workers' sources ([`super::source`]).
 //!
 //! The feeder owns the input frontier (the watermark): every message it queues has a time at
-//! least the watermark's value when it is queued, and the watermark only grows. A worker reads
-//! the watermark, then drains its queue, then downgrades its source capability to what it read.
-//! A message queued concurrently with a frontier move can still arrive behind its worker's
-//! capability; the source then stamps it up to the capability and counts it as late.
+//! least the watermark's value when it is queued, and the watermark only grows. Each worker has
+//! a [`Lane`]: its queue's bookkeeping, which lets its source move its frontier while the queue
+//! is never empty (a backlog), and lets pushers wake a worker only when it sleeps.
 //!
 //! The feeder is shared: connections push from many tasks at once ([`Feeder::push_async`]),
 //! result publishers and offline runs from plain threads ([`Feeder::push`]). [`Feeder::close`]
@@ -16,11 +15,9 @@ use super::metrics::GraphMetrics;
 use super::time::{decode, encode};
 use crate::data::DataModel;
 use crate::data::Message;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 use tokio::sync::Notify;
 
@@ -49,18 +46,89 @@ pub enum Pushed {
 }
 
 /// State shared by the feeder and the workers' sources.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct InputState {
     /// The input frontier, as a dataflow time.
-    watermark: AtomicU64,
+    pub(super) watermark: AtomicU64,
     /// Set once by [`Feeder::close`].
-    closed: AtomicBool,
+    pub(super) closed: AtomicBool,
     /// Pushes between their check of `closed` and their send.
-    pushing: AtomicUsize,
+    pub(super) pushing: AtomicUsize,
     /// Async pushers waiting for room.
-    waiting: AtomicUsize,
+    pub(super) waiting: AtomicUsize,
     /// Signalled by the workers when they took items while pushers wait.
-    room: Notify,
+    pub(super) room: Notify,
+    /// One per worker, by worker index.
+    pub(super) lanes: Vec<Lane>,
+}
+
+impl InputState {
+    /// The state of an input feeding `workers` workers.
+    pub(super) fn new(workers: usize) -> InputState {
+        InputState {
+            watermark: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            pushing: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            room: Notify::new(),
+            lanes: (0..workers).map(|_| Lane::default()).collect(),
+        }
+    }
+}
+
+/// What the feeder and one worker's source share about the worker's queue.
+///
+/// **Checkpoints.** A source that finds its queue never empty cannot move its frontier to the
+/// watermark it read: an item stamped against an older watermark may still be queued behind.
+/// So it takes a checkpoint: it reads the watermark `w`, flips `epoch`, waits (without
+/// blocking) until the pushes counted in the old epoch are done, then notes the queue's length
+/// `n`. Every push that read a watermark below `w` was counted in the old epoch (a push counts
+/// itself before it reads the watermark and checks the epoch again after), so its item is among
+/// those `n`: once they are drained, the frontier moves to `w`. Results keep flowing under a
+/// backlog, one queue's length behind.
+///
+/// **Sleep.** A source that found its queue empty and the watermark unchanged sets `asleep`
+/// and looks once more; a pusher or a frontier move wakes it only when `asleep` was set, so a
+/// busy worker is not woken per message.
+#[derive(Debug, Default)]
+pub(super) struct Lane {
+    /// The epoch new pushes count themselves in (0 or 1).
+    pub(super) epoch: AtomicUsize,
+    /// Pushes in progress, by epoch: from before their read of the watermark to their send.
+    pub(super) pushing: [AtomicUsize; 2],
+    /// The source sleeps until woken.
+    pub(super) asleep: AtomicBool,
+}
+
+impl Lane {
+    /// Counts a push in the current epoch; returns the epoch to pass to [`Lane::pushed`].
+    fn pushing(&self) -> usize {
+        loop {
+            let epoch = self.epoch.load(Ordering::SeqCst);
+            self.pushing[epoch].fetch_add(1, Ordering::SeqCst);
+            if self.epoch.load(Ordering::SeqCst) == epoch {
+                return epoch;
+            }
+            self.pushing[epoch].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The push counted in `epoch` is done.
+    fn pushed(&self, epoch: usize) {
+        self.pushing[epoch].fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Starts a checkpoint: new pushes count in the other epoch; returns the old one.
+    pub(super) fn flip(&self) -> usize {
+        let old = self.epoch.load(Ordering::SeqCst);
+        self.epoch.store(1 - old, Ordering::SeqCst);
+        old
+    }
+
+    /// Whether every push counted in `epoch` is done.
+    pub(super) fn settled(&self, epoch: usize) -> bool {
+        self.pushing[epoch].load(Ordering::SeqCst) == 0
+    }
 }
 
 /// Stamps messages and queues them for the graph's workers. One per graph, shared.
@@ -134,7 +202,7 @@ impl Feeder {
                 }
                 Err(back) => message = *back,
             }
-            self.wake();
+            self.wake_all();
             room.await;
             self.state.waiting.fetch_sub(1, Ordering::SeqCst);
         }
@@ -169,15 +237,17 @@ impl Feeder {
         let outcome = if state.closed.load(Ordering::SeqCst) {
             Pushed::Closed(Box::new(message))
         } else {
-            let frontier = state.watermark.load(Ordering::Acquire);
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            let worker = (seq % self.queues.len() as u64) as usize;
+            let lane = &state.lanes[worker];
+            let epoch = lane.pushing();
+            let frontier = state.watermark.load(Ordering::SeqCst);
             let mut time = encode(&message.timestamp);
             let late = time < frontier;
             if late {
                 time = frontier;
                 message.timestamp = decode(time, self.node_id.clone());
             }
-            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            let worker = (seq % self.queues.len() as u64) as usize;
             let item = Item {
                 seq,
                 time,
@@ -188,6 +258,7 @@ impl Feeder {
             let sent = match (self.policy, queue.try_send(item)) {
                 (_, Ok(())) => Ok(()),
                 (BackPressure::Drop, Err(TrySendError::Full(_))) => {
+                    lane.pushed(epoch);
                     self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
                     state.pushing.fetch_sub(1, Ordering::SeqCst);
                     return Pushed::Dropped;
@@ -199,8 +270,10 @@ impl Feeder {
                 }
                 (_, Err(TrySendError::Disconnected(item))) => Err(Box::new(item)),
             };
+            lane.pushed(epoch);
             match sent {
                 Ok(()) => {
+                    self.wake_worker(worker);
                     self.metrics.received.fetch_add(1, Ordering::Relaxed);
                     if late {
                         self.metrics.late.fetch_add(1, Ordering::Relaxed);
@@ -217,20 +290,38 @@ impl Feeder {
         if state.pushing.fetch_sub(1, Ordering::SeqCst) == 1 && state.closed.load(Ordering::SeqCst)
         {
             // A worker may be waiting for this push before it stops.
-            self.wake();
+            self.wake_all();
         }
         outcome
     }
 
-    /// Moves the frontier forward to `time` (never back) and wakes the workers. Windows that end
-    /// before the frontier close.
+    /// Moves the frontier forward to `time` (never back) and wakes the workers that sleep.
+    /// Windows that end before the frontier close.
     pub fn advance_to(&self, time: u64) {
-        self.state.watermark.fetch_max(time, Ordering::AcqRel);
+        self.state.watermark.fetch_max(time, Ordering::SeqCst);
         self.wake();
     }
 
-    /// Wakes the workers to process what was queued.
+    /// Wakes the workers that sleep, to process what was queued.
     pub fn wake(&self) {
+        for worker in 0..self.activators.len() {
+            self.wake_worker(worker);
+        }
+    }
+
+    /// Wakes worker `worker` if it sleeps (a busy worker looks at its queue and the watermark
+    /// again before it sleeps).
+    fn wake_worker(&self, worker: usize) {
+        if self.state.lanes[worker]
+            .asleep
+            .swap(false, Ordering::SeqCst)
+        {
+            let _ = self.activators[worker].activate();
+        }
+    }
+
+    /// Wakes every worker, asleep or not.
+    fn wake_all(&self) {
         for activator in &self.activators {
             let _ = activator.activate();
         }
@@ -241,7 +332,7 @@ impl Feeder {
     pub fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);
         self.state.room.notify_waiters();
-        self.wake();
+        self.wake_all();
     }
 }
 
@@ -249,71 +340,4 @@ impl Drop for Feeder {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// How many items a source hands on per activation before yielding to the rest of the dataflow.
-const SOURCE_BATCH: usize = 1024;
-
-/// The source operator of one worker: drains `queue` into the dataflow and holds the input
-/// frontier at the watermark. Sends its activator on `activator` once built.
-pub(super) fn source_stream<'scope>(
-    scope: Scope<'scope, u64>,
-    queue: Receiver<Item>,
-    state: Arc<InputState>,
-    activator: Sender<SyncActivator>,
-    metrics: Arc<GraphMetrics>,
-) -> StreamVec<'scope, u64, Item> {
-    let worker = scope.worker();
-    source(scope, "source", move |capability, info| {
-        let _ = activator.send(worker.sync_activator_for(info.address.to_vec()));
-        let again = worker.activator_for(info.address.clone());
-        let mut capability = Some(capability);
-        move |output| {
-            let Some(cap) = capability.as_mut() else {
-                return;
-            };
-            let frontier = state.watermark.load(Ordering::Acquire);
-            // Read before draining: a close seen here with no push in progress means the
-            // drain below takes every item there will ever be.
-            let ending =
-                state.closed.load(Ordering::SeqCst) && state.pushing.load(Ordering::SeqCst) == 0;
-            let mut handed = 0;
-            let mut disconnected = false;
-            loop {
-                match queue.try_recv() {
-                    Ok(mut item) => {
-                        if item.time < *cap.time() {
-                            item.time = *cap.time();
-                            metrics.late.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let at = cap.delayed(&item.time);
-                        output.session(&at).give(item);
-                        handed += 1;
-                        if handed == SOURCE_BATCH {
-                            again.activate();
-                            break;
-                        }
-                    }
-                    Err(crossbeam_channel::TryRecvError::Empty) => break,
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                        disconnected = true;
-                        break;
-                    }
-                }
-            }
-            if handed > 0 && state.waiting.load(Ordering::SeqCst) > 0 {
-                state.room.notify_waiters();
-            }
-            if handed == SOURCE_BATCH {
-                return;
-            }
-            if disconnected || ending {
-                capability = None;
-                return;
-            }
-            if frontier > *cap.time() {
-                cap.downgrade(&frontier);
-            }
-        }
-    })
 }

@@ -31,6 +31,7 @@ pub mod metrics;
 mod modules;
 mod nodes;
 mod outputs;
+mod source;
 pub mod time;
 
 pub use circuit::CircuitConfig;
@@ -227,7 +228,7 @@ pub fn start(
         per_worker.push(instances);
     }
 
-    let input = Arc::new(InputState::default());
+    let input = Arc::new(InputState::new(workers));
     let (activator_tx, activator_rx) = crossbeam_channel::unbounded();
     let mut senders = Vec::with_capacity(workers);
     let mut parts = Vec::with_capacity(workers);
