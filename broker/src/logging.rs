@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::Level;
+use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -21,6 +22,28 @@ const DEFAULT_FILTER: &str = "info,rumqttd=warn";
 /// `RUST_BACKTRACE` is set, whose symbolisation can outlast the module's call time limit); the
 /// module's own failure is reported once. Off unless a filter names the target.
 const QUIET_TARGET: &str = "wasmtime_wasi_nn";
+
+/// The spans rumqttd's router opens for every message it handles, at error level (so that no
+/// level filter turns them off), each formatting the message's topic for the log: a fifth of
+/// the router's time. Off unless the log filter asks for debug or trace output; rumqttd's
+/// warnings keep their message, without that context.
+const ROUTER_MESSAGE_SPANS: [&str; 4] = ["[>] incoming", "incoming_payload", "publish", "puback"];
+
+/// Whether `meta` is one of rumqttd's per-message spans.
+fn router_message_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span()
+        && meta.target().starts_with("rumqttd::router")
+        && ROUTER_MESSAGE_SPANS.contains(&meta.name())
+}
+
+/// Turns rumqttd's per-message spans off unless `written` (the log filter) asks for debug or
+/// trace output.
+fn router_span_filter(
+    written: &str,
+) -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool + Send + Sync + 'static> {
+    let keep = written.contains("debug") || written.contains("trace");
+    filter_fn(move |meta| keep || !router_message_span(meta))
+}
 
 /// Installs the global subscriber. `level` (from `--log-level`) wins over `RUST_LOG`.
 pub fn init(level: Option<&str>) -> anyhow::Result<()> {
@@ -40,6 +63,7 @@ pub fn init(level: Option<&str>) -> anyhow::Result<()> {
         filter.add_directive(format!("{QUIET_TARGET}=off").parse()?)
     };
     tracing_subscriber::registry()
+        .with(router_span_filter(&written))
         .with(filter)
         .with(
             tracing_subscriber::fmt::layer()
@@ -143,5 +167,34 @@ impl Visit for Fields {
         } else {
             self.attributes.push(text_attribute(field.name(), value));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a span like rumqttd's per-publish span is created under `filter`.
+    fn publish_span_enabled(filter: &str) -> bool {
+        let subscriber = tracing_subscriber::registry()
+            .with(router_span_filter(filter))
+            .with(EnvFilter::new(filter));
+        tracing::subscriber::with_default(subscriber, || {
+            let topic = bytes::Bytes::from_static(b"a/b");
+            !tracing::error_span!(target: "rumqttd::router::routing", "publish", topic = ?topic)
+                .is_disabled()
+        })
+    }
+
+    #[test]
+    fn the_routers_per_message_spans_are_off_unless_debugging() {
+        assert!(!publish_span_enabled(DEFAULT_FILTER));
+        assert!(!publish_span_enabled("warn"));
+        assert!(publish_span_enabled("info,rumqttd=debug"));
+        let subscriber = tracing_subscriber::registry().with(router_span_filter(DEFAULT_FILTER));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::error_span!(target: "rumqttd::router::routing", "incoming_connect");
+            assert!(!span.is_disabled(), "other router spans are kept");
+        });
     }
 }
