@@ -4,10 +4,15 @@ mod common;
 
 use weir_plugin::wasm::LoadError;
 
+/// Loads the component written in the text format as `component`.
 fn load_text(component: &str) -> Result<weir_plugin::wasm::OperatorModule, LoadError> {
+    load_bytes(&wat::parse_str(component).unwrap())
+}
+
+fn load_bytes(file: &[u8]) -> Result<weir_plugin::wasm::OperatorModule, LoadError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("made-up.wasm");
-    std::fs::write(&path, component).unwrap();
+    std::fs::write(&path, file).unwrap();
     common::runtime().load(&path)
 }
 
@@ -49,7 +54,7 @@ fn an_import_the_host_cannot_provide_is_named() {
 
 #[test]
 fn a_file_that_is_not_a_component_is_refused() {
-    let error = load_text("this is not wasm").unwrap_err();
+    let error = load_bytes(b"this is not wasm").unwrap_err();
     assert!(matches!(error, LoadError::Compile { .. }), "{error}");
     let missing = common::runtime()
         .load(std::path::Path::new("/nonexistent/module.wasm"))
