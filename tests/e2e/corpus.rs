@@ -202,7 +202,7 @@ fn wasm_core_module_instead_of_a_component() {
 #[test]
 fn wasm_component_of_another_package() {
     wasm_case(
-        br#"(component (instance $e) (export "acme:other/api@1.0.0" (instance $e)))"#,
+        &wat::parse_str(r#"(component (instance $e) (export "acme:other/api@1.0.0" (instance $e)))"#).unwrap(),
         "module m.wasm: exports no operator interface (expected wasm-graph:processor/{map,filter,branch,accumulate,delay}@1.1.0 or tinykube-graph:processor/...@1.0.0); it exports: acme:other/api@1.0.0",
     );
 }
@@ -210,7 +210,7 @@ fn wasm_component_of_another_package() {
 #[test]
 fn wasm_import_the_host_does_not_provide() {
     wasm_case(
-        br#"(component (import "acme:unknown/thing@1.0.0" (instance $i (export "f" (func)))) (instance $e) (export "wasm-graph:processor/map@1.1.0" (instance $e)))"#,
+        &wat::parse_str(r#"(component (import "acme:unknown/thing@1.0.0" (instance $i (export "f" (func)))) (instance $e) (export "wasm-graph:processor/map@1.1.0" (instance $e)))"#).unwrap(),
         "module m.wasm: imports something this host cannot provide: component imports instance `acme:unknown/thing@1.0.0`, but a matching implementation was not found in the linker",
     );
 }

@@ -39,7 +39,10 @@ fn inspect_refuses_what_cannot_run() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("other.wasm"),
-        r#"(component (instance $e) (export "acme:other/api@1.0.0" (instance $e)))"#,
+        wat::parse_str(
+            r#"(component (instance $e) (export "acme:other/api@1.0.0" (instance $e)))"#,
+        )
+        .unwrap(),
     )
     .unwrap();
     let (status, stdout, stderr) = run_weir(&["module", "inspect", "other.wasm"], dir.path());
