@@ -1,11 +1,13 @@
 //! `sink`: gathers results on worker 0 and hands them to the graph's outputs in a
 //! deterministic order: by time once the frontier has passed it, then by input position and
 //! content.
+//!
+//! Held results wait in one vector, sorted when new ones arrived (they come nearly in order, so
+//! the sort is close to a pass over them); the ready ones leave from its front.
 
 use crate::engine::item::Item;
 use crate::engine::metrics::GraphMetrics;
 use crate::engine::outputs::Outputs;
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
@@ -18,32 +20,31 @@ pub(in crate::engine) fn sink(
     metrics: Arc<GraphMetrics>,
     outputs: Arc<dyn Outputs>,
 ) {
-    let mut pending: BTreeMap<u64, Vec<Item>> = BTreeMap::new();
+    let mut pending: Vec<Item> = Vec::new();
     stream.sink(
         Exchange::new(|_: &Item| 0),
         "sink",
         move |(input, frontier)| {
+            let held = pending.len();
             input.for_each_stamp(|_, containers| {
                 for container in containers {
-                    for item in container.drain(..) {
-                        pending.entry(item.time).or_default().push(item);
-                    }
+                    pending.append(container);
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let mut items = entry.remove();
-                items.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-                let counters = &metrics.nodes[index];
-                counters.input.fetch_add(items.len() as u64, Relaxed);
-                for item in items {
-                    if outputs.result(item.data) {
-                        metrics.results.fetch_add(1, Relaxed);
-                    } else {
-                        metrics.lost.fetch_add(1, Relaxed);
-                    }
+            if pending.len() > held {
+                pending.sort_by(|a, b| (a.time, a.order_key()).cmp(&(b.time, b.order_key())));
+            }
+            let ready = pending.partition_point(|item| !frontier.less_equal(&item.time));
+            if ready == 0 {
+                return;
+            }
+            let counters = &metrics.nodes[index];
+            counters.input.fetch_add(ready as u64, Relaxed);
+            for item in pending.drain(..ready) {
+                if outputs.result(item.data) {
+                    metrics.results.fetch_add(1, Relaxed);
+                } else {
+                    metrics.lost.fetch_add(1, Relaxed);
                 }
             }
         },
