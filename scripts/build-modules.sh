@@ -10,7 +10,8 @@
 #     `onnx`, which scripts/install-services.sh installs).
 #
 # Run scripts/install-toolchain.sh first (once per machine). With --rust-only, the Python modules
-# and nn-classify (which needs the model, hence Python's onnx) are skipped.
+# and nn-classify (which needs the model, hence Python's onnx) are skipped. With --demo, only the
+# module the embedded default configuration's demo graph runs (temperature) is built.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,12 +34,12 @@ build_nn_model() {
 }
 
 build_rust_modules() {
-    local skip=()
-    if [ "${1:-}" = "--rust-only" ]; then
-        skip=(--workspace --exclude nn-classify)
-    else
-        build_nn_model
-    fi
+    local skip=() only=""
+    case "${1:-}" in
+        --rust-only) skip=(--workspace --exclude nn-classify) ;;
+        --demo) only=temperature; skip=(-p "$only") ;;
+        *) build_nn_model ;;
+    esac
     log "rust modules (wasm32-wasip2)"
     (
         cd "$ROOT/modules"
@@ -49,6 +50,7 @@ build_rust_modules() {
     local name
     while read -r name; do
         [ "${skip[*]}" != "" ] && [ "$name" = nn-classify ] && continue
+        [ -n "$only" ] && [ "$name" != "$only" ] && continue
         cp "$GUEST_TARGET_DIR/wasm32-wasip2/release/${name//-/_}.wasm" "$OUT/$name.wasm"
         log "  $OUT/$name.wasm ($(stat -c %s "$OUT/$name.wasm") bytes)"
     done < <(cd "$ROOT/modules" && "$ROOT/scripts/guest-env.sh" cargo metadata --no-deps \
@@ -91,7 +93,8 @@ build_python_modules() {
 }
 
 build_rust_modules "${1:-}"
-# `--rust-only`: what the embedded default configuration's demo graph needs, quickly.
-if [ "${1:-}" != "--rust-only" ]; then
-    build_python_modules
-fi
+# `--rust-only` and `--demo`: no Python modules.
+case "${1:-}" in
+    --rust-only | --demo) ;;
+    *) build_python_modules ;;
+esac

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Runs the broker with the embedded default configuration (MQTT 3.1, 3.1.1 and 5 on
-# 127.0.0.1:1883, the demo graph, metrics on 127.0.0.1:9464). On a fresh machine it
-# first installs the guest toolchain and builds the Rust example modules the demo graph needs.
+# 127.0.0.1:1883, the demo graph, metrics on 127.0.0.1:9464). On a fresh machine it first
+# installs the guest toolchain, then builds the demo graph's module and the broker side by side.
 # Extra arguments go to `weir run` (for example `--config weir.yaml`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+log() { printf 'run: %s\n' "$*" >&2; }
+
+module_build=""
 if [ ! -f target/modules/temperature.wasm ]; then
     scripts/install-toolchain.sh
-    scripts/build-modules.sh --rust-only
+    log "building the demo graph's module (temperature) in the background"
+    scripts/build-modules.sh --demo &
+    module_build=$!
 fi
-exec cargo run --release -p weir -- run "$@"
+log "building the broker (release; the first time takes several minutes)"
+cargo build --release -p weir
+if [ -n "$module_build" ]; then
+    log "waiting for the demo graph's module"
+    wait "$module_build"
+fi
+exec cargo run --quiet --release -p weir -- run "$@"
