@@ -108,20 +108,12 @@ pub fn run(load: &Load) -> anyhow::Result<Outcome> {
     let _ = subscriber.kill();
     let _ = subscriber.wait();
     let elapsed = last.saturating_sub(first) as f64 / 1e9;
+    // The rate counts the intervals between the first message received and the last.
+    let intervals = count.saturating_sub(1);
     Ok(Outcome {
         received: count,
-        expected,
-        msgs_per_s: if elapsed > 0.0 {
-            count.saturating_sub(1) as f64 / elapsed
-        } else {
-            0.0
-        },
-        p50_us: latencies.value_at_quantile(0.5) as f64 / 1e3,
-        p90_us: latencies.value_at_quantile(0.9) as f64 / 1e3,
-        p99_us: latencies.value_at_quantile(0.99) as f64 / 1e3,
-        max_us: latencies.max() as f64 / 1e3,
         per_subscriber: vec![count],
         max_gap_ms: max_gap as f64 / 1e6,
-        ..Outcome::default()
+        ..Outcome::measured(intervals, expected, elapsed, &latencies)
     })
 }

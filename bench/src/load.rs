@@ -59,6 +59,32 @@ pub struct Outcome {
     pub max_gap_ms: f64,
 }
 
+impl Outcome {
+    /// An outcome of `received` of `expected` messages over `elapsed` seconds, with the
+    /// latencies (ns) in `histogram`.
+    pub fn measured(
+        received: u64,
+        expected: u64,
+        elapsed: f64,
+        histogram: &Histogram<u64>,
+    ) -> Outcome {
+        Outcome {
+            received,
+            expected,
+            msgs_per_s: if elapsed > 0.0 {
+                received as f64 / elapsed
+            } else {
+                0.0
+            },
+            p50_us: histogram.value_at_quantile(0.5) as f64 / 1e3,
+            p90_us: histogram.value_at_quantile(0.9) as f64 / 1e3,
+            p99_us: histogram.value_at_quantile(0.99) as f64 / 1e3,
+            max_us: histogram.max() as f64 / 1e3,
+            ..Outcome::default()
+        }
+    }
+}
+
 pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -191,21 +217,11 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     let histogram = shared.histogram.lock().unwrap();
     let (receive_times, payloads) = std::mem::take(&mut *shared.kept.lock().unwrap());
     Ok(Outcome {
-        received,
-        expected,
-        msgs_per_s: if elapsed > 0.0 {
-            received as f64 / elapsed
-        } else {
-            0.0
-        },
-        p50_us: histogram.value_at_quantile(0.5) as f64 / 1e3,
-        p90_us: histogram.value_at_quantile(0.9) as f64 / 1e3,
-        p99_us: histogram.value_at_quantile(0.99) as f64 / 1e3,
-        max_us: histogram.max() as f64 / 1e3,
         receive_times,
         payloads,
         per_subscriber: counts.iter().map(|c| c.load(Relaxed)).collect(),
         max_gap_ms: shared.max_gap.load(Relaxed) as f64 / 1e6,
+        ..Outcome::measured(received, expected, elapsed, &histogram)
     })
 }
 
