@@ -174,7 +174,8 @@ impl Feeder {
 
     /// Queues `message` at its timestamp, or at the frontier if it is older (then its timestamp
     /// becomes the frontier's, and it is counted as late). With [`BackPressure::Block`] and a
-    /// full queue, blocks the calling thread until there is room.
+    /// full queue, blocks the calling thread until there is room. A sleeping worker takes it
+    /// once woken: follow pushes with [`Feeder::advance_to`] (or [`Feeder::wake`]).
     pub fn push(&self, message: Message) -> Pushed {
         self.send(message, |queue, item| {
             queue.send(item).map_err(|e| Box::new(e.into_inner()))
@@ -273,7 +274,6 @@ impl Feeder {
             lane.pushed(epoch);
             match sent {
                 Ok(()) => {
-                    self.wake_worker(worker);
                     self.metrics.received.fetch_add(1, Ordering::Relaxed);
                     if late {
                         self.metrics.late.fetch_add(1, Ordering::Relaxed);

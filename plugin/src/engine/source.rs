@@ -31,13 +31,13 @@ enum Checkpoint {
 }
 
 impl Checkpoint {
-    /// Moves on once the old epoch's pushes are done: the items they queued are among the
-    /// `queued` now in the queue.
-    fn settle(self, lane: &Lane, queued: usize) -> Checkpoint {
+    /// Moves on once the old epoch's pushes are done: the items they queued are among those
+    /// now in `queue`.
+    fn settle(self, lane: &Lane, queue: &Receiver<Item>) -> Checkpoint {
         match self {
             Checkpoint::Flipped { watermark, old } if lane.settled(old) => Checkpoint::Draining {
                 watermark,
-                left: queued,
+                left: queue.len(),
             },
             other => other,
         }
@@ -90,7 +90,7 @@ pub(super) fn source_stream<'scope>(
             // drain below takes every item there will ever be.
             let ending =
                 state.closed.load(Ordering::SeqCst) && state.pushing.load(Ordering::SeqCst) == 0;
-            checkpoint = checkpoint.settle(lane, queue.len());
+            checkpoint = checkpoint.settle(lane, &queue);
             let mut reached = checkpoint.reached();
             let mut handed = 0;
             let mut disconnected = false;
