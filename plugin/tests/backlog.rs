@@ -1,35 +1,113 @@
-//! A graph under a backlog: its input queue never empties while a fast producer feeds a slower
-//! module, and its results must still leave while the input is queued (the source moves its
-//! frontier by checkpoints), every one of them exactly once.
+//! Graphs under a backlog: the input queue never empties while a fast producer feeds a slower
+//! module, and results must still leave while the input is queued (the pushers take
+//! checkpoints that let the source move its frontier), every one of them exactly once.
 
 mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use weir_plugin::data::DataModel;
+use weir_plugin::engine::metrics::GraphMetrics;
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
 use weir_plugin::graph::Graph;
 
-/// Counts results, noting how many messages had been pushed when the first one arrived.
+/// One CPU-heavy map node: the `slow` module spins for 1 ms per message.
+const SLOW: &str = "metadata: {name: slow, version: \"1\"}
+moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
+moduleConfigurations:
+  - name: heavy
+    parameters:
+      delay_ms: {name: delay_ms, description: \"work per message, ms\", default: \"1\"}
+operations:
+  - {operationType: source, name: source}
+  - {operationType: map, name: heavy, module: \"slow:1.0.0\"}
+  - {operationType: sink, name: sink}
+connections:
+  - {from: {name: source}, to: {name: heavy}}
+  - {from: {name: heavy}, to: {name: sink}}
+";
+
+/// How results followed the input.
+#[derive(Debug, Clone, Copy, Default)]
+struct Followed {
+    /// Messages pushed into the graph when the first result left.
+    pushed_at_first_result: u64,
+    /// The most messages the module node had taken beyond the results that had left, seen
+    /// as each result left: what the graph held back.
+    most_held: u64,
+}
+
+/// Counts results, noting how far the input was when the first one arrived.
 struct Watching {
     pushed: Arc<AtomicU64>,
-    pushed_at_first_result: Mutex<Option<u64>>,
+    metrics: OnceLock<Arc<GraphMetrics>>,
+    module_node: &'static str,
+    followed: Mutex<Followed>,
     results: AtomicU64,
 }
 
 impl Outputs for Watching {
     fn result(&self, _: DataModel) -> bool {
-        if self.results.fetch_add(1, SeqCst) == 0 {
-            *self.pushed_at_first_result.lock().unwrap() = Some(self.pushed.load(SeqCst));
+        let before = self.results.fetch_add(1, SeqCst);
+        let processed = self
+            .metrics
+            .get()
+            .and_then(|metrics| metrics.node(self.module_node))
+            .map_or(0, |node| node.input.load(SeqCst));
+        let mut followed = self.followed.lock().unwrap();
+        if before == 0 {
+            followed.pushed_at_first_result = self.pushed.load(SeqCst);
         }
+        followed.most_held = followed.most_held.max(processed.saturating_sub(before));
         true
     }
 
     fn dead_letter(&self, letter: DeadLetter) {
         panic!("unexpected dead letter: {}", letter.reason);
     }
+}
+
+/// Pushes `messages` readings as fast as the feeder takes them, the frontier following each
+/// (as the broker does); returns how the results followed, once every result came out exactly
+/// once.
+fn flood(graph: Graph, module: &str, module_node: &'static str, messages: u64) -> Followed {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    common::module_path(module);
+    let modules =
+        engine::load_modules(&graph, &[repo.join("target/modules")], &common::runtime()).unwrap();
+    let pushed = Arc::new(AtomicU64::new(0));
+    let outputs = Arc::new(Watching {
+        pushed: pushed.clone(),
+        metrics: OnceLock::new(),
+        module_node,
+        followed: Mutex::new(Followed::default()),
+        results: AtomicU64::new(0),
+    });
+    let spec = GraphSpec {
+        name: "backlog".into(),
+        graph,
+        modules,
+    };
+    let (feeder, running) = engine::start(spec, EngineOptions::default(), outputs.clone()).unwrap();
+    let _ = outputs.metrics.set(running.metrics().clone());
+    let payload = r#"{"temperature":{"value":212,"unit":"F"}}"#;
+    for i in 0..messages {
+        let millis = 1_000_000 + i;
+        let DataModel::Message(message) = common::message("sensors/a/temperature", payload, millis)
+        else {
+            unreachable!()
+        };
+        feeder.push(message);
+        pushed.fetch_add(1, SeqCst);
+        feeder.advance_to(time::encode(&common::ts(millis + 1)));
+    }
+    drop(feeder);
+    running.join().unwrap();
+    assert_eq!(outputs.results.load(SeqCst), messages);
+    let followed = *outputs.followed.lock().unwrap();
+    followed
 }
 
 #[test]
@@ -41,39 +119,24 @@ fn results_leave_while_the_input_is_still_queued() {
         &HashMap::new(),
     )
     .unwrap();
-    common::module_path("temperature");
-    let modules =
-        engine::load_modules(&graph, &[repo.join("target/modules")], &common::runtime()).unwrap();
-    let pushed = Arc::new(AtomicU64::new(0));
-    let outputs = Arc::new(Watching {
-        pushed: pushed.clone(),
-        pushed_at_first_result: Mutex::new(None),
-        results: AtomicU64::new(0),
-    });
-    let spec = GraphSpec {
-        name: "backlog".into(),
-        graph,
-        modules,
-    };
-    let (feeder, running) = engine::start(spec, EngineOptions::default(), outputs.clone()).unwrap();
-    let payload = r#"{"temperature":{"value":212,"unit":"F"}}"#;
-    for i in 0..MESSAGES {
-        let millis = 1_000_000 + i;
-        let DataModel::Message(message) = common::message("sensors/a/temperature", payload, millis)
-        else {
-            unreachable!()
-        };
-        feeder.push(message);
-        pushed.fetch_add(1, SeqCst);
-        // As the broker does: the frontier follows each message.
-        feeder.advance_to(time::encode(&common::ts(millis + 1)));
-    }
-    drop(feeder);
-    running.join().unwrap();
-    assert_eq!(outputs.results.load(SeqCst), MESSAGES);
-    let first = outputs.pushed_at_first_result.lock().unwrap().unwrap();
+    let first = flood(graph, "temperature", "module-temperature/map", MESSAGES);
     assert!(
-        first < MESSAGES / 2,
-        "the first result left only after {first} of {MESSAGES} messages were pushed"
+        first.pushed_at_first_result < MESSAGES / 2,
+        "the first result left only after {} of {MESSAGES} messages were pushed",
+        first.pushed_at_first_result
+    );
+}
+
+#[test]
+fn a_slow_modules_results_leave_in_small_steps_while_its_queue_is_full() {
+    const MESSAGES: u64 = 400;
+    let graph = Graph::parse(SLOW, "slow.yaml", &HashMap::new()).unwrap();
+    let followed = flood(graph, "slow", "heavy", MESSAGES);
+    // The 400 messages are queued within the module's first few milliseconds, and the queue
+    // stays full until the end: results must not wait for the whole queue.
+    assert!(
+        followed.most_held <= MESSAGES / 4,
+        "the graph held back up to {} of {MESSAGES} processed messages",
+        followed.most_held
     );
 }

@@ -2,65 +2,101 @@
 //! holds the worker's input frontier at the watermark the [`super::Feeder`] moves.
 //!
 //! With the queue emptied, the frontier moves to the watermark read before draining. Under a
-//! backlog the queue is never empty, so the source moves it by checkpoints (see
-//! [`super::input::Lane`]): results leave the graph one queue's length behind its input, not
-//! once the backlog is gone.
+//! backlog the queue is never empty, so the source moves it by the checkpoints the pushers take
+//! (see [`super::input::Lane`]): results leave the graph a few dozen items behind its input,
+//! about once a turn, not once the backlog is gone. A turn (a batch taken
+//! through every operator) is kept near [`TURN`] by halving or doubling the batch, so a slow
+//! module's results leave in small steps too.
 
-use super::input::{InputState, Lane};
+use super::input::InputState;
 use super::item::Item;
 use super::metrics::GraphMetrics;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
-/// How many items a source hands on per activation before yielding to the rest of the dataflow.
-const SOURCE_BATCH: usize = 1024;
+/// The most items a source hands on per activation before yielding to the rest of the dataflow.
+const MAX_BATCH: usize = 1024;
 
-/// Where a source is in moving its frontier under a backlog.
-#[derive(Debug, Clone, Copy)]
-enum Checkpoint {
-    /// None under way.
-    Idle,
-    /// Waiting for the pushes counted in epoch `old` to finish.
-    Flipped { watermark: u64, old: usize },
-    /// `left` more items to drain before the frontier moves to `watermark`.
-    Draining { watermark: u64, left: usize },
+/// The batch a source starts with: small, so that a slow module's first results do not wait
+/// for a large first batch.
+const FIRST_BATCH: usize = 16;
+
+/// How long one turn of the dataflow (a batch taken through every operator) should last under
+/// a backlog: a slow module gets smaller batches, so its results leave in steps of this length.
+const TURN: Duration = Duration::from_millis(10);
+
+/// The checkpoints a source waits on to move its frontier under a backlog (taken by the
+/// pushers, see [`super::input::Lane`]).
+#[derive(Debug)]
+struct Checkpoints {
+    /// Settled checkpoints, oldest first: each watermark and the count of drained items at
+    /// which every item stamped below it has been drained.
+    draining: VecDeque<(u64, u64)>,
+    /// Items this source has drained.
+    drained: u64,
 }
 
-impl Checkpoint {
-    /// Moves on once the old epoch's pushes are done: the items they queued are among those
-    /// now in `queue`.
-    fn settle(self, lane: &Lane, queue: &Receiver<Item>) -> Checkpoint {
-        match self {
-            Checkpoint::Flipped { watermark, old } if lane.settled(old) => Checkpoint::Draining {
-                watermark,
-                left: queue.len(),
-            },
-            other => other,
+impl Checkpoints {
+    fn new() -> Checkpoints {
+        Checkpoints {
+            draining: VecDeque::with_capacity(64),
+            drained: 0,
         }
     }
 
-    /// One item was drained; returns the watermark to move the frontier to once the last item
-    /// of the checkpoint is.
-    fn drained(&mut self) -> Option<u64> {
-        if let Checkpoint::Draining { left, .. } = self {
-            *left = left.saturating_sub(1);
-        }
-        self.reached()
-    }
-
-    /// The watermark to move to, when every item of the checkpoint was drained.
+    /// The highest watermark whose items have all been drained, if any was not yet returned.
     fn reached(&mut self) -> Option<u64> {
-        match *self {
-            Checkpoint::Draining { watermark, left: 0 } => {
-                *self = Checkpoint::Idle;
-                Some(watermark)
+        let mut reached = None;
+        while let Some(&(watermark, at)) = self.draining.front() {
+            if at > self.drained {
+                break;
             }
-            _ => None,
+            self.draining.pop_front();
+            reached = Some(watermark);
         }
+        reached
+    }
+}
+
+/// The size of a source's batches under a backlog, fitted so that a turn lasts about [`TURN`].
+#[derive(Debug)]
+struct Pace {
+    batch: usize,
+    /// When the last turn that ended with a full batch handed it on.
+    handed_at: Option<Instant>,
+}
+
+impl Pace {
+    fn new() -> Pace {
+        Pace {
+            batch: FIRST_BATCH,
+            handed_at: None,
+        }
+    }
+
+    /// At the start of an activation: halves the batch when the last full batch took the rest
+    /// of the dataflow longer than a turn, doubles it when it took less than a quarter.
+    fn start(&mut self) -> usize {
+        if let Some(handed_at) = self.handed_at.take() {
+            let turn = handed_at.elapsed();
+            if turn > TURN {
+                self.batch = (self.batch / 2).max(1);
+            } else if turn < TURN / 4 {
+                self.batch = (self.batch * 2).min(MAX_BATCH);
+            }
+        }
+        self.batch
+    }
+
+    /// A full batch was handed on (a backlog).
+    fn full(&mut self) {
+        self.handed_at = Some(Instant::now());
     }
 }
 
@@ -79,7 +115,8 @@ pub(super) fn source_stream<'scope>(
         let _ = activator.send(worker.sync_activator_for(info.address.to_vec()));
         let again = worker.activator_for(info.address.clone());
         let mut capability = Some(capability);
-        let mut checkpoint = Checkpoint::Idle;
+        let mut checkpoints = Checkpoints::new();
+        let mut pace = Pace::new();
         move |output| {
             let Some(cap) = capability.as_mut() else {
                 return;
@@ -90,11 +127,11 @@ pub(super) fn source_stream<'scope>(
             // drain below takes every item there will ever be.
             let ending =
                 state.closed.load(Ordering::SeqCst) && state.pushing.load(Ordering::SeqCst) == 0;
-            checkpoint = checkpoint.settle(lane, &queue);
-            let mut reached = checkpoint.reached();
+            lane.take_settled(&mut checkpoints.draining);
+            let batch = pace.start();
             let mut handed = 0;
             let mut disconnected = false;
-            while handed < SOURCE_BATCH {
+            while handed < batch {
                 match queue.try_recv() {
                     Ok(mut item) => {
                         if item.time < *cap.time() {
@@ -104,7 +141,6 @@ pub(super) fn source_stream<'scope>(
                         let at = cap.delayed(&item.time);
                         output.session(&at).give(item);
                         handed += 1;
-                        reached = reached.or(checkpoint.drained());
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
@@ -113,20 +149,17 @@ pub(super) fn source_stream<'scope>(
                     }
                 }
             }
+            checkpoints.drained += handed as u64;
+            let reached = checkpoints.reached();
             if handed > 0 && state.waiting.load(Ordering::SeqCst) > 0 {
                 state.room.notify_waiters();
             }
-            if handed == SOURCE_BATCH {
-                // A backlog: move the frontier as far as a checkpoint allows, and take one if
-                // none is under way.
+            if handed == batch {
+                // A backlog: move the frontier as far as the checkpoints allow.
                 if let Some(watermark) = reached.filter(|w| w > cap.time()) {
                     cap.downgrade(&watermark);
                 }
-                if let Checkpoint::Idle = checkpoint {
-                    let watermark = state.watermark.load(Ordering::SeqCst);
-                    let old = lane.flip();
-                    checkpoint = Checkpoint::Flipped { watermark, old };
-                }
+                pace.full();
                 again.activate();
                 return;
             }
@@ -134,7 +167,6 @@ pub(super) fn source_stream<'scope>(
                 capability = None;
                 return;
             }
-            checkpoint = Checkpoint::Idle;
             if frontier > *cap.time() {
                 cap.downgrade(&frontier);
             }
@@ -146,4 +178,37 @@ pub(super) fn source_stream<'scope>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_is_reached_once_its_items_are_drained() {
+        let mut checkpoints = Checkpoints::new();
+        checkpoints.draining.extend([(10, 3), (20, 4), (30, 9)]);
+        checkpoints.drained = 2;
+        assert_eq!(checkpoints.reached(), None);
+        checkpoints.drained = 4;
+        assert_eq!(checkpoints.reached(), Some(20));
+        assert_eq!(checkpoints.reached(), None);
+        checkpoints.drained = 9;
+        assert_eq!(checkpoints.reached(), Some(30));
+    }
+
+    #[test]
+    fn a_turn_longer_than_the_goal_halves_the_batch_down_to_one() {
+        let mut pace = Pace::new();
+        assert_eq!(pace.start(), FIRST_BATCH);
+        for expected in [FIRST_BATCH / 2, FIRST_BATCH / 4] {
+            pace.handed_at = Some(Instant::now() - 2 * TURN);
+            assert_eq!(pace.start(), expected);
+        }
+        for _ in 0..20 {
+            pace.handed_at = Some(Instant::now() - 2 * TURN);
+            pace.start();
+        }
+        assert_eq!(pace.start(), 1);
+    }
 }
