@@ -108,7 +108,7 @@ fn host_path(c: &mut Criterion) {
         queue_capacity: 4096,
         ..Default::default()
     };
-    let (feeder, _running) = engine::start(spec, options, outputs.clone()).expect("engine");
+    let (feeder, running) = engine::start(spec, options, outputs.clone()).expect("engine");
     let publish = Publish::new(
         Bytes::from_static(b"sensors/gw1/temperature"),
         payload(),
@@ -162,6 +162,9 @@ fn host_path(c: &mut Criterion) {
     println!(
         "allocations per message: door {door:.1}, sink {sink:.1}, door → engine → map → sink {whole:.1}"
     );
+    // Close the input before waiting for the workers.
+    drop(feeder);
+    running.join().expect("the graph's workers");
 }
 
 criterion_group!(benches, host_path);
