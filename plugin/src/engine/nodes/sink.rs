@@ -2,43 +2,23 @@
 //! deterministic order: by time once the frontier has passed it, then by input position and
 //! content.
 //!
-//! Held results wait in a binary heap ordered that way: a result costs a push and a pop,
-//! however many are held (a backlog can hold thousands while the frontier catches up).
+//! Held results wait in one vector, kept sorted: new ones usually arrive in order after the
+//! held ones (then nothing is sorted); otherwise the vector is sorted again (nearly in order,
+//! so close to a pass over it). The ready ones leave from its front.
 
 use crate::engine::item::Item;
 use crate::engine::metrics::GraphMetrics;
 use crate::engine::outputs::Outputs;
-use std::cmp::Ordering;
-use std::collections::binary_heap::{BinaryHeap, PeekMut};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::StreamVec;
 
-/// A held result, ordered so that the heap's top is the one to leave first.
-struct Held(Item);
-
-impl Ord for Held {
-    fn cmp(&self, other: &Held) -> Ordering {
-        // Reversed: `BinaryHeap` keeps its greatest on top.
-        (other.0.time, other.0.order_key()).cmp(&(self.0.time, self.0.order_key()))
-    }
+/// The order results leave in: time, then input position and content.
+fn in_order(a: &Item, b: &Item) -> std::cmp::Ordering {
+    (a.time, a.order_key()).cmp(&(b.time, b.order_key()))
 }
-
-impl PartialOrd for Held {
-    fn partial_cmp(&self, other: &Held) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Held {
-    fn eq(&self, other: &Held) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Held {}
 
 pub(in crate::engine) fn sink(
     stream: StreamVec<'_, u64, Item>,
@@ -46,31 +26,33 @@ pub(in crate::engine) fn sink(
     metrics: Arc<GraphMetrics>,
     outputs: Arc<dyn Outputs>,
 ) {
-    let mut held: BinaryHeap<Held> = BinaryHeap::new();
+    let mut pending: Vec<Item> = Vec::new();
     stream.sink(
         Exchange::new(|_: &Item| 0),
         "sink",
         move |(input, frontier)| {
+            let held = pending.len();
             input.for_each_stamp(|_, containers| {
                 for container in containers {
-                    held.extend(container.drain(..).map(Held));
+                    pending.append(container);
                 }
             });
-            let mut ready = 0;
-            while let Some(next) = held.peek_mut() {
-                if frontier.less_equal(&next.0.time) {
-                    break;
-                }
-                let Held(item) = PeekMut::pop(next);
-                ready += 1;
+            // The new ones, and the last held one before them, in order: the whole is.
+            if !pending[held.saturating_sub(1)..].is_sorted_by(|a, b| in_order(a, b).is_le()) {
+                pending.sort_by(in_order);
+            }
+            let ready = pending.partition_point(|item| !frontier.less_equal(&item.time));
+            if ready == 0 {
+                return;
+            }
+            let counters = &metrics.nodes[index];
+            counters.input.fetch_add(ready as u64, Relaxed);
+            for item in pending.drain(..ready) {
                 if outputs.result(item.data) {
                     metrics.results.fetch_add(1, Relaxed);
                 } else {
                     metrics.lost.fetch_add(1, Relaxed);
                 }
-            }
-            if ready > 0 {
-                metrics.nodes[index].input.fetch_add(ready, Relaxed);
             }
         },
     );
