@@ -28,20 +28,7 @@ connections:
 ";
 
 /// One CPU-heavy map node (the `slow` module spins for `delay_ms` per message).
-const HEAVY: &str = "metadata: {name: heavy, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-moduleConfigurations:
-  - name: heavy
-    parameters:
-      delay_ms: {name: delay_ms, description: \"work per message, ms\", default: \"1\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: map, name: heavy, module: \"slow:1.0.0\"}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: heavy}}
-  - {from: {name: heavy}, to: {name: sink}}
-";
+const HEAVY: &str = include_str!("../graphs/heavy.yaml");
 
 /// A graph whose module loops on a payload `loop` until its time limit.
 const RUNAWAY: &str = "\

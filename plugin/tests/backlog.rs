@@ -13,21 +13,9 @@ use weir_plugin::engine::metrics::GraphMetrics;
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
 use weir_plugin::graph::Graph;
 
-/// One CPU-heavy map node: the `slow` module spins for 1 ms per message.
-const SLOW: &str = "metadata: {name: slow, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-moduleConfigurations:
-  - name: heavy
-    parameters:
-      delay_ms: {name: delay_ms, description: \"work per message, ms\", default: \"1\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: map, name: heavy, module: \"slow:1.0.0\"}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: heavy}}
-  - {from: {name: heavy}, to: {name: sink}}
-";
+/// One CPU-heavy map node: the `slow` module spins for 1 ms per message (weir-bench's
+/// `workers` graph).
+const SLOW: &str = include_str!("../../bench/graphs/heavy.yaml");
 
 /// How results followed the input.
 #[derive(Debug, Clone, Copy, Default)]
