@@ -203,10 +203,12 @@ impl Lane {
 
     /// Moves the settled checkpoints into `into`, oldest first.
     pub(super) fn take_settled(&self, into: &mut VecDeque<(u64, u64)>) {
-        if !self.has_settled.swap(false, Ordering::SeqCst) {
+        // One load per activation when there is nothing (a source may run once per message).
+        if !self.has_settled.load(Ordering::SeqCst) {
             return;
         }
         if let Ok(mut settled) = self.settled.lock() {
+            self.has_settled.store(false, Ordering::SeqCst);
             into.extend(settled.drain(..));
         }
     }
