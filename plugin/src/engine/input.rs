@@ -83,6 +83,9 @@ const CHECKPOINT_EVERY: u64 = 32;
 /// Watermark progress between two checkpoints, at most (5 ms).
 const CHECKPOINT_SPAN: u64 = 5 << COUNTER_BITS;
 
+/// Settled checkpoints a lane keeps for its source, at most.
+const MAX_SETTLED: usize = 1024;
+
 /// `Lane::flipping` when no checkpoint is under way.
 const IDLE: usize = 0;
 /// `Lane::flipping` while one pusher takes or settles a checkpoint.
@@ -213,9 +216,6 @@ impl Lane {
         }
     }
 }
-
-/// Settled checkpoints a lane keeps for its source, at most.
-const MAX_SETTLED: usize = 1024;
 
 /// Stamps messages and queues them for the graph's workers. One per graph, shared.
 pub struct Feeder {

@@ -4,9 +4,9 @@
 //! With the queue emptied, the frontier moves to the watermark read before draining. Under a
 //! backlog the queue is never empty, so the source moves it by the checkpoints the pushers take
 //! (see [`super::input::Lane`]): results leave the graph a few dozen items behind its input,
-//! about once a turn, not once the backlog is gone. A turn (a batch taken
-//! through every operator) is kept near [`TURN`] by halving or doubling the batch, so a slow
-//! module's results leave in small steps too.
+//! about once a turn, not once the backlog is gone. A turn (a batch taken through every
+//! operator) is kept near [`TURN`] by halving or doubling the batch, so a slow module's results
+//! leave in small steps too.
 
 use super::input::InputState;
 use super::item::Item;
