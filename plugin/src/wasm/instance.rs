@@ -5,70 +5,16 @@
 use super::bindings::current::imports::wasm_graph::processor::types::{
     Error as WitError, ModuleConfiguration, ModuleSchema as WitSchema,
 };
-use super::bindings::{current, preview};
 use super::error::{Fault, OperatorError};
+use super::export::Export;
 use super::host::{HostState, NodeIdentity};
 use super::limits::{MemoryLimitReached, MemoryLimiter, ModuleLimits};
-use super::module::{GuestIndex, OperatorKind, OperatorModule};
+use super::module::{OperatorKind, OperatorModule};
 use crate::metrics::NodeMetrics;
 use crate::schema::ModuleSchema;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{Store, Trap};
-
-/// The exported interface a node calls.
-pub(crate) enum Guest {
-    Map(current::map::exports::wasm_graph::processor::map::Guest),
-    Filter(current::filter::exports::wasm_graph::processor::filter::Guest),
-    Branch(current::branch::exports::wasm_graph::processor::branch::Guest),
-    Accumulate(current::accumulate::exports::wasm_graph::processor::accumulate::Guest),
-    Delay(current::delay::exports::wasm_graph::processor::delay::Guest),
-    PreviewMap(preview::map::exports::tinykube_graph::processor::map::Guest),
-    PreviewFilter(preview::filter::exports::tinykube_graph::processor::filter::Guest),
-    PreviewBranch(preview::branch::exports::tinykube_graph::processor::branch::Guest),
-    PreviewAccumulate(preview::accumulate::exports::tinykube_graph::processor::accumulate::Guest),
-    PreviewDelay(preview::delay::exports::tinykube_graph::processor::delay::Guest),
-}
-
-impl Guest {
-    fn load(
-        index: &GuestIndex,
-        store: &mut Store<HostState>,
-        instance: &wasmtime::component::Instance,
-    ) -> wasmtime::Result<Guest> {
-        Ok(match index {
-            GuestIndex::Map(i) => Guest::Map(i.load(store, instance)?),
-            GuestIndex::Filter(i) => Guest::Filter(i.load(store, instance)?),
-            GuestIndex::Branch(i) => Guest::Branch(i.load(store, instance)?),
-            GuestIndex::Accumulate(i) => Guest::Accumulate(i.load(store, instance)?),
-            GuestIndex::Delay(i) => Guest::Delay(i.load(store, instance)?),
-            GuestIndex::PreviewMap(i) => Guest::PreviewMap(i.load(store, instance)?),
-            GuestIndex::PreviewFilter(i) => Guest::PreviewFilter(i.load(store, instance)?),
-            GuestIndex::PreviewBranch(i) => Guest::PreviewBranch(i.load(store, instance)?),
-            GuestIndex::PreviewAccumulate(i) => Guest::PreviewAccumulate(i.load(store, instance)?),
-            GuestIndex::PreviewDelay(i) => Guest::PreviewDelay(i.load(store, instance)?),
-        })
-    }
-
-    fn init(
-        &self,
-        store: &mut Store<HostState>,
-        configuration: &ModuleConfiguration,
-    ) -> wasmtime::Result<bool> {
-        match self {
-            Guest::Map(g) => g.call_init(store, configuration),
-            Guest::Filter(g) => g.call_init(store, configuration),
-            Guest::Branch(g) => g.call_init(store, configuration),
-            Guest::Accumulate(g) => g.call_init(store, configuration),
-            Guest::Delay(g) => g.call_init(store, configuration),
-            Guest::PreviewMap(g) => g.call_init(store, configuration),
-            Guest::PreviewFilter(g) => g.call_init(store, configuration),
-            Guest::PreviewBranch(g) => g.call_init(store, configuration),
-            Guest::PreviewAccumulate(g) => g.call_init(store, configuration),
-            Guest::PreviewDelay(g) => g.call_init(store, configuration),
-        }
-    }
-}
 
 /// What a node's `init` receives.
 ///
@@ -114,7 +60,7 @@ impl From<InitConfiguration> for ModuleConfiguration {
 
 struct Live {
     store: Store<HostState>,
-    guest: Guest,
+    export: Export,
 }
 
 /// A module instance serving one graph node.
@@ -223,20 +169,19 @@ impl OperatorInstance {
             .module
             .indices
             .iter()
-            .find(|(kind, _)| *kind == self.kind)
-            .map(|(_, index)| index)
+            .find(|index| index.kind() == self.kind)
             .ok_or_else(|| self.error(Fault::NotExported(self.kind.interface())))?;
-        let guest = Guest::load(index, &mut store, &instance)
+        let export = Export::load(index, &mut store, &instance)
             .map_err(|e| self.error(Fault::Instantiate(format!("{e:#}"))))?;
 
         store.set_epoch_deadline(self.deadline_ticks(self.init_timeout()));
-        let accepted = guest
+        let accepted = export
             .init(&mut store, &self.configuration)
             .map_err(|e| self.error(classify(e, "init", self.init_timeout())))?;
         if !accepted {
             return Err(self.error(Fault::InitRejected));
         }
-        Ok(Live { store, guest })
+        Ok(Live { store, export })
     }
 
     /// `init` may load a language runtime's state: it gets at least a second.
@@ -254,7 +199,7 @@ impl OperatorInstance {
     /// instance, and a module error is returned as [`Fault::Returned`].
     pub(crate) fn process<R>(
         &mut self,
-        call: impl FnOnce(&mut Store<HostState>, &Guest) -> wasmtime::Result<Result<R, WitError>>,
+        call: impl FnOnce(&mut Store<HostState>, &Export) -> wasmtime::Result<Result<R, WitError>>,
     ) -> Result<R, OperatorError> {
         let mut live = match self.live.take() {
             Some(live) => live,
@@ -262,7 +207,7 @@ impl OperatorInstance {
         };
         live.store
             .set_epoch_deadline(self.deadline_ticks(self.limits.call_timeout));
-        match call(&mut live.store, &live.guest) {
+        match call(&mut live.store, &live.export) {
             Ok(result) => {
                 self.live = Some(live);
                 result.map_err(|error| {

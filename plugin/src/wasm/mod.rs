@@ -11,6 +11,7 @@
 pub mod bindings;
 mod cache;
 pub mod error;
+mod export;
 pub mod host;
 pub mod instance;
 pub mod limits;

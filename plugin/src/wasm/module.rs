@@ -1,7 +1,7 @@
 //! A loaded operator module: its compiled component, ready to instantiate, and what it exports.
 
-use super::bindings::{current, preview};
 use super::error::LoadError;
+use super::export::ExportIndex;
 use super::host::HostState;
 use super::limits::ModuleLimits;
 use super::runtime::WasmRuntime;
@@ -82,6 +82,11 @@ impl Package {
         }
     }
 
+    /// The name of its interface `kind`: `wasm-graph:processor/map@1.1.0`.
+    pub(crate) fn export_name(self, kind: OperatorKind) -> String {
+        format!("{}{kind}@{}", self.prefix(), self.version())
+    }
+
     /// The operator kind an export named `name` (e.g. `wasm-graph:processor/map@1.1.0`) is.
     fn operator(self, name: &str) -> Option<OperatorKind> {
         let interface = name
@@ -101,77 +106,11 @@ impl fmt::Display for Package {
     }
 }
 
-/// Export lookup of one operator interface, found once per module.
-pub(crate) enum GuestIndex {
-    Map(current::map::exports::wasm_graph::processor::map::GuestIndices),
-    Filter(current::filter::exports::wasm_graph::processor::filter::GuestIndices),
-    Branch(current::branch::exports::wasm_graph::processor::branch::GuestIndices),
-    Accumulate(current::accumulate::exports::wasm_graph::processor::accumulate::GuestIndices),
-    Delay(current::delay::exports::wasm_graph::processor::delay::GuestIndices),
-    PreviewMap(preview::map::exports::tinykube_graph::processor::map::GuestIndices),
-    PreviewFilter(preview::filter::exports::tinykube_graph::processor::filter::GuestIndices),
-    PreviewBranch(preview::branch::exports::tinykube_graph::processor::branch::GuestIndices),
-    PreviewAccumulate(
-        preview::accumulate::exports::tinykube_graph::processor::accumulate::GuestIndices,
-    ),
-    PreviewDelay(preview::delay::exports::tinykube_graph::processor::delay::GuestIndices),
-}
-
-impl GuestIndex {
-    fn new(
-        pre: &InstancePre<HostState>,
-        package: Package,
-        kind: OperatorKind,
-    ) -> wasmtime::Result<GuestIndex> {
-        use GuestIndex as G;
-        Ok(match (package, kind) {
-            (Package::Current, OperatorKind::Map) => G::Map(
-                current::map::exports::wasm_graph::processor::map::GuestIndices::new(pre)?,
-            ),
-            (Package::Current, OperatorKind::Filter) => G::Filter(
-                current::filter::exports::wasm_graph::processor::filter::GuestIndices::new(pre)?,
-            ),
-            (Package::Current, OperatorKind::Branch) => G::Branch(
-                current::branch::exports::wasm_graph::processor::branch::GuestIndices::new(pre)?,
-            ),
-            (Package::Current, OperatorKind::Accumulate) => G::Accumulate(
-                current::accumulate::exports::wasm_graph::processor::accumulate::GuestIndices::new(
-                    pre,
-                )?,
-            ),
-            (Package::Current, OperatorKind::Delay) => G::Delay(
-                current::delay::exports::wasm_graph::processor::delay::GuestIndices::new(pre)?,
-            ),
-            (Package::Preview, OperatorKind::Map) => G::PreviewMap(
-                preview::map::exports::tinykube_graph::processor::map::GuestIndices::new(pre)?,
-            ),
-            (Package::Preview, OperatorKind::Filter) => G::PreviewFilter(
-                preview::filter::exports::tinykube_graph::processor::filter::GuestIndices::new(
-                    pre,
-                )?,
-            ),
-            (Package::Preview, OperatorKind::Branch) => G::PreviewBranch(
-                preview::branch::exports::tinykube_graph::processor::branch::GuestIndices::new(
-                    pre,
-                )?,
-            ),
-            (Package::Preview, OperatorKind::Accumulate) => G::PreviewAccumulate(
-                preview::accumulate::exports::tinykube_graph::processor::accumulate::GuestIndices::new(
-                    pre,
-                )?,
-            ),
-            (Package::Preview, OperatorKind::Delay) => G::PreviewDelay(
-                preview::delay::exports::tinykube_graph::processor::delay::GuestIndices::new(pre)?,
-            ),
-        })
-    }
-}
-
 /// A compiled, checked module. Instances for graph nodes are made from it cheaply.
 pub struct OperatorModule {
     pub(crate) runtime: Arc<WasmRuntime>,
     pub(crate) pre: InstancePre<HostState>,
-    pub(crate) indices: Vec<(OperatorKind, GuestIndex)>,
+    pub(crate) indices: Vec<ExportIndex>,
     name: Arc<str>,
     path: PathBuf,
     size: u64,
@@ -238,7 +177,7 @@ impl OperatorModule {
         })?;
         let indices = operators
             .iter()
-            .map(|&kind| GuestIndex::new(&pre, package, kind).map(|index| (kind, index)))
+            .map(|&kind| ExportIndex::new(&pre, package, kind))
             .collect::<wasmtime::Result<Vec<_>>>()
             .map_err(|e| LoadError::Compile {
                 path: path.to_path_buf(),

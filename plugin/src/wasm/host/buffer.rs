@@ -90,7 +90,7 @@ impl Lower<'_> {
             },
             payload: self.bytes(&message.payload)?,
             properties: wit::MessageProperties { user_properties },
-            schema: match &message.schema {
+            schema: match message.schema.as_deref() {
                 None => None,
                 Some(MessageSchema::RegistryReference(id)) => {
                     Some(wit::MessageSchema::RegistryReference(self.string(id)?))
@@ -171,12 +171,12 @@ impl Lift<'_> {
             schema: match message.schema {
                 None => None,
                 Some(wit::MessageSchema::RegistryReference(id)) => {
-                    Some(MessageSchema::RegistryReference(self.string(id)?))
+                    Some(Box::new(MessageSchema::RegistryReference(self.string(id)?)))
                 }
-                Some(wit::MessageSchema::Inline(schema)) => Some(MessageSchema::Inline {
+                Some(wit::MessageSchema::Inline(schema)) => Some(Box::new(MessageSchema::Inline {
                     name: self.string(schema.name)?,
                     content: self.string(schema.content)?,
-                }),
+                })),
             },
         })
     }
