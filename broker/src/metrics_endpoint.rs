@@ -5,9 +5,9 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use weir_plugin::door::stats::Stats;
-use weir_plugin::engine::metrics::render_prometheus;
-use weir_plugin::sink::buffer::render_prometheus as render_sinks;
+use weir_plugin::prometheus::Exposition;
 use weir_plugin::state::mqtt::ServiceMetrics;
+use weir_plugin::{engine, sink};
 
 /// Every counter Weir exposes: the broker's, each graph's and each upstream sink's. One
 /// rendering serves `/metrics` and the OTLP export, so the two never disagree.
@@ -24,14 +24,14 @@ pub struct Scrape {
 impl Scrape {
     /// The counters in Prometheus text form.
     pub fn render(&self) -> String {
-        self.broker.render_prometheus()
-            + &render_prometheus(&self.graphs.graphs())
-            + &render_sinks(&self.graphs.sinks())
-            + &self
-                .state_store
-                .as_ref()
-                .map(|m| m.render_prometheus())
-                .unwrap_or_default()
+        let mut text = Exposition::default();
+        self.broker.write_prometheus(&mut text);
+        engine::metrics::write_prometheus(&self.graphs.graphs(), &mut text);
+        sink::buffer::write_prometheus(&self.graphs.sinks(), &mut text);
+        if let Some(state_store) = &self.state_store {
+            state_store.write_prometheus(&mut text);
+        }
+        text.finish()
     }
 }
 

@@ -4,8 +4,8 @@
 //! (`weir_client_dropped_total{client="..."}`): each client's counter is registered on its
 //! first drop and kept after it disconnects, so a scrape shows who lost what.
 
+use crate::prometheus::{Exposition, Kind};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -137,144 +137,131 @@ impl Stats {
     }
 
     /// Name, kind, help and value of each total.
-    fn totals(&self) -> [(&'static str, &'static str, &'static str, &AtomicU64); 16] {
+    fn totals(&self) -> [(&'static str, Kind, &'static str, &AtomicU64); 16] {
         [
             (
                 "clients_connected",
-                "gauge",
+                Kind::Gauge,
                 "Clients connected now.",
                 &self.clients_connected,
             ),
             (
                 "sessions_offline",
-                "gauge",
+                Kind::Gauge,
                 "Persistent sessions whose client is away.",
                 &self.sessions_offline,
             ),
             (
                 "packets_received_total",
-                "counter",
+                Kind::Counter,
                 "MQTT packets received.",
                 &self.packets_received,
             ),
             (
                 "packets_sent_total",
-                "counter",
+                Kind::Counter,
                 "MQTT packets sent.",
                 &self.packets_sent,
             ),
             (
                 "bytes_received_total",
-                "counter",
+                Kind::Counter,
                 "Bytes received from clients.",
                 &self.bytes_received,
             ),
             (
                 "bytes_sent_total",
-                "counter",
+                Kind::Counter,
                 "Bytes sent to clients.",
                 &self.bytes_sent,
             ),
             (
                 "publishes_received_total",
-                "counter",
+                Kind::Counter,
                 "PUBLISH packets received from clients.",
                 &self.publishes_received,
             ),
             (
                 "publishes_sent_total",
-                "counter",
+                Kind::Counter,
                 "PUBLISH packets sent to clients.",
                 &self.publishes_sent,
             ),
             (
                 "subscriptions",
-                "gauge",
+                Kind::Gauge,
                 "Subscriptions held by all sessions.",
                 &self.subscriptions,
             ),
             (
                 "retained_messages",
-                "gauge",
+                Kind::Gauge,
                 "Retained messages held.",
                 &self.retained,
             ),
             (
                 "dropped_total",
-                "counter",
+                Kind::Counter,
                 "Messages dropped for a client (queue full, session ended or expired, QoS 0 for an offline session, too large for the client, or the router's log overrun).",
                 &self.dropped,
             ),
             (
                 "refused_total",
-                "counter",
+                Kind::Counter,
                 "Publishes refused (a `$` topic or an invalid one).",
                 &self.refused,
             ),
             (
                 "expired_total",
-                "counter",
+                Kind::Counter,
                 "Messages not delivered to a client because their message expiry interval passed.",
                 &self.expired,
             ),
             (
                 "acl_denied_publishes_total",
-                "counter",
+                Kind::Counter,
                 "Publishes the ACL file refused.",
                 &self.acl_denied_publishes,
             ),
             (
                 "acl_denied_subscriptions_total",
-                "counter",
+                Kind::Counter,
                 "Subscriptions the ACL file refused.",
                 &self.acl_denied_subscriptions,
             ),
             (
                 "acl_denied_deliveries_total",
-                "counter",
+                Kind::Counter,
                 "Messages not delivered to a subscriber the ACL file does not let read their topic.",
                 &self.acl_denied_deliveries,
             ),
         ]
     }
 
-    /// The counters in Prometheus text form.
+    /// Writes the counters.
     ///
     /// ```
     /// use weir_plugin::door::stats::Stats;
+    /// use weir_plugin::prometheus::Exposition;
+    ///
     /// let stats = Stats::default();
     /// let counter = stats.client_drops("sensor-1");
     /// stats.count_dropped(&counter, 3);
-    /// let text = stats.render_prometheus();
+    /// let mut text = Exposition::default();
+    /// stats.write_prometheus(&mut text);
+    /// let text = text.finish();
     /// assert!(text.contains("weir_dropped_total 3\n"));
     /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
     /// ```
-    pub fn render_prometheus(&self) -> String {
-        let mut out = String::new();
+    pub fn write_prometheus(&self, out: &mut Exposition) {
         for (name, kind, help, value) in self.totals() {
-            let _ = writeln!(out, "# HELP weir_{name} {help}");
-            let _ = writeln!(out, "# TYPE weir_{name} {kind}");
-            let _ = writeln!(out, "weir_{name} {}", value.load(Relaxed));
+            out.single(&format!("weir_{name}"), kind, help, value.load(Relaxed));
         }
-        out.push_str("# HELP weir_client_dropped_total Messages dropped, per client.\n");
-        out.push_str("# TYPE weir_client_dropped_total counter\n");
+        let name = "weir_client_dropped_total";
+        out.family(name, Kind::Counter, "Messages dropped, per client.");
         let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         for (client, (_, counter)) in &clients.counters {
-            let _ = writeln!(
-                out,
-                "weir_client_dropped_total{{client=\"{}\"}} {}",
-                escape_label(client),
-                counter.load(Relaxed)
-            );
+            out.sample(name, &[("client", client.as_str())], counter.load(Relaxed));
         }
-        out
     }
-}
-
-/// A Prometheus label value: backslash, quote and newline escaped.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

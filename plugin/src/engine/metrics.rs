@@ -4,8 +4,8 @@
 //! uncontended `fetch_add`, and a scrape reads them without stopping the workers.
 
 use super::circuit::{Circuit, CircuitConfig};
-use crate::metrics::{Metric, NodeMetrics};
-use std::fmt::Write as _;
+use crate::metrics::{Labels, Metric, NodeMetrics};
+use crate::prometheus::{metric_name, Exposition, Kind};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,200 +165,194 @@ impl GraphMetrics {
 /// A counter's name, help text and how to read it.
 type Counter<T> = (&'static str, &'static str, fn(&T) -> u64);
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+const GRAPH_COUNTERS: [Counter<GraphMetrics>; 7] = [
+    ("received", "Messages accepted into the graph.", |g| {
+        g.received.load(Relaxed)
+    }),
+    (
+        "dropped",
+        "Messages dropped because the input queue was full.",
+        |g| g.dropped.load(Relaxed),
+    ),
+    (
+        "late",
+        "Messages older than the frontier, stamped up to it.",
+        |g| g.late.load(Relaxed),
+    ),
+    (
+        "invalid_timestamps",
+        "Messages with an invalid __ts.",
+        |g| g.invalid_timestamps.load(Relaxed),
+    ),
+    ("results", "Results published by the graph's sink.", |g| {
+        g.results.load(Relaxed)
+    }),
+    (
+        "dead_letters",
+        "Items sent to the dead-letter destination.",
+        |g| g.dead_letters.load(Relaxed),
+    ),
+    ("lost", "Accepted items that could not be delivered.", |g| {
+        g.lost.load(Relaxed)
+    }),
+];
 
-fn metric_name(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
+const NODE_COUNTERS: [Counter<NodeCounters>; 7] = [
+    ("input", "Items that reached the node.", |n| {
+        n.input.load(Relaxed)
+    }),
+    ("output", "Items the node emitted.", |n| {
+        n.output.load(Relaxed)
+    }),
+    ("errors", "Items the node's module failed on.", |n| {
+        n.errors.load(Relaxed)
+    }),
+    (
+        "traps",
+        "Module calls that trapped or broke a limit.",
+        |n| n.traps.load(Relaxed),
+    ),
+    ("unrouted", "Items a branch sent to an unwired arm.", |n| {
+        n.unrouted.load(Relaxed)
+    }),
+    (
+        "rejected",
+        "Items dead-lettered unprocessed while the node's circuit was open.",
+        |n| n.rejected.load(Relaxed),
+    ),
+    ("circuit_opened", "Times the node's circuit opened.", |n| {
+        n.circuit_opened.load(Relaxed)
+    }),
+];
 
-/// The Prometheus text exposition of `graphs`' counters.
+/// Writes `graphs`' counters, their nodes' and their modules' own metrics.
 ///
 /// ```
-/// use weir_plugin::engine::metrics::render_prometheus;
-/// let text = render_prometheus(&[]);
-/// assert!(text.contains("# TYPE weir_graph_received_total counter"));
+/// use weir_plugin::engine::metrics::write_prometheus;
+/// use weir_plugin::prometheus::Exposition;
+///
+/// let mut text = Exposition::default();
+/// write_prometheus(&[], &mut text);
+/// assert!(text.finish().contains("# TYPE weir_graph_received_total counter"));
 /// ```
-pub fn render_prometheus(graphs: &[Arc<GraphMetrics>]) -> String {
-    let mut out = String::new();
-    let graph_counters: [Counter<GraphMetrics>; 7] = [
-        ("received", "Messages accepted into the graph", |g| {
-            g.received.load(Relaxed)
-        }),
-        (
-            "dropped",
-            "Messages dropped because the input queue was full",
-            |g| g.dropped.load(Relaxed),
-        ),
-        (
-            "late",
-            "Messages older than the frontier, stamped up to it",
-            |g| g.late.load(Relaxed),
-        ),
-        ("invalid_timestamps", "Messages with an invalid __ts", |g| {
-            g.invalid_timestamps.load(Relaxed)
-        }),
-        ("results", "Results published by the graph's sink", |g| {
-            g.results.load(Relaxed)
-        }),
-        (
-            "dead_letters",
-            "Items sent to the dead-letter destination",
-            |g| g.dead_letters.load(Relaxed),
-        ),
-        ("lost", "Accepted items that could not be delivered", |g| {
-            g.lost.load(Relaxed)
-        }),
-    ];
-    for (name, help, read) in graph_counters {
-        let _ = writeln!(out, "# HELP weir_graph_{name}_total {help}.");
-        let _ = writeln!(out, "# TYPE weir_graph_{name}_total counter");
+pub fn write_prometheus(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
+    for (name, help, read) in GRAPH_COUNTERS {
+        let name = format!("weir_graph_{name}_total");
+        out.family(&name, Kind::Counter, help);
         for graph in graphs {
-            let _ = writeln!(
-                out,
-                "weir_graph_{name}_total{{graph=\"{}\"}} {}",
-                escape(&graph.graph),
-                read(graph)
-            );
+            out.sample(&name, &[("graph", graph.graph.as_str())], read(graph));
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP weir_graph_queue_depth Messages waiting in the graph's input queues."
+    let name = "weir_graph_queue_depth";
+    out.family(
+        name,
+        Kind::Gauge,
+        "Messages waiting in the graph's input queues.",
     );
-    let _ = writeln!(out, "# TYPE weir_graph_queue_depth gauge");
     for graph in graphs {
-        let _ = writeln!(
-            out,
-            "weir_graph_queue_depth{{graph=\"{}\"}} {}",
-            escape(&graph.graph),
-            graph.queue_depth()
+        out.sample(
+            name,
+            &[("graph", graph.graph.as_str())],
+            graph.queue_depth(),
         );
     }
-    let node_counters: [Counter<NodeCounters>; 7] = [
-        ("input", "Items that reached the node", |n| {
-            n.input.load(Relaxed)
-        }),
-        ("output", "Items the node emitted", |n| {
-            n.output.load(Relaxed)
-        }),
-        ("errors", "Items the node's module failed on", |n| {
-            n.errors.load(Relaxed)
-        }),
-        ("traps", "Module calls that trapped or broke a limit", |n| {
-            n.traps.load(Relaxed)
-        }),
-        ("unrouted", "Items a branch sent to an unwired arm", |n| {
-            n.unrouted.load(Relaxed)
-        }),
-        (
-            "rejected",
-            "Items dead-lettered unprocessed while the node's circuit was open",
-            |n| n.rejected.load(Relaxed),
-        ),
-        ("circuit_opened", "Times the node's circuit opened", |n| {
-            n.circuit_opened.load(Relaxed)
-        }),
-    ];
-    for (name, help, read) in node_counters {
-        let _ = writeln!(out, "# HELP weir_node_{name}_total {help}.");
-        let _ = writeln!(out, "# TYPE weir_node_{name}_total counter");
-        for graph in graphs {
-            for node in &graph.nodes {
-                let _ = writeln!(
-                    out,
-                    "weir_node_{name}_total{{graph=\"{}\",node=\"{}\"}} {}",
-                    escape(&graph.graph),
-                    escape(&node.name),
-                    read(node)
-                );
-            }
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP weir_node_circuit_state The node's circuit: 0 closed, 1 open, 2 half-open."
-    );
-    let _ = writeln!(out, "# TYPE weir_node_circuit_state gauge");
-    for graph in graphs {
-        for node in graph.nodes.iter().filter(|n| n.runs_a_module()) {
-            let _ = writeln!(
-                out,
-                "weir_node_circuit_state{{graph=\"{}\",node=\"{}\"}} {}",
-                escape(&graph.graph),
-                escape(&node.name),
-                node.circuit.state() as u8
+    for (name, help, read) in NODE_COUNTERS {
+        let name = format!("weir_node_{name}_total");
+        out.family(&name, Kind::Counter, help);
+        for (graph, node) in nodes(graphs) {
+            out.sample(
+                &name,
+                &[("graph", graph), ("node", node.name.as_str())],
+                read(node),
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP weir_node_call_seconds Duration of module calls."
-    );
-    let _ = writeln!(out, "# TYPE weir_node_call_seconds histogram");
-    for graph in graphs {
-        for node in graph.nodes.iter().filter(|n| n.latency.count() > 0) {
-            let labels = format!(
-                "graph=\"{}\",node=\"{}\"",
-                escape(&graph.graph),
-                escape(&node.name)
-            );
-            let mut cumulative = 0;
-            for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&node.latency.buckets) {
-                cumulative += bucket.load(Relaxed);
-                let _ = writeln!(
-                    out,
-                    "weir_node_call_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let count = node.latency.count.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "weir_node_call_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-            );
-            let sum = node.latency.sum_nanos.load(Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "weir_node_call_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "weir_node_call_seconds_count{{{labels}}} {count}");
-        }
+    let name = "weir_node_circuit_state";
+    let help = "The node's circuit: 0 closed, 1 open, 2 half-open.";
+    out.family(name, Kind::Gauge, help);
+    for (graph, node) in nodes(graphs).filter(|(_, n)| n.runs_a_module()) {
+        let state = node.circuit.state() as u8;
+        out.sample(
+            name,
+            &[("graph", graph), ("node", node.name.as_str())],
+            state,
+        );
     }
-    for graph in graphs {
-        for node in &graph.nodes {
-            for (name, metric) in node.module_metrics.snapshot() {
-                let labels = format!(
-                    "graph=\"{}\",node=\"{}\"",
-                    escape(&graph.graph),
-                    escape(&node.name)
-                );
-                let name = format!("weir_module_{}", metric_name(&name));
-                let series_labels = |extra: &[(String, String)]| {
-                    let mut all = labels.clone();
-                    for (key, value) in extra {
-                        let _ = write!(all, ",{}=\"{}\"", metric_name(key), escape(value));
+    write_call_latency(graphs, out);
+    write_module_metrics(graphs, out);
+}
+
+/// Every graph's nodes, with the graph's name.
+fn nodes(graphs: &[Arc<GraphMetrics>]) -> impl Iterator<Item = (&str, &NodeCounters)> {
+    graphs
+        .iter()
+        .flat_map(|g| g.nodes.iter().map(|node| (g.graph.as_str(), node)))
+}
+
+fn write_call_latency(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
+    let name = "weir_node_call_seconds";
+    out.family(name, Kind::Histogram, "Duration of module calls.");
+    for (graph, node) in nodes(graphs).filter(|(_, n)| n.latency.count() > 0) {
+        let labels = [("graph", graph), ("node", node.name.as_str())];
+        let mut cumulative = 0;
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&node.latency.buckets) {
+            cumulative += bucket.load(Relaxed);
+            let bound = bound.to_string();
+            let le = [labels[0], labels[1], ("le", &bound)];
+            out.sample("weir_node_call_seconds_bucket", &le, cumulative);
+        }
+        let count = node.latency.count.load(Relaxed);
+        let le = [labels[0], labels[1], ("le", "+Inf")];
+        out.sample("weir_node_call_seconds_bucket", &le, count);
+        let sum = node.latency.sum_nanos.load(Relaxed) as f64 / 1e9;
+        out.sample("weir_node_call_seconds_sum", &labels, sum);
+        out.sample("weir_node_call_seconds_count", &labels, count);
+    }
+}
+
+/// The metrics modules defined through the `metrics` host API, as `weir_module_<name>`.
+fn write_module_metrics(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
+    for (graph, node) in nodes(graphs) {
+        for (name, metric) in node.module_metrics.snapshot() {
+            let name = format!("weir_module_{}", metric_name(&name));
+            match metric {
+                Metric::Counter(series) => {
+                    for (extra, value) in series {
+                        let keys = label_names(&extra);
+                        out.sample(&name, &labels(graph, node, &keys, &extra), value);
                     }
-                    all
-                };
-                match metric {
-                    Metric::Counter(series) => {
-                        for (extra, value) in series {
-                            let _ = writeln!(out, "{name}{{{}}} {value}", series_labels(&extra));
-                        }
-                    }
-                    Metric::Histogram(series) => {
-                        for (extra, summary) in series {
-                            let all = series_labels(&extra);
-                            let _ = writeln!(out, "{name}_count{{{all}}} {}", summary.count);
-                            let _ = writeln!(out, "{name}_sum{{{all}}} {}", summary.sum);
-                        }
+                }
+                Metric::Histogram(series) => {
+                    for (extra, summary) in series {
+                        let keys = label_names(&extra);
+                        let labels = labels(graph, node, &keys, &extra);
+                        out.sample(&format!("{name}_count"), &labels, summary.count);
+                        out.sample(&format!("{name}_sum"), &labels, summary.sum);
                     }
                 }
             }
         }
     }
-    out
+}
+
+/// A module's label names, made valid.
+fn label_names(labels: &Labels) -> Vec<String> {
+    labels.iter().map(|(key, _)| metric_name(key)).collect()
+}
+
+/// Graph and node, then a module's labels (`names` from [`label_names`]).
+fn labels<'a>(
+    graph: &'a str,
+    node: &'a NodeCounters,
+    names: &'a [String],
+    labels: &'a Labels,
+) -> Vec<(&'a str, &'a str)> {
+    let own = names
+        .iter()
+        .zip(labels)
+        .map(|(k, (_, v))| (k.as_str(), v.as_str()));
+    [("graph", graph), ("node", node.name.as_str())]
+        .into_iter()
+        .chain(own)
+        .collect()
 }

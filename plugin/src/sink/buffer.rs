@@ -5,8 +5,8 @@
 //! then its input queue applies its own back-pressure), or drop the oldest buffered message
 //! and count it.
 
+use crate::prometheus::{Exposition, Kind};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
@@ -104,61 +104,58 @@ impl SinkMetrics {
     }
 }
 
-/// The Prometheus text exposition of sinks' counters.
+/// Writes `sinks`' counters.
 ///
 /// ```
-/// use weir_plugin::sink::buffer::render_prometheus;
-/// assert!(render_prometheus(&[]).contains("# TYPE weir_sink_delivered_total counter"));
+/// use weir_plugin::prometheus::Exposition;
+/// use weir_plugin::sink::buffer::write_prometheus;
+///
+/// let mut text = Exposition::default();
+/// write_prometheus(&[], &mut text);
+/// assert!(text.finish().contains("# TYPE weir_sink_delivered_total counter"));
 /// ```
-pub fn render_prometheus(sinks: &[Arc<SinkMetrics>]) -> String {
+pub fn write_prometheus(sinks: &[Arc<SinkMetrics>], out: &mut Exposition) {
     type Read = fn(&SinkMetrics) -> u64;
-    let series: [(&str, &str, &str, Read); 5] = [
+    let series: [(&str, Kind, &str, Read); 5] = [
         (
             "delivered_total",
-            "counter",
-            "Messages the upstream acknowledged",
+            Kind::Counter,
+            "Messages the upstream acknowledged.",
             |s| s.delivered.load(Relaxed),
         ),
         (
             "retried_total",
-            "counter",
-            "Delivery attempts repeated after a failure",
+            Kind::Counter,
+            "Delivery attempts repeated after a failure.",
             |s| s.retried.load(Relaxed),
         ),
         (
             "dropped_total",
-            "counter",
-            "Messages dropped: oldest on a full buffer, or rejected by the upstream",
+            Kind::Counter,
+            "Messages dropped: oldest on a full buffer, or rejected by the upstream.",
             |s| s.dropped.load(Relaxed),
         ),
         (
             "in_buffer",
-            "gauge",
-            "Messages buffered or in flight",
+            Kind::Gauge,
+            "Messages buffered or in flight.",
             |s| s.in_buffer(),
         ),
         (
             "up",
-            "gauge",
-            "1 when the last attempt to reach the upstream succeeded",
+            Kind::Gauge,
+            "1 when the last attempt to reach the upstream succeeded.",
             |s| u64::from(s.up.load(Relaxed)),
         ),
     ];
-    let mut out = String::new();
     for (name, kind, help, read) in series {
-        let _ = writeln!(out, "# HELP weir_sink_{name} {help}.");
-        let _ = writeln!(out, "# TYPE weir_sink_{name} {kind}");
+        let name = format!("weir_sink_{name}");
+        out.family(&name, kind, help);
         for sink in sinks {
-            let _ = writeln!(
-                out,
-                "weir_sink_{name}{{graph=\"{}\",sink=\"{}\"}} {}",
-                sink.graph.replace('\\', "\\\\").replace('"', "\\\""),
-                sink.kind,
-                read(sink)
-            );
+            let labels = [("graph", sink.graph.as_str()), ("sink", sink.kind)];
+            out.sample(&name, &labels, read(sink));
         }
     }
-    out
 }
 
 /// The graph side of a sink's buffer.

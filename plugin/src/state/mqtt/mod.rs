@@ -19,6 +19,7 @@ use super::{StateError, StateStore};
 use crate::door::publisher::Outgoing;
 use crate::door::{DoorError, DoorHandle, InternalPublisher, ServiceRequest, ServiceRoute};
 use crate::hlc::Hlc;
+use crate::prometheus::{Exposition, Kind};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -46,16 +47,17 @@ pub struct ServiceMetrics {
 }
 
 impl ServiceMetrics {
-    /// The counters in Prometheus text form (`weir_state_store_*`).
+    /// Writes the counters (`weir_state_store_*`).
     ///
     /// ```
     /// use weir_plugin::state::mqtt::ServiceMetrics;
-    /// let text = ServiceMetrics::default().render_prometheus();
-    /// assert!(text.contains("weir_state_store_requests_total 0"));
+    /// use weir_plugin::prometheus::Exposition;
+    ///
+    /// let mut text = Exposition::default();
+    /// ServiceMetrics::default().write_prometheus(&mut text);
+    /// assert!(text.finish().contains("weir_state_store_requests_total 0"));
     /// ```
-    pub fn render_prometheus(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
+    pub fn write_prometheus(&self, out: &mut Exposition) {
         for (name, help, value) in [
             (
                 "requests",
@@ -83,11 +85,9 @@ impl ServiceMetrics {
                 &self.lost,
             ),
         ] {
-            let _ = writeln!(out, "# HELP weir_state_store_{name}_total {help}");
-            let _ = writeln!(out, "# TYPE weir_state_store_{name}_total counter");
-            let _ = writeln!(out, "weir_state_store_{name}_total {}", value.load(Relaxed));
+            let name = format!("weir_state_store_{name}_total");
+            out.single(&name, Kind::Counter, help, value.load(Relaxed));
         }
-        out
     }
 }
 
