@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use weir_plugin::data::Message;
 use weir_plugin::hlc::HlcClock;
 use weir_plugin::sink::buffer::Delivery;
-use weir_plugin::sink::{kafka, otlp};
+use weir_plugin::sink::{kafka, otlp, Upstream};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,11 +35,11 @@ fn main() -> anyhow::Result<()> {
             args.get(2).ok_or_else(|| anyhow::anyhow!(usage))?
         );
         let config: kafka::KafkaConfig = serde_yaml::from_str(&yaml)?;
-        kafka::start("bench", &config, &delivery)?
+        config.start("bench", &delivery)?
     } else {
         let yaml = format!("{{endpoint: '{}'}}", args[1]);
         let config: otlp::OtlpConfig = serde_yaml::from_str(&yaml)?;
-        otlp::start("bench", &config, &delivery)?
+        config.start("bench", &delivery)?
     };
     let (buffer, metrics) = (sink.buffer, sink.metrics);
     let mut clock = HlcClock::new("bench");

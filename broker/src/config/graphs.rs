@@ -12,6 +12,7 @@ use weir_plugin::sink::buffer::{Delivery, WhenFull};
 use weir_plugin::sink::kafka::KafkaConfig;
 use weir_plugin::sink::otlp::OtlpConfig;
 use weir_plugin::sink::TopicTemplate;
+use weir_plugin::sink::UpstreamConfig;
 use weir_plugin::topic::{check_topic_name, TopicFilter};
 
 impl GraphBinding {
@@ -109,7 +110,7 @@ pub struct SinkConfig {
     /// QoS of results, 0, 1 or 2: each subscriber gets the lower of this and its subscription's.
     pub qos: u8,
     /// The upstream the results go to instead of MQTT.
-    pub upstream: Option<Upstream>,
+    pub upstream: Option<UpstreamConfig>,
     /// An upstream sink's buffer and retries.
     pub delivery: Delivery,
 }
@@ -122,21 +123,9 @@ impl SinkConfig {
                 Some(topic) => format!("mqtt {topic}"),
                 None => "mqtt (the results' own topics)".into(),
             },
-            Some(Upstream::Kafka(kafka)) => {
-                format!("kafka {}/{}", kafka.bootstrap_servers, kafka.topic)
-            }
-            Some(Upstream::Otlp(otlp)) => format!("otlp {}", otlp.endpoint),
+            Some(upstream) => upstream.describe(),
         }
     }
-}
-
-/// An upstream sink.
-#[derive(Debug, Clone)]
-pub enum Upstream {
-    /// A Kafka topic.
-    Kafka(KafkaConfig),
-    /// An OTLP collector.
-    Otlp(OtlpConfig),
 }
 
 #[derive(Deserialize)]
@@ -174,8 +163,8 @@ impl TryFrom<RawSink> for SinkConfig {
             );
         }
         let upstream = match (raw.kafka, raw.otlp) {
-            (Some(kafka), _) => Some(Upstream::Kafka(kafka)),
-            (_, Some(otlp)) => Some(Upstream::Otlp(otlp)),
+            (Some(kafka), _) => Some(UpstreamConfig::Kafka(kafka)),
+            (_, Some(otlp)) => Some(UpstreamConfig::Otlp(otlp)),
             _ => None,
         };
         let tuned = raw.buffer.is_some()

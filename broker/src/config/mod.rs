@@ -17,7 +17,7 @@ pub use auth::{AclFileConfig, AuthConfig, PasswordFileConfig};
 pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};
 pub use engine::{CircuitSettings, EngineConfig, MetricsConfig};
 pub use error::ConfigError;
-pub use graphs::{DefinitionSource, GraphBinding, ModulesConfig, SinkConfig, Upstream};
+pub use graphs::{DefinitionSource, GraphBinding, ModulesConfig, SinkConfig};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! validated, its modules loaded and compiled ([`Deployer::prepare`], which touches nothing
 //! running), then its result publisher, sink and engine started ([`Deployer::launch`]).
 
-use crate::config::{self, DefinitionSource, GraphBinding, WeirConfig};
+use crate::config::{DefinitionSource, GraphBinding, WeirConfig};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -18,7 +18,7 @@ use weir_plugin::graph::Graph;
 use weir_plugin::schema::ModuleSchema;
 use weir_plugin::sink::buffer::{SinkMetrics, SinkThread};
 use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher, PublisherThread};
-use weir_plugin::sink::{self, UpstreamOutputs, UpstreamSink};
+use weir_plugin::sink::{UpstreamOutputs, UpstreamSink};
 use weir_plugin::state::seed::StateSeed;
 use weir_plugin::state::StateStore;
 use weir_plugin::status::StatusBoard;
@@ -211,10 +211,7 @@ impl Deployer {
                 let outputs = Arc::new(mqtt(binding.sink.topic.clone()));
                 return Ok((outputs, None, binding.sink.describe()));
             }
-            Some(config::Upstream::Kafka(kafka)) => {
-                sink::kafka::start(&binding.name, kafka, delivery)
-            }
-            Some(config::Upstream::Otlp(otlp)) => sink::otlp::start(&binding.name, otlp, delivery),
+            Some(upstream) => upstream.start(&binding.name, delivery),
         }
         .with_context(|| format!("graph `{}`", binding.name))?;
         let destination = format!(

@@ -15,7 +15,7 @@
 //! outage longer than the timeout that ends in the middle of a write.
 
 use super::buffer::{buffer, Backoff, BufferReader, Delivery, SinkMetrics, SinkThread};
-use super::{SinkError, UpstreamSink};
+use super::{SinkError, Upstream, UpstreamSink};
 use crate::data::Message;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -199,38 +199,41 @@ impl KafkaConfig {
 /// buffer holds: the sink holds at most twice its buffer).
 const WINDOW: usize = 10_000;
 
-/// Starts the Kafka sink for `graph`: checks the configuration by building a producer, then
-/// delivers from a thread of its own. The cluster need not be reachable: results wait in the
+/// A Kafka sink: `start` checks the configuration by building a producer, then delivers from
+/// a thread of its own. The cluster need not be reachable: results wait in the
 /// buffer, and the sink reports itself down while it cannot reach the cluster.
-pub fn start(
-    graph: &str,
-    config: &KafkaConfig,
-    delivery: &Delivery,
-) -> Result<UpstreamSink, SinkError> {
-    let (buffer, reader, metrics) = buffer(
-        graph,
-        "kafka",
-        &format!("{}/{}", config.bootstrap_servers, config.topic),
-        delivery.buffer,
-        delivery.when_full,
-    );
-    let failed = Arc::new(Mutex::new(Vec::new()));
-    let producer = producer(config, &metrics, &failed)?;
-    let worker = Worker {
-        config: config.clone(),
-        reader,
-        metrics: metrics.clone(),
-        failed,
-        backoff: Backoff::new(delivery),
-        window: WINDOW.min(delivery.buffer.max(1)),
-    };
-    let thread = SinkThread::spawn(format!("weir-kafka-{graph}"), move || worker.run(producer))
-        .map_err(SinkError::Thread)?;
-    Ok(UpstreamSink {
-        buffer,
-        metrics,
-        thread,
-    })
+impl Upstream for KafkaConfig {
+    fn describe(&self) -> String {
+        format!("kafka {}/{}", self.bootstrap_servers, self.topic)
+    }
+
+    fn start(&self, graph: &str, delivery: &Delivery) -> Result<UpstreamSink, SinkError> {
+        let config = self;
+        let (buffer, reader, metrics) = buffer(
+            graph,
+            "kafka",
+            &format!("{}/{}", config.bootstrap_servers, config.topic),
+            delivery.buffer,
+            delivery.when_full,
+        );
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let producer = producer(config, &metrics, &failed)?;
+        let worker = Worker {
+            config: config.clone(),
+            reader,
+            metrics: metrics.clone(),
+            failed,
+            backoff: Backoff::new(delivery),
+            window: WINDOW.min(delivery.buffer.max(1)),
+        };
+        let thread = SinkThread::spawn(format!("weir-kafka-{graph}"), move || worker.run(producer))
+            .map_err(SinkError::Thread)?;
+        Ok(UpstreamSink {
+            buffer,
+            metrics,
+            thread,
+        })
+    }
 }
 
 /// Records whose delivery failed, in the order librdkafka reported them.

@@ -1,5 +1,8 @@
 //! Where results leave a graph: [`mqtt`] (published back into the broker's router),
 //! [`kafka`] and [`otlp`] (delivered upstream from a [`buffer`] by a thread of their own).
+//!
+//! An upstream sink kind is one file whose configuration implements [`Upstream`], and one
+//! variant of [`UpstreamConfig`] (with its key under `sink:` in weir.yaml).
 
 pub mod buffer;
 pub mod kafka;
@@ -12,8 +15,57 @@ pub use topic_template::TopicTemplate;
 
 use crate::data::{DataModel, Message};
 use crate::engine::{DeadLetter, Outputs};
-use buffer::{SinkBuffer, SinkMetrics, SinkThread};
+use buffer::{Delivery, SinkBuffer, SinkMetrics, SinkThread};
+use kafka::KafkaConfig;
+use otlp::OtlpConfig;
+use std::fmt;
 use std::sync::Arc;
+
+/// An upstream sink kind's configuration: what it is, in a few words, and how it starts.
+pub trait Upstream: fmt::Debug + Send + Sync {
+    /// Where results go, for logs: `kafka 127.0.0.1:9092/weir-out`.
+    fn describe(&self) -> String;
+
+    /// Starts delivering `graph`'s results as `delivery` says. The upstream need not be
+    /// reachable: results wait in the buffer, and the sink reports itself down meanwhile.
+    fn start(&self, graph: &str, delivery: &Delivery) -> Result<UpstreamSink, SinkError>;
+}
+
+/// The upstream a graph's results go to instead of MQTT, each kind under its own key of `sink:`.
+///
+/// ```
+/// use weir_plugin::sink::UpstreamConfig;
+///
+/// let otlp = serde_yaml::from_str("endpoint: http://127.0.0.1:4318").unwrap();
+/// assert_eq!(UpstreamConfig::Otlp(otlp).describe(), "otlp http://127.0.0.1:4318");
+/// ```
+#[derive(Debug, Clone)]
+pub enum UpstreamConfig {
+    /// `kafka:` a Kafka topic.
+    Kafka(KafkaConfig),
+    /// `otlp:` an OpenTelemetry collector.
+    Otlp(OtlpConfig),
+}
+
+impl UpstreamConfig {
+    /// The sink this configures.
+    pub fn sink(&self) -> &dyn Upstream {
+        match self {
+            UpstreamConfig::Kafka(kafka) => kafka,
+            UpstreamConfig::Otlp(otlp) => otlp,
+        }
+    }
+
+    /// Where results go, for logs.
+    pub fn describe(&self) -> String {
+        self.sink().describe()
+    }
+
+    /// Starts the sink for `graph`.
+    pub fn start(&self, graph: &str, delivery: &Delivery) -> Result<UpstreamSink, SinkError> {
+        self.sink().start(graph, delivery)
+    }
+}
 
 /// A started upstream sink (Kafka, OTLP): where the graph puts its results, the sink's
 /// counters, and its delivery thread (which ends once the buffer is dropped and emptied).

@@ -10,7 +10,7 @@
 
 use super::buffer::{buffer, Backoff, BufferReader, Delivery, SinkMetrics, SinkThread};
 use super::otel_payload::{log_record, metrics, string_attribute};
-use super::{SinkError, UpstreamSink};
+use super::{SinkError, Upstream, UpstreamSink};
 use crate::data::Message;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -118,35 +118,38 @@ impl TryFrom<RawOtlpConfig> for OtlpConfig {
     }
 }
 
-/// Starts the OTLP sink for `graph`. The collector need not be reachable: results wait in the
+/// An OTLP sink, delivering from a thread of its own. The collector need not be reachable: results wait in the
 /// buffer, and the sink reports itself down once an export fails, up once one succeeds.
-pub fn start(
-    graph: &str,
-    config: &OtlpConfig,
-    delivery: &Delivery,
-) -> Result<UpstreamSink, SinkError> {
-    let (buffer, reader, metrics) = buffer(
-        graph,
-        "otlp",
-        &config.endpoint,
-        delivery.buffer,
-        delivery.when_full,
-    );
-    let exporter = Exporter::new(graph, config);
-    let worker = Worker {
-        config: config.clone(),
-        reader,
-        metrics: metrics.clone(),
-        backoff: Backoff::new(delivery),
-        exporter,
-    };
-    let thread = SinkThread::spawn(format!("weir-otlp-{graph}"), move || worker.run())
-        .map_err(SinkError::Thread)?;
-    Ok(UpstreamSink {
-        buffer,
-        metrics,
-        thread,
-    })
+impl Upstream for OtlpConfig {
+    fn describe(&self) -> String {
+        format!("otlp {}", self.endpoint)
+    }
+
+    fn start(&self, graph: &str, delivery: &Delivery) -> Result<UpstreamSink, SinkError> {
+        let config = self;
+        let (buffer, reader, metrics) = buffer(
+            graph,
+            "otlp",
+            &config.endpoint,
+            delivery.buffer,
+            delivery.when_full,
+        );
+        let exporter = Exporter::new(graph, config);
+        let worker = Worker {
+            config: config.clone(),
+            reader,
+            metrics: metrics.clone(),
+            backoff: Backoff::new(delivery),
+            exporter,
+        };
+        let thread = SinkThread::spawn(format!("weir-otlp-{graph}"), move || worker.run())
+            .map_err(SinkError::Thread)?;
+        Ok(UpstreamSink {
+            buffer,
+            metrics,
+            thread,
+        })
+    }
 }
 
 /// What became of one export request.
