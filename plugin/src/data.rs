@@ -30,8 +30,9 @@ pub struct Message {
     pub payload: Bytes,
     /// MQTT 5 user properties, in order, duplicates kept.
     pub user_properties: Vec<(Bytes, Bytes)>,
-    /// The schema the payload follows, if known.
-    pub schema: Option<MessageSchema>,
+    /// The schema the payload follows, if known (boxed: most messages have none, and every
+    /// message moves between the dataflow's containers several times).
+    pub schema: Option<Box<MessageSchema>>,
 }
 
 /// Where a message's schema is found.

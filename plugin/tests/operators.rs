@@ -290,10 +290,10 @@ fn raw_bytes_and_snapshots_cross_unchanged() {
     });
     assert_eq!(map.map(&snapshot).unwrap(), snapshot);
     let with_schema = DataModel::Message(Message {
-        schema: Some(weir_plugin::data::MessageSchema::Inline {
+        schema: Some(Box::new(weir_plugin::data::MessageSchema::Inline {
             name: Bytes::from_static(b"s"),
             content: Bytes::from_static(b"{}"),
-        }),
+        })),
         ..Message::new(ts(4), "a", "b")
     });
     assert_eq!(map.map(&with_schema).unwrap(), with_schema);

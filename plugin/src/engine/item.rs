@@ -58,3 +58,19 @@ impl Item {
         (self.seq, self.topic(), self.payload())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Item;
+
+    /// Items are moved between the dataflow's containers several times per message: keep them
+    /// small (a message's rarely used schema is boxed for this; 256 bytes before).
+    #[test]
+    fn an_item_fits_in_three_cache_lines() {
+        assert!(
+            std::mem::size_of::<Item>() <= 192,
+            "{}",
+            std::mem::size_of::<Item>()
+        );
+    }
+}
