@@ -319,13 +319,13 @@ fn write_module_metrics(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
                 Metric::Counter(series) => {
                     for (extra, value) in series {
                         let keys = label_names(&extra);
-                        out.sample(&name, &labels(graph, node, &keys, &extra), value);
+                        out.sample(&name, &module_labels(graph, node, &keys, &extra), value);
                     }
                 }
                 Metric::Histogram(series) => {
                     for (extra, summary) in series {
                         let keys = label_names(&extra);
-                        let labels = labels(graph, node, &keys, &extra);
+                        let labels = module_labels(graph, node, &keys, &extra);
                         out.sample(&format!("{name}_count"), &labels, summary.count);
                         out.sample(&format!("{name}_sum"), &labels, summary.sum);
                     }
@@ -341,7 +341,7 @@ fn label_names(labels: &Labels) -> Vec<String> {
 }
 
 /// Graph and node, then a module's labels (`names` from [`label_names`]).
-fn labels<'a>(
+fn module_labels<'a>(
     graph: &'a str,
     node: &'a NodeCounters,
     names: &'a [String],
@@ -355,4 +355,54 @@ fn labels<'a>(
         .into_iter()
         .chain(own)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph_with_one_map() -> GraphMetrics {
+        let node = NodeCounters::new("map", "map", CircuitConfig::default());
+        GraphMetrics::new("g", vec![node])
+    }
+
+    #[test]
+    fn a_modules_own_metrics_carry_graph_node_and_its_labels() {
+        let graph = graph_with_one_map();
+        let module = &graph.nodes[0].module_metrics;
+        let labels = vec![("unit-kind".to_string(), "°F \"x\"".to_string())];
+        module.add_to_counter("rows.read", 3, labels).unwrap();
+        module.record_to_histogram("lag", 0.5, Vec::new()).unwrap();
+        module.record_to_histogram("lag", 1.5, Vec::new()).unwrap();
+        let mut text = Exposition::default();
+        write_prometheus(&[Arc::new(graph)], &mut text);
+        let text = text.finish();
+        let counter =
+            "weir_module_rows_read{graph=\"g\",node=\"map\",unit_kind=\"°F \\\"x\\\"\"} 3\n";
+        assert!(text.contains(counter), "{text}");
+        assert!(text.contains("weir_module_lag_count{graph=\"g\",node=\"map\"} 2\n"));
+        assert!(text.contains("weir_module_lag_sum{graph=\"g\",node=\"map\"} 2\n"));
+    }
+
+    #[test]
+    fn call_latency_buckets_are_cumulative_and_end_at_the_count() {
+        let graph = graph_with_one_map();
+        let latency = &graph.nodes[0].latency;
+        latency.record(Duration::from_micros(20));
+        latency.record(Duration::from_millis(3));
+        let mut text = Exposition::default();
+        write_prometheus(&[Arc::new(graph)], &mut text);
+        let text = text.finish();
+        let bucket = |le: &str| {
+            format!("weir_node_call_seconds_bucket{{graph=\"g\",node=\"map\",le=\"{le}\"}}")
+        };
+        assert!(
+            text.contains(&format!("{} 0\n", bucket("0.00001"))),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{} 1\n", bucket("0.00005"))));
+        assert!(text.contains(&format!("{} 2\n", bucket("0.005"))));
+        assert!(text.contains(&format!("{} 2\n", bucket("+Inf"))));
+        assert!(text.contains("weir_node_call_seconds_count{graph=\"g\",node=\"map\"} 2\n"));
+    }
 }
