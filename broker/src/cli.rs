@@ -61,15 +61,19 @@ pub enum GraphCommand {
     /// Validate a graph definition and print it: nodes, edges, modules, and parameters with
     /// their resolved values. Exit status 1 when it is not valid.
     Check {
-        /// The graph definition (YAML).
+        /// The graph definition: a YAML file, or `oci://<reference>` in a registry.
         file: PathBuf,
-        /// A directory to resolve module references in (repeatable). With it, each module is
-        /// loaded and checked to export the interface its node needs.
+        /// A directory to resolve module references in (repeatable). With it, or `--config`,
+        /// or a module reference naming a registry, each module is loaded and checked to
+        /// export the interface its node needs.
         #[arg(long = "modules", value_name = "DIR")]
         modules: Vec<PathBuf>,
         /// A graph configuration value, `key=value` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
         set: Vec<(String, String)>,
+        /// Registry settings.
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Run a graph without a broker over recorded messages (JSON lines) and write the results.
     /// The run ends when the input is exhausted and every window has closed; the same input
@@ -80,6 +84,49 @@ pub enum GraphCommand {
     /// `PASS name` or `FAIL name: first difference` per test and `N passed, M failed`; exit
     /// status 1 when a test fails.
     Test(GraphTestArgs),
+    /// Push a graph definition (YAML) to a registry, as an image manifest with one
+    /// `application/yaml` layer. The definition is validated first.
+    Push(PushArgs),
+    /// Pull a graph definition from a registry (through the cache) and write it to a file.
+    Pull(PullArgs),
+}
+
+/// Arguments of `weir module push` and `weir graph push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The file to push.
+    pub file: PathBuf,
+    /// Where: `host[:port]/repository:tag`.
+    pub reference: String,
+    /// Registry settings.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Arguments of `weir module pull` and `weir graph pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// What: `host[:port]/repository:tag` or `host[:port]/repository@sha256:<digest>`.
+    pub reference: String,
+    /// Where to write it (default: the repository's last component, with `.wasm` or `.yaml`,
+    /// in the current directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Registry settings.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How commands reach registries.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryArgs {
+    /// Use this configuration's `modules.registries` (plain HTTP, credentials) and
+    /// `modules.cache_dir`, and its `modules.directories` when no `--modules` is given.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Talk plain HTTP to registries (a local registry without TLS).
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 /// Arguments of `weir graph test`.
@@ -102,11 +149,12 @@ pub struct GraphTestArgs {
 /// Arguments of `weir graph run`.
 #[derive(Debug, Args)]
 pub struct GraphRunArgs {
-    /// The graph definition (YAML).
+    /// The graph definition: a YAML file, or `oci://<reference>` in a registry.
     #[arg(long, value_name = "FILE")]
     pub graph: PathBuf,
-    /// A directory to resolve module references in (repeatable).
-    #[arg(long = "modules", value_name = "DIR", required = true)]
+    /// A directory to resolve module references in (repeatable); references that name a
+    /// registry are pulled.
+    #[arg(long = "modules", value_name = "DIR")]
     pub modules: Vec<PathBuf>,
     /// A graph configuration value, `key=value` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
@@ -127,6 +175,9 @@ pub struct GraphRunArgs {
     /// Schemas, schema directory and state seed.
     #[command(flatten)]
     pub inputs: GraphInputArgs,
+    /// Registry settings.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Command-line options shared by `graph run` and `graph test`.
@@ -163,6 +214,11 @@ pub enum ModuleCommand {
         /// The component file (.wasm).
         file: PathBuf,
     },
+    /// Push a module (.wasm) to a registry, as an image manifest with one `application/wasm`
+    /// layer, which any registry stores.
+    Push(PushArgs),
+    /// Pull a module from a registry (through the cache) and write it to a file.
+    Pull(PullArgs),
 }
 
 /// Arguments of `weir run`.

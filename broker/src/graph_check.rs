@@ -1,11 +1,15 @@
-//! `weir graph check FILE [--modules DIR]... [--set KEY=VALUE]...`: validates a graph definition
-//! and prints what would run.
+//! `weir graph check FILE [--modules DIR]... [--set KEY=VALUE]... [--config weir.yaml]
+//! [--plain-http]`: validates a graph definition (a file or `oci://<reference>`) and prints what
+//! would run.
 
+use crate::cli::RegistryArgs;
+use crate::registry::load_definition;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weir_plugin::engine;
-use weir_plugin::graph::{Graph, OperationType};
+use weir_plugin::graph::OperationType;
+use weir_plugin::oci::names_registry;
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
 
@@ -14,12 +18,19 @@ pub fn check(
     file: &Path,
     module_dirs: &[PathBuf],
     configuration: HashMap<String, String>,
+    registry: &RegistryArgs,
 ) -> anyhow::Result<()> {
-    let graph = Graph::load(file, &configuration)?;
+    let sources = registry.sources(module_dirs)?;
+    let (graph, _) = load_definition(file, &configuration, &sources.registries)?;
     for warning in &graph.warnings {
         eprintln!("warning: {warning}");
     }
-    let modules: HashMap<usize, PathBuf> = if module_dirs.is_empty() {
+    let pulls_modules = graph
+        .nodes
+        .iter()
+        .filter_map(|node| node.module.as_deref())
+        .any(names_registry);
+    let modules: HashMap<usize, PathBuf> = if sources.directories.is_empty() && !pulls_modules {
         HashMap::new()
     } else {
         let state = Arc::new(StateStore::in_memory("graph-check")?);
@@ -36,7 +47,7 @@ pub fn check(
                 .clone()
         };
         graph
-            .check_modules(module_dirs, exports)?
+            .check_modules(&sources, exports)?
             .into_iter()
             .collect()
     };

@@ -6,12 +6,13 @@
 //! (`TK_SCHEMA_CONFIG_PATH=FILE`, relative to the list) and `statestore.json`.
 
 use crate::cli::GraphInputArgs;
+use crate::registry::load_definition;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weir_plugin::engine;
-use weir_plugin::graph::Graph;
+use weir_plugin::graph::{Graph, ModuleSources};
 use weir_plugin::schema::ModuleSchema;
 use weir_plugin::state::seed::StateSeed;
 use weir_plugin::state::StateStore;
@@ -84,21 +85,21 @@ pub struct OfflineGraph {
     pub modules: HashMap<usize, Arc<OperatorModule>>,
 }
 
-/// Loads the definition at `definition` with `configuration`, resolves its inputs from `args`,
-/// seeds a fresh in-memory state store (versions issued as `node_id`), and loads its modules
-/// from `module_dirs` on a runtime over that store.
+/// Loads the definition `definition` (a file or `oci://<reference>`) with `configuration`,
+/// resolves its inputs from `args`, seeds a fresh in-memory state store (versions issued as
+/// `node_id`), and loads its modules from `sources` on a runtime over that store.
 pub fn load_offline(
     definition: &Path,
     configuration: &HashMap<String, String>,
     args: &GraphInputArgs,
-    module_dirs: &[PathBuf],
+    sources: &ModuleSources,
     node_id: &str,
 ) -> anyhow::Result<OfflineGraph> {
-    let mut graph = Graph::load(definition, configuration)?;
+    let (mut graph, file) = load_definition(definition, configuration, &sources.registries)?;
     for warning in &graph.warnings {
         tracing::warn!("{warning}");
     }
-    let inputs = GraphInputs::resolve(definition, args)?;
+    let inputs = GraphInputs::resolve(&file, args)?;
     let state = Arc::new(StateStore::in_memory(node_id)?);
     inputs.apply(&mut graph, &state)?;
     let runtime_config = RuntimeConfig {
@@ -106,7 +107,7 @@ pub fn load_offline(
         ..RuntimeConfig::default()
     };
     let runtime = WasmRuntime::new(&runtime_config, state)?;
-    let modules = engine::load_modules(&graph, module_dirs, &runtime)?;
+    let modules = engine::load_modules(&graph, sources, &runtime)?;
     Ok(OfflineGraph { graph, modules })
 }
 

@@ -66,7 +66,7 @@ pub fn run(args: GraphRunArgs) -> anyhow::Result<()> {
         &args.graph,
         &configuration,
         &args.inputs,
-        &args.modules,
+        &args.registry.sources(&args.modules)?,
         "graph-run",
     )?;
     let input = std::fs::File::open(&args.input)

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics_endpoint;
 pub mod passwd;
 pub mod reconfigure;
+pub mod registry;
 pub mod server;
 pub mod shutdown;
 pub mod state;

@@ -7,6 +7,7 @@ use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::reconfigure::Reconfigure;
 use weir::server::Broker;
 use weir::shutdown::Signal;
+use weir_plugin::oci::ArtifactKind;
 
 /// jemalloc rather than the system allocator: large buffers a connection reserves but does not
 /// use stay out of resident memory, and what freed memory holds goes back to the system.
@@ -30,9 +31,20 @@ fn main() -> std::process::ExitCode {
             weir::import::import(&file).map(|yaml| print!("{yaml}"))
         }
         Command::Module(ModuleCommand::Inspect { file }) => weir::inspect::inspect(&file),
-        Command::Graph(GraphCommand::Check { file, modules, set }) => {
-            weir::graph_check::check(&file, &modules, set.into_iter().collect())
+        Command::Module(ModuleCommand::Push(args)) => {
+            weir::registry::push(ArtifactKind::Module, args)
         }
+        Command::Module(ModuleCommand::Pull(args)) => {
+            weir::registry::pull(ArtifactKind::Module, args)
+        }
+        Command::Graph(GraphCommand::Push(args)) => weir::registry::push(ArtifactKind::Graph, args),
+        Command::Graph(GraphCommand::Pull(args)) => weir::registry::pull(ArtifactKind::Graph, args),
+        Command::Graph(GraphCommand::Check {
+            file,
+            modules,
+            set,
+            registry,
+        }) => weir::graph_check::check(&file, &modules, set.into_iter().collect(), &registry),
         Command::Graph(GraphCommand::Run(args)) => weir::graph_run::run(args),
         Command::Passwd(args) => weir::passwd::run(args),
         Command::Graph(GraphCommand::Test(args)) => match weir::graph_test::run(args) {

@@ -19,7 +19,7 @@ use std::time::Instant;
 use weir_plugin::data::DataModel;
 use weir_plugin::door::message::{message_from_publish, publish_from_message};
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
-use weir_plugin::graph::Graph;
+use weir_plugin::graph::{Graph, ModuleSources};
 use weir_plugin::hlc::HlcClock;
 use weir_plugin::state::StateStore;
 use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
@@ -96,8 +96,12 @@ fn host_path(c: &mut Criterion) {
         .expect("the demo graph");
     let state = Arc::new(StateStore::in_memory("bench").expect("state store"));
     let runtime = Arc::new(WasmRuntime::new(&RuntimeConfig::default(), state).expect("runtime"));
-    let modules = engine::load_modules(&graph, &[repo("target/modules")], &runtime)
-        .expect("run scripts/build-modules.sh first");
+    let modules = engine::load_modules(
+        &graph,
+        &ModuleSources::local(vec![repo("target/modules")]),
+        &runtime,
+    )
+    .expect("run scripts/build-modules.sh first");
     let outputs = Arc::new(Publishing::default());
     let spec = GraphSpec {
         name: "bench".into(),

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod hlc;
 pub mod json;
 pub mod metrics;
+pub mod oci;
 pub mod prometheus;
 pub mod record;
 pub mod schema;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use weir_plugin::data::DataModel;
 use weir_plugin::engine::metrics::GraphMetrics;
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
-use weir_plugin::graph::Graph;
+use weir_plugin::graph::{Graph, ModuleSources};
 
 /// One CPU-heavy map node: the `slow` module spins for 1 ms per message (weir-bench's
 /// `workers` graph).
@@ -63,8 +63,12 @@ impl Outputs for Watching {
 fn flood(graph: Graph, module: &str, module_node: &'static str, messages: u64) -> Followed {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     common::module_path(module);
-    let modules =
-        engine::load_modules(&graph, &[repo.join("target/modules")], &common::runtime()).unwrap();
+    let modules = engine::load_modules(
+        &graph,
+        &ModuleSources::local(vec![repo.join("target/modules")]),
+        &common::runtime(),
+    )
+    .unwrap();
     let pushed = Arc::new(AtomicU64::new(0));
     let outputs = Arc::new(Watching {
         pushed: pushed.clone(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use weir_plugin::graph::{ApiVersion, Graph, OperationType, ParameterOrigin};
+use weir_plugin::graph::{ApiVersion, Graph, ModuleSources, OperationType, ParameterOrigin};
 use weir_plugin::schema::ModuleSchema;
 
 const HEAD: &str = "metadata:\n  name: g\n  version: \"1\"\nmoduleRequirements:\n  apiVersion: \"1.1.0\"\n  runtimeVersion: \"1.1.0\"\n";
@@ -230,10 +230,10 @@ fn the_preview_format_is_accepted() {
 
 #[test]
 fn modules_must_exist_and_export_the_needed_interface() {
-    let dirs = [common::module_path("window")
+    let dirs = ModuleSources::local(vec![common::module_path("window")
         .parent()
         .unwrap()
-        .to_path_buf()];
+        .to_path_buf()]);
     let exports = |path: &std::path::Path| {
         let module = common::runtime().load(path).map_err(|e| e.to_string())?;
         Ok(module.operators().iter().map(|&k| k.into()).collect())

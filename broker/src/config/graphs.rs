@@ -1,11 +1,9 @@
-//! The graph sections of `weir.yaml`: `graphs` (which definition runs on which topics, and how),
-//! `modules` (where module references resolve), `engine` and `metrics`.
+//! The `graphs` section of `weir.yaml`: which definition runs on which topics, and how.
 
-use super::paths::{ExistingFile, RelativePath};
+use super::paths::ExistingFile;
 use serde::de::IntoDeserializer;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::time::Duration;
 use weir_plugin::engine::BackPressure;
 use weir_plugin::sink::buffer::{Delivery, WhenFull};
@@ -59,6 +57,9 @@ pub const BUILTIN_GRAPHS: &[(&str, &str)] = &[
 pub enum DefinitionSource {
     /// A file (relative paths resolve against the configuration's directory).
     File(ExistingFile),
+    /// A definition in an OCI registry (`oci://host[:port]/repository:tag` or `@sha256:...`),
+    /// pulled when the graph starts; the reference is kept without `oci://`.
+    Registry(String),
     /// A definition compiled into the binary (`builtin:<name>`).
     Builtin {
         /// Its name.
@@ -72,25 +73,32 @@ impl<'de> Deserialize<'de> for DefinitionSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         parsed(
             deserializer,
-            "a file or builtin:<name>",
-            |written| match written.strip_prefix("builtin:") {
-                Some(wanted) => BUILTIN_GRAPHS
-                    .iter()
-                    .find(|(name, _)| *name == wanted)
-                    .map(|&(name, text)| DefinitionSource::Builtin { name, text })
-                    .ok_or_else(|| {
-                        let known: Vec<_> = BUILTIN_GRAPHS.iter().map(|(n, _)| *n).collect();
-                        format!(
-                            "no built-in graph `{wanted}` (built in: {})",
-                            known.join(", ")
-                        )
-                    }),
-                None => {
-                    let file: serde::de::value::StrDeserializer<serde::de::value::Error> =
-                        written.into_deserializer();
-                    ExistingFile::deserialize(file)
-                        .map(DefinitionSource::File)
-                        .map_err(|e| e.to_string())
+            "a file, oci://<reference> or builtin:<name>",
+            |written| {
+                if let Some(reference) = written.strip_prefix("oci://") {
+                    return weir_plugin::oci::parse_reference(reference)
+                        .map(|_| DefinitionSource::Registry(reference.to_string()))
+                        .map_err(|e| e.to_string());
+                }
+                match written.strip_prefix("builtin:") {
+                    Some(wanted) => BUILTIN_GRAPHS
+                        .iter()
+                        .find(|(name, _)| *name == wanted)
+                        .map(|&(name, text)| DefinitionSource::Builtin { name, text })
+                        .ok_or_else(|| {
+                            let known: Vec<_> = BUILTIN_GRAPHS.iter().map(|(n, _)| *n).collect();
+                            format!(
+                                "no built-in graph `{wanted}` (built in: {})",
+                                known.join(", ")
+                            )
+                        }),
+                    None => {
+                        let file: serde::de::value::StrDeserializer<serde::de::value::Error> =
+                            written.into_deserializer();
+                        ExistingFile::deserialize(file)
+                            .map(DefinitionSource::File)
+                            .map_err(|e| e.to_string())
+                    }
                 }
             },
         )
@@ -326,43 +334,6 @@ pub(super) fn graphs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<GraphBinding
         }
     }
     Ok(graphs)
-}
-
-/// Where module references resolve.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModulesConfig {
-    /// Directories searched in order (relative ones against the configuration's directory; for
-    /// the embedded default, the current directory).
-    #[serde(default = "default_module_dirs")]
-    pub directories: Vec<RelativePath>,
-    /// The directory that answers modules' `schema-registry.get(id, version)`
-    /// (`<id>/<version>.json`, or `<id>.json` for every version); absent: "not available".
-    #[serde(default)]
-    pub schema_dir: Option<RelativePath>,
-}
-
-impl Default for ModulesConfig {
-    fn default() -> Self {
-        ModulesConfig {
-            directories: default_module_dirs(),
-            schema_dir: None,
-        }
-    }
-}
-
-impl ModulesConfig {
-    /// The directories as paths.
-    pub fn paths(&self) -> Vec<PathBuf> {
-        self.directories
-            .iter()
-            .map(|d| d.path().to_path_buf())
-            .collect()
-    }
-}
-
-fn default_module_dirs() -> Vec<RelativePath> {
-    vec![RelativePath::resolve("target/modules".as_ref())]
 }
 
 fn one() -> usize {

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod env;
 mod error;
 pub mod graphs;
+pub mod modules;
 mod paths;
 pub mod persistence;
 
@@ -17,7 +18,8 @@ pub use auth::{AclFileConfig, AuthConfig, PasswordFileConfig};
 pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};
 pub use engine::{CircuitSettings, EngineConfig, MetricsConfig};
 pub use error::ConfigError;
-pub use graphs::{DefinitionSource, GraphBinding, ModulesConfig, SinkConfig};
+pub use graphs::{DefinitionSource, GraphBinding, SinkConfig};
+pub use modules::{ModulesConfig, RegistryConfig};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

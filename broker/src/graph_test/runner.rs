@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use weir_plugin::data::DataModel;
 use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
+use weir_plugin::graph::ModuleSources;
 
 /// What every test of a run shares: module folders, `--set` values, schemas, seed.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub fn run(case: &TestCase, shared: &Shared) -> anyhow::Result<Option<String>> {
         &case.graph,
         &configuration,
         &shared.inputs,
-        &shared.modules,
+        &ModuleSources::local(shared.modules.clone()),
         NODE_ID,
     )?;
     let messages = case.inputs()?;

@@ -3,10 +3,11 @@
 //! running), then its result publisher, sink and engine started ([`Deployer::launch`]).
 
 use crate::config::{DefinitionSource, GraphBinding, WeirConfig};
+use crate::registry::pull_definition;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use weir_plugin::door::{DoorHandle, GraphRoute};
 use weir_plugin::engine::{
     self, CircuitConfig, EngineError, EngineOptions, GraphSpec, Outputs, RunningGraph,
 };
-use weir_plugin::graph::Graph;
+use weir_plugin::graph::{Graph, ModuleSources};
 use weir_plugin::schema::ModuleSchema;
 use weir_plugin::sink::buffer::{SinkMetrics, SinkThread};
 use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher, PublisherThread};
@@ -35,7 +36,8 @@ pub(super) struct Deployer {
     pub runtime: Arc<WasmRuntime>,
     pub state: Arc<StateStore>,
     pub node_id: Arc<str>,
-    pub module_dirs: Vec<PathBuf>,
+    /// Where module references (and registry definitions) resolve.
+    pub sources: ModuleSources,
     pub door: DoorHandle,
     pub circuit: CircuitConfig,
     pub board: StatusBoard,
@@ -87,7 +89,7 @@ impl Deployer {
             runtime: WasmRuntime::new(&runtime_config, state.clone())?,
             state,
             node_id,
-            module_dirs: config.modules.paths(),
+            sources: config.modules.sources(),
             board: StatusBoard::start(door.clone(), STATUS_REFRESH)
                 .context("cannot start the graphs' status reports")?,
             door,
@@ -99,7 +101,7 @@ impl Deployer {
     /// Reads `binding`'s definition and loads its modules; `Ok(None)` for an optional graph
     /// whose modules are missing (logged).
     pub fn prepare(&self, binding: &GraphBinding) -> anyhow::Result<Option<GraphSpec>> {
-        let mut graph = load_definition(binding)?;
+        let mut graph = self.load_definition(binding)?;
         for file in &binding.schemas {
             let schema = ModuleSchema::from_file(file.path())
                 .with_context(|| format!("graph `{}`", binding.name))?;
@@ -108,7 +110,7 @@ impl Deployer {
         for warning in &graph.warnings {
             tracing::warn!(graph = %binding.name, "{warning}");
         }
-        let modules = match engine::load_modules(&graph, &self.module_dirs, &self.runtime) {
+        let modules = match engine::load_modules(&graph, &self.sources, &self.runtime) {
             Ok(modules) => modules,
             Err(errors) if binding.optional => {
                 let first = errors.0.first().map(|e| e.message.as_str()).unwrap_or("");
@@ -183,6 +185,26 @@ impl Deployer {
         Ok((deployed, route))
     }
 
+    /// `binding`'s definition, read from its file, pulled from its registry or built in.
+    fn load_definition(&self, binding: &GraphBinding) -> anyhow::Result<Graph> {
+        let configuration: HashMap<String, String> = binding
+            .configuration
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(match &binding.definition {
+            DefinitionSource::File(file) => Graph::load(file.path(), &configuration)?,
+            DefinitionSource::Registry(reference) => {
+                pull_definition(reference, &configuration, &self.sources.registries)
+                    .with_context(|| format!("graph `{}`: definition", binding.name))?
+                    .0
+            }
+            DefinitionSource::Builtin { name, text } => {
+                Graph::parse(text, &format!("builtin:{name}"), &configuration)?
+            }
+        })
+    }
+
     /// Where `binding`'s results go, its upstream sink if any, and how the start-up log names
     /// the destination.
     fn outputs(
@@ -226,10 +248,12 @@ impl Deployer {
 }
 
 /// A digest of everything a version of a graph is built from: the binding, the definition
-/// file, the schema files and the module files. Equal digests: nothing to reload.
+/// (its file, or the digest a registry tag named), the schema files and the module files
+/// (pulled ones are named by digest). Equal digests: nothing to reload.
 pub(super) fn fingerprint(binding: &GraphBinding, spec: &GraphSpec) -> u64 {
     let mut digest = DefaultHasher::new();
     format!("{binding:?}").hash(&mut digest);
+    spec.graph.file.hash(&mut digest);
     let mut files: Vec<&Path> = spec.modules.values().map(|m| m.path()).collect();
     if let DefinitionSource::File(file) = &binding.definition {
         files.push(file.path());
@@ -260,18 +284,4 @@ pub(super) fn seed(binding: &GraphBinding, state: &StateStore) -> anyhow::Result
         file.path().display()
     );
     Ok(())
-}
-
-fn load_definition(binding: &GraphBinding) -> anyhow::Result<Graph> {
-    let configuration: HashMap<String, String> = binding
-        .configuration
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(match &binding.definition {
-        DefinitionSource::File(file) => Graph::load(file.path(), &configuration)?,
-        DefinitionSource::Builtin { name, text } => {
-            Graph::parse(text, &format!("builtin:{name}"), &configuration)?
-        }
-    })
 }

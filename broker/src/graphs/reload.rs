@@ -27,7 +27,7 @@ pub struct Reloaded {
 }
 
 impl RunningGraphs {
-    /// Applies `config`'s graphs (and `modules.directories`, `engine.circuit` and
+    /// Applies `config`'s graphs (and `modules` other than `schema_dir`, `engine.circuit` and
     /// `engine.max_clock_skew_ms`, which reach the graphs started from now on).
     pub fn reload(&mut self, config: &WeirConfig) -> Reloaded {
         let mut done = Reloaded::default();
@@ -45,7 +45,7 @@ impl RunningGraphs {
             },
         };
         let mut deployer = deployer;
-        deployer.module_dirs = config.modules.paths();
+        deployer.sources = config.modules.sources();
         deployer.circuit = config.engine.circuit.config();
         self.remove_unbound(config, &deployer, &mut done);
         for binding in &config.graphs {

@@ -1,17 +1,17 @@
 //! Loading the modules a graph's nodes reference.
 
-use crate::graph::{Graph, GraphErrors, OperationType};
+use crate::graph::{Graph, GraphErrors, ModuleSources, OperationType};
 use crate::wasm::{nn, OperatorModule, WasmRuntime};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Resolves every module reference of `graph` against `dirs`, loads each module file once
+/// Resolves every module reference of `graph` in `sources`, loads each module file once
 /// (several nodes often share one), and checks it exports what its node needs. Answers the
 /// module of each node that runs one, by node index.
 pub fn load_modules(
     graph: &Graph,
-    dirs: &[PathBuf],
+    sources: &ModuleSources,
     runtime: &Arc<WasmRuntime>,
 ) -> Result<HashMap<usize, Arc<OperatorModule>>, GraphErrors> {
     let mut loaded: HashMap<PathBuf, Result<Arc<OperatorModule>, String>> = HashMap::new();
@@ -21,7 +21,7 @@ pub fn load_modules(
             .or_insert_with(|| runtime.load(path).map(Arc::new).map_err(|e| e.to_string()))
             .clone()
     };
-    let resolved = graph.check_modules(dirs, |path| usable_operators(graph, &*load(path)?))?;
+    let resolved = graph.check_modules(sources, |path| usable_operators(graph, &*load(path)?))?;
     Ok(resolved
         .into_iter()
         .filter_map(|(index, path)| Some((index, load(&path).ok()?)))

@@ -6,7 +6,7 @@
 //! types, a missing `module`, arms on edges that do not leave a branch, cycles, nodes not
 //! reachable from the source or not leading to the sink, required parameters without a value.
 //! [`Graph::check_modules`] then resolves module references against module directories and
-//! checks that each module exports the interface its node needs.
+//! registries and checks that each module exports the interface its node needs.
 
 pub mod definition;
 mod locate;
@@ -14,7 +14,7 @@ mod modules;
 mod validate;
 
 pub use definition::{GraphDefinition, OperationType};
-pub use modules::resolve_module;
+pub use modules::{resolve_module, ModuleSources};
 
 use crate::schema::ModuleSchema;
 use crate::wasm::instance::InitConfiguration;
@@ -202,16 +202,17 @@ impl Graph {
         }
     }
 
-    /// Resolves each node's module reference against `dirs` and checks with `exports` that the
-    /// module exports the interface its operation needs. `exports(path)` answers the module's
-    /// operator interfaces, or why it cannot be loaded.
+    /// Resolves each node's module reference in `sources` (each distinct reference once) and
+    /// checks with `exports` that the module exports the interface its operation needs.
+    /// `exports(path)` answers the module's operator interfaces, or why it cannot be loaded.
     pub fn check_modules(
         &self,
-        dirs: &[PathBuf],
+        sources: &ModuleSources,
         mut exports: impl FnMut(&std::path::Path) -> Result<Vec<OperationType>, String>,
     ) -> Result<Vec<(usize, PathBuf)>, GraphErrors> {
         let mut resolved = Vec::new();
         let mut errors = Vec::new();
+        let mut found: HashMap<&str, Result<PathBuf, String>> = HashMap::new();
         for (index, node) in self.nodes.iter().enumerate() {
             let Some(reference) = &node.module else {
                 continue;
@@ -223,7 +224,11 @@ impl Graph {
                 column,
                 message: format!("operations[{index}].module: {message}"),
             };
-            let path = match resolve_module(reference, dirs) {
+            let path = match found
+                .entry(reference)
+                .or_insert_with(|| sources.resolve(reference))
+                .clone()
+            {
                 Ok(path) => path,
                 Err(message) => {
                     errors.push(error(format!("node `{}`: {message}", node.name)));

@@ -1,20 +1,76 @@
-//! Module references in graphs, resolved against module directories.
+//! Module references in graphs, resolved against module directories and registries.
 //!
-//! A reference is a file path (ending in `.wasm`, or starting with `/`, `./` or `../`) or an
-//! OCI-style `name:tag` / `repo/path/name:tag`. The latter resolves, in each directory in turn,
-//! to the first that exists of `DIR/name-tag.wasm`, `DIR/name/tag.wasm` and `DIR/name.wasm`
-//! (registry and repository path are ignored), so modules built into `target/modules/` just
-//! work.
+//! A reference is a file path (ending in `.wasm`, or starting with `/`, `./` or `../`), a
+//! registry reference (its first component has a `.` or a `:` or is `localhost`:
+//! `localhost:5000/samples/temperature:1.0.0`, pulled and cached by [`crate::oci`]), or an
+//! OCI-style `name:tag` / `repo/path/name:tag` without a registry. The latter resolves, in each
+//! directory in turn, to the first that exists of `DIR/name-tag.wasm`, `DIR/name/tag.wasm` and
+//! `DIR/name.wasm` (the repository path is ignored), so modules built into `target/modules/`
+//! just work.
 
+use crate::oci::{names_registry, ArtifactKind, Origin, Registries};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-/// The file `reference` names, or a message listing where it was looked for.
+/// Where module references resolve: local directories, and the registries for references
+/// that name one.
+#[derive(Debug, Clone)]
+pub struct ModuleSources {
+    /// Directories searched in order.
+    pub directories: Vec<PathBuf>,
+    /// Registries and the cache of what was pulled from them.
+    pub registries: Registries,
+}
+
+impl ModuleSources {
+    /// `directories`, and registries with default settings and the default cache.
+    pub fn local(directories: Vec<PathBuf>) -> ModuleSources {
+        ModuleSources {
+            directories,
+            registries: Registries::new(Registries::default_cache_dir()),
+        }
+    }
+
+    /// The file `reference` names: pulled (or cached) when it names a registry, else found in
+    /// the directories; or a message saying why not.
+    ///
+    /// ```
+    /// use weir_plugin::graph::ModuleSources;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("temperature.wasm"), b"").unwrap();
+    /// let sources = ModuleSources::local(vec![dir.path().to_path_buf()]);
+    /// let found = sources.resolve("azure-samples/explore-iot-operations/temperature:1.0.0");
+    /// assert_eq!(found.unwrap(), dir.path().join("temperature.wasm"));
+    /// assert!(sources.resolve("humidity:2").is_err());
+    /// ```
+    pub fn resolve(&self, reference: &str) -> Result<PathBuf, String> {
+        if !names_registry(reference) {
+            return resolve_module(reference, &self.directories);
+        }
+        let started = Instant::now();
+        let pulled = self
+            .registries
+            .pull(reference, ArtifactKind::Module)
+            .map_err(|e| e.to_string())?;
+        if pulled.origin == Origin::Registry {
+            tracing::info!(
+                "module {reference} pulled ({}) in {} ms",
+                pulled.digest,
+                started.elapsed().as_millis()
+            );
+        }
+        Ok(pulled.path)
+    }
+}
+
+/// The file `reference`, a path or a reference without a registry, names in `dirs`, or a
+/// message listing where it was looked for.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// std::fs::write(dir.path().join("temperature.wasm"), b"").unwrap();
 /// let dirs = [dir.path().to_path_buf()];
-/// let found = weir_plugin::graph::resolve_module("registry.io/graphs/temperature:1.0.0", &dirs);
+/// let found = weir_plugin::graph::resolve_module("samples/temperature:1.0.0", &dirs);
 /// assert_eq!(found.unwrap(), dir.path().join("temperature.wasm"));
 /// assert!(weir_plugin::graph::resolve_module("humidity:2", &dirs).is_err());
 /// ```
