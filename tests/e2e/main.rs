@@ -25,6 +25,7 @@ mod mqtt5_limits;
 mod nn;
 mod passwords;
 mod persistence;
+mod registry;
 mod reload;
 mod security;
 mod services;

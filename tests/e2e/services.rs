@@ -1,15 +1,17 @@
-//! Real upstream services for the sink tests, on free loopback ports: tansu (a Kafka-protocol
-//! broker, in memory), a Kafka reader on rdkafka, and an OTLP/HTTP receiver on the official
-//! protobufs (tests/e2e/otlp_receiver.py). scripts/install-services.sh installs them.
+//! Real services for the sink and registry tests, on free loopback ports: tansu (a
+//! Kafka-protocol broker, in memory), a Kafka reader on rdkafka, an OTLP/HTTP receiver on the
+//! official protobufs (tests/e2e/otlp_receiver.py), and Debian's `docker-registry` (the
+//! distribution registry) with the ORAS Python SDK to push to it. scripts/install-services.sh
+//! and scripts/install-toolchain.sh install them.
 
-use super::harness::{free_port, repo, PATIENCE};
+use super::harness::{free_port, repo, write_file, PATIENCE};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
@@ -273,4 +275,123 @@ impl Drop for OtlpReceiver {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A distribution registry on 127.0.0.1 with filesystem storage; killed on drop.
+pub struct Registry {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Registry {
+    /// Starts a registry open to anyone.
+    pub fn start() -> Registry {
+        Self::start_with_users(&[])
+    }
+
+    /// Starts a registry that asks for basic authentication as one of `users` (bcrypt
+    /// htpasswd), or open to anyone without users.
+    pub fn start_with_users(users: &[(&str, &str)]) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: '{}'}}\nhttp: {{addr: '127.0.0.1:{port}'}}\n",
+            dir.path().join("data").display()
+        );
+        if !users.is_empty() {
+            let file = dir.path().join("htpasswd");
+            let mut entries = String::new();
+            for (user, password) in users {
+                let output = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd not found: run scripts/install-services.sh");
+                assert!(output.status.success());
+                entries.push_str(String::from_utf8_lossy(&output.stdout).trim());
+                entries.push('\n');
+            }
+            std::fs::write(&file, entries).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd: {{realm: weir-tests, path: '{}'}}\n",
+                file.display()
+            ));
+        }
+        write_file(dir.path(), "config.yml", &config);
+        let mut registry = Registry {
+            child: None,
+            dir,
+            port,
+        };
+        registry.restart();
+        registry
+    }
+
+    /// Starts (again) on the same port and storage, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the registry is running");
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry not found: run scripts/install-services.sh");
+        wait_for_port(self.port, &mut child, "docker-registry");
+        self.child = Some(child);
+    }
+
+    /// `127.0.0.1:PORT`, as references name it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The file the registry keeps blob `digest` in.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Pushes `file` to `reference` with the ORAS Python SDK, as `oras push REF FILE[:TYPE]`
+/// does (without a media type, oras says `application/vnd.oci.image.layer.v1.tar`).
+pub fn oras_push(registry: &Registry, file: &Path, media_type: Option<&str>, reference: &str) {
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let entry = match media_type {
+        Some(media_type) => format!("{name}:{media_type}"),
+        None => name.to_string(),
+    };
+    let script = "import sys, oras.client\n\
+        c = oras.client.OrasClient(hostname=sys.argv[1], insecure=True)\n\
+        r = c.push(files=[sys.argv[2]], target=sys.argv[3], disable_path_validation=True)\n\
+        assert r.status_code == 201, r\n";
+    let output = Command::new("python3")
+        .args(["-c", script, &registry.host(), &entry, reference])
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "oras push {reference} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,0 +1,506 @@
+//! Modules and graph definitions from a real OCI registry: Debian's `docker-registry` (the
+//! distribution registry) on a free loopback port, pushed to with the ORAS Python SDK as users
+//! of Azure IoT Operations push, and with `weir module push` / `weir graph push`.
+
+use super::harness::{
+    free_port, modules_dir, mosquitto_pub, weir_bin, write_file, MosquittoSub, Weir,
+};
+use super::services::{oras_push, Registry};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// Runs `weir ARGS` with its cache under `cache`; (status, stdout, stderr).
+fn weir(args: &[&str], cache: &Path) -> (ExitStatus, String, String) {
+    let output = Command::new(weir_bin())
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run weir");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `weir ARGS`, which must succeed; its stdout.
+fn weir_ok(args: &[&str], cache: &Path) -> String {
+    let (status, stdout, stderr) = weir(args, cache);
+    assert!(status.success(), "weir {args:?} failed:\n{stdout}{stderr}");
+    stdout
+}
+
+/// `weir ARGS`, which must fail; its stderr.
+fn weir_fails(args: &[&str], cache: &Path) -> String {
+    let (status, stdout, stderr) = weir(args, cache);
+    assert!(!status.success(), "weir {args:?} succeeded:\n{stdout}");
+    stderr
+}
+
+/// The `sha256:...` digest a push or pull printed.
+fn digest_in(said: &str) -> String {
+    let start = said.find("(sha256:").expect("a digest") + 1;
+    said[start..start + 71].to_string()
+}
+
+fn built(module: &str) -> PathBuf {
+    Path::new(&modules_dir()).join(format!("{module}.wasm"))
+}
+
+#[test]
+fn modules_pushed_with_oras_pull_by_tag_and_digest_and_verify() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let temperature = built("temperature");
+    let window = built("window");
+    // As AIO's documentation pushes: with and without the wasm media type.
+    oras_push(
+        &registry,
+        &temperature,
+        None,
+        &format!("{host}/samples/temperature:1.0.0"),
+    );
+    oras_push(
+        &registry,
+        &window,
+        Some("application/wasm"),
+        &format!("{host}/samples/window:1.0.0"),
+    );
+
+    let cache = work.path().join("cache");
+    let out = work.path().join("t.wasm");
+    let said = weir_ok(
+        &[
+            "module",
+            "pull",
+            &format!("{host}/samples/temperature:1.0.0"),
+            "--plain-http",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert!(said.contains("from the registry"), "{said}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&temperature).unwrap()
+    );
+    let digest = digest_in(&said);
+
+    // By digest, into an empty cache, then from the cache without asking the registry.
+    let fresh = work.path().join("fresh");
+    let pinned = format!("{host}/samples/temperature@{digest}");
+    let said = weir_ok(
+        &[
+            "module",
+            "pull",
+            &pinned,
+            "--plain-http",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &fresh,
+    );
+    assert!(said.contains("from the registry"), "{said}");
+    let said = weir_ok(
+        &[
+            "module",
+            "pull",
+            &pinned,
+            "--plain-http",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &fresh,
+    );
+    assert!(said.contains("from the cache"), "{said}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&temperature).unwrap()
+    );
+
+    let said = weir_ok(
+        &[
+            "module",
+            "pull",
+            &format!("{host}/samples/window:1.0.0"),
+            "--plain-http",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&window).unwrap(),
+        "{said}"
+    );
+
+    // A missing tag, and a digest the registry does not have: the registry's answer.
+    let missing = format!("{host}/samples/temperature:9.9.9");
+    let error = weir_fails(&["module", "pull", &missing, "--plain-http"], &cache);
+    assert!(
+        error.contains(&missing) && error.contains("MANIFEST_UNKNOWN"),
+        "{error}"
+    );
+    let unknown = format!("{host}/samples/temperature@sha256:{}", "0".repeat(64));
+    let error = weir_fails(&["module", "pull", &unknown, "--plain-http"], &cache);
+    assert!(
+        error.contains(&unknown) && error.contains("MANIFEST_UNKNOWN"),
+        "{error}"
+    );
+
+    // Without --plain-http the client speaks TLS to a registry that does not: said so.
+    let error = weir_fails(&["module", "pull", &missing], &cache);
+    assert!(error.contains("--plain-http"), "{error}");
+}
+
+#[test]
+fn content_that_does_not_match_its_digest_or_is_not_wasm_is_refused() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let said = weir_ok(
+        &[
+            "module",
+            "push",
+            built("echo").to_str().unwrap(),
+            &format!("{host}/samples/echo:1.0.0"),
+            "--plain-http",
+        ],
+        &cache,
+    );
+    assert!(said.contains("pushed"), "{said}");
+    // The registry's copy of the layer is altered on its disk.
+    let layer = oci_layer_digest(&built("echo"));
+    std::fs::write(
+        registry.blob_file(&layer),
+        b"\0asm not the module that was pushed",
+    )
+    .unwrap();
+    let error = weir_fails(
+        &[
+            "module",
+            "pull",
+            &format!("{host}/samples/echo:1.0.0"),
+            "--plain-http",
+        ],
+        &cache,
+    );
+    assert!(
+        error.contains("digest mismatch") && error.contains(&layer),
+        "{error}"
+    );
+
+    // A graph definition is not a module.
+    let yaml = write_file(work.path(), "graph.yaml", "metadata: {name: g}\n");
+    oras_push(
+        &registry,
+        &yaml,
+        None,
+        &format!("{host}/samples/not-a-module:1.0.0"),
+    );
+    let error = weir_fails(
+        &[
+            "module",
+            "pull",
+            &format!("{host}/samples/not-a-module:1.0.0"),
+            "--plain-http",
+        ],
+        &cache,
+    );
+    assert!(
+        error.contains("not a wasm layer") && error.contains("graph.yaml"),
+        "{error}"
+    );
+}
+
+/// The digest of a file, as the registry names the layer holding it.
+fn oci_layer_digest(file: &Path) -> String {
+    weir_plugin::oci::sha256_digest(&std::fs::read(file).unwrap())
+}
+
+#[test]
+fn credentials_come_from_the_configuration_and_bad_ones_are_refused() {
+    let registry = Registry::start_with_users(&[("gateway", "s3cret")]);
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let config = |name: &str, credentials: &str| {
+        write_file(
+            work.path(),
+            name,
+            &format!(
+                "modules:\n  directories: []\n  cache_dir: cache-{name}\n  registries:\n    '{host}': {{insecure: true{credentials}}}\n"
+            ),
+        )
+    };
+    let good = config(
+        "good.yaml",
+        ", username: gateway, password: '${REGISTRY_PASSWORD}'",
+    );
+    let bad = config("bad.yaml", ", username: gateway, password: wrong");
+    let anonymous = config("anonymous.yaml", "");
+    let reference = format!("{host}/samples/temperature:1.0.0");
+    let temperature = built("temperature");
+    let cache = work.path().join("xdg");
+
+    let error = weir_fails(
+        &[
+            "module",
+            "push",
+            temperature.to_str().unwrap(),
+            &reference,
+            "--config",
+            bad.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert!(
+        error.contains(&reference) && error.contains("401"),
+        "{error}"
+    );
+    // The password comes from the environment through ${REGISTRY_PASSWORD}.
+    let output = Command::new(weir_bin())
+        .args([
+            "module",
+            "push",
+            temperature.to_str().unwrap(),
+            &reference,
+            "--config",
+            good.to_str().unwrap(),
+        ])
+        .env("REGISTRY_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    for refused in [&bad, &anonymous] {
+        let error = weir_fails(
+            &[
+                "module",
+                "pull",
+                &reference,
+                "--config",
+                refused.to_str().unwrap(),
+            ],
+            &cache,
+        );
+        assert!(
+            error.contains(&reference) && error.to_lowercase().contains("unauthorized"),
+            "{error}"
+        );
+    }
+    let output = Command::new(weir_bin())
+        .args([
+            "module",
+            "pull",
+            &reference,
+            "--config",
+            good.to_str().unwrap(),
+            "-o",
+        ])
+        .arg(work.path().join("pulled.wasm"))
+        .env("REGISTRY_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("pulled.wasm")).unwrap(),
+        std::fs::read(&temperature).unwrap()
+    );
+}
+
+/// A one-map graph definition whose module is `module`.
+fn one_map_graph(module: &str) -> String {
+    format!(
+        "metadata: {{name: registry-graph, version: 1.0.0}}\nmoduleRequirements: {{apiVersion: 1.1.0, runtimeVersion: 1.1.0}}\noperations:\n  - {{operationType: source, name: source}}\n  - {{operationType: map, name: convert, module: '{module}'}}\n  - {{operationType: sink, name: sink}}\nconnections:\n  - {{from: {{name: source}}, to: {{name: convert}}}}\n  - {{from: {{name: convert}}, to: {{name: sink}}}}\n"
+    )
+}
+
+/// The unit of the temperature in a result: `C` once the temperature module converted it.
+fn unit(payload: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(payload).unwrap();
+    value["temperature"]["unit"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_the_cache_offline()
+{
+    let mut registry = Registry::start();
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("xdg");
+    let module = format!("{host}/samples/convert:1.0.0");
+    let graph = format!("{host}/graphs/registry-graph:1.0.0");
+    // The definition is pushed with weir, the module first as echo (no conversion).
+    let definition = write_file(work.path(), "graph.yaml", &one_map_graph(&module));
+    weir_ok(
+        &[
+            "graph",
+            "push",
+            definition.to_str().unwrap(),
+            &graph,
+            "--plain-http",
+        ],
+        &cache,
+    );
+    weir_ok(
+        &[
+            "module",
+            "push",
+            built("echo").to_str().unwrap(),
+            &module,
+            "--plain-http",
+        ],
+        &cache,
+    );
+
+    let start = |work: &Path| {
+        let dir = tempfile::tempdir().unwrap();
+        let (v4, v5) = (free_port(), free_port());
+        let config = write_file(
+            dir.path(),
+            "weir.yaml",
+            &format!(
+                "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n\
+                 modules:\n  directories: []\n  cache_dir: '{}'\n  registries:\n    '{host}': {{insecure: true}}\n\
+                 graphs:\n  - {{name: g, definition: 'oci://{graph}', source: [in], sink: {{topic: out}}}}\n",
+                work.join("oci").display()
+            ),
+        );
+        Weir::spawn(dir, &config, &[], v4, v5)
+    };
+    let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
+    let weir = start(work.path());
+    let port = weir.v4.to_string();
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "out"]);
+    mosquitto_pub(&["-p", &port, "-t", "in", "-m", reading]);
+    assert_eq!(unit(&out.next_message()), "F");
+
+    // The tag moves to the temperature module; SIGHUP notices.
+    weir_ok(
+        &[
+            "module",
+            "push",
+            built("temperature").to_str().unwrap(),
+            &module,
+            "--plain-http",
+        ],
+        &cache,
+    );
+    weir.signal("HUP");
+    weir.wait_for_log("graph `g` reloaded");
+    mosquitto_pub(&["-p", &port, "-t", "in", "-m", reading]);
+    assert_eq!(unit(&out.next_message()), "C");
+    drop(out);
+    drop(weir);
+
+    // With the registry gone, a restart runs what the tags named when last pulled.
+    registry.stop();
+    let weir = start(work.path());
+    assert!(
+        weir.log().contains("cannot reach the registry"),
+        "{}",
+        weir.log()
+    );
+    let port = weir.v4.to_string();
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "out"]);
+    mosquitto_pub(&["-p", &port, "-t", "in", "-m", reading]);
+    assert_eq!(unit(&out.next_message()), "C");
+    registry.restart();
+}
+
+#[test]
+fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("xdg");
+    let module = format!("{host}/samples/temperature:1.0.0");
+    oras_push(
+        &registry,
+        &built("temperature"),
+        Some("application/wasm"),
+        &module,
+    );
+    // As AIO's documentation pushes a graph: one YAML file, no media type.
+    let graph = write_file(work.path(), "graph-simple.yaml", &one_map_graph(&module));
+    oras_push(
+        &registry,
+        &graph,
+        None,
+        &format!("{host}/graphs/graph-simple:1.0.0"),
+    );
+
+    let said = weir_ok(
+        &[
+            "graph",
+            "check",
+            &format!("oci://{host}/graphs/graph-simple:1.0.0"),
+            "--plain-http",
+        ],
+        &cache,
+    );
+    assert!(
+        said.contains(&format!("convert [map] {module} -> ")) && said.contains("graph is valid"),
+        "{said}"
+    );
+
+    let input = write_file(work.path(), "in.jsonl", "{\"topic\": \"t\", \"payload\": \"{\\\"temperature\\\":{\\\"value\\\":212,\\\"unit\\\":\\\"F\\\"}}\", \"ts\": \"000001700000000:00000:dev\"}\n");
+    let said = weir_ok(
+        &[
+            "graph",
+            "run",
+            "--graph",
+            graph.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--plain-http",
+        ],
+        &cache,
+    );
+    assert!(said.contains("\\\"unit\\\":\\\"C\\\""), "{said}");
+
+    // A module reference the registry does not know: at its line and column.
+    let missing = format!("{host}/samples/temperature:0.0.1");
+    let broken = write_file(work.path(), "broken.yaml", &one_map_graph(&missing));
+    let error = weir_fails(
+        &["graph", "check", broken.to_str().unwrap(), "--plain-http"],
+        &cache,
+    );
+    assert!(
+        error.contains(&format!("{}:5:", broken.display()))
+            && error.contains(&missing)
+            && error.contains("MANIFEST_UNKNOWN"),
+        "{error}"
+    );
+    // weir graph pull writes the definition as pushed.
+    let pulled = work.path().join("pulled.yaml");
+    weir_ok(
+        &[
+            "graph",
+            "pull",
+            &format!("{host}/graphs/graph-simple:1.0.0"),
+            "--plain-http",
+            "-o",
+            pulled.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&graph).unwrap()
+    );
+}
