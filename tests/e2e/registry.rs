@@ -3,7 +3,7 @@
 //! of Azure IoT Operations push, and with `weir module push` / `weir graph push`.
 
 use super::harness::{
-    free_port, modules_dir, mosquitto_pub, weir_bin, write_file, MosquittoSub, Weir,
+    free_port, modules_dir, mosquitto_pub, repo, weir_bin, write_file, MosquittoSub, Weir,
 };
 use super::services::{oras_push, Registry};
 use std::path::{Path, PathBuf};
@@ -503,4 +503,19 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
         std::fs::read(&pulled).unwrap(),
         std::fs::read(&graph).unwrap()
     );
+
+    // The example configuration runs the same pushed definition and module in the broker.
+    let port = free_port();
+    let env = [
+        ("WEIR_REGISTRY", host.clone()),
+        ("WEIR_MQTT_PORT", port.to_string()),
+        ("XDG_CACHE_HOME", cache.display().to_string()),
+    ];
+    let config = repo("config/examples/registry.yaml");
+    let _weir = Weir::spawn(tempfile::tempdir().unwrap(), &config, &env, port, port);
+    let port = port.to_string();
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "processed/#"]);
+    let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
+    mosquitto_pub(&["-p", &port, "-t", "sensors/a/temperature", "-m", reading]);
+    assert_eq!(unit(&out.next_message()), "C");
 }
