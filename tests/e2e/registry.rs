@@ -518,4 +518,27 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
     let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
     mosquitto_pub(&["-p", &port, "-t", "sensors/a/temperature", "-m", reading]);
     assert_eq!(unit(&out.next_message()), "C");
+
+    // A definition the registry does not have: where weir.yaml names it, and the answer.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("{host}/graphs/graph-simple:0.0.1");
+    let config = write_file(
+        dir.path(),
+        "weir.yaml",
+        &format!(
+            "broker:\n  listeners: [{{protocol: mqtt, address: '127.0.0.1:{port}'}}]\nmodules:\n  registries: {{'{host}': {{insecure: true}}}}\ngraphs:\n  - name: g\n    definition: oci://{missing}\n    source: [in]\n    sink: {{topic: out}}\n",
+            port = free_port()
+        ),
+    );
+    let env = [("XDG_CACHE_HOME", cache.display().to_string())];
+    let log = Weir::try_spawn(dir, &config, &env, 0, 0)
+        .err()
+        .expect("weir started");
+    assert!(
+        log.contains(&format!(
+            "{}:7:17: graph `g`: definition: {missing}",
+            config.display()
+        )) && log.contains("MANIFEST_UNKNOWN"),
+        "{log}"
+    );
 }

@@ -53,13 +53,18 @@ pub const BUILTIN_GRAPHS: &[(&str, &str)] = &[
 ];
 
 /// Where a graph's definition comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum DefinitionSource {
     /// A file (relative paths resolve against the configuration's directory).
     File(ExistingFile),
     /// A definition in an OCI registry (`oci://host[:port]/repository:tag` or `@sha256:...`),
-    /// pulled when the graph starts; the reference is kept without `oci://`.
-    Registry(String),
+    /// pulled when the graph starts.
+    Registry {
+        /// The reference, without `oci://`.
+        reference: String,
+        /// Where it is written (`weir.yaml:12:17`), for errors found when it is pulled.
+        written_at: String,
+    },
     /// A definition compiled into the binary (`builtin:<name>`).
     Builtin {
         /// Its name.
@@ -67,6 +72,20 @@ pub enum DefinitionSource {
         /// Its text.
         text: &'static str,
     },
+}
+
+impl std::fmt::Debug for DefinitionSource {
+    /// What the graph is built from: where a registry reference is written in weir.yaml is
+    /// left out, so that a line added above it does not make a reload replace the graph.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefinitionSource::File(file) => f.debug_tuple("File").field(file).finish(),
+            DefinitionSource::Registry { reference, .. } => {
+                f.debug_tuple("Registry").field(reference).finish()
+            }
+            DefinitionSource::Builtin { name, .. } => f.debug_tuple("Builtin").field(name).finish(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for DefinitionSource {
@@ -77,7 +96,10 @@ impl<'de> Deserialize<'de> for DefinitionSource {
             |written| {
                 if let Some(reference) = written.strip_prefix("oci://") {
                     return weir_plugin::oci::parse_reference(reference)
-                        .map(|_| DefinitionSource::Registry(reference.to_string()))
+                        .map(|_| DefinitionSource::Registry {
+                            reference: reference.to_string(),
+                            written_at: String::new(),
+                        })
                         .map_err(|e| e.to_string());
                 }
                 match written.strip_prefix("builtin:") {
@@ -318,6 +340,29 @@ impl TryFrom<RawBinding> for GraphBinding {
             schemas: raw.schemas,
             state_seed: raw.state_seed,
         })
+    }
+}
+
+/// Records where each registry definition of `graphs` is written in `text` (the configuration
+/// after `${VAR}` substitution), as `locate(offset)` names an offset.
+pub(super) fn locate_registry_definitions(
+    graphs: &mut [GraphBinding],
+    text: &str,
+    locate: impl Fn(usize) -> String,
+) {
+    let mut from = 0;
+    for binding in graphs {
+        if let DefinitionSource::Registry {
+            reference,
+            written_at,
+        } = &mut binding.definition
+        {
+            let written = format!("oci://{reference}");
+            if let Some(found) = text.get(from..).and_then(|rest| rest.find(&written)) {
+                from += found + written.len();
+                *written_at = locate(from - written.len());
+            }
+        }
     }
 }
 

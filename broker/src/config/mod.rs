@@ -130,7 +130,7 @@ impl WeirConfig {
             }
         })?;
         let position = |offset| env::line_column(text, expanded.original_offset(offset));
-        let config: WeirConfig = paths::with_base_dir(base, || {
+        let mut config: WeirConfig = paths::with_base_dir(base, || {
             weir_plugin::yaml::from_str(&expanded.text, position)
         })
         .map_err(|e| ConfigError::Invalid {
@@ -146,6 +146,10 @@ impl WeirConfig {
                 file: file.to_string(),
                 message,
             })?;
+        graphs::locate_registry_definitions(&mut config.graphs, &expanded.text, |offset| {
+            let (line, column) = position(offset);
+            format!("{file}:{line}:{column}")
+        });
         Ok(config)
     }
 }

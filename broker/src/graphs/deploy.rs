@@ -194,9 +194,15 @@ impl Deployer {
             .collect();
         Ok(match &binding.definition {
             DefinitionSource::File(file) => Graph::load(file.path(), &configuration)?,
-            DefinitionSource::Registry(reference) => {
+            DefinitionSource::Registry {
+                reference,
+                written_at,
+            } => {
                 pull_definition(reference, &configuration, &self.sources.registries)
-                    .with_context(|| format!("graph `{}`: definition", binding.name))?
+                    .with_context(|| match written_at.as_str() {
+                        "" => format!("graph `{}`: definition", binding.name),
+                        at => format!("{at}: graph `{}`: definition", binding.name),
+                    })?
                     .0
             }
             DefinitionSource::Builtin { name, text } => {
