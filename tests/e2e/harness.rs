@@ -241,9 +241,19 @@ fn launch(mut command: Command, dir: &Path, env: &[(&str, String)]) -> Child {
 
 /// Runs `weir` with `args` to completion, returning (exit status, stdout, stderr).
 pub fn run_weir(args: &[&str], cwd: &Path) -> (ExitStatus, String, String) {
+    run_weir_with(args, cwd, &[])
+}
+
+/// As [`run_weir`], with extra environment variables.
+pub fn run_weir_with(
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &Path)],
+) -> (ExitStatus, String, String) {
     let output = Command::new(weir_bin())
         .args(args)
         .current_dir(cwd)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()

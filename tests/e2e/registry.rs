@@ -3,26 +3,16 @@
 //! of Azure IoT Operations push, and with `weir module push` / `weir graph push`.
 
 use super::harness::{
-    free_port, modules_dir, mosquitto_pub, repo, weir_bin, write_file, MosquittoSub, Weir,
+    free_port, modules_dir, mosquitto_pub, repo, run_weir_with, weir_bin, write_file, MosquittoSub,
+    Weir,
 };
 use super::services::{oras_push, Registry};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 
 /// Runs `weir ARGS` with its cache under `cache`; (status, stdout, stderr).
 fn weir(args: &[&str], cache: &Path) -> (ExitStatus, String, String) {
-    let output = Command::new(weir_bin())
-        .args(args)
-        .env("XDG_CACHE_HOME", cache)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run weir");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_weir_with(args, Path::new("."), &[("XDG_CACHE_HOME", cache)])
 }
 
 /// `weir ARGS`, which must succeed; its stdout.
@@ -37,6 +27,15 @@ fn weir_fails(args: &[&str], cache: &Path) -> String {
     let (status, stdout, stderr) = weir(args, cache);
     assert!(!status.success(), "weir {args:?} succeeded:\n{stdout}");
     stderr
+}
+
+/// `weir module pull REFERENCE --plain-http -o OUT`, which must succeed; what it printed.
+fn pull_module(reference: &str, out: &Path, cache: &Path) -> String {
+    let out = out.to_str().unwrap();
+    weir_ok(
+        &["module", "pull", reference, "--plain-http", "-o", out],
+        cache,
+    )
 }
 
 /// The `sha256:...` digest a push or pull printed.
@@ -72,17 +71,7 @@ fn modules_pushed_with_oras_pull_by_tag_and_digest_and_verify() {
 
     let cache = work.path().join("cache");
     let out = work.path().join("t.wasm");
-    let said = weir_ok(
-        &[
-            "module",
-            "pull",
-            &format!("{host}/samples/temperature:1.0.0"),
-            "--plain-http",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &cache,
-    );
+    let said = pull_module(&format!("{host}/samples/temperature:1.0.0"), &out, &cache);
     assert!(said.contains("from the registry"), "{said}");
     assert_eq!(
         std::fs::read(&out).unwrap(),
@@ -93,46 +82,16 @@ fn modules_pushed_with_oras_pull_by_tag_and_digest_and_verify() {
     // By digest, into an empty cache, then from the cache without asking the registry.
     let fresh = work.path().join("fresh");
     let pinned = format!("{host}/samples/temperature@{digest}");
-    let said = weir_ok(
-        &[
-            "module",
-            "pull",
-            &pinned,
-            "--plain-http",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &fresh,
-    );
+    let said = pull_module(&pinned, &out, &fresh);
     assert!(said.contains("from the registry"), "{said}");
-    let said = weir_ok(
-        &[
-            "module",
-            "pull",
-            &pinned,
-            "--plain-http",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &fresh,
-    );
+    let said = pull_module(&pinned, &out, &fresh);
     assert!(said.contains("from the cache"), "{said}");
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(&temperature).unwrap()
     );
 
-    let said = weir_ok(
-        &[
-            "module",
-            "pull",
-            &format!("{host}/samples/window:1.0.0"),
-            "--plain-http",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &cache,
-    );
+    let said = pull_module(&format!("{host}/samples/window:1.0.0"), &out, &cache);
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(&window).unwrap(),
