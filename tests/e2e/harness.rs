@@ -1,5 +1,6 @@
 //! Starting the real `weir` binary and real MQTT clients for end-to-end tests.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -248,7 +249,7 @@ pub fn run_weir(args: &[&str], cwd: &Path) -> (ExitStatus, String, String) {
 pub fn run_weir_with(
     args: &[&str],
     cwd: &Path,
-    env: &[(&str, &Path)],
+    env: &[(&str, &OsStr)],
 ) -> (ExitStatus, String, String) {
     let output = Command::new(weir_bin())
         .args(args)

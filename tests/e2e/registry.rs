@@ -3,16 +3,20 @@
 //! of Azure IoT Operations push, and with `weir module push` / `weir graph push`.
 
 use super::harness::{
-    free_port, modules_dir, mosquitto_pub, repo, run_weir_with, weir_bin, write_file, MosquittoSub,
-    Weir,
+    free_port, modules_dir, mosquitto_pub, repo, run_weir_with, write_file, MosquittoSub, Weir,
 };
 use super::services::{oras_push, Registry};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 
 /// Runs `weir ARGS` with its cache under `cache`; (status, stdout, stderr).
 fn weir(args: &[&str], cache: &Path) -> (ExitStatus, String, String) {
-    run_weir_with(args, Path::new("."), &[("XDG_CACHE_HOME", cache)])
+    run_weir_with(
+        args,
+        Path::new("."),
+        &[("XDG_CACHE_HOME", cache.as_os_str())],
+    )
 }
 
 /// `weir ARGS`, which must succeed; its stdout.
@@ -223,58 +227,40 @@ fn credentials_come_from_the_configuration_and_bad_ones_are_refused() {
         "{error}"
     );
     // The password comes from the environment through ${REGISTRY_PASSWORD}.
-    let output = Command::new(weir_bin())
-        .args([
-            "module",
-            "push",
-            temperature.to_str().unwrap(),
-            &reference,
-            "--config",
-            good.to_str().unwrap(),
-        ])
-        .env("REGISTRY_PASSWORD", "s3cret")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    for refused in [&bad, &anonymous] {
-        let error = weir_fails(
-            &[
-                "module",
-                "pull",
-                &reference,
-                "--config",
-                refused.to_str().unwrap(),
-            ],
-            &cache,
+    let with_password = |args: &[&str]| {
+        let (status, _, stderr) = run_weir_with(
+            args,
+            work.path(),
+            &[("REGISTRY_PASSWORD", OsStr::new("s3cret"))],
         );
+        assert!(status.success(), "weir {args:?}: {stderr}");
+    };
+    let good = good.to_str().unwrap();
+    with_password(&[
+        "module",
+        "push",
+        temperature.to_str().unwrap(),
+        &reference,
+        "--config",
+        good,
+    ]);
+    for refused in [&bad, &anonymous] {
+        let refused = refused.to_str().unwrap();
+        let error = weir_fails(&["module", "pull", &reference, "--config", refused], &cache);
         assert!(
             error.contains(&reference) && error.to_lowercase().contains("unauthorized"),
             "{error}"
         );
     }
-    let output = Command::new(weir_bin())
-        .args([
-            "module",
-            "pull",
-            &reference,
-            "--config",
-            good.to_str().unwrap(),
-            "-o",
-        ])
-        .arg(work.path().join("pulled.wasm"))
-        .env("REGISTRY_PASSWORD", "s3cret")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    with_password(&[
+        "module",
+        "pull",
+        &reference,
+        "--config",
+        good,
+        "-o",
+        "pulled.wasm",
+    ]);
     assert_eq!(
         std::fs::read(work.path().join("pulled.wasm")).unwrap(),
         std::fs::read(&temperature).unwrap()
