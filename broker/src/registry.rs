@@ -15,25 +15,30 @@ impl RegistryArgs {
     /// The registries: those of `--config`'s `modules` section, or none configured (anonymous
     /// HTTPS, the default cache), all over plain HTTP with `--plain-http`.
     pub fn registries(&self) -> anyhow::Result<Registries> {
-        let mut registries = match self.config()? {
-            Some(config) => config.modules.registries(),
-            None => Registries::new(Registries::default_cache_dir()),
-        };
-        registries.set_plain_http(self.plain_http);
-        Ok(registries)
+        Ok(self.registries_of(self.config()?.as_ref()))
     }
 
     /// Where module references resolve: `modules` (else `--config`'s directories), then the
     /// registries.
     pub fn sources(&self, modules: &[PathBuf]) -> anyhow::Result<ModuleSources> {
-        let directories = match (modules, self.config()?) {
+        let config = self.config()?;
+        let directories = match (modules, &config) {
             ([], Some(config)) => config.modules.paths(),
             (dirs, _) => dirs.to_vec(),
         };
         Ok(ModuleSources {
             directories,
-            registries: self.registries()?,
+            registries: self.registries_of(config.as_ref()),
         })
+    }
+
+    fn registries_of(&self, config: Option<&WeirConfig>) -> Registries {
+        let mut registries = match config {
+            Some(config) => config.modules.registries(),
+            None => Registries::new(Registries::default_cache_dir()),
+        };
+        registries.set_plain_http(self.plain_http);
+        registries
     }
 
     fn config(&self) -> anyhow::Result<Option<WeirConfig>> {
