@@ -11,13 +11,13 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 /// A CA made for the test.
-struct Ca {
+pub struct Ca {
     cert: Certificate,
     key: KeyPair,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub fn new(name: &str) -> Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -29,13 +29,13 @@ impl Ca {
     }
 
     /// Writes `NAME.pem` (the CA certificate) into `dir`.
-    fn write(&self, dir: &Path, name: &str) {
+    pub fn write(&self, dir: &Path, name: &str) {
         write_file(dir, &format!("{name}.pem"), &self.cert.pem());
     }
 
     /// Signs a certificate for `cn` (a server one for localhost and 127.0.0.1, or a client
     /// one) and writes `FILE.pem` and `FILE.key` into `dir`.
-    fn issue(&self, dir: &Path, file: &str, cn: &str, server: bool) {
+    pub fn issue(&self, dir: &Path, file: &str, cn: &str, server: bool) {
         let key = KeyPair::generate().unwrap();
         let names = if server {
             vec!["localhost".to_string()]

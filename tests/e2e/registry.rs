@@ -2,6 +2,7 @@
 //! distribution registry) on a free loopback port, pushed to with the ORAS Python SDK as users
 //! of Azure IoT Operations push, and with `weir module push` / `weir graph push`.
 
+use super::certificates::Ca;
 use super::harness::{
     free_port, modules_dir, mosquitto_pub, repo, run_weir_with, write_file, MosquittoSub, Weir,
 };
@@ -189,7 +190,7 @@ fn oci_layer_digest(file: &Path) -> String {
 
 #[test]
 fn credentials_come_from_the_configuration_and_bad_ones_are_refused() {
-    let registry = Registry::start_with_users(&[("gateway", "s3cret")]);
+    let registry = Registry::start_with(&[("gateway", "s3cret")], None);
     let host = registry.host();
     let work = tempfile::tempdir().unwrap();
     let config = |name: &str, credentials: &str| {
@@ -485,5 +486,57 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
             config.display()
         )) && log.contains("MANIFEST_UNKNOWN"),
         "{log}"
+    );
+}
+
+#[test]
+fn https_registries_are_trusted_through_their_ca_file() {
+    let ca = Ca::new("registry-ca");
+    let registry = Registry::start_with(&[], Some(&ca));
+    let host = registry.host();
+    let work = tempfile::tempdir().unwrap();
+    ca.write(work.path(), "registry-ca");
+    let config = write_file(
+        work.path(),
+        "weir.yaml",
+        &format!("modules:\n  cache_dir: cache\n  registries:\n    '{host}': {{ca_file: registry-ca.pem}}\n"),
+    );
+    let config = config.to_str().unwrap();
+    let reference = format!("{host}/samples/temperature:1.0.0");
+    let temperature = built("temperature");
+    let cache = work.path().join("xdg");
+    weir_ok(
+        &[
+            "module",
+            "push",
+            temperature.to_str().unwrap(),
+            &reference,
+            "--config",
+            config,
+        ],
+        &cache,
+    );
+    let out = work.path().join("pulled.wasm");
+    weir_ok(
+        &[
+            "module",
+            "pull",
+            &reference,
+            "--config",
+            config,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&temperature).unwrap()
+    );
+    // Without the CA, the certificate is not trusted: said, not mistaken for an outage.
+    let error = weir_fails(&["module", "pull", &reference], &cache);
+    assert!(
+        error.contains(&reference) && error.contains("TLS failed") && error.contains("ca_file"),
+        "{error}"
     );
 }

@@ -4,6 +4,7 @@
 //! distribution registry) with the ORAS Python SDK to push to it. scripts/install-services.sh
 //! and scripts/install-toolchain.sh install them.
 
+use super::certificates::Ca;
 use super::harness::{free_port, repo, write_file, PATIENCE};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -285,36 +286,37 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry open to anyone.
+    /// Starts a registry open to anyone, over plain HTTP.
     pub fn start() -> Registry {
-        Self::start_with_users(&[])
+        Self::start_with(&[], None)
     }
 
     /// Starts a registry that asks for basic authentication as one of `users` (bcrypt
-    /// htpasswd), or open to anyone without users.
-    pub fn start_with_users(users: &[(&str, &str)]) -> Registry {
+    /// htpasswd; open to anyone without users), over HTTPS with a certificate for localhost
+    /// and 127.0.0.1 issued by `tls`, or plain HTTP without.
+    pub fn start_with(users: &[(&str, &str)], tls: Option<&Ca>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: '{}'}}\nhttp: {{addr: '127.0.0.1:{port}'}}\n",
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: '{}'}}\n",
             dir.path().join("data").display()
         );
-        if !users.is_empty() {
-            let file = dir.path().join("htpasswd");
-            let mut entries = String::new();
-            for (user, password) in users {
-                let output = Command::new("htpasswd")
-                    .args(["-Bbn", user, password])
-                    .output()
-                    .expect("htpasswd not found: run scripts/install-services.sh");
-                assert!(output.status.success());
-                entries.push_str(String::from_utf8_lossy(&output.stdout).trim());
-                entries.push('\n');
+        match tls {
+            Some(ca) => {
+                ca.issue(dir.path(), "registry", "localhost", true);
+                let file = |name: &str| dir.path().join(name).display().to_string();
+                config.push_str(&format!(
+                    "http:\n  addr: '127.0.0.1:{port}'\n  tls: {{certificate: '{}', key: '{}'}}\n",
+                    file("registry.pem"),
+                    file("registry.key")
+                ));
             }
-            std::fs::write(&file, entries).unwrap();
+            None => config.push_str(&format!("http: {{addr: '127.0.0.1:{port}'}}\n")),
+        }
+        if !users.is_empty() {
             config.push_str(&format!(
                 "auth:\n  htpasswd: {{realm: weir-tests, path: '{}'}}\n",
-                file.display()
+                htpasswd(dir.path(), users).display()
             ));
         }
         write_file(dir.path(), "config.yml", &config);
@@ -370,6 +372,21 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Writes `users` into `dir/htpasswd` with bcrypt, as `htpasswd -B` does, and answers the file.
+fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
+    let mut entries = String::new();
+    for (user, password) in users {
+        let output = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd not found: run scripts/install-toolchain.sh");
+        assert!(output.status.success());
+        entries.push_str(String::from_utf8_lossy(&output.stdout).trim());
+        entries.push('\n');
+    }
+    write_file(dir, "htpasswd", &entries)
 }
 
 /// Pushes `file` to `reference` with the ORAS Python SDK, as `oras push REF FILE[:TYPE]`

@@ -8,12 +8,13 @@
 //!   cache_dir: /var/cache/weir/oci          # default: $XDG_CACHE_HOME/weir/oci
 //!   registries:
 //!     localhost:5000: {insecure: true}
+//!     registry.factory.lan: {ca_file: factory-ca.pem}
 //!     myregistry.azurecr.io:
 //!       username: ${REGISTRY_USER}
 //!       password: ${REGISTRY_PASSWORD}
 //! ```
 
-use super::paths::RelativePath;
+use super::paths::{ExistingFile, RelativePath};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -101,6 +102,8 @@ struct RawRegistry {
     #[serde(default)]
     insecure: bool,
     #[serde(default)]
+    ca_file: Option<ExistingFile>,
+    #[serde(default)]
     username: Option<String>,
     #[serde(default)]
     password: Option<String>,
@@ -124,6 +127,7 @@ impl TryFrom<RawRegistry> for RegistryConfig {
         Ok(RegistryConfig {
             settings: RegistrySettings {
                 insecure: raw.insecure,
+                ca_file: raw.ca_file.map(|file| file.path().to_path_buf()),
                 credentials,
             },
         })

@@ -3,7 +3,7 @@
 
 use super::reference::{parse, strip_scheme};
 use super::{ArtifactKind, CacheError, Credentials, OciError, Origin, Pulled, Registries};
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{DigestError, OciDistributionError, OciEnvelope};
 use oci_client::manifest::{
     OciImageManifest, IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE,
@@ -87,7 +87,7 @@ impl Registries {
         kind.check_content(&bytes)
             .map_err(|reason| request.content(reason))?;
         let (layer, config, manifest) = kind.image(bytes, title);
-        let client = request.client();
+        let client = request.client()?;
         let auth = request.auth();
         let pushed = blocking(async {
             let classify = |e| request.classify(e);
@@ -123,7 +123,8 @@ impl<'a> Request<'a> {
         self.reference.registry()
     }
 
-    fn client(&self) -> Client {
+    /// A client for this request's registry: plain HTTP or HTTPS, and its CA if it has one.
+    fn client(&self) -> Result<Client, OciError> {
         // reqwest's rustls without a bundled provider uses the process default: ring, as the
         // broker's own TLS. Installing it twice is harmless (the first one stays).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -132,12 +133,27 @@ impl<'a> Request<'a> {
         } else {
             ClientProtocol::HttpsExcept(self.registries.insecure())
         };
-        Client::new(ClientConfig {
+        let unusable = |reason: String| OciError::Client {
+            reference: self.written.to_string(),
+            reason,
+        };
+        let mut roots = Vec::new();
+        if let Some(file) = &self.registries.settings(self.registry()).ca_file {
+            let data = std::fs::read(file)
+                .map_err(|e| unusable(format!("cannot read ca_file {}: {e}", file.display())))?;
+            roots.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        Client::try_from(ClientConfig {
             protocol,
             connect_timeout: Some(CONNECT_TIMEOUT),
             read_timeout: Some(READ_TIMEOUT),
+            extra_root_certificates: roots,
             ..ClientConfig::default()
         })
+        .map_err(|e| unusable(chain(&e)))
     }
 
     fn auth(&self) -> RegistryAuth {
@@ -150,7 +166,7 @@ impl<'a> Request<'a> {
 
     /// Asks the registry for the manifest, then for the layer unless the cache has it.
     async fn download(&self, kind: ArtifactKind) -> Result<Pulled, Failure> {
-        let client = self.client();
+        let client = self.client()?;
         let (bytes, digest) = client
             .pull_manifest_raw(&self.reference, &self.auth(), MANIFEST_TYPES)
             .await
@@ -289,7 +305,7 @@ impl<'a> Request<'a> {
         };
         match error {
             OciDistributionError::RequestError(e) if is_tls_failure(&e) => refused(format!(
-                "TLS failed: {} (a registry without TLS needs `insecure: true` in modules.registries, or --plain-http)",
+                "TLS failed: {} (a registry without TLS needs `insecure: true` in modules.registries or --plain-http; one with a private CA, its `ca_file`)",
                 chain(&e)
             )),
             OciDistributionError::RequestError(e) => Failure::Unreachable(chain(&e)),

@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 pub struct RegistrySettings {
     /// Plain HTTP instead of HTTPS (a local registry).
     pub insecure: bool,
+    /// PEM certificates of a CA its HTTPS certificate is trusted from, besides the system's.
+    pub ca_file: Option<PathBuf>,
     /// Who Weir is to it.
     pub credentials: Credentials,
 }
@@ -67,6 +69,7 @@ impl fmt::Debug for RegistrySettings {
         };
         f.debug_struct("RegistrySettings")
             .field("insecure", &self.insecure)
+            .field("ca_file", &self.ca_file)
             .field("credentials", &credentials)
             .finish()
     }
@@ -117,6 +120,14 @@ pub enum OciError {
         /// As written.
         reference: String,
         /// What it holds instead.
+        reason: String,
+    },
+    /// The client could not be set up for the registry (its `ca_file`).
+    #[error("{reference}: {reason}")]
+    Client {
+        /// As written.
+        reference: String,
+        /// Why.
         reason: String,
     },
     /// The cache could not be read or written.
