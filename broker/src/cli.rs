@@ -85,7 +85,8 @@ pub enum GraphCommand {
     /// status 1 when a test fails.
     Test(GraphTestArgs),
     /// Push a graph definition (YAML) to a registry, as an image manifest with one
-    /// `application/yaml` layer. The definition is validated first.
+    /// `application/yaml` layer. Its YAML and keys are checked first (`graph check` checks
+    /// the rest).
     Push(PushArgs),
     /// Pull a graph definition from a registry (through the cache) and write it to a file.
     Pull(PullArgs),
@@ -144,6 +145,9 @@ pub struct GraphTestArgs {
     /// Schemas, schema directory and state seed, for every test.
     #[command(flatten)]
     pub inputs: GraphInputArgs,
+    /// Registry settings, for module references that name a registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Arguments of `weir graph run`.

@@ -419,6 +419,36 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
     );
     assert!(said.contains("\\\"unit\\\":\\\"C\\\""), "{said}");
 
+    // weir graph test too.
+    std::fs::create_dir(work.path().join("input")).unwrap();
+    write_file(
+        &work.path().join("input"),
+        "01.json",
+        r#"{"temperature":{"value":212,"unit":"F"}}"#,
+    );
+    write_file(
+        work.path(),
+        "expected.json",
+        r#"[{"payload": {"temperature": {"value": 100, "unit": "C"}}}]"#,
+    );
+    let case = write_file(
+        work.path(),
+        "converts.test.yaml",
+        "name: converts\ngraph: graph-simple.yaml\ninput: input\nexpected: expected.json\nselect: [payload]\n",
+    );
+    let said = weir_ok(
+        &[
+            "graph",
+            "test",
+            case.to_str().unwrap(),
+            "--modules",
+            work.path().to_str().unwrap(),
+            "--plain-http",
+        ],
+        &cache,
+    );
+    assert!(said.contains("PASS converts"), "{said}");
+
     // A module reference the registry does not know: at its line and column.
     let missing = format!("{host}/samples/temperature:0.0.1");
     let broken = write_file(work.path(), "broken.yaml", &one_map_graph(&missing));

@@ -32,7 +32,7 @@ pub fn run(args: GraphTestArgs) -> anyhow::Result<Summary> {
         anyhow::bail!("no test files (*{}) found", case::SUFFIX);
     }
     let shared = Shared {
-        modules: args.modules,
+        modules: args.registry.sources(&args.modules)?,
         set: args.set,
         inputs: args.inputs,
     };

@@ -7,7 +7,6 @@ use crate::graph_inputs::{load_offline, OfflineGraph};
 use anyhow::Context;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use weir_plugin::data::DataModel;
@@ -17,8 +16,8 @@ use weir_plugin::graph::ModuleSources;
 /// What every test of a run shares: module folders, `--set` values, schemas, seed.
 #[derive(Debug, Clone)]
 pub struct Shared {
-    /// Folders module references resolve in.
-    pub modules: Vec<PathBuf>,
+    /// Where module references resolve: folders, and registries.
+    pub modules: ModuleSources,
     /// `--set` values, over each test's own configuration.
     pub set: Vec<(String, String)>,
     /// `--schema`, `--schema-dir`, `--state`.
@@ -55,7 +54,7 @@ pub fn run(case: &TestCase, shared: &Shared) -> anyhow::Result<Option<String>> {
         &case.graph,
         &configuration,
         &shared.inputs,
-        &ModuleSources::local(shared.modules.clone()),
+        &shared.modules,
         NODE_ID,
     )?;
     let messages = case.inputs()?;
