@@ -55,7 +55,8 @@ impl Registries {
     /// Pulls `reference` (a registry reference, `oci://` allowed) as a `kind`, or answers it
     /// from the cache: a digest reference the cache holds is not asked for again; a tag is
     /// asked for (it may have moved), and if the registry cannot be reached, the digest it
-    /// named when last pulled is used, with a warning.
+    /// named when last pulled is used, with a warning. A registry found out of reach is not
+    /// asked again by this value.
     pub fn pull(&self, reference: &str, kind: ArtifactKind) -> Result<Pulled, OciError> {
         let request = Request::new(self, reference)?;
         if let Some(digest) = request.reference.digest() {
@@ -67,10 +68,16 @@ impl Registries {
                 });
             }
         }
+        if let Some(reason) = self.known_unreachable(request.registry()) {
+            return request.offline(kind, reason);
+        }
         match blocking(request.download(kind)) {
             Ok(pulled) => Ok(pulled),
             Err(Failure::Error(error)) => Err(error),
-            Err(Failure::Unreachable(reason)) => request.offline(kind, reason),
+            Err(Failure::Unreachable(reason)) => {
+                self.mark_unreachable(request.registry(), &reason);
+                request.offline(kind, reason)
+            }
         }
     }
 

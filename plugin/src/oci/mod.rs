@@ -30,6 +30,7 @@ pub use reference::{names_registry, parse as parse_reference, strip_scheme};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// How Weir talks to one registry.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -168,6 +169,10 @@ pub struct Registries {
     cache: Cache,
     settings: BTreeMap<String, RegistrySettings>,
     plain_http: bool,
+    /// Registries found out of reach, and why: not asked again by this value (and its clones),
+    /// so that a gateway starting offline waits for each registry once, not once per
+    /// reference. A reload makes a new value, which asks again.
+    unreachable: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Registries {
@@ -177,6 +182,7 @@ impl Registries {
             cache: Cache::new(cache_dir),
             settings: BTreeMap::new(),
             plain_http: false,
+            unreachable: Arc::default(),
         }
     }
 
@@ -207,6 +213,17 @@ impl Registries {
 
     fn settings(&self, registry: &str) -> RegistrySettings {
         self.settings.get(registry).cloned().unwrap_or_default()
+    }
+
+    /// Why `registry` was out of reach, if it was.
+    fn known_unreachable(&self, registry: &str) -> Option<String> {
+        let unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+        unreachable.get(registry).cloned()
+    }
+
+    fn mark_unreachable(&self, registry: &str, reason: &str) {
+        let mut unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+        unreachable.insert(registry.to_string(), reason.to_string());
     }
 
     fn insecure(&self) -> Vec<String> {
