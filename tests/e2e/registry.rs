@@ -314,19 +314,14 @@ fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_
     );
 
     let start = |work: &Path| {
-        let dir = tempfile::tempdir().unwrap();
-        let (v4, v5) = (free_port(), free_port());
-        let config = write_file(
-            dir.path(),
-            "weir.yaml",
-            &format!(
+        Weir::start_with(|v4, v5| {
+            format!(
                 "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n\
                  modules:\n  directories: []\n  cache_dir: '{}'\n  registries:\n    '{host}': {{insecure: true}}\n\
                  graphs:\n  - {{name: g, definition: 'oci://{graph}', source: [in], sink: {{topic: out}}}}\n",
                 work.join("oci").display()
-            ),
-        );
-        Weir::spawn(dir, &config, &[], v4, v5)
+            )
+        })
     };
     let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
     let weir = start(work.path());
