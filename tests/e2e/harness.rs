@@ -5,18 +5,47 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// Longest we wait for anything that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, and that no other call in this test run
+/// returned.
+///
+/// Ports come from below the kernel's ephemeral range, handed out in turn from a point that
+/// depends on the process id: a port the kernel gave out for `bind(0)` or for an outgoing
+/// connection (the tests make thousands) could be taken again by the time weir binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("no free port on 127.0.0.1")
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, high) = ports_below_ephemeral_range();
+    let span = high - low;
+    let start = std::process::id() % span;
+    for _ in 0..span {
+        let turn = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + (start + turn) % span;
+        let port = u16::try_from(port).expect("ports fit in u16");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {low}..{high}");
+}
+
+/// `[low, high)`: the ports below the kernel's ephemeral range, down to 10000.
+fn ports_below_ephemeral_range() -> (u32, u32) {
+    const LOWEST: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        ephemeral_low > LOWEST + 1000,
+        "the ephemeral port range starts at {ephemeral_low}: too low for the tests' ports"
+    );
+    (LOWEST, ephemeral_low)
 }
 
 /// The built `weir` binary.
