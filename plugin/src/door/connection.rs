@@ -237,7 +237,74 @@ async fn welcome<W: AsyncWrite + Unpin>(
     shared.stats.clients_connected.fetch_add(1, Relaxed);
     if writer.write_all(&out).await.is_err() {
         shared.stats.clients_connected.fetch_sub(1, Relaxed);
-        // The client went before its CONNACK: a persistent session stays parked.
+        let attached = Welcome {
+            session: Session {
+                shared,
+                listener,
+                client,
+                connection,
+                control: control_tx,
+                ended,
+            },
+            link,
+            wire,
+            control,
+            state,
+            mailbox,
+        };
+        attached.gone_before_connack().await;
+        return None;
+    }
+    shared.stats.packets_sent.fetch_add(1, Relaxed);
+    shared.stats.bytes_sent.fetch_add(out.len() as u64, Relaxed);
+    let request = &client.request;
+    tracing::info!(
+        client = %client.client_id,
+        "client `{}` connected from {peer} on `{}` ({}, keep-alive {}s, {} session{})",
+        client.client_id,
+        listener.name,
+        request.version,
+        request.keep_alive,
+        if request.persistent() { "persistent" } else { "clean" },
+        if granted.session_present { " resumed" } else { "" },
+    );
+    let session = Session {
+        shared,
+        listener,
+        client,
+        connection,
+        control: control_tx,
+        ended,
+    };
+    Some(Welcome {
+        session,
+        link,
+        wire,
+        control,
+        state,
+        mailbox,
+    })
+}
+
+impl Welcome {
+    /// Ends a session whose client went before its CONNACK: a persistent session stays parked,
+    /// a clean one leaves the router.
+    async fn gone_before_connack(self) {
+        let Welcome {
+            session,
+            link,
+            state,
+            mailbox,
+            ..
+        } = self;
+        let Session {
+            shared,
+            listener,
+            client,
+            connection,
+            ended,
+            ..
+        } = session;
         if client.request.persistent() {
             let expires_at = expiry(client.request.session_expiry, Instant::now());
             let rules = listener.auth.acl.clone().map(|source| {
@@ -272,37 +339,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
             shared.registry.release(&client.client_id, connection, None);
         }
         ended.cancel();
-        return None;
     }
-    shared.stats.packets_sent.fetch_add(1, Relaxed);
-    shared.stats.bytes_sent.fetch_add(out.len() as u64, Relaxed);
-    let request = &client.request;
-    tracing::info!(
-        client = %client.client_id,
-        "client `{}` connected from {peer} on `{}` ({}, keep-alive {}s, {} session{})",
-        client.client_id,
-        listener.name,
-        request.version,
-        request.keep_alive,
-        if request.persistent() { "persistent" } else { "clean" },
-        if granted.session_present { " resumed" } else { "" },
-    );
-    let session = Session {
-        shared,
-        listener,
-        client,
-        connection,
-        control: control_tx,
-        ended,
-    };
-    Some(Welcome {
-        session,
-        link,
-        wire,
-        control,
-        state,
-        mailbox,
-    })
 }
 
 /// The socket's two halves, with what was read past CONNECT and the client's codecs.

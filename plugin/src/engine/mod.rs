@@ -196,37 +196,11 @@ pub fn start(
         .map(|node| NodeCounters::new(&node.name, node.kind.as_str(), options.circuit))
         .collect();
     let mut metrics = GraphMetrics::new(&name, nodes);
-
     // Every instance is built (and initialised) here, so that a failure is reported before any
     // worker starts.
-    let mut per_worker = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let mut instances = HashMap::new();
-        for (index, node) in graph.nodes.iter().enumerate() {
-            let Some(kind) = operator_kind(node.kind) else {
-                continue;
-            };
-            let module = modules
-                .get(&index)
-                .ok_or_else(|| EngineError::MissingModule {
-                    graph: name.clone(),
-                    node: node.name.clone(),
-                })?;
-            let instance = OperatorInstance::new(
-                module.clone(),
-                &node.name,
-                kind,
-                graph.init_configuration(index),
-                metrics.nodes[index].module_metrics.clone(),
-            )
-            .map_err(|source| EngineError::Instance {
-                graph: name.clone(),
-                source,
-            })?;
-            instances.insert(index, instance);
-        }
-        per_worker.push(instances);
-    }
+    let per_worker = (0..workers)
+        .map(|_| instantiate(&name, &graph, &modules, &metrics))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let input = Arc::new(InputState::new(workers));
     let (activator_tx, activator_rx) = crossbeam_channel::unbounded();
@@ -269,22 +243,22 @@ pub fn start(
             message,
         })?
     };
-    let mut activators = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        match activator_rx.recv_timeout(START_TIMEOUT) {
-            Ok(activator) => activators.push(activator),
-            Err(_) => {
-                // Disconnect the queues first, so that the workers that did start can stop
-                // and `guards` can join them.
-                drop(senders);
-                drop(guards);
-                return Err(EngineError::Workers {
-                    graph: name,
-                    message: "the workers did not start".into(),
-                });
-            }
+    let activators = match (0..workers)
+        .map(|_| activator_rx.recv_timeout(START_TIMEOUT))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(activators) => activators,
+        Err(_) => {
+            // Disconnect the queues first, so that the workers that did start can stop and
+            // `guards` can join them.
+            drop(senders);
+            drop(guards);
+            return Err(EngineError::Workers {
+                graph: name,
+                message: "the workers did not start".into(),
+            });
         }
-    }
+    };
     let feeder = Feeder::new(
         senders,
         activators,
@@ -301,4 +275,39 @@ pub fn start(
             guards,
         },
     ))
+}
+
+/// One worker's operator instances, by node index: each node that runs a module, instantiated
+/// and given its configuration.
+fn instantiate(
+    name: &str,
+    graph: &Graph,
+    modules: &HashMap<usize, Arc<OperatorModule>>,
+    metrics: &GraphMetrics,
+) -> Result<HashMap<usize, OperatorInstance>, EngineError> {
+    let mut instances = HashMap::new();
+    for (index, node) in graph.nodes.iter().enumerate() {
+        let Some(kind) = operator_kind(node.kind) else {
+            continue;
+        };
+        let module = modules
+            .get(&index)
+            .ok_or_else(|| EngineError::MissingModule {
+                graph: name.to_owned(),
+                node: node.name.clone(),
+            })?;
+        let instance = OperatorInstance::new(
+            module.clone(),
+            &node.name,
+            kind,
+            graph.init_configuration(index),
+            metrics.nodes[index].module_metrics.clone(),
+        )
+        .map_err(|source| EngineError::Instance {
+            graph: name.to_owned(),
+            source,
+        })?;
+        instances.insert(index, instance);
+    }
+    Ok(instances)
 }
