@@ -8,6 +8,7 @@ mod connections;
 mod load;
 mod report;
 mod scenarios;
+mod specs;
 mod state_store;
 
 use clap::Parser;

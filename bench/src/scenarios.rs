@@ -4,6 +4,7 @@
 use crate::brokers::{sibling, Broker};
 use crate::connections::ConnectionRow;
 use crate::load::{self, Load, Outcome};
+use crate::specs::{specs, Generator, Spec, WINDOW_MS};
 use crate::state_store::StateStoreRow;
 use crate::Args;
 use serde::Serialize;
@@ -11,81 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// The three-node graph: temperature map → filter → branch, results from the True arm.
-const GRAPH3: &str = "metadata: {name: graph3, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: map, name: map, module: \"temperature:1.0.0\"}
-  - {operationType: filter, name: filter, module: \"temperature:1.0.0\"}
-  - {operationType: branch, name: branch, module: \"temperature:1.0.0\"}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: map}}
-  - {from: {name: map}, to: {name: filter}}
-  - {from: {name: filter}, to: {name: branch}}
-  - {from: {name: branch, arm: \"True\"}, to: {name: sink}}
-";
-
-/// One CPU-heavy map node (the `slow` module spins for `delay_ms` per message).
-const HEAVY: &str = include_str!("../graphs/heavy.yaml");
-
-/// A graph whose module loops on a payload `loop` until its time limit.
-const RUNAWAY: &str = "\
-metadata: {name: runaway, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: map, name: spin, module: \"faulty-loop:1.0.0\"}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: spin}}
-  - {from: {name: spin}, to: {name: sink}}
-";
-
-/// The window of the window scenario, ms.
-const WINDOW_MS: u64 = 100;
-
-/// Which clients make the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Generator {
-    /// This tool's own rumqttc clients.
-    Rumqttc,
-    /// Debian's `mosquitto_pub -l` and `mosquitto_sub -C` ([`crate::clients`]).
-    MosquittoClients,
-}
-
-impl Generator {
-    pub fn name(self) -> &'static str {
-        match self {
-            Generator::Rumqttc => "rumqttc",
-            Generator::MosquittoClients => "mosquitto-clients",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Weir,
     Mosquitto,
-}
-
-/// One measurement, as specified.
-#[derive(Debug, Clone)]
-struct Spec {
-    name: &'static str,
-    broker: Kind,
-    /// `graphs:` section of weir.yaml.
-    graphs: String,
-    /// More of weir.yaml's `broker:` section (indented two spaces).
-    broker_config: String,
-    workers: usize,
-    load: Load,
-    window: bool,
-    /// A runaway graph's input, published beside the load: (topic, payload, rate).
-    background: Option<(&'static str, &'static str, f64)>,
-    generator: Generator,
 }
 
 /// One repetition: what the load measured, the broker's resident memory (idle, peak) and the
@@ -152,285 +83,6 @@ impl Row {
     }
 }
 
-fn scaled(count: u64, scale: f64) -> u64 {
-    ((count as f64 * scale) as u64).max(10)
-}
-
-fn graph(name: &str, definition: &str, source: &str, extra: &str) -> String {
-    format!(
-        "  - name: {name}\n    definition: '{definition}'\n    source: ['{source}']\n    sink: {{topic: 'bench/out/{{2}}'}}\n    queue: 4096\n{extra}"
-    )
-}
-
-fn load(port_pubs: usize, subs: usize, qos: u8, payload: usize, messages: u64) -> Load {
-    Load {
-        port: 0,
-        publish_prefix: "bench/in".into(),
-        subscribe: "bench/out/#".into(),
-        publishers: port_pubs,
-        subscribers: subs,
-        qos,
-        payload,
-        messages,
-        rate: None,
-        expect_all: true,
-        shared: false,
-    }
-}
-
-fn specs(args: &Args, dir: &Path) -> anyhow::Result<Vec<Spec>> {
-    let wanted = |name: &str| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name);
-    let scale = if args.quick { 0.2 } else { args.scale };
-    let payload = args.payload;
-    let graph3 = dir.join("graph3.yaml");
-    std::fs::write(&graph3, GRAPH3)?;
-    let heavy = dir.join("heavy.yaml");
-    std::fs::write(&heavy, HEAVY)?;
-    let map1 = format!(
-        "graphs:\n{}",
-        graph(
-            "map1",
-            "builtin:temperature-map",
-            "bench/in/+/temperature",
-            ""
-        )
-    );
-    let mut specs = Vec::new();
-    let raw = |broker, qos, pubs: usize| {
-        let total = if qos == 0 { 100_000 } else { 50_000 };
-        let mut load = load(pubs, 1, qos, payload, scaled(total, scale) / pubs as u64);
-        load.subscribe = "bench/in/#".into();
-        Spec {
-            name: "raw",
-            broker,
-            graphs: String::new(),
-            broker_config: String::new(),
-            workers: 1,
-            load,
-            window: false,
-            background: None,
-            generator: Generator::Rumqttc,
-        }
-    };
-    if wanted("raw") {
-        let shapes: &[(u8, usize)] = if args.quick {
-            &[(0, 1)]
-        } else {
-            &[(0, 1), (0, 10), (1, 1), (1, 10)]
-        };
-        for &(qos, pubs) in shapes {
-            specs.push(raw(Kind::Weir, qos, pubs));
-            specs.push(raw(Kind::Mosquitto, qos, pubs));
-        }
-        if !args.quick {
-            // The same shape with clients this tool did not write.
-            for broker in [Kind::Weir, Kind::Mosquitto] {
-                let mut spec = raw(broker, 0, 1);
-                spec.generator = Generator::MosquittoClients;
-                specs.push(spec);
-            }
-        }
-        if !args.quick {
-            for broker in [Kind::Weir, Kind::Mosquitto] {
-                let mut paced = raw(broker, 0, 1);
-                paced.load.rate = Some(10_000.0);
-                paced.load.messages = scaled(30_000, scale);
-                specs.push(paced);
-            }
-        }
-    }
-    if wanted("durable") && !args.quick {
-        // The raw QoS 1 rows again with persistence on (saved every second): the cost of
-        // durability beside the same rows without it.
-        let store = dir.join("store");
-        for pubs in [1, 10] {
-            let mut durable = raw(Kind::Weir, 1, pubs);
-            durable.name = "durable";
-            durable.broker_config = format!(
-                "  persistence: {{path: '{}', autosave_interval_s: 1}}\n",
-                store.join(format!("p{pubs}")).display()
-            );
-            specs.push(durable);
-        }
-    }
-    if wanted("shared") && !args.quick {
-        // Fan-in to a shared subscription: ten publishers, one group of four members.
-        for broker in [Kind::Weir, Kind::Mosquitto] {
-            let mut load = load(10, 4, 1, payload, scaled(50_000, scale) / 10);
-            load.subscribe = "$share/bench/bench/in/#".into();
-            load.shared = true;
-            specs.push(Spec {
-                name: "shared",
-                broker,
-                graphs: String::new(),
-                broker_config: String::new(),
-                workers: 1,
-                load,
-                window: false,
-                background: None,
-                generator: Generator::Rumqttc,
-            });
-        }
-    }
-    let graph_specs = |name: &'static str, graphs: &str| {
-        let mut flat = Spec {
-            name,
-            broker: Kind::Weir,
-            graphs: graphs.to_string(),
-            broker_config: String::new(),
-            workers: 1,
-            load: load(1, 1, 0, payload, scaled(100_000, scale)),
-            window: false,
-            background: None,
-            generator: Generator::Rumqttc,
-        };
-        let mut paced = flat.clone();
-        paced.load.rate = Some(10_000.0);
-        paced.load.messages = scaled(30_000, scale);
-        flat.load.messages = scaled(100_000, scale);
-        (flat, paced)
-    };
-    if wanted("map1") {
-        if !wanted("raw") {
-            specs.push(raw(Kind::Weir, 0, 1));
-        }
-        let (flat, paced) = graph_specs("map1", &map1);
-        if !args.quick {
-            let mut clients = flat.clone();
-            clients.generator = Generator::MosquittoClients;
-            specs.push(clients);
-        }
-        specs.push(flat);
-        if !args.quick {
-            specs.push(paced);
-        }
-    }
-    if wanted("graph3") && !args.quick {
-        let graphs = format!(
-            "graphs:\n{}",
-            graph(
-                "graph3",
-                &graph3.display().to_string(),
-                "bench/in/+/temperature",
-                ""
-            )
-        );
-        let (flat, paced) = graph_specs("graph3", &graphs);
-        specs.push(flat);
-        specs.push(paced);
-    }
-    if wanted("isolation") && !args.quick {
-        specs.extend(isolation_specs(dir, payload, scale)?);
-    }
-    if wanted("window") && !args.quick {
-        let graphs = format!(
-            "graphs:\n  - name: window\n    definition: builtin:windowed-statistics\n    source: ['bench/in/#']\n    sink: {{topic: bench/out/stats}}\n    queue: 4096\n    configuration: {{window_ms: {WINDOW_MS}}}\n"
-        );
-        let mut load = load(1, 1, 0, payload, scaled(30_000, scale));
-        load.rate = Some(10_000.0);
-        load.expect_all = false;
-        specs.push(Spec {
-            name: "window",
-            broker: Kind::Weir,
-            graphs,
-            broker_config: String::new(),
-            workers: 1,
-            load,
-            window: true,
-            background: None,
-            generator: Generator::Rumqttc,
-        });
-    }
-    if wanted("workers") && !args.quick {
-        for workers in [1, 2] {
-            let graphs = format!(
-                "graphs:\n{}",
-                graph(
-                    "heavy",
-                    &heavy.display().to_string(),
-                    "bench/in/+/temperature",
-                    &format!("    workers: {workers}\n    configuration: {{delay_ms: 1}}\n")
-                )
-            );
-            specs.push(Spec {
-                name: "workers",
-                broker: Kind::Weir,
-                graphs,
-                broker_config: String::new(),
-                workers,
-                load: load(1, 1, 0, payload, scaled(2_000, scale)),
-                window: false,
-                background: None,
-                generator: Generator::Rumqttc,
-            });
-        }
-    }
-    if wanted("rss10") && !args.quick {
-        let mut graphs = "graphs:\n".to_string();
-        for index in 0..10 {
-            graphs += &graph(
-                &format!("map{index}"),
-                "builtin:temperature-map",
-                &format!("bench/in/{index}/temperature"),
-                "",
-            );
-        }
-        specs.push(Spec {
-            name: "rss10",
-            broker: Kind::Weir,
-            graphs,
-            broker_config: String::new(),
-            workers: 1,
-            load: load(10, 1, 0, payload, scaled(1_000, scale)),
-            window: false,
-            background: None,
-            generator: Generator::Rumqttc,
-        });
-    }
-    Ok(specs)
-}
-
-/// The good graph (map1) paced at 1,000 msg/s alone, then beside a runaway graph whose module
-/// loops on every message until its time limit (its circuit opens and closes again), fed 200
-/// messages a second.
-fn isolation_specs(dir: &Path, payload: usize, scale: f64) -> anyhow::Result<Vec<Spec>> {
-    let runaway = dir.join("runaway.yaml");
-    std::fs::write(&runaway, RUNAWAY)?;
-    let good = graph(
-        "good",
-        "builtin:temperature-map",
-        "bench/in/+/temperature",
-        "",
-    );
-    let beside = format!(
-        "{good}  - name: runaway\n    definition: '{}'\n    source: [bench/spin]\n    sink: {{topic: bench/spun}}\n    queue: 16\n",
-        runaway.display()
-    );
-    let mut load = load(1, 1, 0, payload, scaled(5_000, scale));
-    load.rate = Some(1_000.0);
-    let spec = |name, graphs: String, background| Spec {
-        name,
-        broker: Kind::Weir,
-        graphs: format!("graphs:\n{graphs}"),
-        broker_config: String::new(),
-        workers: 1,
-        load: load.clone(),
-        window: false,
-        background,
-        generator: Generator::Rumqttc,
-    };
-    Ok(vec![
-        spec("good-solo", good.clone(), None),
-        spec(
-            "good-beside-runaway",
-            beside,
-            Some(("bench/spin", "loop", 200.0)),
-        ),
-    ])
-}
-
-/// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection
-/// scenario's rows come separately.
 /// Everything one run measured.
 pub struct Results {
     pub rows: Vec<Row>,
@@ -438,6 +90,8 @@ pub struct Results {
     pub state_store: Vec<StateStoreRow>,
 }
 
+/// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection and
+/// state-store scenarios' rows come separately.
 pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     let dir = tempfile::tempdir()?;
     let specs = specs(args, dir.path())?;
@@ -457,50 +111,7 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
                 spec.broker,
                 repetition + 1
             );
-            let broker = match spec.broker {
-                Kind::Weir => Broker::weir(&weir, &modules, &spec.broker_config, &spec.graphs)?,
-                Kind::Mosquitto => Broker::mosquitto(&args.mosquitto)?,
-            };
-            let (idle, _) = broker.rss_mb();
-            let mut load = spec.load.clone();
-            load.port = broker.port;
-            let stop = Arc::new(AtomicBool::new(false));
-            let background = spec.background.map(|(topic, payload, rate)| {
-                load::background(broker.port, topic, payload, rate, stop.clone())
-            });
-            let mut outcome = match spec.generator {
-                Generator::Rumqttc => load::run(&load, spec.window)?,
-                Generator::MosquittoClients => crate::clients::run(&load)?,
-            };
-            stop.store(true, Ordering::Relaxed);
-            if let Some(background) = background {
-                let _ = background.join();
-            }
-            let check = if spec.window {
-                Some(window_check(&mut outcome, &load))
-            } else {
-                load.shared.then(|| spread_check(&outcome))
-            };
-            if outcome.received < outcome.expected && spec.broker == Kind::Weir {
-                let read = |name| broker.metric_sum(name).unwrap_or(0);
-                eprintln!(
-                    "weir-bench: {} received {} of {}; Weir counted graph input {}, results {}, dropped {}, lost {}; dropped for clients {}",
-                    spec.name,
-                    outcome.received,
-                    outcome.expected,
-                    read("weir_graph_received_total"),
-                    read("weir_graph_results_total"),
-                    read("weir_graph_dropped_total"),
-                    read("weir_graph_lost_total"),
-                    read("weir_dropped_total")
-                );
-                for (series, value) in broker.metric_samples("weir_graph_received_total") {
-                    eprintln!("weir-bench:   {series} {value}");
-                }
-                eprintln!("weir-bench: Weir's log:\n{}", broker.log());
-            }
-            let (_, peak) = broker.rss_mb();
-            results.push((outcome, (idle, peak), check));
+            results.push(measure(spec, &weir, &modules, &args.mosquitto)?);
         }
     }
     let mut rows: Vec<Row> = specs
@@ -537,6 +148,60 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
         connections,
         state_store,
     })
+}
+
+/// Starts the spec's broker, runs its load (and what goes beside it) once, and returns what
+/// was measured; a shortfall on Weir is explained from its metrics and log.
+fn measure(spec: &Spec, weir: &Path, modules: &Path, mosquitto: &Path) -> anyhow::Result<Measured> {
+    let broker = match spec.broker {
+        Kind::Weir => Broker::weir(weir, modules, &spec.broker_config, &spec.graphs)?,
+        Kind::Mosquitto => Broker::mosquitto(mosquitto)?,
+    };
+    let (idle, _) = broker.rss_mb();
+    let mut load = spec.load.clone();
+    load.port = broker.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let background = spec.background.map(|(topic, payload, rate)| {
+        load::background(broker.port, topic, payload, rate, stop.clone())
+    });
+    let mut outcome = match spec.generator {
+        Generator::Rumqttc => load::run(&load, spec.window)?,
+        Generator::MosquittoClients => crate::clients::run(&load)?,
+    };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(background) = background {
+        let _ = background.join();
+    }
+    let check = if spec.window {
+        Some(window_check(&mut outcome, &load))
+    } else {
+        load.shared.then(|| spread_check(&outcome))
+    };
+    if outcome.received < outcome.expected && spec.broker == Kind::Weir {
+        report_shortfall(spec, &outcome, &broker);
+    }
+    let (_, peak) = broker.rss_mb();
+    Ok((outcome, (idle, peak), check))
+}
+
+/// Says on stderr where the messages a Weir row missed went, by Weir's own counts.
+fn report_shortfall(spec: &Spec, outcome: &Outcome, broker: &Broker) {
+    let read = |name| broker.metric_sum(name).unwrap_or(0);
+    eprintln!(
+        "weir-bench: {} received {} of {}; Weir counted graph input {}, results {}, dropped {}, lost {}; dropped for clients {}",
+        spec.name,
+        outcome.received,
+        outcome.expected,
+        read("weir_graph_received_total"),
+        read("weir_graph_results_total"),
+        read("weir_graph_dropped_total"),
+        read("weir_graph_lost_total"),
+        read("weir_dropped_total")
+    );
+    for (series, value) in broker.metric_samples("weir_graph_received_total") {
+        eprintln!("weir-bench:   {series} {value}");
+    }
+    eprintln!("weir-bench: Weir's log:\n{}", broker.log());
 }
 
 /// Checks the window results (every reading counted once) and replaces the latency figures
