@@ -363,12 +363,12 @@ fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_
     registry.restart();
 }
 
-#[test]
-fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
+/// A registry holding the temperature module and `graphs/graph-simple:1.0.0`, a one-node graph
+/// that uses it, both pushed with oras; returns it, the module's reference and the graph's file
+/// (in `work`).
+fn registry_with_graph(work: &Path) -> (Registry, String, PathBuf) {
     let registry = Registry::start();
     let host = registry.host();
-    let work = tempfile::tempdir().unwrap();
-    let cache = work.path().join("xdg");
     let module = format!("{host}/samples/temperature:1.0.0");
     oras_push(
         &registry,
@@ -377,14 +377,22 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
         &module,
     );
     // As AIO's documentation pushes a graph: one YAML file, no media type.
-    let graph = write_file(work.path(), "graph-simple.yaml", &one_map_graph(&module));
+    let graph = write_file(work, "graph-simple.yaml", &one_map_graph(&module));
     oras_push(
         &registry,
         &graph,
         None,
         &format!("{host}/graphs/graph-simple:1.0.0"),
     );
+    (registry, module, graph)
+}
 
+#[test]
+fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let (registry, module, graph) = registry_with_graph(work.path());
+    let host = registry.host();
+    let cache = work.path().join("xdg");
     let said = weir_ok(
         &[
             "graph",
@@ -414,35 +422,7 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
     );
     assert!(said.contains("\\\"unit\\\":\\\"C\\\""), "{said}");
 
-    // weir graph test too.
-    std::fs::create_dir(work.path().join("input")).unwrap();
-    write_file(
-        &work.path().join("input"),
-        "01.json",
-        r#"{"temperature":{"value":212,"unit":"F"}}"#,
-    );
-    write_file(
-        work.path(),
-        "expected.json",
-        r#"[{"payload": {"temperature": {"value": 100, "unit": "C"}}}]"#,
-    );
-    let case = write_file(
-        work.path(),
-        "converts.test.yaml",
-        "name: converts\ngraph: graph-simple.yaml\ninput: input\nexpected: expected.json\nselect: [payload]\n",
-    );
-    let said = weir_ok(
-        &[
-            "graph",
-            "test",
-            case.to_str().unwrap(),
-            "--modules",
-            work.path().to_str().unwrap(),
-            "--plain-http",
-        ],
-        &cache,
-    );
-    assert!(said.contains("PASS converts"), "{said}");
+    graph_test_passes(work.path(), &cache);
 
     // A module reference the registry does not know: at its line and column.
     let missing = format!("{host}/samples/temperature:0.0.1");
@@ -474,8 +454,48 @@ fn graph_check_and_run_resolve_registry_references_and_locate_errors() {
         std::fs::read(&pulled).unwrap(),
         std::fs::read(&graph).unwrap()
     );
+}
 
-    // The example configuration runs the same pushed definition and module in the broker.
+/// `weir graph test` runs a test case whose graph (graph-simple.yaml in `work`) takes its module
+/// from the registry.
+fn graph_test_passes(work: &Path, cache: &Path) {
+    std::fs::create_dir(work.join("input")).unwrap();
+    write_file(
+        &work.join("input"),
+        "01.json",
+        r#"{"temperature":{"value":212,"unit":"F"}}"#,
+    );
+    write_file(
+        work,
+        "expected.json",
+        r#"[{"payload": {"temperature": {"value": 100, "unit": "C"}}}]"#,
+    );
+    let case = write_file(
+        work,
+        "converts.test.yaml",
+        "name: converts\ngraph: graph-simple.yaml\ninput: input\nexpected: expected.json\nselect: [payload]\n",
+    );
+    let said = weir_ok(
+        &[
+            "graph",
+            "test",
+            case.to_str().unwrap(),
+            "--modules",
+            work.to_str().unwrap(),
+            "--plain-http",
+        ],
+        cache,
+    );
+    assert!(said.contains("PASS converts"), "{said}");
+}
+
+#[test]
+fn the_broker_runs_a_definition_from_the_registry_and_locates_a_missing_one() {
+    let work = tempfile::tempdir().unwrap();
+    let (registry, _, _) = registry_with_graph(work.path());
+    let host = registry.host();
+    let cache = work.path().join("xdg");
+    // The example configuration runs the pushed definition and module in the broker.
     let port = free_port();
     let env = [
         ("WEIR_REGISTRY", host.clone()),
