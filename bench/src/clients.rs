@@ -10,8 +10,9 @@
 use crate::load::{now_ns, payload, sent_of, Load, Outcome};
 use hdrhistogram::Histogram;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long without a message before the subscriber is given up on.
@@ -26,65 +27,8 @@ pub fn run(load: &Load) -> anyhow::Result<Outcome> {
     let port = load.port.to_string();
     let qos = load.qos.to_string();
     let expected = load.messages;
-    let mut subscriber = Command::new("stdbuf")
-        .args(["-oL", "mosquitto_sub", "-d", "-h", "127.0.0.1", "-p", &port])
-        .args([
-            "-q",
-            &qos,
-            "-t",
-            &load.subscribe,
-            "-C",
-            &expected.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start mosquitto_sub: {e}"))?;
-    let stdout = subscriber.stdout.take().expect("piped");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if lines.send((now_ns(), line)).is_err() {
-                return;
-            }
-        }
-    });
-    // Subscribed once mosquitto_sub says so (its debug lines go to stdout, with -d).
-    loop {
-        let (_, line) = received.recv_timeout(Duration::from_secs(10))?;
-        if line.contains("received SUBACK") {
-            break;
-        }
-    }
-    let topic = format!("{}/0/temperature", load.publish_prefix);
-    let mut publisher = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-q",
-            &qos,
-            "-t",
-            &topic,
-            "-l",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start mosquitto_pub: {e}"))?;
-    let stdin = publisher.stdin.take().expect("piped");
-    let (messages, size) = (load.messages, load.payload);
-    let writer = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut stdin = BufWriter::new(stdin);
-        for seq in 0..messages {
-            stdin.write_all(&payload(now_ns(), seq, size))?;
-            stdin.write_all(b"\n")?;
-        }
-        stdin.flush()
-    });
+    let (mut subscriber, received) = subscribe(load, &port, &qos)?;
+    let (mut publisher, writer) = publish(load, &port, &qos)?;
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let (mut count, mut first, mut last, mut max_gap) = (0u64, 0u64, 0u64, 0u64);
     while count < expected {
@@ -116,4 +60,69 @@ pub fn run(load: &Load) -> anyhow::Result<Outcome> {
         max_gap_ms: max_gap as f64 / 1e6,
         ..Outcome::measured(intervals, expected, elapsed, &latencies)
     })
+}
+
+/// Lines `mosquitto_sub -d` prints, with the time each was read.
+type Lines = mpsc::Receiver<(u64, String)>;
+
+/// Starts `mosquitto_sub` for `load.messages` messages and returns once it is subscribed.
+fn subscribe(load: &Load, port: &str, qos: &str) -> anyhow::Result<(Child, Lines)> {
+    let mut subscriber = Command::new("stdbuf")
+        .args(["-oL", "mosquitto_sub", "-d", "-h", "127.0.0.1", "-p", port])
+        .args([
+            "-q",
+            qos,
+            "-t",
+            &load.subscribe,
+            "-C",
+            &load.messages.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start mosquitto_sub: {e}"))?;
+    let stdout = subscriber.stdout.take().expect("piped");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if lines.send((now_ns(), line)).is_err() {
+                return;
+            }
+        }
+    });
+    // Subscribed once mosquitto_sub says so (its debug lines go to stdout, with -d).
+    loop {
+        let (_, line) = received.recv_timeout(Duration::from_secs(10))?;
+        if line.contains("received SUBACK") {
+            return Ok((subscriber, received));
+        }
+    }
+}
+
+/// Starts `mosquitto_pub -l` and a thread writing `load.messages` timestamped payloads to it.
+fn publish(
+    load: &Load,
+    port: &str,
+    qos: &str,
+) -> anyhow::Result<(Child, JoinHandle<std::io::Result<()>>)> {
+    let topic = format!("{}/0/temperature", load.publish_prefix);
+    let mut publisher = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", port, "-q", qos, "-t", &topic, "-l"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start mosquitto_pub: {e}"))?;
+    let stdin = publisher.stdin.take().expect("piped");
+    let (messages, size) = (load.messages, load.payload);
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut stdin = BufWriter::new(stdin);
+        for seq in 0..messages {
+            stdin.write_all(&payload(now_ns(), seq, size))?;
+            stdin.write_all(b"\n")?;
+        }
+        stdin.flush()
+    });
+    Ok((publisher, writer))
 }
