@@ -11,6 +11,7 @@ use weir_plugin::oci::ArtifactKind;
 
 /// jemalloc rather than the system allocator: large buffers a connection reserves but does not
 /// use stay out of resident memory, and what freed memory holds goes back to the system.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
