@@ -64,6 +64,62 @@ fn the_demo_graph_of_the_default_configuration_converts_a_reading() {
     );
 }
 
+/// The readings the windows test publishes: topic, payload, and its `__ts` as milliseconds
+/// after the first window's start and the node that stamped it.
+const WINDOW_READINGS: [(&str, &str, u64, &str); 5] = [
+    (
+        "sensors/gw1/temperature",
+        r#"{"temperature":{"value":212,"unit":"F"}}"#,
+        100,
+        "gw1",
+    ),
+    (
+        "sensors/gw1/humidity",
+        r#"{"humidity":{"value":40}}"#,
+        200,
+        "gw1",
+    ),
+    (
+        "sensors/gw2/temperature",
+        r#"{"temperature":{"value":20,"unit":"C"}}"#,
+        300,
+        "gw2",
+    ),
+    // Above the filter's upper bound (125 °C): not counted.
+    (
+        "sensors/gw2/temperature",
+        r#"{"temperature":{"value":500,"unit":"C"}}"#,
+        400,
+        "gw2",
+    ),
+    (
+        "sensors/gw1/humidity",
+        r#"{"humidity":{"value":60}}"#,
+        1100,
+        "gw1",
+    ),
+];
+
+/// Publishes `payload` on `topic` over MQTT 5 with mosquitto_pub, stamped `__ts: ts`.
+fn publish_with_ts(port: u16, topic: &str, payload: &str, ts: &str) {
+    let out = mosquitto_pub(&[
+        "-V",
+        "mqttv5",
+        "-p",
+        &port.to_string(),
+        "-t",
+        topic,
+        "-m",
+        payload,
+        "-D",
+        "publish",
+        "user-property",
+        "__ts",
+        ts,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// The windowed-statistics graph (delay, branch, map, filter, two accumulates, concatenate):
 /// exact results per window, each carrying its window's end as `__ts`. The last window holds a
 /// single message and nothing comes after it: it closes on the clock.
@@ -93,51 +149,8 @@ fn windows_of_the_complex_graph_give_exact_statistics() {
     // Windows a little in the future, so that none has closed before its messages arrive.
     let base = (millis_now() / 1000 + 2) * 1000;
     let ts = |offset: u64, node: &str| format!("{:015}:00000:{node}", base + offset);
-    let readings = [
-        (
-            "sensors/gw1/temperature",
-            r#"{"temperature":{"value":212,"unit":"F"}}"#,
-            ts(100, "gw1"),
-        ),
-        (
-            "sensors/gw1/humidity",
-            r#"{"humidity":{"value":40}}"#,
-            ts(200, "gw1"),
-        ),
-        (
-            "sensors/gw2/temperature",
-            r#"{"temperature":{"value":20,"unit":"C"}}"#,
-            ts(300, "gw2"),
-        ),
-        // Above the filter's upper bound (125 °C): not counted.
-        (
-            "sensors/gw2/temperature",
-            r#"{"temperature":{"value":500,"unit":"C"}}"#,
-            ts(400, "gw2"),
-        ),
-        (
-            "sensors/gw1/humidity",
-            r#"{"humidity":{"value":60}}"#,
-            ts(1100, "gw1"),
-        ),
-    ];
-    for (topic, payload, ts) in &readings {
-        let out = mosquitto_pub(&[
-            "-V",
-            "mqttv5",
-            "-p",
-            &weir.v5.to_string(),
-            "-t",
-            topic,
-            "-m",
-            payload,
-            "-D",
-            "publish",
-            "user-property",
-            "__ts",
-            ts,
-        ]);
-        assert!(out.status.success(), "{out:?}");
+    for (topic, payload, offset, node) in WINDOW_READINGS {
+        publish_with_ts(weir.v5, topic, payload, &ts(offset, node));
     }
     let first = ts(1000, "gw1");
     let second = ts(2000, "gw1");

@@ -30,30 +30,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let mut local = Vec::new();
         let mut retained = Vec::new();
         for (filter, mut options) in filters {
-            let parsed = match parse_filter(&filter) {
+            let parsed = match self.admit(&filter, &options) {
                 Ok(parsed) => parsed,
-                Err(e) => {
-                    tracing::debug!(client = %self.client_id, "subscription refused: {e}");
-                    granted.push(Err(SubscribeAckReason::TopicFilterInvalid));
+                Err(Refused::Ack(reason)) => {
+                    granted.push(Err(reason));
                     continue;
                 }
+                Err(Refused::End(end)) => return Next::End(end),
             };
             let group = shared::split(&filter);
-            if group.is_some() && options.no_local {
-                return Next::End(End::Violation {
-                    what: format!("no-local on shared subscription `{filter}`"),
-                    reason: DisconnectReasonCode::ProtocolError,
-                });
-            }
-            if !self.may_subscribe(&parsed, group.map(|(_, plain)| plain)) {
-                self.shared
-                    .stats
-                    .acl_denied_subscriptions
-                    .fetch_add(1, Relaxed);
-                tracing::info!(client = %self.client_id, "subscription to `{filter}` denied by the ACL");
-                granted.push(Err(SubscribeAckReason::NotAuthorized));
-                continue;
-            }
             options.qos = options.qos.min(2);
             let existing = self.filters.get(&*filter).copied();
             let sub_id = existing.unwrap_or_else(|| {
@@ -116,6 +101,34 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             self.batch.push(router_subscribe(sub_id, filter));
         }
         Next::Continue
+    }
+
+    /// `filter` parsed, if this client may subscribe to it with `options`.
+    fn admit(
+        &mut self,
+        filter: &str,
+        options: &SubscriptionOptions,
+    ) -> Result<TopicFilter, Refused> {
+        let parsed = parse_filter(filter).map_err(|e| {
+            tracing::debug!(client = %self.client_id, "subscription refused: {e}");
+            Refused::Ack(SubscribeAckReason::TopicFilterInvalid)
+        })?;
+        let group = shared::split(filter);
+        if group.is_some() && options.no_local {
+            return Err(Refused::End(End::Violation {
+                what: format!("no-local on shared subscription `{filter}`"),
+                reason: DisconnectReasonCode::ProtocolError,
+            }));
+        }
+        if !self.may_subscribe(&parsed, group.map(|(_, plain)| plain)) {
+            self.shared
+                .stats
+                .acl_denied_subscriptions
+                .fetch_add(1, Relaxed);
+            tracing::info!(client = %self.client_id, "subscription to `{filter}` denied by the ACL");
+            return Err(Refused::Ack(SubscribeAckReason::NotAuthorized));
+        }
+        Ok(parsed)
     }
 
     /// Makes this session a member of `group` on `filter`, as subscription `sub_id`.
@@ -213,4 +226,12 @@ fn parse_filter(filter: &str) -> Result<TopicFilter, String> {
     };
     TopicFilter::new(plain).map_err(|e| e.to_string())?;
     TopicFilter::new(filter).map_err(|e| e.to_string())
+}
+
+/// Why one filter of a SUBSCRIBE is not taken.
+enum Refused {
+    /// Refused in the SUBACK with this reason.
+    Ack(SubscribeAckReason),
+    /// A protocol violation that ends the connection.
+    End(End),
 }
