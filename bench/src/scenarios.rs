@@ -188,10 +188,12 @@ fn measure(spec: &Spec, weir: &Path, modules: &Path, mosquitto: &Path) -> anyhow
 fn report_shortfall(spec: &Spec, outcome: &Outcome, broker: &Broker) {
     let read = |name| broker.metric_sum(name).unwrap_or(0);
     eprintln!(
-        "weir-bench: {} received {} of {}; Weir counted graph input {}, results {}, dropped {}, lost {}; dropped for clients {}",
+        "weir-bench: {} received {} of {}; Weir counted publishes received {}, sent {}; graph input {}, results {}, dropped {}, lost {}; dropped for clients {}",
         spec.name,
         outcome.received,
         outcome.expected,
+        read("weir_publishes_received_total"),
+        read("weir_publishes_sent_total"),
         read("weir_graph_received_total"),
         read("weir_graph_results_total"),
         read("weir_graph_dropped_total"),
