@@ -235,61 +235,65 @@ async fn welcome<W: AsyncWrite + Unpin>(
     // Counted before the CONNACK goes: a client connecting right after this one's CONNACK
     // must find it counted (max_connections).
     shared.stats.clients_connected.fetch_add(1, Relaxed);
-    if writer.write_all(&out).await.is_err() {
-        shared.stats.clients_connected.fetch_sub(1, Relaxed);
-        let attached = Welcome {
-            session: Session {
-                shared,
-                listener,
-                client,
-                connection,
-                control: control_tx,
-                ended,
-            },
-            link,
-            wire,
-            control,
-            state,
-            mailbox,
-        };
-        attached.gone_before_connack().await;
-        return None;
-    }
-    shared.stats.packets_sent.fetch_add(1, Relaxed);
-    shared.stats.bytes_sent.fetch_add(out.len() as u64, Relaxed);
-    let request = &client.request;
-    tracing::info!(
-        client = %client.client_id,
-        "client `{}` connected from {peer} on `{}` ({}, keep-alive {}s, {} session{})",
-        client.client_id,
-        listener.name,
-        request.version,
-        request.keep_alive,
-        if request.persistent() { "persistent" } else { "clean" },
-        if granted.session_present { " resumed" } else { "" },
-    );
-    let session = Session {
-        shared,
-        listener,
-        client,
-        connection,
-        control: control_tx,
-        ended,
-    };
-    Some(Welcome {
-        session,
+    let written = writer.write_all(&out).await;
+    let welcome = Welcome {
+        session: Session {
+            shared,
+            listener,
+            client,
+            connection,
+            control: control_tx,
+            ended,
+        },
         link,
         wire,
         control,
         state,
         mailbox,
-    })
+    };
+    if written.is_err() {
+        welcome.gone_before_connack().await;
+        return None;
+    }
+    welcome.connected(out.len(), peer, session_present);
+    Some(welcome)
 }
 
 impl Welcome {
+    /// Counts the CONNACK of `connack_len` bytes and logs the connection.
+    fn connected(&self, connack_len: usize, peer: SocketAddr, session_present: bool) {
+        let Session {
+            shared,
+            listener,
+            client,
+            ..
+        } = &self.session;
+        shared.stats.packets_sent.fetch_add(1, Relaxed);
+        shared
+            .stats
+            .bytes_sent
+            .fetch_add(connack_len as u64, Relaxed);
+        let request = &client.request;
+        tracing::info!(
+            client = %client.client_id,
+            "client `{}` connected from {peer} on `{}` ({}, keep-alive {}s, {} session{})",
+            client.client_id,
+            listener.name,
+            request.version,
+            request.keep_alive,
+            if request.persistent() { "persistent" } else { "clean" },
+            if session_present { " resumed" } else { "" },
+        );
+    }
+
     /// Ends a session whose client went before its CONNACK: a persistent session stays parked,
     /// a clean one leaves the router.
     async fn gone_before_connack(self) {
+        self.session
+            .shared
+            .stats
+            .clients_connected
+            .fetch_sub(1, Relaxed);
         let Welcome {
             session,
             link,
