@@ -116,9 +116,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         weir::telemetry::start(otlp, scrape)?;
     }
     broker.door_mut().open(graphs.routes.clone(), services);
+    // Watching before saying ready: a file changed once weir is ready is seen.
+    let mut live = Reconfigure::start(args.config.clone(), config, signals.sender());
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
-    let mut live = Reconfigure::start(args.config.clone(), config, signals.sender());
     let signal = loop {
         match signals.wait() {
             Signal::Hangup => {
