@@ -33,6 +33,34 @@ pub enum Command {
     /// Add, change or delete a user in a password file, in the format mosquitto_passwd writes
     /// (PBKDF2-SHA512, `$7$`), which mosquitto reads too.
     Passwd(PasswdArgs),
+    /// Work with bridges' queues on disk (while weir is stopped).
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
+}
+
+/// `weir bridge` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// List the bridges' queues kept in the persistence directory, with what each holds.
+    List(BridgeStoreArgs),
+    /// Delete bridge NAME's queue (what a removed bridge left on disk, or a queue not to be
+    /// sent): its messages are lost.
+    Purge {
+        /// The bridge.
+        name: String,
+        /// Where the store is.
+        #[command(flatten)]
+        store: BridgeStoreArgs,
+    },
+}
+
+/// Where the bridges' queues are.
+#[derive(Debug, Args)]
+pub struct BridgeStoreArgs {
+    /// The configuration whose `broker.persistence.path` holds the queues (default: the
+    /// embedded default's, `$WEIR_DATA_DIR` or `~/.local/state/weir`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Arguments of `weir passwd`, as mosquitto_passwd's.

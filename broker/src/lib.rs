@@ -4,6 +4,7 @@
 //! the connection layer with it, [`shutdown`] stops everything in order, and the plugin layer
 //! (`weir-plugin`) does everything between a message arriving and a result leaving.
 
+pub mod bridges;
 pub mod cli;
 pub mod config;
 pub mod graph_check;

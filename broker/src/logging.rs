@@ -15,6 +15,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 use weir_plugin::sink::buffer::SinkBuffer;
 
+/// The bridges' store (fjall, on lsm-tree) logs each table it opens and writes at info: kept to
+/// warnings unless the filter names them.
+const STORE_TARGETS: [&str; 2] = ["fjall", "lsm_tree"];
+
 /// rumqttd logs every connection at info; keep it to warnings unless asked.
 const DEFAULT_FILTER: &str = "info,rumqttd=warn";
 
@@ -57,11 +61,16 @@ pub fn init(level: Option<&str>) -> anyhow::Result<()> {
             Err(_) => (EnvFilter::new(DEFAULT_FILTER), DEFAULT_FILTER.to_string()),
         },
     };
-    let filter = if written.contains(QUIET_TARGET) {
+    let mut filter = if written.contains(QUIET_TARGET) {
         filter
     } else {
         filter.add_directive(format!("{QUIET_TARGET}=off").parse()?)
     };
+    for target in STORE_TARGETS {
+        if !written.contains(target) {
+            filter = filter.add_directive(format!("{target}=warn").parse()?);
+        }
+    }
     tracing_subscriber::registry()
         .with(router_span_filter(&written))
         .with(filter)

@@ -2,7 +2,7 @@ use anyhow::Context;
 use clap::Parser;
 use std::path::Path;
 use std::time::Duration;
-use weir::cli::{Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArgs};
+use weir::cli::{BridgeCommand, Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArgs};
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::reconfigure::Reconfigure;
 use weir::server::Broker;
@@ -48,6 +48,10 @@ fn main() -> std::process::ExitCode {
         }) => weir::graph_check::check(&file, &modules, set.into_iter().collect(), &registry),
         Command::Graph(GraphCommand::Run(args)) => weir::graph_run::run(args),
         Command::Passwd(args) => weir::passwd::run(args),
+        Command::Bridge(BridgeCommand::List(args)) => weir::bridges::list(&args),
+        Command::Bridge(BridgeCommand::Purge { name, store }) => {
+            weir::bridges::purge(&name, &store)
+        }
         Command::Graph(GraphCommand::Test(args)) => match weir::graph_test::run(args) {
             Ok(summary) if summary.failed > 0 => return std::process::ExitCode::FAILURE,
             other => other.map(drop),
@@ -88,6 +92,17 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
             graph.sink.describe()
         );
     }
+    for bridge in &config.bridges {
+        let addresses: Vec<String> = bridge.addresses.iter().map(ToString::to_string).collect();
+        println!(
+            "bridge {}: {} as {} ({}, {} topic lines)",
+            bridge.name,
+            addresses.join(", "),
+            bridge.client_id,
+            bridge.protocol,
+            bridge.topics.len()
+        );
+    }
     println!("configuration is valid");
     Ok(())
 }
@@ -104,10 +119,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let state = weir::state::open(&config.engine)?;
     let mut graphs = weir::graphs::RunningGraphs::start(&config, &broker, state.clone())?;
     let (services, state_metrics) = weir::state::serve(&config.engine, &state, &broker)?;
+    // Bridges start before clients are accepted, and bring messages in to the graphs.
+    broker.door().set_graphs(graphs.routes.clone());
+    let bridges = weir::bridges::start(&config, &broker)?;
     let scrape = weir::metrics_endpoint::Scrape {
         broker: broker.door().stats(),
         graphs: graphs.catalog.clone(),
         state_store: state_metrics,
+        bridges: Some(bridges.clone()),
     };
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, scrape.clone())?;
@@ -124,9 +143,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         match signals.wait() {
             Signal::Hangup => {
                 broker.reload_security();
-                live.reload(&mut graphs);
+                live.reload(&mut graphs, &bridges);
             }
-            Signal::FilesChanged => live.reload(&mut graphs),
+            Signal::FilesChanged => live.reload(&mut graphs, &bridges),
             stop => break stop,
         }
     };
@@ -134,7 +153,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // A second signal ends the process at once.
     signals.exit_on_next();
     let drain = Duration::from_secs(live.applied().shutdown.drain_timeout_s);
-    weir::shutdown::stop(broker, graphs, drain);
+    weir::shutdown::stop(broker, graphs, &bridges, drain);
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@ use crate::graphs::Catalog;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use weir_plugin::bridge::Bridges;
 use weir_plugin::door::stats::Stats;
 use weir_plugin::prometheus::Exposition;
 use weir_plugin::state::mqtt::ServiceMetrics;
@@ -19,6 +20,8 @@ pub struct Scrape {
     pub graphs: Catalog,
     /// The state store service's counters, when it runs.
     pub state_store: Option<Arc<ServiceMetrics>>,
+    /// The bridges' counters.
+    pub bridges: Option<Arc<Bridges>>,
 }
 
 impl Scrape {
@@ -30,6 +33,9 @@ impl Scrape {
         sink::buffer::write_prometheus(&self.graphs.sinks(), &mut text);
         if let Some(state_store) = &self.state_store {
             state_store.write_prometheus(&mut text);
+        }
+        if let Some(bridges) = &self.bridges {
+            weir_plugin::bridge::metrics::write_prometheus(&bridges.snapshots(), &mut text);
         }
         text.finish()
     }

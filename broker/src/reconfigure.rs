@@ -1,5 +1,6 @@
-//! Changing a running broker's graphs: on SIGHUP, or when a watched file changed, the
-//! configuration is read again and its graphs applied ([`RunningGraphs::reload`]). A file that
+//! Changing a running broker's graphs and bridges: on SIGHUP, or when a watched file changed,
+//! the configuration is read again and its graphs ([`RunningGraphs::reload`]) and bridges
+//! applied. A file that
 //! does not load is reported (with file:line:column) and changes nothing; sections that only
 //! take effect at a restart are named in the log.
 
@@ -10,6 +11,7 @@ use crate::watch::{FileWatcher, Interest};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
+use weir_plugin::bridge::Bridges;
 
 /// The configuration in force, where it comes from, and the watch on its files.
 pub struct Reconfigure {
@@ -46,8 +48,9 @@ impl Reconfigure {
         &self.applied
     }
 
-    /// Reads the configuration again and applies its graphs to `graphs`.
-    pub fn reload(&mut self, graphs: &mut RunningGraphs) {
+    /// Reads the configuration again and applies its graphs to `graphs` and its bridges to
+    /// `bridges`.
+    pub fn reload(&mut self, graphs: &mut RunningGraphs, bridges: &Bridges) {
         let started = Instant::now();
         let loaded = match &self.file {
             Some(file) => WeirConfig::from_file(file),
@@ -66,6 +69,7 @@ impl Reconfigure {
             tracing::warn!("`{section}` changed: it takes effect at the next restart");
         }
         let done = graphs.reload(&config);
+        crate::bridges::reload(bridges, &config);
         if let Some(watcher) = &mut self.watcher {
             watcher.update(Interest::of(&config, self.file.as_deref()));
         }

@@ -15,6 +15,7 @@ use crate::server::Broker;
 use std::fmt;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use weir_plugin::bridge::Bridges;
 
 /// Longest clients may take to receive their last messages and be disconnected.
 const CLIENTS_PATIENCE: Duration = Duration::from_secs(5);
@@ -137,7 +138,7 @@ impl Signals {
 
 /// Stops the broker and its graphs, in order (see the module documentation), giving the
 /// graphs and their sinks `drain` to finish.
-pub fn stop(mut broker: Broker, graphs: RunningGraphs, drain: Duration) {
+pub fn stop(mut broker: Broker, graphs: RunningGraphs, bridges: &Bridges, drain: Duration) {
     broker.door().stop_reading();
     let catalog = graphs.catalog.clone();
     let started = Instant::now();
@@ -162,6 +163,9 @@ pub fn stop(mut broker: Broker, graphs: RunningGraphs, drain: Duration) {
         },
         Err(e) => tracing::warn!("cannot wait for the graphs to finish: {e}"),
     }
+    // What the graphs published is in the bridges' queues: the links say goodbye to their
+    // remotes and the queues are synced (what they hold goes at the next start).
+    bridges.stop_all();
     broker.door_mut().disconnect_all(CLIENTS_PATIENCE);
 }
 

@@ -3,6 +3,7 @@
 //! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
 //! - [`state`]: the persistent state store behind the `state-store` host API.
 //! - [`door`]: the MQTT connection layer over rumqttd's router, and graph sources at the door.
+//! - [`bridge`]: links to remote brokers, with a store-and-forward queue on disk.
 //! - [`status`]: each graph's status on `$weir/status/<graph>`.
 //! - [`graph`]: graph definitions: parsing, validation, module references.
 //! - [`schema`]: schemas handed to modules, and the schema directory behind `schema-registry`.
@@ -10,6 +11,7 @@
 //! - [`topic`]: MQTT topic filters.
 //! - [`metrics`]: the metrics modules define; [`yaml`] and [`json`]: located errors.
 
+pub mod bridge;
 pub mod data;
 pub mod door;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! (rumqttc, and Debian's mosquitto_pub/mosquitto_sub).
 
 mod acl;
+mod bridges;
 mod certificates;
 mod clients;
 mod config_errors;

@@ -5,6 +5,7 @@
 //! default ([`DEFAULT_CONFIG`]) is used.
 
 pub mod auth;
+mod bridges;
 pub mod broker;
 pub mod engine;
 pub mod env;
@@ -40,6 +41,9 @@ pub struct WeirConfig {
     /// Graphs bound to the broker's topics.
     #[serde(default, deserialize_with = "graphs::graphs")]
     pub graphs: Vec<GraphBinding>,
+    /// Links to remote brokers (mosquitto's bridges).
+    #[serde(default, deserialize_with = "bridges::bridges")]
+    pub bridges: Vec<weir_plugin::bridge::BridgeConfig>,
     /// Where module references resolve.
     #[serde(default)]
     pub modules: ModulesConfig,

@@ -47,6 +47,9 @@ pub struct ConnectRequest {
     pub password: Option<Bytes>,
     /// MQTT 5 enhanced authentication method (not supported).
     pub auth_method: Option<String>,
+    /// The client is a bridge (mosquitto's `try_private`): its subscriptions are no-local and
+    /// keep the retain flag as published.
+    pub bridge: bool,
 }
 
 /// A client's will: published by the door when the client goes without saying goodbye.
@@ -94,6 +97,7 @@ impl ConnectRequest {
                     username: connect.username.map(|u| u.to_string()),
                     password: connect.password,
                     auth_method: None,
+                    bridge: false,
                 }
             }
             ConnectPacket::V5(connect) => {
@@ -113,6 +117,7 @@ impl ConnectRequest {
                     username: connect.username.map(|u| u.to_string()),
                     password: connect.password,
                     auth_method: connect.auth_method.map(|m| m.to_string()),
+                    bridge: false,
                 }
             }
         }
@@ -187,6 +192,7 @@ impl ConnectRequest {
             username: None,
             password: None,
             auth_method: None,
+            bridge: false,
         }
     }
 }

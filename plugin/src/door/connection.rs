@@ -443,6 +443,9 @@ impl Session {
             awaiting_release: incoming.into_iter().collect(),
             mailbox: mailbox_tx,
             live,
+            outbox: Default::default(),
+            bridge: request.bridge,
+            failure: None,
         };
         let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {

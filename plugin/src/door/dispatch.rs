@@ -1,8 +1,11 @@
 //! Where a publish goes once the door accepted it: to the graphs whose sources match, and
-//! (unless one of them intercepts it) to the retained store when it is retained, and to the
-//! router with the door's tag (which carries its retain flag and expiry; the router itself gets
-//! it unretained, so that it keeps no retained messages). Clients' publishes, wills and graph
-//! results all go this way.
+//! (unless one of them intercepts it) to the bridges whose `out` topics match (into the
+//! publisher's [`Outbox`], written to their queues before the publish is acknowledged), to the
+//! retained store when it is retained, and to the router with the door's tag (which carries
+//! its retain flag and expiry; the router itself gets it unretained, so that it keeps no
+//! retained messages). Clients' publishes, wills, graph results and what bridges bring in all
+//! go this way. A `$` topic that gets here (a bridge's state, `$SYS/broker/connection/+/state`)
+//! is kept by the door's `$SYS` tree instead.
 
 use super::delivery::Properties;
 use super::graphs::GraphRoute;
@@ -11,6 +14,7 @@ use super::retained::Retained;
 use super::router::Batch;
 use super::tag::Tag;
 use super::Shared;
+use crate::bridge::queue::Outbox;
 use crate::data::Message;
 use bytes::Bytes;
 use rumqttd::protocol::{Packet, Publish, PublishProperties};
@@ -29,6 +33,8 @@ pub(super) struct Accepted<'a> {
     pub tag: Tag,
     /// The graph whose result this is, if any.
     pub origin: Option<&'a str>,
+    /// The bridge that brought it in, if any (it does not go back out there).
+    pub bridge: Option<&'a str>,
 }
 
 /// What became of a publish.
@@ -41,20 +47,44 @@ pub(super) struct Dispatched {
     pub behind: Option<Arc<FilterLog>>,
 }
 
-/// Offers `accepted` to the graphs and queues it for the router in `batch`.
-pub(super) fn dispatch(shared: &Shared, batch: &mut Batch, accepted: Accepted<'_>) -> Dispatched {
+/// Offers `accepted` to the graphs, to the bridges (in `outbox`) and queues it for the router
+/// in `batch`.
+pub(super) fn dispatch(
+    shared: &Shared,
+    batch: &mut Batch,
+    outbox: &mut Outbox,
+    accepted: Accepted<'_>,
+) -> Dispatched {
     let Accepted {
         topic,
         mut publish,
         mut properties,
         mut tag,
         origin,
+        bridge,
     } = accepted;
+    if topic.starts_with('$') {
+        shared.sys.set_all([(topic.to_string(), publish.payload)]);
+        return Dispatched {
+            waiting: Vec::new(),
+            behind: None,
+        };
+    }
     let offer = match shared.graphs() {
         Some(graphs) => graphs.offer(topic, &publish, properties.as_ref(), origin),
         None => Default::default(),
     };
     if !offer.intercepted {
+        if let Some(bridges) = shared.bridges() {
+            let message = crate::bridge::Published {
+                topic,
+                payload: &publish.payload,
+                qos: tag.qos,
+                retain: publish.retain,
+                properties: properties.as_ref(),
+            };
+            bridges.offer(&message, bridge, outbox);
+        }
         tag.expires_at = properties
             .as_ref()
             .and_then(|p| p.message_expiry_interval)

@@ -2,7 +2,7 @@
 //! with a CONNACK in the client's version), the client id taken (assigned, or taken over from
 //! another connection), and the client attached to the router.
 
-use super::codec::{opening, Codec, Opening, Version, Wire};
+use super::codec::{clear_bridge_bit, opening, Codec, Opening, Version, Wire};
 use super::config::ListenerConfig;
 use super::connect::{authenticate, ConnectRequest, Refusal};
 use super::control::Control;
@@ -47,9 +47,13 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
     shared: &Shared,
     identity: Identity,
 ) -> Result<(Client, Codec), Option<(Version, Refusal)>> {
-    let version = loop {
+    let (version, bridge) = loop {
         match opening(buf) {
-            Opening::Connect(version) => break version,
+            Opening::Connect(version) => break (version, false),
+            Opening::Bridge(version) => {
+                clear_bridge_bit(buf);
+                break (version, true);
+            }
             Opening::UnsupportedLevel(_) => {
                 return Err(Some((Version::V3_1_1, Refusal::UnsupportedVersion)))
             }
@@ -71,6 +75,7 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
     };
     shared.stats.packets_received.fetch_add(1, Relaxed);
     let mut request = ConnectRequest::from_packet(packet, version);
+    request.bridge = bridge;
     let refuse = |refusal| Err(Some((version, refusal)));
     if request.auth_method.is_some() {
         return refuse(Refusal::BadAuthMethod);

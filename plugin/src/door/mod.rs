@@ -103,6 +103,9 @@ pub enum DoorError {
     /// The store cannot be used.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// A bridge's queue cannot take a message.
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::queue::QueueError),
 }
 
 /// What Weir itself publishes through the door, from any thread: graph results (through
@@ -127,6 +130,38 @@ impl DoorHandle {
     pub fn set_local(&self, topic: String, payload: bytes::Bytes) {
         self.0.sys.set_all([(topic, payload)]);
     }
+
+    /// A publisher for what bridge `bridge` brings in, named `name`: its publishes do not go
+    /// back out through that bridge.
+    pub fn bridge_publisher(
+        &self,
+        name: &str,
+        bridge: &str,
+    ) -> Result<InternalPublisher, DoorError> {
+        let mut publisher = InternalPublisher::new(self.0.clone(), name, None)?;
+        publisher.set_bridge(bridge);
+        Ok(publisher)
+    }
+
+    /// The retained messages whose topics match `filter` now.
+    pub fn retained(&self, filter: &crate::topic::TopicFilter) -> Vec<retained::Retained> {
+        self.0.retained.matching(filter, dispatch::now_millis())
+    }
+
+    /// The broker's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.0.stats.clone()
+    }
+
+    /// The connection layer's runtime (for tasks that live beside the connections).
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.0.runtime.clone()
+    }
+}
+
+/// Milliseconds since the Unix epoch (the door's clock for expiry).
+pub fn now_millis() -> u64 {
+    dispatch::now_millis()
 }
 
 /// Router connections kept for Weir itself (wills, graph results), beyond `max_connections`.
@@ -142,6 +177,7 @@ pub(crate) struct Shared {
     logs: logs::Logs,
     lag: logs::LagLimits,
     graphs: OnceLock<Arc<GraphRoutes>>,
+    bridges: OnceLock<Arc<crate::bridge::BridgeRoutes>>,
     services: OnceLock<services::Services>,
     retained: retained::RetainedStore,
     groups: shared::Groups,
@@ -163,6 +199,10 @@ impl Shared {
 
     fn graphs(&self) -> Option<&Arc<GraphRoutes>> {
         self.graphs.get()
+    }
+
+    fn bridges(&self) -> Option<&Arc<crate::bridge::BridgeRoutes>> {
+        self.bridges.get()
     }
 
     /// The service answering publishes on `topic`, if any.
@@ -213,6 +253,7 @@ impl Door {
                 router_config.max_segment_count,
             ),
             graphs: OnceLock::new(),
+            bridges: OnceLock::new(),
             services: OnceLock::new(),
             retained: retained::RetainedStore::default(),
             groups: shared::Groups::default(),
@@ -262,6 +303,18 @@ impl Door {
     /// A handle for Weir's own publishers and `$` topics, usable from any thread.
     pub fn handle(&self) -> DoorHandle {
         DoorHandle(self.shared.clone())
+    }
+
+    /// Sends publishes on the `out` topics of `bridges` to their queues (before
+    /// [`Door::open`], so that no publish is missed).
+    pub fn set_bridges(&self, bridges: Arc<crate::bridge::BridgeRoutes>) {
+        let _ = self.shared.bridges.set(bridges);
+    }
+
+    /// Sends publishes on the sources of `graphs` to them (from now on: those of Weir's own
+    /// publishers too; clients' once [`Door::open`] accepts them).
+    pub fn set_graphs(&self, graphs: Arc<GraphRoutes>) {
+        let _ = self.shared.graphs.set(graphs);
     }
 
     /// Starts accepting connections; publishes on the sources of `graphs` go to them, and

@@ -8,6 +8,7 @@ use super::flow::Gate;
 use super::router::{self, Batch, Link};
 use super::tag::Tag;
 use super::{DoorError, Shared, INTERNAL_LINKS};
+use crate::bridge::queue::Outbox;
 use bytes::Bytes;
 use rumqttd::local::LinkError;
 use rumqttd::protocol::{Packet, PingReq, PublishProperties};
@@ -22,9 +23,13 @@ pub struct InternalPublisher {
     name: String,
     id: u64,
     origin: Option<String>,
+    /// The bridge whose incoming messages this publisher carries, if any.
+    bridge: Option<String>,
     link: Link,
     gate: Arc<Gate>,
     batch: Batch,
+    /// Messages for bridges' queues, written before [`InternalPublisher::publish_all`] returns.
+    outbox: Outbox,
     /// A batch is in the router, not yet answered.
     in_flight: bool,
 }
@@ -64,9 +69,11 @@ impl InternalPublisher {
             name: name.to_string(),
             id,
             origin: origin.map(str::to_string),
+            bridge: None,
             link,
             gate,
             batch: Batch::default(),
+            outbox: Outbox::default(),
             in_flight: false,
         })
     }
@@ -78,7 +85,8 @@ impl InternalPublisher {
     }
 
     /// Publishes `messages`, handed to the router together (one wake-up), waiting before each
-    /// while a subscriber holds this publisher back.
+    /// while a subscriber holds this publisher back. Returns once those that bridges forward
+    /// at QoS 1 or 2 are in their queues on disk.
     pub fn publish_all(
         &mut self,
         messages: impl IntoIterator<Item = Outgoing>,
@@ -93,7 +101,28 @@ impl InternalPublisher {
                 self.flush_batch()?;
             }
         }
-        self.flush_batch()
+        self.flush_batch()?;
+        self.commit_outbox()
+    }
+
+    /// Carries what bridge `bridge` brings in: none of it goes back out there.
+    pub(super) fn set_bridge(&mut self, bridge: &str) {
+        self.bridge = Some(bridge.to_string());
+    }
+
+    /// Writes what bridges forward to their queues, waiting for room in a full queue that
+    /// blocks and for the writes to be on disk.
+    fn commit_outbox(&mut self) -> Result<(), DoorError> {
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        while let Some(full) = self.outbox.full_queue() {
+            self.shared.runtime.block_on(full.room());
+        }
+        match self.outbox.submit().map(|ticket| ticket.wait_blocking()) {
+            Some(Err(e)) => Err(DoorError::Bridge(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Hands the batch to the router once it took the previous one (see [`super::flow::Pace`]).
@@ -146,6 +175,7 @@ impl InternalPublisher {
         let waiting = dispatch::dispatch(
             &self.shared,
             &mut self.batch,
+            &mut self.outbox,
             Accepted {
                 topic,
                 publish: dispatch::publish(message.topic.clone(), message.payload, message.retain),
@@ -157,6 +187,7 @@ impl InternalPublisher {
                     expires_at: None,
                 },
                 origin: self.origin.as_deref(),
+                bridge: self.bridge.as_deref(),
             },
         )
         .waiting;

@@ -103,21 +103,21 @@ impl TlsSource {
     }
 }
 
-fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
+pub(crate) fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(file).map_err(|source| TlsError::Read {
         file: file.to_path_buf(),
         source,
     })
 }
 
-fn pem_error(file: &Path, message: String) -> TlsError {
+pub(crate) fn pem_error(file: &Path, message: String) -> TlsError {
     TlsError::Pem {
         file: file.to_path_buf(),
         message,
     }
 }
 
-fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read(file)?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()

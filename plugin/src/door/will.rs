@@ -6,6 +6,7 @@ use super::dispatch::{self, Accepted};
 use super::router::{self, Batch};
 use super::tag::Tag;
 use super::Shared;
+use crate::bridge::queue::Outbox;
 use bytes::Bytes;
 use rumqttd::local::LinkTx;
 use std::sync::Arc;
@@ -14,9 +15,11 @@ use std::time::Duration;
 /// Publishes `will` through the leaving client's own link.
 pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, link: &mut LinkTx) {
     let mut batch = Batch::default();
+    let mut outbox = Outbox::default();
     let waiting = dispatch::dispatch(
         shared,
         &mut batch,
+        &mut outbox,
         Accepted {
             topic: &will.topic,
             publish: dispatch::publish(
@@ -32,9 +35,12 @@ pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
                 expires_at: None,
             },
             origin: None,
+            bridge: None,
         },
     )
     .waiting;
+    // Written without waiting: a will has no publisher to acknowledge.
+    drop(outbox.submit());
     if let (Some(graphs), false) = (shared.graphs(), waiting.is_empty()) {
         // A will is rare and small: waiting for a full graph queue here is bounded by the
         // graph's progress.

@@ -57,6 +57,9 @@ pub enum Opening {
     UnsupportedLevel(u8),
     /// A CONNECT of this version.
     Connect(Version),
+    /// A CONNECT of this version from a bridge: mosquitto's bridges set bit 7 of the protocol
+    /// level (`try_private`), asking to be served as a bridge (no-local, retain as published).
+    Bridge(Version),
 }
 
 /// Reads the protocol name and level of the CONNECT at the start of `buf` (without consuming).
@@ -70,8 +73,46 @@ pub enum Opening {
 /// assert_eq!(opening(b"\x10\x0c\x00\x04MQTT\x07"), Opening::UnsupportedLevel(7));
 /// assert_eq!(opening(b"GET / HTTP/1.1"), Opening::NotMqtt);
 /// assert_eq!(opening(b"\x10"), Opening::Incomplete);
+/// let bridge = b"\x10\x0c\x00\x04MQTT\x84\x02\x00\x3c\x00\x00";
+/// assert_eq!(opening(bridge), Opening::Bridge(Version::V3_1_1));
 /// ```
 pub fn opening(buf: &[u8]) -> Opening {
+    match plain_opening(buf) {
+        Opening::UnsupportedLevel(level @ (0x83 | 0x84)) => {
+            let Some(at) = level_offset(buf) else {
+                return Opening::Incomplete;
+            };
+            let mut plain = buf[..=at].to_vec();
+            plain[at] = level & 0x7f;
+            match plain_opening(&plain) {
+                Opening::Connect(version) => Opening::Bridge(version),
+                other => other,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Where the protocol level of the CONNECT at the start of `buf` is, once its header is there.
+fn level_offset(buf: &[u8]) -> Option<usize> {
+    let mut at = 1;
+    while buf.get(at)? & 0x80 != 0 {
+        at += 1;
+    }
+    let name_len = u16::from_be_bytes([*buf.get(at + 1)?, *buf.get(at + 2)?]);
+    let level = at + 3 + usize::from(name_len);
+    buf.get(level).map(|_| level)
+}
+
+/// Clears the bridge bit of the CONNECT at the start of `buf` (see [`Opening::Bridge`]), so
+/// that the codec reads it as the plain version.
+pub fn clear_bridge_bit(buf: &mut [u8]) {
+    if let Some(at) = level_offset(buf) {
+        buf[at] &= 0x7f;
+    }
+}
+
+fn plain_opening(buf: &[u8]) -> Opening {
     let Some((&first, rest)) = buf.split_first() else {
         return Opening::Incomplete;
     };

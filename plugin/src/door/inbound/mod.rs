@@ -20,6 +20,7 @@ use super::services::{ServiceRequest, ServiceRoute};
 use super::session::Subscriptions;
 use super::tag::Tag;
 use super::Shared;
+use crate::bridge::queue::Outbox;
 use crate::security::ClientRules;
 use bytes::BytesMut;
 use bytestring::ByteString;
@@ -69,6 +70,9 @@ pub(super) enum End {
     },
     /// The door stopped it (shutdown, or its writing half ended).
     Stopped,
+    /// The door could not keep what the client published (a bridge's queue failed): the
+    /// connection ends unacknowledged, so that the client sends it again.
+    Failed(String),
 }
 
 /// The reading half's state.
@@ -105,6 +109,13 @@ pub(super) struct Inbound<R> {
     /// Where the session's shared-subscription messages go, and whether it is connected.
     pub mailbox: tokio::sync::mpsc::UnboundedSender<crate::door::shared::SharedDelivery>,
     pub live: Arc<std::sync::atomic::AtomicBool>,
+    /// Messages for bridges' queues, on disk before the publishes that carry them are
+    /// acknowledged.
+    pub outbox: Outbox,
+    /// The client is a bridge (mosquitto's `try_private`).
+    pub bridge: bool,
+    /// Why the connection must end, when the door failed it.
+    pub failure: Option<End>,
 }
 
 /// What handling one packet asks of the loop.
@@ -137,9 +148,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         loop {
             if let Some(end) = self.handle_buffered().await {
                 self.flush().await;
-                return end;
+                return self.failure.take().unwrap_or(end);
             }
             self.flush().await;
+            if let Some(end) = self.failure.take() {
+                return end;
+            }
             if !self.gate.is_open() {
                 // The keep-alive does not run while the door is not reading.
                 tokio::select! {
@@ -207,7 +221,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     /// Handles every whole packet in the buffer (while the gate is open).
     async fn handle_buffered(&mut self) -> Option<End> {
-        while self.gate.is_open() {
+        while self.gate.is_open() && self.failure.is_none() {
             let packet = match self.codec.decode(&mut self.buf) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => return None,
@@ -238,12 +252,39 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 tracing::error!(client = %self.client_id, "the router is gone: publishes lost");
             }
         }
+        if !self.outbox.is_empty() {
+            self.commit_outbox().await;
+        }
         if !self.replies.is_empty() {
             let replies = std::mem::take(&mut self.replies);
             let _ = self.control.send(Control::Reply(replies));
         }
         if let Some(log) = self.behind.take() {
             self.wait_for_readers(&log).await;
+        }
+    }
+
+    /// Writes what bridges forward to their queues and waits until it is on disk (and, for a
+    /// full queue that blocks, for room first), reading nothing meanwhile. A failure ends the
+    /// connection without acknowledging what the client sent.
+    async fn commit_outbox(&mut self) {
+        while let Some(full) = self.outbox.full_queue() {
+            tokio::select! {
+                _ = full.room() => {}
+                _ = self.stop.cancelled() => return,
+            }
+        }
+        let Some(ticket) = self.outbox.submit() else {
+            return;
+        };
+        let written = tokio::select! {
+            written = ticket.wait() => written,
+            _ = self.stop.cancelled() => return,
+        };
+        if let Err(e) = written {
+            tracing::error!(client = %self.client_id, "{e}: its publishes are not acknowledged, the connection ends");
+            self.replies.clear();
+            self.failure = Some(End::Failed(e.to_string()));
         }
     }
 
@@ -310,7 +351,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 reason: DisconnectReasonCode::TopicNameInvalid,
             });
         }
-        if topic.starts_with('$') {
+        if topic.starts_with('$') && !is_bridge_state(&topic) {
             self.shared.stats.refused.fetch_add(1, Relaxed);
             tracing::debug!(client = %self.client_id, topic = %topic, "publish to a `$` topic refused");
             self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
@@ -353,9 +394,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 expires_at: None,
             },
             origin: None,
+            bridge: None,
         };
         let dispatch::Dispatched { waiting, behind } =
-            dispatch::dispatch(&self.shared, &mut self.batch, accepted);
+            dispatch::dispatch(&self.shared, &mut self.batch, &mut self.outbox, accepted);
         if behind.is_some() {
             self.behind = behind;
         }
@@ -458,6 +500,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     }
 }
 
+/// Whether `topic` is a bridge's state (`$SYS/broker/connection/<client id>/state`), the one
+/// `$` topic clients may publish to, as mosquitto allows it for bridges' notifications.
+fn is_bridge_state(topic: &str) -> bool {
+    topic
+        .strip_prefix("$SYS/broker/connection/")
+        .and_then(|rest| rest.strip_suffix("/state"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// A topic name may not be empty or hold wildcards or NUL.
 fn check_topic_name(topic: &str) -> Result<(), String> {
     crate::topic::check_topic_name(topic).map_err(|e| e.to_string())
@@ -485,6 +536,7 @@ impl End {
         match self {
             End::Violation { reason, .. } => Some(*reason),
             End::KeepAlive => Some(DisconnectReasonCode::KeepAliveTimeout),
+            End::Failed(_) => Some(DisconnectReasonCode::UnspecifiedError),
             _ => None,
         }
     }
@@ -501,6 +553,18 @@ impl std::fmt::Display for End {
             End::KeepAlive => f.write_str("sent nothing for 1.5 times its keep-alive"),
             End::Violation { what, .. } => write!(f, "broke the protocol: {what}"),
             End::Stopped => f.write_str("stopped by the broker"),
+            End::Failed(what) => write!(f, "ended by the broker: {what}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_bridge_s_own_state_topic_is_open_to_clients() {
+        assert!(super::is_bridge_state("$SYS/broker/connection/gw1.cloud/state"));
+        assert!(!super::is_bridge_state("$SYS/broker/connection//state"));
+        assert!(!super::is_bridge_state("$SYS/broker/connection/a/b/state"));
+        assert!(!super::is_bridge_state("$SYS/broker/uptime"));
     }
 }

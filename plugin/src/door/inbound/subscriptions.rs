@@ -40,6 +40,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             };
             let group = shared::split(&filter);
             options.qos = options.qos.min(2);
+            if self.bridge && group.is_none() {
+                // As mosquitto serves a bridge: what it publishes does not come back to it,
+                // and what it forwards keeps its retain flag.
+                options.no_local = true;
+                options.retain_as_published = true;
+            }
             let existing = self.filters.get(&*filter).copied();
             let sub_id = existing.unwrap_or_else(|| {
                 let id = self.next_subscription;

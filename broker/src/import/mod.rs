@@ -1,9 +1,11 @@
 //! `weir config import-mosquitto`: a mosquitto.conf turned into the equivalent weir.yaml.
 //!
 //! Global settings map onto `broker:`; each `listener` starts a listener whose TLS and protocol
-//! settings follow it, as in mosquitto. Paths are kept as written (relative ones resolve against
+//! settings follow it, as in mosquitto; each `connection` starts a bridge ([`bridges`]). Paths are kept as written (relative ones resolve against
 //! the new file's directory). Every directive without an equivalent is named in a comment at
 //! the top of the output, with its line.
+
+mod bridges;
 
 use anyhow::Context;
 use std::fmt::Write as _;
@@ -37,6 +39,8 @@ struct Imported {
     broker: Vec<(&'static str, String)>,
     max_connections: Option<String>,
     log_level: Option<&'static str>,
+    bridges: Vec<bridges::Bridge>,
+    queue_qos0: bool,
     unmapped: Vec<String>,
 }
 
@@ -60,6 +64,13 @@ fn parse(text: &str, file: &str) -> Imported {
         let args: Vec<&str> = words.collect();
         let first = args.first().map(|s| s.to_string()).unwrap_or_default();
         let on = first == "true";
+        if bridges::is_bridge_directive(directive) {
+            if let Err(why) = bridges::apply(&mut out.bridges, directive, &args) {
+                out.unmapped
+                    .push(format!("{file}:{}: `{directive}`{why}", index + 1));
+            }
+            continue;
+        }
         let listener = out.listeners.last_mut();
         match (directive, listener) {
             ("listener", _) => out.listeners.push(Listener {
@@ -89,7 +100,10 @@ fn parse(text: &str, file: &str) -> Imported {
             ("autosave_interval", _) => out.autosave_interval = Some(first),
             ("max_queued_messages", _) => out.broker.push(("max_queued_messages", first)),
             ("max_queued_bytes", _) => out.broker.push(("max_queued_bytes", first)),
-            ("queue_qos0_messages", _) => out.broker.push(("queue_qos0_messages", first)),
+            ("queue_qos0_messages", _) => {
+                out.queue_qos0 = on;
+                out.broker.push(("queue_qos0_messages", first))
+            }
             ("sys_interval", _) => out.broker.push(("sys_interval", first)),
             ("max_keepalive", _) => out.broker.push(("max_keepalive", first)),
             ("log_type", _) => out.log_level = Some(log_level(&args, out.log_level)),
@@ -125,9 +139,6 @@ fn log_level(args: &[&str], previous: Option<&'static str>) -> &'static str {
 
 fn why_not(directive: &str) -> &'static str {
     match directive {
-        "connection" | "address" | "topic" | "remote_username" | "remote_password" => {
-            " (bridges are not supported)"
-        }
         "include_dir" => " (one file: merge the included ones into it)",
         "persistence_file" => " (the store is always weir.redb in the persistence directory)",
         "per_listener_settings" => " (a listener's own `auth:` overrides broker.auth)",
@@ -171,6 +182,7 @@ fn render(imported: &Imported) -> String {
     for listener in &imported.listeners {
         render_listener(&mut out, listener);
     }
+    bridges::render(&mut out, &imported.bridges, imported.queue_qos0);
     out
 }
 
@@ -276,7 +288,7 @@ mod tests {
             "{yaml}"
         );
         assert!(
-            yaml.contains("# not imported: m.conf:9: `bridge_cafile`"),
+            yaml.contains("# not imported: m.conf:9: `bridge_cafile` (a bridge directive before any `connection`)"),
             "{yaml}"
         );
     }
