@@ -380,3 +380,6 @@ impl Outbox {
         Some(Ticket(ticket))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -562,7 +562,9 @@ impl std::fmt::Display for End {
 mod tests {
     #[test]
     fn only_a_bridge_s_own_state_topic_is_open_to_clients() {
-        assert!(super::is_bridge_state("$SYS/broker/connection/gw1.cloud/state"));
+        assert!(super::is_bridge_state(
+            "$SYS/broker/connection/gw1.cloud/state"
+        ));
         assert!(!super::is_bridge_state("$SYS/broker/connection//state"));
         assert!(!super::is_bridge_state("$SYS/broker/connection/a/b/state"));
         assert!(!super::is_bridge_state("$SYS/broker/uptime"));
