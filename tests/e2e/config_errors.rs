@@ -26,7 +26,7 @@ fn assert_error(yaml: &str, expected: &str) {
 fn unknown_top_level_key() {
     assert_error(
         "brokr: {}\n",
-        "bad.yaml:1:1: brokr: unknown field `brokr`, expected one of `broker`, `graphs`, `modules`, `engine`, `metrics`, `telemetry`",
+        "bad.yaml:1:1: brokr: unknown field `brokr`, expected one of `broker`, `graphs`, `bridges`, `modules`, `engine`, `metrics`, `telemetry`",
     );
 }
 
@@ -345,4 +345,46 @@ fn a_node_id_that_would_break_timestamps_is_refused() {
         "engine:\n  node_id: 'gw:1'\n",
         "bad.yaml:2:3: engine.node_id: expected a node id without `:` or control characters",
     );
+}
+
+#[test]
+fn bridge_errors_name_their_place() {
+    let bridge = |body: &str| format!("bridges:\n  - name: cloud\n{body}");
+    let topics = "    topics: [{pattern: 'a/#'}]\n";
+    for (yaml, expected) in [
+        (
+            bridge(&format!("    addresses: ['h', 'host:port']\n{topics}")),
+            "bad.yaml:3:16: bridges[0].addresses[1]: address `host:port`: the port must be a number from 1 to 65535",
+        ),
+        (
+            bridge("    addresses: ['h']\n    topics:\n      - {pattern: 'a/#', remote_prefix: 'x/+/'}\n"),
+            "bad.yaml:5:7: bridges[0].topics[0]: `a/#`: remote_prefix `x/+/` contains a wildcard: prefixes are literal topic levels",
+        ),
+        (
+            "bridges:\n  - {name: a, addresses: [h], topics: [{pattern: a}]}\n  - {name: a, addresses: [h], topics: [{pattern: b}]}\n".to_string(),
+            "bad.yaml:1:1: bridges: two bridges are named `a`: names must be unique",
+        ),
+        (
+            "bridges:\n  - {name: a, client_id: gw, addresses: [h], topics: [{pattern: a}]}\n  - {name: b, client_id: gw, addresses: [h], topics: [{pattern: b}]}\n".to_string(),
+            "bad.yaml:1:1: bridges: two bridges use client id `gw`",
+        ),
+        (
+            bridge(&format!("    addresses: [h]\n    tls: {{ ca: /etc/hostname }}\n{topics}")),
+            "bad.yaml:4:10: bridges[0].tls.ca: /etc/hostname: expected a PEM file with at least one CERTIFICATE",
+        ),
+        (
+            bridge(&format!("    adresses: [h]\n{topics}")),
+            "bad.yaml:3:5: bridges[0].adresses: unknown field `adresses`",
+        ),
+        (
+            bridge(&format!("    addresses: [h]\n    protocol: '4.0'\n{topics}")),
+            "bridges[0].protocol: unknown protocol `4.0`, expected \"3.1\", \"3.1.1\" or \"5\"",
+        ),
+        (
+            bridge(&format!("    addresses: [h]\n    queue: {{ when_full: wait }}\n{topics}")),
+            "bridges[0].queue.when_full: unknown variant `wait`, expected `drop-oldest` or `block`",
+        ),
+    ] {
+        assert_error(&yaml, expected);
+    }
 }

@@ -66,8 +66,7 @@ fn a_realistic_mosquitto_conf_becomes_a_valid_weir_yaml() {
         "# logging: run `weir run --log-level info`",
         "# not imported: mosquitto.conf:8: `persistence_file` (the store is always weir.redb",
         "# not imported: mosquitto.conf:14: `log_dest`",
-        "# not imported: mosquitto.conf:28: `connection` (bridges are not supported)",
-        "# not imported: mosquitto.conf:30: `topic` (bridges are not supported)",
+        "bridges:\n  - name: 'cloud'\n    addresses: ['cloud.example.com:8883']\n    topics:\n      - { pattern: 'telemetry/#', direction: out, qos: 1 }\n",
     ] {
         assert!(yaml.contains(expected), "missing {expected:?} in\n{yaml}");
     }

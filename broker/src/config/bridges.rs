@@ -76,7 +76,7 @@ struct WrittenBridge {
     #[serde(default)]
     idle_timeout_s: Option<u64>,
     #[serde(default)]
-    tls: Option<WrittenTls>,
+    tls: Option<TlsValue>,
     #[serde(default = "yes")]
     try_private: bool,
     #[serde(default = "yes")]
@@ -196,7 +196,7 @@ impl TryFrom<WrittenBridge> for Bridge {
                 cap: Duration::from_secs(30),
             }),
             start,
-            tls: w.tls.map(ClientTls::try_from).transpose()?,
+            tls: w.tls.map(|tls| tls.0),
             try_private: w.try_private,
             notifications,
             outgoing_retain: w.outgoing_retain,
@@ -220,26 +220,48 @@ fn hostname() -> String {
 }
 
 fn addresses<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Address>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        One(String),
-        Many(Vec<String>),
-    }
-    let written = match Written::deserialize(d)? {
+    struct Addresses;
+    impl<'de> serde::de::Visitor<'de> for Addresses {
+        type Value = Vec<AddressValue>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of host[:port]")
+        }
         // mosquitto's `addresses` line: several separated by spaces.
-        Written::One(line) => line.split_whitespace().map(str::to_string).collect(),
-        Written::Many(list) => list,
-    };
-    if written.is_empty() {
+        fn visit_str<E: serde::de::Error>(self, line: &str) -> Result<Self::Value, E> {
+            line.split_whitespace()
+                .map(|a| Address::parse(a, 1883).map(AddressValue).map_err(E::custom))
+                .collect()
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut all = Vec::new();
+            while let Some(address) = seq.next_element::<AddressValue>()? {
+                all.push(address);
+            }
+            Ok(all)
+        }
+    }
+    let addresses = d.deserialize_any(Addresses)?;
+    if addresses.is_empty() {
         return Err(serde::de::Error::custom(
             "no address: expected at least one host[:port]",
         ));
     }
-    written
-        .iter()
-        .map(|a| Address::parse(a, 1883).map_err(serde::de::Error::custom))
-        .collect()
+    Ok(addresses.into_iter().map(|a| a.0).collect())
+}
+
+/// One `host[:port]`, checked where it is written.
+struct AddressValue(Address);
+
+impl<'de> Deserialize<'de> for AddressValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Address::parse(&text, 1883)
+            .map(AddressValue)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Protocol>, D::Error> {
@@ -331,45 +353,58 @@ enum WrittenDirection {
 }
 
 fn topics<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TopicRule>, D::Error> {
-    let written = Vec::<WrittenTopic>::deserialize(d)?;
-    if written.is_empty() {
+    let lines = Vec::<TopicLine>::deserialize(d)?;
+    if lines.is_empty() {
         return Err(serde::de::Error::custom(
             "no topic line: a bridge forwards nothing without one",
         ));
     }
-    written
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let direction = match t.direction {
-                WrittenDirection::Out => Direction::Out,
-                WrittenDirection::In => Direction::In,
-                WrittenDirection::Both => Direction::Both,
-            };
-            TopicRule::new(
-                &t.pattern,
-                direction,
-                t.qos,
-                &t.local_prefix,
-                &t.remote_prefix,
-            )
-            .map_err(|e| serde::de::Error::custom(format_args!("[{i}] `{}`: {e}", t.pattern)))
-        })
-        .collect()
+    Ok(lines.into_iter().map(|line| line.0).collect())
 }
+
+/// One topic line, checked where it is written.
+#[derive(Deserialize)]
+#[serde(try_from = "WrittenTopic")]
+struct TopicLine(TopicRule);
+
+impl TryFrom<WrittenTopic> for TopicLine {
+    type Error = String;
+
+    fn try_from(t: WrittenTopic) -> Result<Self, String> {
+        let direction = match t.direction {
+            WrittenDirection::Out => Direction::Out,
+            WrittenDirection::In => Direction::In,
+            WrittenDirection::Both => Direction::Both,
+        };
+        TopicRule::new(
+            &t.pattern,
+            direction,
+            t.qos,
+            &t.local_prefix,
+            &t.remote_prefix,
+        )
+        .map(TopicLine)
+        .map_err(|e| format!("`{}`: {e}", t.pattern))
+    }
+}
+
+/// `tls:`, checked (its files loaded) where it is written.
+#[derive(Deserialize)]
+#[serde(try_from = "WrittenTls")]
+struct TlsValue(ClientTls);
 
 /// `tls:` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WrittenTls {
     #[serde(default)]
-    ca: Option<ExistingFile>,
+    ca: Option<PemFile<Certificates>>,
     #[serde(default)]
     capath: Option<ExistingFile>,
     #[serde(default)]
-    cert: Option<ExistingFile>,
+    cert: Option<PemFile<Certificates>>,
     #[serde(default)]
-    key: Option<ExistingFile>,
+    key: Option<PemFile<PrivateKey>>,
     #[serde(default)]
     insecure: bool,
     #[serde(default, deserialize_with = "alpn")]
@@ -391,12 +426,12 @@ fn alpn<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     })
 }
 
-impl TryFrom<WrittenTls> for ClientTls {
+impl TryFrom<WrittenTls> for TlsValue {
     type Error = String;
 
     fn try_from(w: WrittenTls) -> Result<Self, String> {
         if w.cert.is_some() != w.key.is_some() {
-            return Err("tls: cert and key go together".into());
+            return Err("cert and key go together".into());
         }
         let version = match w.version.as_deref() {
             None => None,
@@ -404,8 +439,8 @@ impl TryFrom<WrittenTls> for ClientTls {
             Some("tlsv1.3" | "1.3") => Some(TlsVersion::V1_3),
             Some(other) => {
                 return Err(format!(
-                    "tls.version `{other}`: expected tlsv1.2 or tlsv1.3 (older versions are not offered)"
-                ))
+                "version `{other}`: expected tlsv1.2 or tlsv1.3 (older versions are not offered)"
+            ))
             }
         };
         let tls = ClientTls {
@@ -417,8 +452,62 @@ impl TryFrom<WrittenTls> for ClientTls {
             alpn: w.alpn,
             version,
         };
-        weir_plugin::bridge::client::tls::client_config(&tls).map_err(|e| format!("tls: {e}"))?;
-        Ok(tls)
+        weir_plugin::bridge::client::tls::client_config(&tls).map_err(|e| e.to_string())?;
+        Ok(TlsValue(tls))
+    }
+}
+
+/// What a PEM file must hold.
+trait PemKind {
+    /// `Err` with what is wrong when `pem` does not hold it.
+    fn check(pem: &[u8]) -> Result<(), String>;
+}
+
+/// At least one certificate.
+struct Certificates;
+
+impl PemKind for Certificates {
+    fn check(pem: &[u8]) -> Result<(), String> {
+        let certs = rustls_pemfile::certs(&mut &pem[..])
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        if certs.is_empty() {
+            return Err("expected a PEM file with at least one CERTIFICATE".into());
+        }
+        Ok(())
+    }
+}
+
+/// A private key.
+struct PrivateKey;
+
+impl PemKind for PrivateKey {
+    fn check(pem: &[u8]) -> Result<(), String> {
+        match rustls_pemfile::private_key(&mut &pem[..]) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err("expected a PEM file with a PRIVATE KEY".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// A PEM file that exists and holds a `K`, checked where it is written.
+struct PemFile<K>(ExistingFile, std::marker::PhantomData<K>);
+
+impl<K> PemFile<K> {
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl<'de, K: PemKind> Deserialize<'de> for PemFile<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let file = ExistingFile::deserialize(d)?;
+        let pem = std::fs::read(file.path()).map_err(serde::de::Error::custom)?;
+        K::check(&pem).map_err(|e| {
+            serde::de::Error::custom(format_args!("{}: {e}", file.path().display()))
+        })?;
+        Ok(PemFile(file, std::marker::PhantomData))
     }
 }
 

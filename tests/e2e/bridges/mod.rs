@@ -2,6 +2,7 @@
 //! 2.0 (with a password, TLS, persistence) or a second Weir, driven by mosquitto's clients,
 //! Paho and rumqttc.
 
+mod compose;
 mod durability;
 mod forwarding;
 mod links;
