@@ -17,7 +17,8 @@ pub struct Broker {
     dir: TempDir,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A port free on 127.0.0.1 a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -74,12 +75,18 @@ impl Broker {
 
     /// mosquitto with one listener, anonymous, no limit on queued messages.
     pub fn mosquitto(binary: &Path) -> anyhow::Result<Broker> {
+        Self::mosquitto_with(binary, "max_inflight_messages 1000\n", "")
+    }
+
+    /// mosquitto with one listener, anonymous, no limit on queued messages, `limits` (lines
+    /// of global settings) and then `more` (a bridge's `connection` block).
+    pub fn mosquitto_with(binary: &Path, limits: &str, more: &str) -> anyhow::Result<Broker> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let file = dir.path().join("mosquitto.conf");
         std::fs::write(
             &file,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_queued_messages 0\nmax_inflight_messages 1000\npersistence false\nlog_dest none\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\nmax_queued_messages 0\n{limits}persistence false\nlog_dest none\n{more}"),
         )?;
         let child = Command::new(binary)
             .arg("-c")

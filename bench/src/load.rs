@@ -32,6 +32,8 @@ pub struct Load {
     pub expect_all: bool,
     /// The subscribers form one shared subscription: each message reaches one of them.
     pub shared: bool,
+    /// Where the subscribers connect, when not to `port` (a bridge's remote).
+    pub subscribe_port: Option<u16>,
 }
 
 /// What a run measured.
@@ -57,6 +59,9 @@ pub struct Outcome {
     /// The longest silence a subscriber saw, ms: between the first publish and its first
     /// message, or between two consecutive messages.
     pub max_gap_ms: f64,
+    /// How long the broker took to acknowledge a QoS 1 publish (PUBACK), µs: median and p99.
+    pub puback_p50_us: f64,
+    pub puback_p99_us: f64,
 }
 
 impl Outcome {
@@ -138,6 +143,8 @@ struct Shared {
     /// The longest silence at any subscriber, ns.
     max_gap: AtomicU64,
     histogram: Mutex<Histogram<u64>>,
+    /// PUBACK latencies, ns.
+    acks: Mutex<Histogram<u64>>,
     keep: bool,
     kept: Mutex<(Vec<u64>, Vec<Vec<u8>>)>,
 }
@@ -151,6 +158,7 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         max_gap: AtomicU64::new(0),
         // Nanoseconds, up to an hour.
         histogram: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?),
+        acks: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?),
         keep,
         kept: Mutex::new((Vec::new(), Vec::new())),
     });
@@ -160,7 +168,8 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         .map(|_| Arc::new(AtomicU64::new(0)))
         .collect();
     for (index, count) in counts.iter().enumerate() {
-        let (client, connection) = client(load.port, &format!("bench-sub-{run_id}-{index}"));
+        let port = load.subscribe_port.unwrap_or(load.port);
+        let (client, connection) = client(port, &format!("bench-sub-{run_id}-{index}"));
         client.subscribe(&load.subscribe, qos(load.qos))?;
         let (ready, wait) = std::sync::mpsc::channel();
         let shared = shared.clone();
@@ -177,7 +186,10 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
     let mut publishers = Vec::new();
     for index in 0..load.publishers {
         let load = load.clone();
-        publishers.push(std::thread::spawn(move || publish(&load, index, run_id)));
+        let shared = shared.clone();
+        publishers.push(std::thread::spawn(move || {
+            publish(&load, index, run_id, &shared)
+        }));
     }
     // Publishers stay connected until every result arrived, as a device would.
     let mut connected = Vec::new();
@@ -216,9 +228,12 @@ pub fn run(load: &Load, keep: bool) -> anyhow::Result<Outcome> {
         / 1e9;
     let histogram = shared.histogram.lock().unwrap();
     let (receive_times, payloads) = std::mem::take(&mut *shared.kept.lock().unwrap());
+    let acks = shared.acks.lock().unwrap();
     Ok(Outcome {
         receive_times,
         payloads,
+        puback_p50_us: acks.value_at_quantile(0.5) as f64 / 1e3,
+        puback_p99_us: acks.value_at_quantile(0.99) as f64 / 1e3,
         per_subscriber: counts.iter().map(|c| c.load(Relaxed)).collect(),
         max_gap_ms: shared.max_gap.load(Relaxed) as f64 / 1e6,
         ..Outcome::measured(received, expected, elapsed, &histogram)
@@ -270,18 +285,33 @@ pub fn background(
 /// A publisher's client and the thread driving its connection.
 type Connected = (Client, std::thread::JoinHandle<()>);
 
-fn publish(load: &Load, index: usize, run_id: u64) -> anyhow::Result<Connected> {
+fn publish(
+    load: &Load,
+    index: usize,
+    run_id: u64,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Connected> {
     let (client, mut connection) = client(load.port, &format!("bench-pub-{run_id}-{index}"));
     let topic = format!("{}/{index}/temperature", load.publish_prefix);
     let level = qos(load.qos);
     let messages = load.messages;
     let (done, finished) = std::sync::mpsc::channel();
-    // Drive the connection: it sends what `publish` queued and, at QoS 1, counts the acks.
+    // Drive the connection: it sends what `publish` queued and, at QoS 1, counts the acks
+    // and times them (a broker acknowledges QoS 1 publishes in order).
+    let shared = shared.clone();
     let driver = std::thread::spawn(move || {
         let mut acked = 0;
+        let mut sent = std::collections::VecDeque::new();
         for event in connection.iter() {
             match event {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Publish(_))) if level != QoS::AtMostOnce => {
+                    sent.push_back(now_ns());
+                }
                 Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    if let Some(at) = sent.pop_front() {
+                        let took = now_ns().saturating_sub(at).max(1);
+                        let _ = shared.acks.lock().unwrap().record(took);
+                    }
                     acked += 1;
                     if acked == messages {
                         let _ = done.send(());

@@ -2,6 +2,7 @@
 //! delivery on Weir, alternating brokers within one run, several repetitions, medians and
 //! ratios. See docs/BENCHMARKS.md.
 
+mod bridge;
 mod brokers;
 mod clients;
 mod connections;
@@ -23,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Only the scenarios named (raw, durable, shared, map1, graph3, isolation, window,
-    /// workers, rss10, connections, state-store); repeatable.
+    /// workers, rss10, connections, state-store, bridge); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).
@@ -63,18 +64,22 @@ fn main() -> std::process::ExitCode {
             rows: results,
             connections,
             state_store,
+            bridges,
         }) => {
             print!("{}", report::table(&results));
             print!("{}", report::connection_table(&connections));
             print!("{}", state_store::table(&state_store));
+            print!("{}", bridge::table(&bridges));
             print!("{}", report::goals(&results));
             if let Some(path) = &args.json {
-                if let Err(e) = report::write_json(path, &results, &connections, &state_store) {
+                let all = (&results[..], &connections[..], &state_store[..], &bridges);
+                if let Err(e) = report::write_json(path, all) {
                     eprintln!("error: {e:#}");
                     return std::process::ExitCode::FAILURE;
                 }
             }
             let mut incomplete = report::incomplete(&results);
+            incomplete.extend(bridge::incomplete(&bridges));
             incomplete.extend(report::connections_incomplete(&connections));
             incomplete.extend(
                 state_store

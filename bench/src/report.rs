@@ -246,13 +246,17 @@ pub fn connections_incomplete(rows: &[ConnectionRow]) -> Vec<String> {
         .collect()
 }
 
-/// Writes `{"machine": {...}, "scenarios": [...], "connections": [...]}`.
-pub fn write_json(
-    path: &Path,
-    rows: &[Row],
-    connections: &[ConnectionRow],
-    state_store: &[StateStoreRow],
-) -> anyhow::Result<()> {
+/// Everything a run measured, for [`write_json`].
+pub type Measured<'a> = (
+    &'a [Row],
+    &'a [ConnectionRow],
+    &'a [StateStoreRow],
+    &'a crate::bridge::BridgeResults,
+);
+
+/// Writes `{"machine": {...}, "scenarios": [...], "connections": [...], ...}`.
+pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
+    let (rows, connections, state_store, bridges) = measured;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -272,6 +276,7 @@ pub fn write_json(
         "scenarios": rows,
         "connections": connections,
         "state_store": state_store,
+        "bridges": bridges,
     });
     std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))

@@ -88,6 +88,7 @@ pub struct Results {
     pub rows: Vec<Row>,
     pub connections: Vec<ConnectionRow>,
     pub state_store: Vec<StateStoreRow>,
+    pub bridges: crate::bridge::BridgeResults,
 }
 
 /// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection and
@@ -143,10 +144,18 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     } else {
         Vec::new()
     };
+    let wanted = args.scenarios.iter().any(|s| s == "bridge")
+        || (args.scenarios.is_empty() && !args.quick);
+    let bridges = if wanted {
+        crate::bridge::run_all(args, &weir, &modules)?
+    } else {
+        Default::default()
+    };
     Ok(Results {
         rows,
         connections,
         state_store,
+        bridges,
     })
 }
 

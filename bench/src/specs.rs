@@ -187,6 +187,7 @@ impl Plan<'_> {
             rate: None,
             expect_all: true,
             shared: false,
+            subscribe_port: None,
         }
     }
 
