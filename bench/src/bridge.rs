@@ -147,25 +147,30 @@ fn weir_gateway(
 }
 
 /// A mosquitto gateway with mosquitto's bridge forwarding `bench/#` to the cloud on `port`,
-/// with as many messages in flight as Weir's bridge has by default.
-fn mosquitto_gateway(binary: &Path, cloud: u16) -> anyhow::Result<Broker> {
+/// with `inflight` messages in flight (mosquitto's `max_inflight_messages`, 20 by default;
+/// Weir's bridge has 100 by default).
+fn mosquitto_gateway(binary: &Path, cloud: u16, inflight: u16) -> anyhow::Result<Broker> {
     let bridge = format!(
         "connection cloud\naddress 127.0.0.1:{cloud}\ncleansession true\nrestart_timeout 1\ntopic bench/# out 1\n"
     );
-    Broker::mosquitto_with(binary, "max_inflight_messages 100\n", &bridge)
+    let limits = format!("max_inflight_messages {inflight}\n");
+    Broker::mosquitto_with(binary, &limits, &bridge)
 }
 
 /// Waits until a bridge says on the cloud at `port` that it is up (both bridges publish
 /// `1` on `$SYS/broker/connection/<client id>/state` there, retained).
 fn wait_bridge_up(port: u16) -> anyhow::Result<()> {
-    let mut options = rumqttc::MqttOptions::new(format!("bench-state-{}", load::now_ns()), "127.0.0.1", port);
+    let mut options =
+        rumqttc::MqttOptions::new(format!("bench-state-{}", load::now_ns()), "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
     let (client, mut connection) = rumqttc::Client::new(options, 10);
     client.subscribe("$SYS/broker/connection/+/state", rumqttc::QoS::AtMostOnce)?;
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         match connection.recv_timeout(Duration::from_millis(200)) {
-            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) if p.payload[..] == b"1"[..] => {
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))))
+                if p.payload[..] == b"1"[..] =>
+            {
                 let _ = client.disconnect();
                 return Ok(());
             }
@@ -176,7 +181,14 @@ fn wait_bridge_up(port: u16) -> anyhow::Result<()> {
     anyhow::bail!("no bridge came up on the cloud")
 }
 
-fn load(port: u16, subscribe_port: Option<u16>, prefix: &str, qos: u8, messages: u64, payload: usize) -> Load {
+fn load(
+    port: u16,
+    subscribe_port: Option<u16>,
+    prefix: &str,
+    qos: u8,
+    messages: u64,
+    payload: usize,
+) -> Load {
     Load {
         port,
         publish_prefix: prefix.to_string(),
@@ -211,35 +223,62 @@ fn row(name: &str, gateway: &'static str, qos: u8, outcome: &Outcome) -> BridgeR
 /// Runs the scenario: the rows `repetitions` times (alternating gateways), then the drain
 /// (not in a quick run).
 pub fn run_all(args: &Args, weir: &Path, modules: &Path) -> anyhow::Result<BridgeResults> {
-    let repetitions = if args.quick { 1 } else { args.repetitions.max(1) };
+    let repetitions = if args.quick {
+        1
+    } else {
+        args.repetitions.max(1)
+    };
     let messages = if args.quick {
         10_000
     } else {
         (100_000.0 * args.scale) as u64
     };
     let mut measured: Vec<(String, &'static str, u8, Vec<Outcome>)> = Vec::new();
-    let mut record = |name: &str, gateway: &'static str, qos: u8, outcome: Outcome| {
-        match measured.iter_mut().find(|(n, g, q, _)| n == name && *g == gateway && *q == qos) {
-            Some(entry) => entry.3.push(outcome),
-            None => measured.push((name.to_string(), gateway, qos, vec![outcome])),
-        }
+    let mut record = |name: &str, gateway: &'static str, qos: u8, outcome: Outcome| match measured
+        .iter_mut()
+        .find(|(n, g, q, _)| n == name && *g == gateway && *q == qos)
+    {
+        Some(entry) => entry.3.push(outcome),
+        None => measured.push((name.to_string(), gateway, qos, vec![outcome])),
     };
     let payload = args.payload;
     for repetition in 0..repetitions {
-        eprintln!("weir-bench: bridge, repetition {}/{repetitions}", repetition + 1);
+        eprintln!(
+            "weir-bench: bridge, repetition {}/{repetitions}",
+            repetition + 1
+        );
         for qos in [1, 0] {
             let cloud = Cloud::start(&args.mosquitto, false)?;
             let data = tempfile::tempdir()?;
             let gateway = weir_gateway(weir, modules, cloud.port, data.path(), "")?;
             wait_bridge_up(cloud.port)?;
-            let forwarded = load(gateway.port, Some(cloud.port), "bench", qos, messages, payload);
+            let forwarded = load(
+                gateway.port,
+                Some(cloud.port),
+                "bench",
+                qos,
+                messages,
+                payload,
+            );
             record("bridge", "weir", qos, load::run(&forwarded, false)?);
             drop((gateway, cloud));
-            let cloud = Cloud::start(&args.mosquitto, false)?;
-            let gateway = mosquitto_gateway(&args.mosquitto, cloud.port)?;
-            wait_bridge_up(cloud.port)?;
-            let forwarded = load(gateway.port, Some(cloud.port), "bench", qos, messages, payload);
-            record("bridge", "mosquitto", qos, load::run(&forwarded, false)?);
+            for (gateway_name, inflight) in [("mosquitto", 100), ("mosquitto defaults", 20)] {
+                if qos == 0 && inflight != 100 {
+                    continue;
+                }
+                let cloud = Cloud::start(&args.mosquitto, false)?;
+                let gateway = mosquitto_gateway(&args.mosquitto, cloud.port, inflight)?;
+                wait_bridge_up(cloud.port)?;
+                let forwarded = load(
+                    gateway.port,
+                    Some(cloud.port),
+                    "bench",
+                    qos,
+                    messages,
+                    payload,
+                );
+                record("bridge", gateway_name, qos, load::run(&forwarded, false)?);
+            }
         }
         let cloud = Cloud::start(&args.mosquitto, false)?;
         let direct = load(cloud.port, None, "bench", 0, messages, payload);
@@ -283,7 +322,9 @@ fn drain(args: &Args, weir: &Path, modules: &Path) -> anyhow::Result<Drain> {
     queue.subscribers = 0;
     load::run(&queue, false)?;
     let queue_s = started.elapsed().as_secs_f64();
-    let queued = gateway.metric_sum("weir_bridge_queued_messages{").unwrap_or(0);
+    let queued = gateway
+        .metric_sum("weir_bridge_queued_messages{")
+        .unwrap_or(0);
     let (rss_queued_mb, _) = gateway.rss_mb();
     let disk = directory_bytes(&data.path().join("bridges"));
     let back = Instant::now();
@@ -294,7 +335,11 @@ fn drain(args: &Args, weir: &Path, modules: &Path) -> anyhow::Result<Drain> {
         queued,
         queue_s,
         drain_s,
-        drain_msgs_per_s: if drain_s > 0.0 { delivered as f64 / drain_s } else { 0.0 },
+        drain_msgs_per_s: if drain_s > 0.0 {
+            delivered as f64 / drain_s
+        } else {
+            0.0
+        },
         disk_bytes_per_msg: disk as f64 / queued.max(1) as f64,
         rss_empty_mb,
         rss_queued_mb,
@@ -304,7 +349,12 @@ fn drain(args: &Args, weir: &Path, modules: &Path) -> anyhow::Result<Drain> {
 
 /// A persistent subscriber `id` on `bench/#` at QoS 1: takes up to `count` messages, until
 /// none came for `quiet`; returns how many, and when the last came.
-fn collect(port: u16, id: &str, count: u64, quiet: Duration) -> anyhow::Result<(u64, Option<Instant>)> {
+fn collect(
+    port: u16,
+    id: &str,
+    count: u64,
+    quiet: Duration,
+) -> anyhow::Result<(u64, Option<Instant>)> {
     let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
     options.set_clean_session(false);
     options.set_keep_alive(Duration::from_secs(30));
@@ -355,16 +405,24 @@ pub fn table(results: &BridgeResults) -> String {
         return String::new();
     }
     let mut out = String::from("\nBridges (a publisher on the gateway, its subscriber on the cloud mosquitto; local rows: both on the gateway)\n");
-    let _ = writeln!(out, "{:<26} {:>12} {:>10} {:>10} {:>12} {:>16}", "row", "msg/s", "p50 ms", "p99 ms", "PUBACK p99", "received");
+    let _ = writeln!(
+        out,
+        "{:<34} {:>10} {:>10} {:>10} {:>12} {:>16}",
+        "row", "msg/s", "p50 ms", "p99 ms", "PUBACK p99", "received"
+    );
     for row in &results.rows {
         let _ = writeln!(
             out,
-            "{:<26} {:>12.0} {:>10.2} {:>10.2} {:>12} {:>16}",
+            "{:<34} {:>10.0} {:>10.2} {:>10.2} {:>12} {:>16}",
             format!("{} qos{} {}", row.name, row.qos, row.gateway),
             row.msgs_per_s,
             row.p50_us / 1e3,
             row.p99_us / 1e3,
-            if row.qos > 0 { format!("{:.2} ms", row.puback_p99_us / 1e3) } else { "-".into() },
+            if row.qos > 0 {
+                format!("{:.2} ms", row.puback_p99_us / 1e3)
+            } else {
+                "-".into()
+            },
             format!("{}/{}", row.received, row.expected)
         );
     }
@@ -376,10 +434,36 @@ pub fn table(results: &BridgeResults) -> String {
             .map(|r| r.msgs_per_s)
     };
     for (label, a, b, goal) in [
-        ("bridge qos1: weir / mosquitto", rate("bridge", "weir", 1), rate("bridge", "mosquitto", 1), Some(1.5)),
-        ("bridge qos0: weir / mosquitto", rate("bridge", "weir", 0), rate("bridge", "mosquitto", 0), None),
-        ("bridge qos0 weir / direct qos0", rate("bridge", "weir", 0), rate("direct", "none", 0), Some(0.9)),
-        ("local qos1: bridged / unbridged", rate("local bridged", "weir", 1), rate("local unbridged", "weir", 1), Some(0.7)),
+        (
+            "bridge qos1: weir / mosquitto",
+            rate("bridge", "weir", 1),
+            rate("bridge", "mosquitto", 1),
+            Some(1.5),
+        ),
+        (
+            "bridge qos1: weir / mosquitto defaults",
+            rate("bridge", "weir", 1),
+            rate("bridge", "mosquitto defaults", 1),
+            None,
+        ),
+        (
+            "bridge qos0: weir / mosquitto",
+            rate("bridge", "weir", 0),
+            rate("bridge", "mosquitto", 0),
+            None,
+        ),
+        (
+            "bridge qos0 weir / direct qos0",
+            rate("bridge", "weir", 0),
+            rate("direct", "none", 0),
+            Some(0.9),
+        ),
+        (
+            "local qos1: bridged / unbridged",
+            rate("local bridged", "weir", 1),
+            rate("local unbridged", "weir", 1),
+            Some(0.7),
+        ),
     ] {
         if let (Some(a), Some(b)) = (a, b) {
             let ratio = a / b.max(1e-9);

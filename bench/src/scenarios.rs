@@ -144,8 +144,8 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     } else {
         Vec::new()
     };
-    let wanted = args.scenarios.iter().any(|s| s == "bridge")
-        || (args.scenarios.is_empty() && !args.quick);
+    let wanted =
+        args.scenarios.iter().any(|s| s == "bridge") || (args.scenarios.is_empty() && !args.quick);
     let bridges = if wanted {
         crate::bridge::run_all(args, &weir, &modules)?
     } else {

@@ -445,7 +445,6 @@ impl Session {
             live,
             outbox: Default::default(),
             bridge: request.bridge,
-            failure: None,
         };
         let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {

@@ -11,6 +11,9 @@ use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason
 pub enum Control {
     /// Replies to write, in order.
     Reply(Vec<Reply>),
+    /// Replies to write, in order, once the ticket says what bridges forward from their
+    /// publishes is on disk (later replies wait behind them).
+    DurableReply(crate::bridge::queue::Ticket, Vec<Reply>),
     /// Subscriptions added or replaced, by door subscription id.
     Subscribed(Vec<(u32, Subscription)>),
     /// Subscriptions removed.

@@ -187,3 +187,26 @@ fn a_lazy_bridge_connects_at_its_threshold_and_leaves_when_idle() {
     wait_metric(metrics, &connected("lazy"), 0, Duration::from_secs(6));
     assert!(cloud.log().contains("Client lazy."), "{}", cloud.log());
 }
+
+#[test]
+fn a_remote_gone_silent_is_seen_down_within_one_and_a_half_keep_alives() {
+    let cloud = Mosquitto::start("");
+    let data = tempfile::tempdir().unwrap();
+    let bridge = format!(
+        "  - name: cloud\n    addresses: ['127.0.0.1:{}']\n    keepalive_s: 2\n    restart_timeout_s: 1\n    topics:\n      - {{ pattern: 'sensors/#', qos: 1 }}\n",
+        cloud.port
+    );
+    let (_weir, metrics) = gateway(data.path(), &bridge);
+    wait_metric(metrics, &connected("cloud"), 1, PATIENCE);
+    // Frozen: the socket stays open, nothing answers (a link that died without a FIN).
+    cloud.signal("STOP");
+    let frozen = Instant::now();
+    wait_metric(metrics, &connected("cloud"), 0, Duration::from_secs(10));
+    let seen = frozen.elapsed();
+    cloud.signal("CONT");
+    assert!(
+        seen <= Duration::from_secs(3),
+        "1.5 x keepalive_s is 3 s; took {seen:?}"
+    );
+    wait_metric(metrics, &connected("cloud"), 1, PATIENCE);
+}

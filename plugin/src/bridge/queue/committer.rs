@@ -26,7 +26,7 @@ pub enum Op {
         /// Told when they are on disk.
         done: oneshot::Sender<Result<(), QueueError>>,
     },
-    /// The remote has message `seq`: remove it.
+    /// The remote has message `seq`: remove it (and its mark, if `marked`).
     Acknowledge {
         /// Its queue.
         queue: Arc<Queue>,
@@ -34,6 +34,8 @@ pub enum Op {
         seq: u64,
         /// Its size on disk.
         size: u64,
+        /// It was marked received (a QoS 2 message).
+        marked: bool,
     },
     /// The remote received QoS 2 message `seq`: mark it, then say so on `marked`.
     Received {
@@ -102,18 +104,21 @@ impl Commit {
                         self.appended.push((queue, Stored { seq, message, size }));
                     }
                 }
-                Op::Acknowledge { queue, seq, size } => {
+                Op::Acknowledge {
+                    queue,
+                    seq,
+                    size,
+                    marked,
+                } => {
                     if *seq <= queue.dropped_through.load(Relaxed) {
                         continue;
                     }
                     batch.remove_weak(&queue.keyspace, message_key(*seq));
-                    let marked = queue
-                        .received
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(seq);
-                    if marked {
-                        batch.remove(&queue.keyspace, received_key(*seq));
+                    if *marked {
+                        let mut received = queue.received.lock().unwrap_or_else(|e| e.into_inner());
+                        if received.remove(seq) {
+                            batch.remove(&queue.keyspace, received_key(*seq));
+                        }
                     }
                     queue.messages.fetch_sub(1, Relaxed);
                     queue.bytes.fetch_sub(*size, Relaxed);
@@ -164,21 +169,11 @@ impl Commit {
     /// publishers waiting for room.
     fn finish(self, group: Vec<Op>, result: Result<(), QueueError>) {
         if result.is_ok() {
-            for (queue, stored) in self.appended {
-                queue.committed.store(stored.seq + 1, Relaxed);
-                let mut tail = queue.tail.lock().unwrap_or_else(|e| e.into_inner());
-                tail.bytes += stored.size;
-                tail.items.push_back(stored);
-                let first = queue.first();
-                while tail.items.len() > TAIL_MESSAGES
-                    || tail.bytes > TAIL_BYTES
-                    || tail.items.front().is_some_and(|s| s.seq < first)
-                {
-                    let Some(old) = tail.items.pop_front() else {
-                        break;
-                    };
-                    tail.bytes -= old.size;
-                }
+            for queue in &self.touched {
+                show(
+                    queue,
+                    self.appended.iter().filter(|(q, _)| Arc::ptr_eq(q, queue)),
+                );
             }
         }
         for queue in &self.touched {
@@ -199,6 +194,31 @@ impl Commit {
                 _ => {}
             }
         }
+    }
+}
+
+/// Adds `appended` (committed, in order) to `queue`'s window of recent messages, with one
+/// lock, and says they are committed.
+fn show<'a>(queue: &Queue, appended: impl Iterator<Item = &'a (Arc<Queue>, Stored)>) {
+    let mut tail = queue.tail.lock().unwrap_or_else(|e| e.into_inner());
+    let mut last = None;
+    for (_, stored) in appended {
+        tail.bytes += stored.size;
+        tail.items.push_back(stored.clone());
+        last = Some(stored.seq);
+    }
+    let first = queue.first();
+    while tail.items.len() > TAIL_MESSAGES
+        || tail.bytes > TAIL_BYTES
+        || tail.items.front().is_some_and(|s| s.seq < first)
+    {
+        let Some(old) = tail.items.pop_front() else {
+            break;
+        };
+        tail.bytes -= old.size;
+    }
+    if let Some(last) = last {
+        queue.committed.store(last + 1, Relaxed);
     }
 }
 

@@ -285,10 +285,21 @@ impl Queue {
 
     /// The remote has message `seq` (PUBACK, PUBCOMP, or a QoS 0 write): it leaves the queue.
     pub fn acknowledge(self: &Arc<Self>, seq: u64, size: u64) {
+        self.remove(seq, size, false);
+    }
+
+    /// The remote completed QoS 2 message `seq`, marked received: it and its mark leave the
+    /// queue.
+    pub fn complete(self: &Arc<Self>, seq: u64, size: u64) {
+        self.remove(seq, size, true);
+    }
+
+    fn remove(self: &Arc<Self>, seq: u64, size: u64, marked: bool) {
         let _ = self.committer.send(Op::Acknowledge {
             queue: self.clone(),
             seq,
             size,
+            marked,
         });
     }
 
@@ -332,10 +343,29 @@ pub struct Outbox {
 /// A submitted [`Outbox`]: done once its messages are on disk.
 pub struct Ticket(tokio::sync::oneshot::Receiver<Result<(), QueueError>>);
 
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ticket")
+    }
+}
+
+impl std::future::Future for Ticket {
+    type Output = Result<(), QueueError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|written| written.unwrap_or(Err(QueueError::Closed)))
+    }
+}
+
 impl Ticket {
     /// Waits until the messages are on disk.
     pub async fn wait(self) -> Result<(), QueueError> {
-        self.0.await.unwrap_or(Err(QueueError::Closed))
+        self.await
     }
 
     /// Waits, blocking the thread, until the messages are on disk.

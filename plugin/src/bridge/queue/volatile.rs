@@ -17,6 +17,8 @@ const DEFAULT_MESSAGES: u64 = 100_000;
 /// A bridge's QoS 0 messages.
 pub struct Volatile {
     items: Mutex<Held>,
+    /// Messages held (read without the lock).
+    held: AtomicU64,
     connected: AtomicBool,
     keep_offline: AtomicBool,
     max_messages: AtomicU64,
@@ -36,6 +38,7 @@ impl Volatile {
     pub fn new(keep_offline: bool, max_messages: u64, metrics: Arc<BridgeMetrics>) -> Volatile {
         let volatile = Volatile {
             items: Mutex::default(),
+            held: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             keep_offline: AtomicBool::new(false),
             max_messages: AtomicU64::new(0),
@@ -64,6 +67,7 @@ impl Volatile {
             let mut held = self.items.lock().unwrap_or_else(|e| e.into_inner());
             let lost = held.messages.len() as u64;
             *held = Held::default();
+            self.held.store(0, Relaxed);
             self.metrics.count_dropped(lost);
         }
     }
@@ -77,8 +81,9 @@ impl Volatile {
         }
         let max = self.max_messages.load(Relaxed);
         let mut dropped = 0;
-        {
+        let was_empty = {
             let mut held = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = held.messages.is_empty();
             held.bytes += size(&message);
             held.messages.push_back(message);
             while held.messages.len() as u64 > max || held.bytes > MAX_BYTES {
@@ -88,25 +93,30 @@ impl Volatile {
                 held.bytes -= size(&old);
                 dropped += 1;
             }
-        }
+            self.held.store(held.messages.len() as u64, Relaxed);
+            was_empty
+        };
         self.metrics.count_dropped(dropped);
-        self.ready.notify_one();
+        // The link takes everything when woken: only the first message of a batch wakes it.
+        if was_empty {
+            self.ready.notify_one();
+        }
     }
 
     /// Moves every message held into `out`.
     pub fn take_all(&self, out: &mut VecDeque<Queued>) {
+        if self.held.load(Relaxed) == 0 {
+            return;
+        }
         let mut held = self.items.lock().unwrap_or_else(|e| e.into_inner());
         held.bytes = 0;
+        self.held.store(0, Relaxed);
         out.append(&mut held.messages);
     }
 
     /// Messages held.
     pub fn len(&self) -> u64 {
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .messages
-            .len() as u64
+        self.held.load(Relaxed)
     }
 
     /// Whether none is held.

@@ -70,9 +70,6 @@ pub(super) enum End {
     },
     /// The door stopped it (shutdown, or its writing half ended).
     Stopped,
-    /// The door could not keep what the client published (a bridge's queue failed): the
-    /// connection ends unacknowledged, so that the client sends it again.
-    Failed(String),
 }
 
 /// The reading half's state.
@@ -114,8 +111,6 @@ pub(super) struct Inbound<R> {
     pub outbox: Outbox,
     /// The client is a bridge (mosquitto's `try_private`).
     pub bridge: bool,
-    /// Why the connection must end, when the door failed it.
-    pub failure: Option<End>,
 }
 
 /// What handling one packet asks of the loop.
@@ -148,12 +143,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         loop {
             if let Some(end) = self.handle_buffered().await {
                 self.flush().await;
-                return self.failure.take().unwrap_or(end);
-            }
-            self.flush().await;
-            if let Some(end) = self.failure.take() {
                 return end;
             }
+            self.flush().await;
             if !self.gate.is_open() {
                 // The keep-alive does not run while the door is not reading.
                 tokio::select! {
@@ -221,7 +213,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     /// Handles every whole packet in the buffer (while the gate is open).
     async fn handle_buffered(&mut self) -> Option<End> {
-        while self.gate.is_open() && self.failure.is_none() {
+        while self.gate.is_open() {
             let packet = match self.codec.decode(&mut self.buf) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => return None,
@@ -238,53 +230,59 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// Hands the batch to the router (once it took the previous one), then writes the
     /// acknowledgements of what it held.
     async fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            tokio::select! {
-                _ = self.pace.settled() => {}
-                _ = self.stop.cancelled() => return,
-            }
-            self.batch.push(rumqttd::protocol::Packet::PingReq(
-                rumqttd::protocol::PingReq,
-            ));
-            self.pace.sent();
-            let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
-            if self.batch.flush(&mut link).is_err() {
-                tracing::error!(client = %self.client_id, "the router is gone: publishes lost");
-            }
-        }
+        self.hand_to_router().await;
         if !self.outbox.is_empty() {
-            self.commit_outbox().await;
+            self.wait_for_room().await;
         }
-        if !self.replies.is_empty() {
-            let replies = std::mem::take(&mut self.replies);
-            let _ = self.control.send(Control::Reply(replies));
-        }
+        self.send_replies();
         if let Some(log) = self.behind.take() {
             self.wait_for_readers(&log).await;
         }
     }
 
-    /// Writes what bridges forward to their queues and waits until it is on disk (and, for a
-    /// full queue that blocks, for room first), reading nothing meanwhile. A failure ends the
-    /// connection without acknowledging what the client sent.
-    async fn commit_outbox(&mut self) {
+    /// Hands the batch to the router (once it took the previous one).
+    async fn hand_to_router(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        tokio::select! {
+            _ = self.pace.settled() => {}
+            _ = self.stop.cancelled() => return,
+        }
+        self.batch.push(rumqttd::protocol::Packet::PingReq(
+            rumqttd::protocol::PingReq,
+        ));
+        self.pace.sent();
+        let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        if self.batch.flush(&mut link).is_err() {
+            tracing::error!(client = %self.client_id, "the router is gone: publishes lost");
+        }
+    }
+
+    /// Waits, reading nothing, while a bridge's queue that blocks when full is full.
+    async fn wait_for_room(&mut self) {
         while let Some(full) = self.outbox.full_queue() {
             tokio::select! {
                 _ = full.room() => {}
                 _ = self.stop.cancelled() => return,
             }
         }
-        let Some(ticket) = self.outbox.submit() else {
-            return;
-        };
-        let written = tokio::select! {
-            written = ticket.wait() => written,
-            _ = self.stop.cancelled() => return,
-        };
-        if let Err(e) = written {
-            tracing::error!(client = %self.client_id, "{e}: its publishes are not acknowledged, the connection ends");
-            self.replies.clear();
-            self.failure = Some(End::Failed(e.to_string()));
+    }
+
+    /// Hands the replies decided so far to the writing half. When bridges forward some of
+    /// the publishes they acknowledge, those go to their queues now, and the writing half
+    /// holds the replies until they are on disk (reading goes on meanwhile: the client's own
+    /// in-flight window bounds what waits).
+    fn send_replies(&mut self) {
+        let replies = std::mem::take(&mut self.replies);
+        match self.outbox.submit() {
+            Some(ticket) => {
+                let _ = self.control.send(Control::DurableReply(ticket, replies));
+            }
+            None if !replies.is_empty() => {
+                let _ = self.control.send(Control::Reply(replies));
+            }
+            None => {}
         }
     }
 
@@ -324,10 +322,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     fn tell_writer(&mut self, control: Control) {
         // Replies already decided go first, in the order their packets came.
-        if !self.replies.is_empty() {
-            let replies = std::mem::take(&mut self.replies);
-            let _ = self.control.send(Control::Reply(replies));
-        }
+        self.send_replies();
         let _ = self.control.send(control);
     }
 
@@ -418,7 +413,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
         self.acknowledge(qos, pkid, PublishAckReason::Success);
         if self.batch.is_full() {
-            self.flush().await;
+            if self.outbox.is_empty() {
+                self.flush().await;
+            } else {
+                // The acknowledgements wait for the read's one commit to bridges' queues.
+                self.hand_to_router().await;
+            }
         }
         Next::Continue
     }
@@ -536,7 +536,6 @@ impl End {
         match self {
             End::Violation { reason, .. } => Some(*reason),
             End::KeepAlive => Some(DisconnectReasonCode::KeepAliveTimeout),
-            End::Failed(_) => Some(DisconnectReasonCode::UnspecifiedError),
             _ => None,
         }
     }
@@ -553,7 +552,6 @@ impl std::fmt::Display for End {
             End::KeepAlive => f.write_str("sent nothing for 1.5 times its keep-alive"),
             End::Violation { what, .. } => write!(f, "broke the protocol: {what}"),
             End::Stopped => f.write_str("stopped by the broker"),
-            End::Failed(what) => write!(f, "ended by the broker: {what}"),
         }
     }
 }

@@ -16,7 +16,13 @@ use tokio::io::AsyncWrite;
 impl<W: AsyncWrite + Unpin> Outbound<W> {
     pub(super) fn on_control(&mut self, control: Control) {
         match control {
-            Control::Reply(replies) => replies.into_iter().for_each(|reply| self.reply(reply)),
+            Control::Reply(replies) if self.durable.is_empty() => {
+                replies.into_iter().for_each(|reply| self.reply(reply))
+            }
+            Control::Reply(replies) => self.durable.push_back((None, replies)),
+            Control::DurableReply(ticket, replies) => {
+                self.durable.push_back((Some(ticket), replies))
+            }
             Control::Subscribed(added) => {
                 for (id, mut subscription) in added {
                     if let Some(existing) = self.subscriptions.get(&id) {

@@ -12,7 +12,7 @@ mod inflight;
 mod link;
 
 use super::codec::{byte_string, qos_of, Wire};
-use super::control::{Control, PendingSubAck};
+use super::control::{Control, PendingSubAck, Reply};
 use super::delivery::Delivery;
 use super::dispatch::now_millis;
 use super::flow::{Held, Pace};
@@ -23,6 +23,7 @@ use super::session::state::{SessionState, Unacknowledged};
 use super::session::Subscriptions;
 use super::shared::Mailbox;
 use super::Shared;
+use crate::bridge::queue::{QueueError, Ticket};
 use crate::security::ClientRules;
 use bytes::{Buf, BytesMut};
 use inflight::{Inflight, Stage};
@@ -131,6 +132,9 @@ pub(super) struct Outbound<W> {
     farewell: Option<String>,
     /// What the ACL file lets this client read (`None`: anything).
     pub acl: Option<ClientRules>,
+    /// Replies held until what bridges forward from the publishes they acknowledge is on disk
+    /// (a ticket each), and the replies behind them, in order.
+    durable: VecDeque<(Option<Ticket>, Vec<Reply>)>,
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -190,6 +194,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             mailbox,
             farewell: None,
             acl: None,
+            durable: VecDeque::new(),
         };
         outbound.mailbox.live.store(true, Relaxed);
         let ids: Vec<u32> = outbound.subscriptions.keys().copied().collect();
@@ -213,6 +218,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             let stall_at =
                 (!self.stalled && self.backlogged()).then(|| self.last_progress + STALL_AFTER);
             let holding = !self.held.is_empty();
+            let committing = self.durable.front().is_some_and(|(t, _)| t.is_some());
             // Unbiased: under a steady stream every branch is ready, and draining the link
             // must not starve writing to the socket (nor the other way round).
             tokio::select! {
@@ -234,9 +240,31 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 // Publishers held back are let go once this client caught up, even when
                 // nothing more arrives.
                 _ = tokio::time::sleep(LAG_CHECK), if holding => self.lagging = self.behind(self.shared.lag.low),
+                written = front_ticket(&mut self.durable), if committing => self.committed(written),
             }
         };
         self.finish(why).await
+    }
+
+    /// The replies held for the first ticket may go (and those behind them without one); or,
+    /// when the writes failed, the connection ends unacknowledged, so that the client sends
+    /// its publishes again.
+    fn committed(&mut self, written: Result<(), QueueError>) {
+        if let Err(e) = written {
+            tracing::error!(client = %self.client_id, "{e}: its publishes are not acknowledged, the connection ends");
+            self.durable.clear();
+            self.farewell = Some(format!("the broker could not keep its publishes: {e}"));
+            self.ending = Some(Why::Closed(Some(DisconnectReasonCode::UnspecifiedError)));
+            return;
+        }
+        if let Some(front) = self.durable.front_mut() {
+            front.0 = None;
+        }
+        while let Some((None, _)) = self.durable.front() {
+            if let Some((_, replies)) = self.durable.pop_front() {
+                replies.into_iter().for_each(|reply| self.reply(reply));
+            }
+        }
     }
 
     /// Whether anything waits to be written or acknowledged.
@@ -444,4 +472,14 @@ async fn write_some<W: AsyncWrite + Unpin>(writer: &mut W, out: &[u8]) -> std::i
         return Ok(0);
     }
     writer.write(out).await
+}
+
+/// Waits for the first held ticket (never ready when there is none).
+async fn front_ticket(
+    durable: &mut VecDeque<(Option<Ticket>, Vec<Reply>)>,
+) -> Result<(), QueueError> {
+    match durable.front_mut() {
+        Some((Some(ticket), _)) => ticket.await,
+        _ => std::future::pending().await,
+    }
 }

@@ -35,7 +35,7 @@ const OUT_HIGH: usize = 256 * 1024;
 /// which the session stops reading its socket.
 const IN_HIGH: usize = 1000;
 /// Messages read from disk at a time.
-const DISK_BATCH: usize = 512;
+const DISK_BATCH: usize = 2048;
 /// QoS 2 messages in flight at most on an MQTT 3 link, whose remote cannot announce a receive
 /// maximum: below mosquitto's `max_inflight_messages` (20), past which it disconnects a
 /// client; a QoS 2 message holds its place there until its PUBREL.

@@ -48,29 +48,41 @@ impl Session<'_> {
             self.cursor = stored.seq + 1;
             self.send_stored(stored);
         }
+        self.read_ahead();
     }
 
     /// Takes the next messages from the queue's memory, or starts reading them from disk;
     /// whether some were taken.
     pub(super) fn stage(&mut self) -> bool {
         if self.disk.is_some() {
-            return false;
+            return !self.staged.is_empty();
         }
+        let from = self.next_to_stage();
         let mut taken = Vec::new();
-        match self.link.queue.take(self.cursor, DISK_BATCH, &mut taken) {
-            Taken::Nothing => false,
-            Taken::Some => {
-                self.staged.extend(taken);
-                !self.staged.is_empty()
-            }
+        match self.link.queue.take(from, DISK_BATCH, &mut taken) {
+            Taken::Nothing => {}
+            Taken::Some => self.staged.extend(taken),
             Taken::OnDisk => {
                 let queue = self.link.queue.clone();
-                let cursor = self.cursor;
                 self.disk = Some(tokio::task::spawn_blocking(move || {
-                    queue.read_stored(cursor, DISK_BATCH)
+                    queue.read_stored(from, DISK_BATCH)
                 }));
-                false
             }
+        }
+        !self.staged.is_empty()
+    }
+
+    /// The first message not yet staged.
+    fn next_to_stage(&self) -> u64 {
+        self.staged.back().map_or(self.cursor, |s| s.seq + 1)
+    }
+
+    /// Reads ahead (from memory, or from disk on a blocking thread) while half the staged
+    /// messages are still to send, so that a link draining a backlog does not wait for each
+    /// read.
+    pub(super) fn read_ahead(&mut self) {
+        if self.staged.len() < DISK_BATCH / 2 && self.disk.is_none() && !self.staged.is_empty() {
+            self.stage();
         }
     }
 
@@ -81,8 +93,9 @@ impl Session<'_> {
         self.disk = None;
         match read {
             Ok(messages) => {
+                let from = self.next_to_stage();
                 self.staged
-                    .extend(messages.into_iter().filter(|m| m.seq >= self.cursor));
+                    .extend(messages.into_iter().filter(|m| m.seq >= from));
                 None
             }
             Err(e) => Some(Outcome::Lost(format!("the queue cannot be read: {e}"))),
@@ -122,7 +135,7 @@ impl Session<'_> {
                 self.window.insert(pkid, entry);
             } else {
                 // The remote delivered it before it lost the session.
-                queue.acknowledge(seq, stored.size);
+                queue.complete(seq, stored.size);
                 self.link.metrics.count_sent(1);
             }
             return;
@@ -219,9 +232,11 @@ impl Session<'_> {
         let Some(entry) = self.window.remove(pkid) else {
             return;
         };
-        self.link
-            .queue
-            .acknowledge(entry.stored.seq, entry.stored.size);
+        let (seq, size) = (entry.stored.seq, entry.stored.size);
+        match entry.stage {
+            Stage::Sent => self.link.queue.acknowledge(seq, size),
+            Stage::Marking | Stage::Released => self.link.queue.complete(seq, size),
+        }
         if reason >= 0x80 {
             self.link.metrics.count_dropped(1);
             let why = format!("the remote answered reason {reason:#04x}");
