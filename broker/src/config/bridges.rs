@@ -265,16 +265,7 @@ impl<'de> Deserialize<'de> for AddressValue {
 }
 
 fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Protocol>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Number(f64),
-        Text(String),
-    }
-    let written = match Written::deserialize(d)? {
-        Written::Number(n) => n.to_string(),
-        Written::Text(s) => s,
-    };
+    let written = super::broker::number_or_text(d)?;
     match written.as_str() {
         "3.1" | "mqttv31" => Ok(Some(Protocol::V3_1)),
         "3.1.1" | "4" | "mqttv311" => Ok(Some(Protocol::V3_1_1)),

@@ -252,18 +252,23 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// A version as written, `5` or `"3.1.1"`: YAML reads the first as a number.
+pub(super) fn number_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Number(f64),
+        Text(String),
+    }
+    Ok(match Written::deserialize(d)? {
+        Written::Number(n) => n.to_string(),
+        Written::Text(s) => s,
+    })
+}
+
 impl<'de> Deserialize<'de> for Protocol {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Number(f64),
-            Text(String),
-        }
-        let written = match Written::deserialize(d)? {
-            Written::Number(n) => n.to_string(),
-            Written::Text(s) => s,
-        };
+        let written = number_or_text(d)?;
         match written.as_str() {
             "mqtt" => Ok(Protocol::Mqtt),
             "3.1.1" | "v4" | "4" | "311" => Ok(Protocol::V3_1_1),

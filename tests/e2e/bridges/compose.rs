@@ -1,6 +1,7 @@
 //! Bridges with the rest of the broker: a graph's results go to the cloud and a command
 //! brought in by an `in` line reaches a graph; a mosquitto.conf with two bridges (mosquitto's
-//! own documented examples) imported, checked and run against mosquitto.
+//! own documented examples) imported, checked and run against mosquitto; and
+//! config/examples/bridge.yaml as it is.
 
 use super::{connected, gateway_with, sample, wait_metric, Mosquitto};
 use crate::harness::{
@@ -164,4 +165,63 @@ fn an_imported_mosquitto_conf_with_two_bridges_runs_against_mosquitto() {
     assert_eq!(local.next_message(), "local/topic/up 1");
     assert_eq!(local.next_message(), "local/topic/down 2");
     drop(weir);
+}
+
+#[test]
+fn the_example_configuration_forwards_results_and_readings_and_brings_commands_in() {
+    let cloud = Mosquitto::start("");
+    let data = tempfile::tempdir().unwrap();
+    let port = crate::harness::free_port();
+    let env = [
+        ("WEIR_CLOUD", format!("127.0.0.1:{}", cloud.port)),
+        ("WEIR_DATA_DIR", data.path().display().to_string()),
+        ("WEIR_MQTT_PORT", port.to_string()),
+        ("WEIR_METRICS_PORT", crate::harness::free_port().to_string()),
+    ];
+    let config = crate::harness::repo("config/examples/bridge.yaml");
+    let _weir = Weir::spawn(tempfile::tempdir().unwrap(), &config, &env, port, port);
+    let mut remote = MosquittoSub::start(&["-p", &cloud.port_arg(), "-t", "plant1/#", "-v"]);
+    let mut commands = MosquittoSub::start(&["-p", &port.to_string(), "-t", "commands/#", "-v"]);
+    // The bridge says it is up on the cloud once it is connected.
+    let mut state = MosquittoSub::start(&[
+        "-p",
+        &cloud.port_arg(),
+        "-t",
+        "$SYS/broker/connection/gw1/state",
+    ]);
+    while state.next_message() != "1" {}
+    let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
+    let out = mosquitto_pub(&[
+        "-p",
+        &port.to_string(),
+        "-t",
+        "sensors/gw1/temperature",
+        "-q",
+        "1",
+        "-m",
+        reading,
+    ]);
+    assert!(out.status.success());
+    let mut got = vec![remote.next_message(), remote.next_message()];
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            r#"plant1/processed/gw1/temperature {"temperature":{"value":100.0,"unit":"C"}}"#
+                .to_string(),
+            format!("plant1/raw/sensors/gw1/temperature {reading}"),
+        ]
+    );
+    let out = mosquitto_pub(&[
+        "-p",
+        &cloud.port_arg(),
+        "-t",
+        "plant1/commands/reboot",
+        "-q",
+        "1",
+        "-m",
+        "now",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(commands.next_message(), "commands/reboot now");
 }

@@ -7,7 +7,7 @@
 //! here, right after the commit that filled it, each counted.
 
 use super::record::{message_key, received_key, Key, Queued, NEXT_KEY};
-use super::{Queue, QueueError, Stored, TAIL_BYTES, TAIL_MESSAGES};
+use super::{Queue, QueueError, Removed, Stored, TAIL_BYTES, TAIL_MESSAGES};
 use crate::bridge::config::WhenFull;
 use fjall::{Database, PersistMode};
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,16 +26,12 @@ pub enum Op {
         /// Told when they are on disk.
         done: oneshot::Sender<Result<(), QueueError>>,
     },
-    /// The remote has message `seq`: remove it (and its mark, if `marked`).
+    /// The remote has these messages: remove them (and their marks).
     Acknowledge {
-        /// Its queue.
+        /// Their queue.
         queue: Arc<Queue>,
-        /// The message.
-        seq: u64,
-        /// Its size on disk.
-        size: u64,
-        /// It was marked received (a QoS 2 message).
-        marked: bool,
+        /// The messages.
+        removed: Vec<Removed>,
     },
     /// The remote received QoS 2 message `seq`: mark it, then say so on `marked`.
     Received {
@@ -104,27 +100,8 @@ impl Commit {
                         self.appended.push((queue, Stored { seq, message, size }));
                     }
                 }
-                Op::Acknowledge {
-                    queue,
-                    seq,
-                    size,
-                    marked,
-                } => {
-                    if *seq <= queue.dropped_through.load(Relaxed) {
-                        continue;
-                    }
-                    batch.remove_weak(&queue.keyspace, message_key(*seq));
-                    if *marked {
-                        let mut received = queue.received.lock().unwrap_or_else(|e| e.into_inner());
-                        if received.remove(seq) {
-                            batch.remove(&queue.keyspace, received_key(*seq));
-                        }
-                    }
-                    queue.messages.fetch_sub(1, Relaxed);
-                    queue.bytes.fetch_sub(*size, Relaxed);
-                    if queue.head.load(Relaxed) == *seq {
-                        queue.head.store(*seq + 1, Relaxed);
-                    }
+                Op::Acknowledge { queue, removed } => {
+                    remove(&mut batch, queue, removed);
                     self.touch(queue);
                 }
                 Op::Received { queue, seq, .. } => {
@@ -195,6 +172,28 @@ impl Commit {
             }
         }
     }
+}
+
+/// Removes what the remote has from `queue` (a message dropped meanwhile was removed then).
+fn remove(batch: &mut fjall::OwnedWriteBatch, queue: &Queue, removed: &[Removed]) {
+    let dropped_through = queue.dropped_through.load(Relaxed);
+    let (mut messages, mut bytes) = (0, 0);
+    for done in removed.iter().filter(|done| done.seq > dropped_through) {
+        batch.remove_weak(&queue.keyspace, message_key(done.seq));
+        if done.marked {
+            let mut received = queue.received.lock().unwrap_or_else(|e| e.into_inner());
+            if received.remove(&done.seq) {
+                batch.remove(&queue.keyspace, received_key(done.seq));
+            }
+        }
+        messages += 1;
+        bytes += done.size;
+        if queue.head.load(Relaxed) == done.seq {
+            queue.head.store(done.seq + 1, Relaxed);
+        }
+    }
+    queue.messages.fetch_sub(messages, Relaxed);
+    queue.bytes.fetch_sub(bytes, Relaxed);
 }
 
 /// Adds `appended` (committed, in order) to `queue`'s window of recent messages, with one

@@ -100,6 +100,17 @@ pub struct Stored {
     pub size: u64,
 }
 
+/// A message the remote has, to leave the queue ([`Queue::remove`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its size on disk.
+    pub size: u64,
+    /// It was marked received (a QoS 2 message completed).
+    pub marked: bool,
+}
+
 /// What [`Queue::take`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Taken {
@@ -285,21 +296,22 @@ impl Queue {
 
     /// The remote has message `seq` (PUBACK, PUBCOMP, or a QoS 0 write): it leaves the queue.
     pub fn acknowledge(self: &Arc<Self>, seq: u64, size: u64) {
-        self.remove(seq, size, false);
-    }
-
-    /// The remote completed QoS 2 message `seq`, marked received: it and its mark leave the
-    /// queue.
-    pub fn complete(self: &Arc<Self>, seq: u64, size: u64) {
-        self.remove(seq, size, true);
-    }
-
-    fn remove(self: &Arc<Self>, seq: u64, size: u64, marked: bool) {
-        let _ = self.committer.send(Op::Acknowledge {
-            queue: self.clone(),
+        self.remove(vec![Removed {
             seq,
             size,
-            marked,
+            marked: false,
+        }]);
+    }
+
+    /// The remote has these messages: they (and their marks) leave the queue, with one
+    /// operation of the writer.
+    pub fn remove(self: &Arc<Self>, removed: Vec<Removed>) {
+        if removed.is_empty() {
+            return;
+        }
+        let _ = self.committer.send(Op::Acknowledge {
+            queue: self.clone(),
+            removed,
         });
     }
 

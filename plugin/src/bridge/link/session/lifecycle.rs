@@ -129,6 +129,7 @@ impl Session<'_> {
 
     /// The link is down.
     pub(super) fn disconnected(&mut self) {
+        self.flush_removed();
         if let Some(disk) = self.disk.take() {
             disk.abort();
         }

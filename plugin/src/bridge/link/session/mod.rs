@@ -206,6 +206,8 @@ struct Session<'a> {
     in_flight_in: usize,
     awaiting_release: HashSet<u16>,
     subscribed: Vec<(u16, Vec<String>)>,
+    /// Messages the remote has, to leave the queue at the end of this turn.
+    removed: Vec<crate::bridge::queue::Removed>,
     last_received: Instant,
     last_sent: Instant,
     last_activity: Instant,
@@ -258,6 +260,7 @@ impl<'a> Session<'a> {
             in_flight_in: 0,
             awaiting_release: HashSet::new(),
             subscribed: Vec::new(),
+            removed: Vec::new(),
             last_received: now,
             last_sent: now,
             last_activity: now,
@@ -283,6 +286,7 @@ impl<'a> Session<'a> {
         }
         loop {
             self.fill();
+            self.flush_removed();
             let event = self
                 .next_event(&mut reader, &mut writer, &mut inbuf, &mut tick)
                 .await;

@@ -5,7 +5,7 @@
 
 use super::super::window::{pkid_of, InFlight, Stage};
 use super::{Outcome, Session, DISK_BATCH, OUT_HIGH};
-use crate::bridge::queue::{QueueError, Queued, Stored, Taken};
+use crate::bridge::queue::{QueueError, Queued, Removed, Stored, Taken};
 use crate::door::message::properties_to_wire;
 use crate::door::now_millis;
 use bytestring::ByteString;
@@ -72,6 +72,19 @@ impl Session<'_> {
         !self.staged.is_empty()
     }
 
+    /// Message `seq` leaves the queue (with its mark, if `marked`): gathered, and handed to
+    /// the writer once per turn of the session ([`Session::flush_removed`]).
+    pub(super) fn leave(&mut self, seq: u64, size: u64, marked: bool) {
+        self.removed.push(Removed { seq, size, marked });
+    }
+
+    /// Hands what left the queue this turn to the writer, in one operation.
+    pub(super) fn flush_removed(&mut self) {
+        if !self.removed.is_empty() {
+            self.link.queue.remove(std::mem::take(&mut self.removed));
+        }
+    }
+
     /// The first message not yet staged.
     fn next_to_stage(&self) -> u64 {
         self.staged.back().map_or(self.cursor, |s| s.seq + 1)
@@ -122,9 +135,8 @@ impl Session<'_> {
 
     /// Sends queued message `stored` (PUBREL for one the remote already received).
     pub(super) fn send_stored(&mut self, stored: Stored) {
-        let (seq, pkid) = (stored.seq, pkid_of(stored.seq));
-        let queue = &self.link.queue;
-        if queue.is_received(seq) {
+        let (seq, pkid, size) = (stored.seq, pkid_of(stored.seq), stored.size);
+        if self.link.queue.is_received(seq) {
             if self.session_present {
                 self.wire.pubrel(pkid, &mut self.out);
                 let entry = InFlight {
@@ -135,7 +147,7 @@ impl Session<'_> {
                 self.window.insert(pkid, entry);
             } else {
                 // The remote delivered it before it lost the session.
-                queue.complete(seq, stored.size);
+                self.leave(seq, size, true);
                 self.link.metrics.count_sent(1);
             }
             return;
@@ -143,7 +155,7 @@ impl Session<'_> {
         let remaining = match remaining_expiry(&stored.message) {
             Ok(remaining) => remaining,
             Err(()) => {
-                queue.acknowledge(seq, stored.size);
+                self.leave(seq, size, false);
                 self.link.metrics.count_expired();
                 return;
             }
@@ -153,14 +165,14 @@ impl Session<'_> {
         let id = (qos > 0).then_some(pkid);
         let publish = self.publish_of(&stored.message, qos, id, dup, remaining);
         if let Err(e) = self.wire.publish(publish, &mut self.out) {
-            queue.acknowledge(seq, stored.size);
+            self.leave(seq, size, false);
             self.refused_by_size(&stored.message, &e.to_string());
             return;
         }
         self.sent_before = self.sent_before.max(seq + 1);
         self.mark_sent(true);
         if qos == 0 {
-            queue.acknowledge(seq, stored.size);
+            self.leave(seq, size, false);
             self.link.metrics.count_sent(1);
         } else {
             let entry = InFlight {
@@ -233,10 +245,7 @@ impl Session<'_> {
             return;
         };
         let (seq, size) = (entry.stored.seq, entry.stored.size);
-        match entry.stage {
-            Stage::Sent => self.link.queue.acknowledge(seq, size),
-            Stage::Marking | Stage::Released => self.link.queue.complete(seq, size),
-        }
+        self.leave(seq, size, entry.stage != Stage::Sent);
         if reason >= 0x80 {
             self.link.metrics.count_dropped(1);
             let why = format!("the remote answered reason {reason:#04x}");
