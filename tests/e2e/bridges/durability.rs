@@ -161,3 +161,44 @@ fn a_full_queue_drops_exactly_the_oldest_and_still_drains_when_the_remote_return
     );
     wait_metric(metrics, &sample("queued_messages", "cloud"), 0, PATIENCE);
 }
+
+#[test]
+fn qos0_messages_wait_in_memory_while_the_link_is_down_only_when_asked() {
+    // The cloud queues QoS 0 too for its subscriber while it is away.
+    let mut cloud = Mosquitto::start(
+        "persistence true\npersistence_location ./\nmax_queued_messages 0\nqueue_qos0_messages true\n",
+    );
+    persistent_session(cloud.port, "cloudsub", "plant1/#", 1);
+    let data = tempfile::tempdir().unwrap();
+    let queue = |name: &str, qos0: bool| {
+        format!(
+            "  - name: {name}\n    addresses: ['127.0.0.1:{}']\n    restart_timeout_s: 1\n    topics:\n      - {{ pattern: '{name}/#', qos: 1, remote_prefix: 'plant1/' }}\n    queue: {{ qos0: {qos0} }}\n",
+            cloud.port
+        )
+    };
+    let bridges = queue("kept", true) + &queue("dropped", false);
+    let (weir, metrics) = gateway(data.path(), &bridges);
+    wait_metric(metrics, &connected("kept"), 1, PATIENCE);
+    wait_metric(metrics, &connected("dropped"), 1, PATIENCE);
+    cloud.stop();
+    wait_metric(metrics, &connected("kept"), 0, Duration::from_secs(10));
+    wait_metric(metrics, &connected("dropped"), 0, Duration::from_secs(10));
+    assert_eq!(publish_burst(weir.v4, "kept/a", 10, 0), 10);
+    assert_eq!(publish_burst(weir.v4, "dropped/a", 10, 0), 10);
+    wait_metric(metrics, &sample("queued_messages", "kept"), 10, PATIENCE);
+    wait_metric(metrics, &sample("dropped_total", "dropped"), 10, PATIENCE);
+    cloud.restart();
+    let received = drain_session(
+        cloud.port,
+        "cloudsub",
+        "plant1/#",
+        1,
+        11,
+        Duration::from_secs(5),
+    );
+    assert_eq!(assert_complete_in_order(&received, "plant1/kept/a", 10), 0);
+    assert!(
+        received.iter().all(|(t, _)| t == "plant1/kept/a"),
+        "{received:?}"
+    );
+}

@@ -15,7 +15,7 @@ use std::num::{NonZeroU16, NonZeroU32};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// What a CONNECT says.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectParams {
     /// Client id.
     pub client_id: String,
@@ -35,6 +35,19 @@ pub struct ConnectParams {
     pub receive_maximum: u16,
     /// MQTT 5: the largest packet the bridge accepts.
     pub max_packet_size: Option<u32>,
+}
+
+impl std::fmt::Debug for ConnectParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectParams")
+            .field("client_id", &self.client_id)
+            .field("clean_start", &self.clean_start)
+            .field("keep_alive", &self.keep_alive)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("bridge", &self.bridge)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A packet from the remote.
