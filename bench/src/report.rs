@@ -137,6 +137,17 @@ pub fn goals(rows: &[Row]) -> String {
             );
         }
     }
+    if let Some(ratio) = rows
+        .iter()
+        .find(|r| r.name == "workers" && r.workers == 2)
+        .and_then(|r| r.ratio)
+    {
+        let _ = writeln!(
+            out,
+            "  two workers >= 1.9x one for a CPU-heavy module: {ratio:.2}x ({})",
+            verdict(ratio >= 1.9)
+        );
+    }
     if let Some(row) = rows
         .iter()
         .filter(own)

@@ -57,7 +57,8 @@ pub(super) struct WorkerParts {
     pub instances: HashMap<usize, OperatorInstance>,
     pub queue: Receiver<Item>,
     pub input: Arc<InputState>,
-    pub activator: Sender<SyncActivator>,
+    /// Where the worker's source says how to wake it, with the worker's index.
+    pub activator: Sender<(usize, SyncActivator)>,
     pub on_change: StatusHook,
 }
 

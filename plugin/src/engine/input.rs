@@ -490,4 +490,77 @@ mod tests {
         assert_eq!(settled(&lane), [(100, 3)], "2 sent, 1 more under way");
         lane.pushed(new);
     }
+
+    /// A graph with no module: its workers only drain their queues.
+    const PASSTHROUGH: &str = "metadata: {name: passthrough, version: \"1\"}
+moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
+operations:
+  - {operationType: source, name: source}
+  - {operationType: sink, name: sink}
+connections:
+  - {from: {name: source}, to: {name: sink}}
+";
+
+    struct Nowhere;
+
+    impl crate::engine::Outputs for Nowhere {
+        fn result(&self, _: crate::data::DataModel) -> bool {
+            true
+        }
+
+        fn dead_letter(&self, _: crate::engine::DeadLetter) {}
+    }
+
+    /// Waits (at most 5 s) until `lane`'s worker says it sleeps.
+    fn asleep(lane: &Lane) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !lane.asleep.load(Ordering::SeqCst) {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Waking worker `i` wakes worker `i` (it runs, finds nothing, and sleeps again), whatever
+    /// order the workers started in: a push to a sleeping worker's queue is taken by that worker
+    /// at once, not when another worker's progress happens to wake it.
+    #[test]
+    fn waking_a_worker_wakes_that_worker() {
+        use crate::engine::{EngineOptions, GraphSpec};
+        let configuration = std::collections::HashMap::new();
+        for _ in 0..10 {
+            let graph = crate::graph::Graph::parse(PASSTHROUGH, "passthrough.yaml", &configuration)
+                .expect("a valid graph");
+            let spec = GraphSpec {
+                name: "wake".into(),
+                graph,
+                modules: Default::default(),
+            };
+            let options = EngineOptions {
+                workers: 4,
+                ..EngineOptions::default()
+            };
+            let (feeder, running) =
+                crate::engine::start(spec, options, Arc::new(Nowhere)).expect("the graph starts");
+            let mut failure = None;
+            for worker in 0..4 {
+                let lane = &feeder.state.lanes[worker];
+                if !asleep(lane) {
+                    failure = Some(format!("worker {worker} never slept after starting"));
+                    break;
+                }
+                feeder.wake_worker(worker);
+                if !asleep(lane) {
+                    failure = Some(format!("waking worker {worker} woke another one"));
+                    break;
+                }
+            }
+            // The workers stop once the input is closed: close it before any assertion.
+            drop(feeder);
+            running.join().expect("the workers stop");
+            assert_eq!(failure, None);
+        }
+    }
 }

@@ -48,6 +48,7 @@ use metrics::NodeCounters;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use timely::scheduling::SyncActivator;
 
 /// Why a graph could not start or ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +179,16 @@ impl RunningGraph {
 /// How long `start` waits for the workers to build their dataflows.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The workers' activators, by worker index: they arrive in the order the workers built their
+/// dataflows, which is any order (waking worker `i` must wake worker `i`, whose queue it is).
+fn by_worker(mut activators: Vec<(usize, SyncActivator)>) -> Vec<SyncActivator> {
+    activators.sort_by_key(|(index, _)| *index);
+    activators
+        .into_iter()
+        .map(|(_, activator)| activator)
+        .collect()
+}
+
 /// Starts `spec` with `options`; results and dead letters go to `outputs`.
 pub fn start(
     spec: GraphSpec,
@@ -247,7 +258,7 @@ pub fn start(
         .map(|_| activator_rx.recv_timeout(START_TIMEOUT))
         .collect::<Result<Vec<_>, _>>()
     {
-        Ok(activators) => activators,
+        Ok(activators) => by_worker(activators),
         Err(_) => {
             // Disconnect the queues first, so that the workers that did start can stop and
             // `guards` can join them.

@@ -100,19 +100,19 @@ impl Pace {
     }
 }
 
-/// The source operator of worker `worker`: drains `queue` into the dataflow. Sends its activator
-/// on `activator` once built.
+/// The source operator of worker `worker`: drains `queue` into the dataflow. Sends its activator,
+/// with the worker's index, on `activator` once built.
 pub(super) fn source_stream<'scope>(
     scope: Scope<'scope, u64>,
     queue: Receiver<Item>,
     state: Arc<InputState>,
-    activator: Sender<SyncActivator>,
+    activator: Sender<(usize, SyncActivator)>,
     metrics: Arc<GraphMetrics>,
 ) -> StreamVec<'scope, u64, Item> {
     let worker = scope.worker();
     let index = worker.index();
     source(scope, "source", move |capability, info| {
-        let _ = activator.send(worker.sync_activator_for(info.address.to_vec()));
+        let _ = activator.send((index, worker.sync_activator_for(info.address.to_vec())));
         let again = worker.activator_for(info.address.clone());
         let mut capability = Some(capability);
         let mut checkpoints = Checkpoints::new();
