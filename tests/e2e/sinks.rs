@@ -1,5 +1,7 @@
 //! Upstream sinks against real services: graph results produced to a Kafka-protocol broker
-//! (tansu) and exported to an OTLP/HTTP receiver, including outages of 30 s.
+//! (tansu) and exported to an OTLP/HTTP receiver, including outages of the upstream
+//! (`WEIR_TEST_OUTAGE_S` seconds, 8 unless set: past the sinks' 2 s delivery timeout and
+//! several retries; `WEIR_TEST_OUTAGE_S=30 cargo test -p weir --test e2e sinks` holds them longer).
 
 use super::harness::{
     free_port, metric, modules_dir, repo, wait_for_metrics, wait_for_metrics_within, write_file,
@@ -12,8 +14,18 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long the upstream is away in the outage tests.
-const OUTAGE: Duration = Duration::from_secs(30);
+/// How long the upstream is away in the outage tests: `WEIR_TEST_OUTAGE_S`, else 8 s (at least
+/// 4 s: the sinks' delivery timeout is 2 s, and the outage must outlast it to be one).
+fn outage() -> Duration {
+    let seconds = std::env::var("WEIR_TEST_OUTAGE_S")
+        .ok()
+        .map(|text| {
+            text.parse::<u64>()
+                .unwrap_or_else(|_| panic!("WEIR_TEST_OUTAGE_S={text}: not a number of seconds"))
+        })
+        .unwrap_or(8);
+    Duration::from_secs(seconds.max(4))
+}
 /// How long recovery may take once it is back (a delivery timeout, a backoff, a reconnect).
 const RECOVERY: Duration = Duration::from_secs(30);
 
@@ -185,12 +197,12 @@ fn a_kafka_sink_down_at_start_up_buffers_until_the_cluster_comes() {
 /// rest of it. Returns how many were published.
 fn publish_through_outage(weir: &Weir, first: u32, stopped: Instant) -> u32 {
     let mut next = first;
-    while stopped.elapsed() < OUTAGE - Duration::from_secs(2) && next < first + 10 {
+    while stopped.elapsed() < outage() - Duration::from_secs(2) && next < first + 10 {
         publish(weir, READINGS, &readings(next..next + 1));
         next += 1;
         std::thread::sleep(Duration::from_secs(1));
     }
-    std::thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
+    std::thread::sleep(outage().saturating_sub(stopped.elapsed()));
     next - first
 }
 
@@ -242,7 +254,7 @@ fn a_kafka_outage_with_drop_oldest_counts_exactly_what_is_missing() {
     wait_for_metrics(metrics, "drops", |read| {
         read(&sample("dropped_total", "kafka")) > 0
     });
-    std::thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
+    std::thread::sleep(outage().saturating_sub(stopped.elapsed()));
     tansu.restart();
     tansu.create_topic(KAFKA_TOPIC);
     wait_for_metrics_within(metrics, RECOVERY, "the burst accounted for", |read| {
@@ -376,7 +388,7 @@ fn an_otlp_outage_loses_nothing_and_repeats_nothing() {
     receiver.stop();
     let stopped = Instant::now();
     let mut sent = 5;
-    while stopped.elapsed() < OUTAGE - Duration::from_secs(2) && sent < 15 {
+    while stopped.elapsed() < outage() - Duration::from_secs(2) && sent < 15 {
         publish(&weir, "telemetry/logs", &lines(sent..sent + 1));
         sent += 1;
         std::thread::sleep(Duration::from_secs(1));
@@ -384,7 +396,7 @@ fn an_otlp_outage_loses_nothing_and_repeats_nothing() {
     wait_for_metrics(metrics, "the sink down", |read| {
         read(&sample("up", "otlp")) == 0 && read(&sample("retried_total", "otlp")) > 0
     });
-    std::thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
+    std::thread::sleep(outage().saturating_sub(stopped.elapsed()));
     receiver.restart();
     bodies.extend(
         log_records(&receiver, sent as usize - 5, RECOVERY)
@@ -418,7 +430,7 @@ fn an_otlp_outage_with_drop_oldest_counts_exactly_what_is_missing() {
     wait_for_metrics(metrics, "drops", |read| {
         read(&sample("dropped_total", "otlp")) > 0
     });
-    std::thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
+    std::thread::sleep(outage().saturating_sub(stopped.elapsed()));
     receiver.restart();
     wait_for_metrics_within(metrics, RECOVERY, "the burst accounted for", |read| {
         read(&sample("delivered_total", "otlp")) + read(&sample("dropped_total", "otlp"))
