@@ -131,9 +131,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, scrape.clone())?;
     }
-    if let Some(otlp) = &config.telemetry.otlp {
-        weir::telemetry::start(otlp, scrape)?;
-    }
+    weir::telemetry::start(&config.telemetry, scrape)?;
     broker.door_mut().open(graphs.routes.clone(), services);
     // Watching before saying ready: a file changed once weir is ready is seen.
     let mut live = Reconfigure::start(args.config.clone(), config, signals.sender());

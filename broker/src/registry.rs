@@ -150,12 +150,10 @@ pub fn pull(kind: ArtifactKind, args: PullArgs) -> anyhow::Result<()> {
 
 /// `NAME.wasm` or `NAME.yaml`, NAME the repository's last component.
 fn default_output(reference: &str, kind: ArtifactKind) -> anyhow::Result<PathBuf> {
-    let parsed = weir_plugin::oci::parse_reference(weir_plugin::oci::strip_scheme(reference))?;
-    let name = parsed
-        .repository()
-        .rsplit('/')
-        .next()
-        .unwrap_or("artifact")
-        .to_string();
+    weir_plugin::oci::check_reference(weir_plugin::oci::strip_scheme(reference))?;
+    let name = match weir_plugin::oci::repository_name(reference) {
+        "" => "artifact",
+        name => name,
+    };
     Ok(PathBuf::from(format!("{name}.{}", kind.extension())))
 }

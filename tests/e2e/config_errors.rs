@@ -271,6 +271,7 @@ fn a_graph_whose_module_is_missing_stops_the_start_naming_it() {
 }
 
 #[test]
+#[cfg(all(feature = "kafka", feature = "otlp"))]
 fn upstream_sink_settings_are_checked_and_located() {
     let kafka = "kafka: {bootstrap_servers: '127.0.0.1:1', topic: t";
     for (sink, expected) in [
@@ -324,6 +325,7 @@ fn upstream_sink_settings_are_checked_and_located() {
 }
 
 #[test]
+#[cfg(feature = "otlp")]
 fn a_telemetry_log_level_is_checked_at_load() {
     assert_error(
         "telemetry:\n  otlp:\n    endpoint: http://127.0.0.1:9\n    logs: loud\n",

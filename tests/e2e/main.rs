@@ -9,6 +9,7 @@ mod config_errors;
 mod connections;
 mod corpus;
 mod door;
+#[cfg(feature = "kafka")]
 mod drain;
 mod engine;
 mod faults;
@@ -23,15 +24,20 @@ mod modules;
 mod mqtt;
 mod mqtt5;
 mod mqtt5_limits;
+#[cfg(feature = "wasi-nn")]
 mod nn;
 mod passwords;
 mod persistence;
+#[cfg(feature = "oci")]
 mod registry;
 mod reload;
 mod security;
+#[cfg(any(feature = "kafka", feature = "otlp", feature = "oci"))]
 mod services;
 mod sessions;
+#[cfg(all(feature = "kafka", feature = "otlp"))]
 mod sinks;
 mod soak;
 mod state_store;
+#[cfg(feature = "websockets")]
 mod websockets;

@@ -3,6 +3,10 @@
 //! official protobufs (tests/e2e/otlp_receiver.py), and Debian's `docker-registry` (the
 //! distribution registry) with the ORAS Python SDK to push to it. scripts/install-services.sh
 //! and scripts/install-toolchain.sh install them.
+#![cfg_attr(
+    not(all(feature = "kafka", feature = "otlp", feature = "oci")),
+    allow(dead_code)
+)]
 
 use super::certificates::Ca;
 use super::harness::{free_port, repo, write_file, PATIENCE};

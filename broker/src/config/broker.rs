@@ -273,7 +273,13 @@ impl<'de> Deserialize<'de> for Protocol {
             "mqtt" => Ok(Protocol::Mqtt),
             "3.1.1" | "v4" | "4" | "311" => Ok(Protocol::V3_1_1),
             "5" | "5.0" | "v5" => Ok(Protocol::V5),
+            #[cfg(feature = "websockets")]
             "websockets" => Ok(Protocol::WebSockets),
+            #[cfg(not(feature = "websockets"))]
+            "websockets" => Err(serde::de::Error::custom(super::features::missing(
+                "websockets",
+                "a `websockets` listener",
+            ))),
             other => Err(serde::de::Error::custom(format_args!(
                 "unknown protocol `{other}`, expected mqtt or websockets (\"3.1.1\" and \"5\" mean mqtt)"
             ))),

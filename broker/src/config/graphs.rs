@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 use weir_plugin::engine::BackPressure;
 use weir_plugin::sink::buffer::{Delivery, WhenFull};
+#[cfg(feature = "kafka")]
 use weir_plugin::sink::kafka::KafkaConfig;
+#[cfg(feature = "otlp")]
 use weir_plugin::sink::otlp::OtlpConfig;
 use weir_plugin::sink::TopicTemplate;
 use weir_plugin::sink::UpstreamConfig;
@@ -95,8 +97,8 @@ impl<'de> Deserialize<'de> for DefinitionSource {
             "a file, oci://<reference> or builtin:<name>",
             |written| {
                 if let Some(reference) = written.strip_prefix("oci://") {
-                    return weir_plugin::oci::parse_reference(reference)
-                        .map(|_| DefinitionSource::Registry {
+                    return weir_plugin::oci::check_reference(reference)
+                        .map(|()| DefinitionSource::Registry {
                             reference: reference.to_string(),
                             written_at: String::new(),
                         })
@@ -158,6 +160,13 @@ impl SinkConfig {
     }
 }
 
+/// A `kafka:` sink in a binary without the `kafka` feature: taken as anything, then refused.
+#[cfg(not(feature = "kafka"))]
+type KafkaConfig = serde::de::IgnoredAny;
+/// An `otlp:` sink in a binary without the `otlp` feature: taken as anything, then refused.
+#[cfg(not(feature = "otlp"))]
+type OtlpConfig = serde::de::IgnoredAny;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSink {
@@ -192,10 +201,16 @@ impl TryFrom<RawSink> for SinkConfig {
                 "a graph has one sink: set MQTT (`topic`), `kafka` or `otlp`, not several".into(),
             );
         }
-        let upstream = match (raw.kafka, raw.otlp) {
+        let upstream: Option<UpstreamConfig> = match (raw.kafka, raw.otlp) {
+            #[cfg(feature = "kafka")]
             (Some(kafka), _) => Some(UpstreamConfig::Kafka(kafka)),
+            #[cfg(not(feature = "kafka"))]
+            (Some(_), _) => return Err(super::features::missing("kafka", "a `kafka` sink")),
+            #[cfg(feature = "otlp")]
             (_, Some(otlp)) => Some(UpstreamConfig::Otlp(otlp)),
-            _ => None,
+            #[cfg(not(feature = "otlp"))]
+            (_, Some(_)) => return Err(super::features::missing("otlp", "an `otlp` sink")),
+            (None, None) => None,
         };
         let tuned = raw.buffer.is_some()
             || raw.when_full.is_some()

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod engine;
 pub mod env;
 mod error;
+pub mod features;
 pub mod graphs;
 pub mod modules;
 mod paths;

@@ -209,6 +209,7 @@ mod tests {
         let graph = |definition: &str| {
             format!("graphs:\n  - name: g\n    definition: {definition}\n    source: [a]\n    sink: {{topic: b}}\n")
         };
+        #[cfg(feature = "oci")]
         assert!(parse(&graph("oci://localhost:5000/graphs/g:1.0.0")).is_ok());
         let error = parse(&graph("oci://graphs/g:1.0.0")).unwrap_err();
         assert!(

@@ -1,4 +1,4 @@
-//! Weir's own logs and metrics exported over OTLP/HTTP (`telemetry.otlp` in weir.yaml).
+//! The export of Weir's own logs and metrics over OTLP/HTTP.
 //!
 //! - Logs: every log line at or above the configured level becomes an OTLP log record
 //!   (severity, body, the event's fields and target as attributes), buffered (drop-oldest,
@@ -8,71 +8,19 @@
 //!   `_sum` and `_count` series as sums. Cumulative values make a failed export harmless: the
 //!   next one carries everything.
 
-use crate::logging::OtlpLogs;
+use super::logs::OtlpLogs;
+use super::OwnTelemetry;
 use crate::metrics_endpoint::Scrape;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum,
 };
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use weir_plugin::sink::buffer::{self, Backoff, Delivery, WhenFull};
-use weir_plugin::sink::otlp::{Exported, Exporter, OtlpConfig};
-
-/// `telemetry` in weir.yaml.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetryConfig {
-    /// Export Weir's own logs and metrics to an OTLP collector.
-    #[serde(default)]
-    pub otlp: Option<OwnTelemetry>,
-}
-
-/// `telemetry.otlp`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OwnTelemetry {
-    /// The collector (`endpoint`, `service_name`, `headers`, `timeout_ms` as for an OTLP sink).
-    #[serde(flatten)]
-    pub collector: OtlpConfig,
-    /// Seconds between metrics exports; 0: no metrics.
-    #[serde(default = "default_interval")]
-    pub metrics_interval_s: u64,
-    /// The lowest level of log lines exported (`error`, `warn`, `info`, `debug`, `trace`), or
-    /// `off`.
-    #[serde(default = "default_level", deserialize_with = "level")]
-    pub logs: Option<tracing::Level>,
-    /// Log records held while the collector is away; the oldest are dropped beyond.
-    #[serde(default = "default_log_buffer")]
-    pub log_buffer: usize,
-}
-
-fn default_interval() -> u64 {
-    10
-}
-
-fn default_level() -> Option<tracing::Level> {
-    Some(tracing::Level::INFO)
-}
-
-fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<tracing::Level>, D::Error> {
-    let written = String::deserialize(d)?;
-    if written == "off" {
-        return Ok(None);
-    }
-    written.parse().map(Some).map_err(|_| {
-        serde::de::Error::custom(format_args!(
-            "`{written}` is not a level: expected error, warn, info, debug, trace or off"
-        ))
-    })
-}
-
-fn default_log_buffer() -> usize {
-    10_000
-}
+use weir_plugin::sink::otlp::{Exported, Exporter};
 
 /// Starts exporting Weir's logs and the counters of `scrape`.
 pub fn start(config: &OwnTelemetry, scrape: Scrape) -> anyhow::Result<()> {
@@ -159,7 +107,7 @@ fn now_nanos() -> u64 {
 ///
 /// ```
 /// let text = "# TYPE weir_graph_received_total counter\nweir_graph_received_total{graph=\"g\"} 3\n";
-/// let metrics = weir::telemetry::from_prometheus(text, 0);
+/// let metrics = weir::telemetry::export::from_prometheus(text, 0);
 /// assert_eq!(metrics[0].name, "weir_graph_received_total");
 /// ```
 pub fn from_prometheus(text: &str, started: u64) -> Vec<Metric> {

@@ -17,6 +17,7 @@ use super::session::state::{SessionState, Unacknowledged};
 use super::session::{expiry, Subscriptions};
 use super::shared::Mailbox;
 use super::tls::{common_name, TlsSource};
+#[cfg(feature = "websockets")]
 use super::websocket;
 use super::will::{delay_will, publish_will_now};
 use super::Shared;
@@ -112,9 +113,16 @@ async fn over_websocket<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    #[cfg(feature = "websockets")]
     if let Some(stream) = websocket::upgrade(stream, &listener, peer).await {
         let (reader, writer) = tokio::io::split(stream);
         run(reader, writer, peer, listener, shared, identity).await;
+    }
+    // The configuration refuses such a listener; a library user who made one gets this.
+    #[cfg(not(feature = "websockets"))]
+    {
+        drop((stream, shared, identity));
+        tracing::warn!(listener = %listener.name, %peer, "connection closed: WebSocket listeners need the `websockets` feature, which this weir was built without");
     }
 }
 

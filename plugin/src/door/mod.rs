@@ -50,6 +50,7 @@ pub mod store;
 pub mod sys;
 pub mod tag;
 pub mod tls;
+#[cfg(feature = "websockets")]
 mod websocket;
 mod will;
 

@@ -9,9 +9,11 @@
 //! - `weir module push` / `weir graph push`: an ordinary image manifest with one layer, which
 //!   registries without OCI 1.1 artifact support (the distribution registry 2.8) store.
 
+#[cfg(feature = "oci")]
 use oci_client::client::{Config, ImageLayer};
-use oci_client::manifest::OciDescriptor;
-use oci_client::manifest::OciImageManifest;
+#[cfg(feature = "oci")]
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+#[cfg(feature = "oci")]
 use std::collections::BTreeMap;
 
 /// The layer media type of a module Weir pushes.
@@ -19,9 +21,12 @@ pub const WASM_MEDIA_TYPE: &str = "application/wasm";
 /// The layer media type of a graph definition Weir pushes.
 pub const YAML_MEDIA_TYPE: &str = "application/yaml";
 /// The config media type of a module Weir pushes (the wasm artifact convention).
+#[cfg(feature = "oci")]
 pub const WASM_CONFIG_MEDIA_TYPE: &str = oci_client::manifest::WASM_CONFIG_MEDIA_TYPE;
 /// The config media type of a graph definition Weir pushes.
+#[cfg(feature = "oci")]
 pub const GRAPH_CONFIG_MEDIA_TYPE: &str = "application/vnd.weir.graph.config.v1+json";
+#[cfg(feature = "oci")]
 const TITLE: &str = "org.opencontainers.image.title";
 
 /// What an artifact is expected to hold.
@@ -50,6 +55,7 @@ impl ArtifactKind {
         }
     }
 
+    #[cfg(feature = "oci")]
     /// Whether `descriptor`, a layer of `manifest`, looks like this kind's content.
     fn matches(self, manifest: &OciImageManifest, descriptor: &OciDescriptor) -> bool {
         let title = descriptor
@@ -76,6 +82,7 @@ impl ArtifactKind {
         }
     }
 
+    #[cfg(feature = "oci")]
     /// The one layer of `manifest` holding this kind's content, or what the layers are.
     pub fn select_layer(self, manifest: &OciImageManifest) -> Result<OciDescriptor, String> {
         let matching: Vec<&OciDescriptor> = manifest
@@ -115,6 +122,7 @@ impl ArtifactKind {
         }
     }
 
+    #[cfg(feature = "oci")]
     /// The layer, config and manifest Weir pushes for `bytes`, named `title` in the layer's
     /// annotations.
     pub fn image(self, bytes: Vec<u8>, title: &str) -> (ImageLayer, Config, OciImageManifest) {
@@ -130,6 +138,7 @@ impl ArtifactKind {
     }
 }
 
+#[cfg(feature = "oci")]
 fn describe_layers(manifest: &OciImageManifest) -> String {
     if manifest.layers.is_empty() {
         return "none".into();
@@ -147,7 +156,7 @@ fn describe_layers(manifest: &OciImageManifest) -> String {
     layers.join(", ")
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "oci"))]
 mod tests {
     use super::*;
 

@@ -20,12 +20,17 @@
 
 mod artifact;
 mod cache;
+#[cfg(feature = "oci")]
 mod client;
+#[cfg(not(feature = "oci"))]
+mod disabled;
 mod reference;
 
 pub use artifact::{ArtifactKind, WASM_MEDIA_TYPE, YAML_MEDIA_TYPE};
 pub use cache::{sha256_digest, Cache, CacheError};
-pub use reference::{names_registry, parse as parse_reference, strip_scheme};
+#[cfg(feature = "oci")]
+pub use reference::parse as parse_reference;
+pub use reference::{check as check_reference, names_registry, repository_name, strip_scheme};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -131,6 +136,12 @@ pub enum OciError {
         /// Why.
         reason: String,
     },
+    /// This binary was built without the `oci` feature.
+    #[error("{reference}: registries need the `oci` feature, which this weir was built without (build it with `cargo build --release -p weir --features oci`)")]
+    Disabled {
+        /// As written.
+        reference: String,
+    },
     /// The cache could not be read or written.
     #[error("{reference}: cache: {source}")]
     Cache {
@@ -211,21 +222,25 @@ impl Registries {
         &self.cache
     }
 
+    #[cfg_attr(not(feature = "oci"), allow(dead_code))]
     fn settings(&self, registry: &str) -> RegistrySettings {
         self.settings.get(registry).cloned().unwrap_or_default()
     }
 
     /// Why `registry` was out of reach, if it was.
+    #[cfg_attr(not(feature = "oci"), allow(dead_code))]
     fn known_unreachable(&self, registry: &str) -> Option<String> {
         let unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
         unreachable.get(registry).cloned()
     }
 
+    #[cfg_attr(not(feature = "oci"), allow(dead_code))]
     fn mark_unreachable(&self, registry: &str, reason: &str) {
         let mut unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
         unreachable.insert(registry.to_string(), reason.to_string());
     }
 
+    #[cfg_attr(not(feature = "oci"), allow(dead_code))]
     fn insecure(&self) -> Vec<String> {
         self.settings
             .iter()

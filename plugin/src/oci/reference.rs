@@ -1,6 +1,7 @@
 //! Which references name a registry, by Docker's rule, and parsing them.
 
 use super::OciError;
+#[cfg(feature = "oci")]
 use oci_client::Reference;
 
 /// Whether `reference` names a registry: its first path component contains a `.` or a `:`, or
@@ -22,19 +23,58 @@ pub fn names_registry(reference: &str) -> bool {
     }
 }
 
-/// `reference` parsed; it must name a registry. Without a tag or digest it means `:latest`.
-pub fn parse(reference: &str) -> Result<Reference, OciError> {
-    let invalid = |reason: String| OciError::Reference {
+/// Checks that `reference` is a registry reference this binary can pull: it names a registry
+/// and parses, and the binary has the `oci` feature.
+pub fn check(reference: &str) -> Result<(), OciError> {
+    #[cfg(feature = "oci")]
+    return parse(reference).map(drop);
+    #[cfg(not(feature = "oci"))]
+    match names_registry(reference) {
+        false => Err(names_no_registry(reference)),
+        true => Err(OciError::Disabled {
+            reference: reference.to_string(),
+        }),
+    }
+}
+
+/// The error for a reference that names no registry.
+fn names_no_registry(reference: &str) -> OciError {
+    OciError::Reference {
         reference: reference.to_string(),
-        reason,
-    };
-    if !names_registry(reference) {
-        return Err(invalid(
+        reason:
             "it names no registry (its first component needs a `.` or a `:`, or to be `localhost`)"
                 .into(),
-        ));
     }
-    reference.parse().map_err(|e| invalid(format!("{e}")))
+}
+
+/// The last component of `reference`'s repository, without tag or digest: `temperature` for
+/// `localhost:5000/samples/temperature:1.0.0`.
+///
+/// ```
+/// use weir_plugin::oci::repository_name;
+/// assert_eq!(repository_name("localhost:5000/samples/temperature:1.0.0"), "temperature");
+/// assert_eq!(repository_name("oci://example.com/window@sha256:00"), "window");
+/// assert_eq!(repository_name("localhost/graph"), "graph");
+/// ```
+pub fn repository_name(reference: &str) -> &str {
+    let path = strip_scheme(reference);
+    let path = path.split_once('@').map_or(path, |(path, _)| path);
+    let last = path.rsplit('/').next().unwrap_or(path);
+    last.split_once(':').map_or(last, |(name, _)| name)
+}
+
+/// `reference` parsed; it must name a registry. Without a tag or digest it means `:latest`.
+#[cfg(feature = "oci")]
+pub fn parse(reference: &str) -> Result<Reference, OciError> {
+    if !names_registry(reference) {
+        return Err(names_no_registry(reference));
+    }
+    reference
+        .parse()
+        .map_err(|e: oci_client::ParseError| OciError::Reference {
+            reference: reference.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// `reference` without a leading `oci://`, which graph definitions in weir.yaml carry.
@@ -42,7 +82,7 @@ pub fn strip_scheme(reference: &str) -> &str {
     reference.strip_prefix("oci://").unwrap_or(reference)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "oci"))]
 mod tests {
     use super::*;
 

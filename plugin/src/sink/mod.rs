@@ -5,9 +5,12 @@
 //! variant of [`UpstreamConfig`] (with its key under `sink:` in weir.yaml).
 
 pub mod buffer;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod mqtt;
+#[cfg(feature = "otlp")]
 pub mod otel_payload;
+#[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod topic_template;
 
@@ -16,7 +19,9 @@ pub use topic_template::TopicTemplate;
 use crate::data::{DataModel, Message};
 use crate::engine::{DeadLetter, Outputs};
 use buffer::{Delivery, SinkBuffer, SinkMetrics, SinkThread};
+#[cfg(feature = "kafka")]
 use kafka::KafkaConfig;
+#[cfg(feature = "otlp")]
 use otlp::OtlpConfig;
 use std::fmt;
 use std::sync::Arc;
@@ -31,28 +36,35 @@ pub trait Upstream: fmt::Debug + Send + Sync {
     fn start(&self, graph: &str, delivery: &Delivery) -> Result<UpstreamSink, SinkError>;
 }
 
-/// The upstream a graph's results go to instead of MQTT, each kind under its own key of `sink:`.
+/// The upstream a graph's results go to instead of MQTT, each kind under its own key of `sink:`
+/// (each kind a Cargo feature: `kafka`, `otlp`).
 ///
 /// ```
+/// # #[cfg(feature = "otlp")] {
 /// use weir_plugin::sink::UpstreamConfig;
 ///
 /// let otlp = serde_yaml::from_str("endpoint: http://127.0.0.1:4318").unwrap();
 /// assert_eq!(UpstreamConfig::Otlp(otlp).describe(), "otlp http://127.0.0.1:4318");
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub enum UpstreamConfig {
     /// `kafka:` a Kafka topic.
+    #[cfg(feature = "kafka")]
     Kafka(KafkaConfig),
     /// `otlp:` an OpenTelemetry collector.
+    #[cfg(feature = "otlp")]
     Otlp(OtlpConfig),
 }
 
 impl UpstreamConfig {
     /// The sink this configures.
     pub fn sink(&self) -> &dyn Upstream {
-        match self {
-            UpstreamConfig::Kafka(kafka) => kafka,
-            UpstreamConfig::Otlp(otlp) => otlp,
+        match *self {
+            #[cfg(feature = "kafka")]
+            UpstreamConfig::Kafka(ref kafka) => kafka,
+            #[cfg(feature = "otlp")]
+            UpstreamConfig::Otlp(ref otlp) => otlp,
         }
     }
 
