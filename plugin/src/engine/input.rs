@@ -3,7 +3,7 @@
 //!
 //! The feeder owns the input frontier (the watermark): every message it queues has a time at
 //! least the watermark's value when it is queued, and the watermark only grows. Each worker has
-//! a [`Lane`]: its queue's bookkeeping, which lets its source move its frontier while the queue
+//! a [`Lane`](super::lane::Lane): its queue's bookkeeping, which lets its source move its frontier while the queue
 //! is never empty (a backlog), and lets pushers wake a worker only when it sleeps.
 //!
 //! The feeder is shared: connections push from many tasks at once ([`Feeder::push_async`]),
@@ -11,14 +11,14 @@
 //! ends the input: the workers drain what is queued, close every window and stop.
 
 use super::item::Item;
+use super::lane::Lane;
 use super::metrics::GraphMetrics;
-use super::time::{decode, encode, COUNTER_BITS};
+use super::time::{decode, encode};
 use crate::data::DataModel;
 use crate::data::Message;
 use crossbeam_channel::{Sender, TrySendError};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use timely::scheduling::SyncActivator;
 use tokio::sync::Notify;
 
@@ -73,146 +73,6 @@ impl InputState {
             waiting: AtomicUsize::new(0),
             room: Notify::new(),
             lanes: (0..workers).map(|_| Lane::default()).collect(),
-        }
-    }
-}
-
-/// Pushes into a lane between two checkpoints, at most.
-const CHECKPOINT_EVERY: u64 = 32;
-
-/// Watermark progress between two checkpoints, at most (5 ms).
-const CHECKPOINT_SPAN: u64 = 5 << COUNTER_BITS;
-
-/// Settled checkpoints a lane keeps for its source, at most.
-const MAX_SETTLED: usize = 1024;
-
-/// `Lane::flipping` when no checkpoint is under way.
-const IDLE: usize = 0;
-/// `Lane::flipping` while one pusher takes or settles a checkpoint.
-const BUSY: usize = 3;
-
-/// What the feeder and one worker's source share about the worker's queue.
-///
-/// **Checkpoints.** A source whose queue never empties cannot move its frontier to the
-/// watermark: an item stamped against an older watermark may still be queued behind. So the
-/// pushers take checkpoints, every [`CHECKPOINT_EVERY`] items and every 5 ms of watermark
-/// progress: one reads the watermark `w` and flips `epoch`; once the pushes counted in the old
-/// epoch are done (the last one out notices), the count of items sent `n`, plus the pushes of
-/// the new epoch under way, bounds the place in the queue of every item stamped below `w`
-/// (a push counts itself before it reads the watermark and checks the epoch again after).
-/// The source moves its frontier to `w` once it has drained that many items: results leave
-/// while the queue is still full, a few dozen items behind the input rather than a queue's
-/// length.
-///
-/// **Sleep.** A source that found its queue empty and the watermark unchanged sets `asleep`
-/// and looks once more; a pusher or a frontier move wakes it only when `asleep` was set, so a
-/// busy worker is not woken per message.
-#[derive(Debug, Default)]
-pub(super) struct Lane {
-    /// The epoch new pushes count themselves in (0 or 1).
-    pub(super) epoch: AtomicUsize,
-    /// Pushes in progress, by epoch: from before their read of the watermark to their send.
-    pub(super) pushing: [AtomicUsize; 2],
-    /// The source sleeps until woken.
-    pub(super) asleep: AtomicBool,
-    /// Items sent into the queue.
-    sent: AtomicU64,
-    /// The watermark from which a checkpoint is due.
-    due: AtomicU64,
-    /// [`IDLE`], [`BUSY`], or 1 + the old epoch of a checkpoint waiting for its pushes.
-    flipping: AtomicUsize,
-    /// The watermark of the checkpoint waiting for its pushes.
-    flipped_at: AtomicU64,
-    /// Settled checkpoints for the source, oldest first: (watermark, items sent).
-    settled: Mutex<Vec<(u64, u64)>>,
-    /// Whether `settled` holds any.
-    has_settled: AtomicBool,
-}
-
-impl Lane {
-    /// Counts a push in the current epoch; returns the epoch to pass to [`Lane::pushed`].
-    pub(super) fn pushing(&self) -> usize {
-        loop {
-            let epoch = self.epoch.load(Ordering::SeqCst);
-            self.pushing[epoch].fetch_add(1, Ordering::SeqCst);
-            if self.epoch.load(Ordering::SeqCst) == epoch {
-                return epoch;
-            }
-            self.pushed(epoch);
-        }
-    }
-
-    /// The push counted in `epoch` is done (after [`Lane::sent_one`] if it queued its item).
-    pub(super) fn pushed(&self, epoch: usize) {
-        if self.pushing[epoch].fetch_sub(1, Ordering::SeqCst) == 1
-            && self.flipping.load(Ordering::SeqCst) == epoch + 1
-        {
-            self.settle(epoch);
-        }
-    }
-
-    /// The push counted in an epoch queued its item; returns the items sent so far.
-    fn sent_one(&self) -> u64 {
-        self.sent.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    /// Takes a checkpoint at the current watermark if one is due (after `sent` items, or with
-    /// the watermark at `frontier`) and none is under way.
-    fn checkpoint_if_due(&self, sent: u64, frontier: u64, watermark: &AtomicU64) {
-        let due =
-            sent.is_multiple_of(CHECKPOINT_EVERY) || frontier >= self.due.load(Ordering::Relaxed);
-        if !due
-            || self
-                .flipping
-                .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
-            return;
-        }
-        let at = watermark.load(Ordering::SeqCst);
-        let old = self.epoch.load(Ordering::SeqCst);
-        self.flipped_at.store(at, Ordering::SeqCst);
-        self.epoch.store(1 - old, Ordering::SeqCst);
-        self.due
-            .store(at.saturating_add(CHECKPOINT_SPAN), Ordering::Relaxed);
-        self.flipping.store(old + 1, Ordering::SeqCst);
-        if self.pushing[old].load(Ordering::SeqCst) == 0 {
-            self.settle(old);
-        }
-    }
-
-    /// The pushes counted in `old` are done: hands the checkpoint to the source, with the
-    /// place in the queue every item stamped below its watermark is at or before.
-    fn settle(&self, old: usize) {
-        if self
-            .flipping
-            .compare_exchange(old + 1, BUSY, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return;
-        }
-        let within =
-            self.sent.load(Ordering::SeqCst) + self.pushing[1 - old].load(Ordering::SeqCst) as u64;
-        let at = self.flipped_at.load(Ordering::SeqCst);
-        if let Ok(mut settled) = self.settled.lock() {
-            // A source that stopped taking them leaves at most this many behind.
-            if settled.len() < MAX_SETTLED {
-                settled.push((at, within));
-                self.has_settled.store(true, Ordering::SeqCst);
-            }
-        }
-        self.flipping.store(IDLE, Ordering::SeqCst);
-    }
-
-    /// Moves the settled checkpoints into `into`, oldest first.
-    pub(super) fn take_settled(&self, into: &mut VecDeque<(u64, u64)>) {
-        // One load per activation when there is nothing (a source may run once per message).
-        if !self.has_settled.load(Ordering::SeqCst) {
-            return;
-        }
-        if let Ok(mut settled) = self.settled.lock() {
-            self.has_settled.store(false, Ordering::SeqCst);
-            into.extend(settled.drain(..));
         }
     }
 }
@@ -436,60 +296,6 @@ impl Drop for Feeder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// One whole push: counted, sent, done, then a checkpoint if one is due.
-    fn push(lane: &Lane, watermark: &AtomicU64) {
-        let epoch = lane.pushing();
-        let sent = lane.sent_one();
-        lane.pushed(epoch);
-        let frontier = watermark.load(Ordering::SeqCst);
-        lane.checkpoint_if_due(sent, frontier, watermark);
-    }
-
-    fn settled(lane: &Lane) -> Vec<(u64, u64)> {
-        let mut into = VecDeque::new();
-        lane.take_settled(&mut into);
-        into.into()
-    }
-
-    #[test]
-    fn checkpoints_come_every_few_pushes_and_with_the_watermark() {
-        let lane = Lane::default();
-        let watermark = AtomicU64::new(100);
-        push(&lane, &watermark);
-        assert_eq!(settled(&lane), [(100, 1)]);
-        for _ in 2..CHECKPOINT_EVERY {
-            push(&lane, &watermark);
-        }
-        assert_eq!(settled(&lane), []);
-        watermark.store(200, Ordering::SeqCst);
-        push(&lane, &watermark);
-        assert_eq!(settled(&lane), [(200, CHECKPOINT_EVERY)]);
-        watermark.store(200 + CHECKPOINT_SPAN, Ordering::SeqCst);
-        push(&lane, &watermark);
-        assert_eq!(
-            settled(&lane),
-            [(200 + CHECKPOINT_SPAN, CHECKPOINT_EVERY + 1)]
-        );
-    }
-
-    #[test]
-    fn a_checkpoint_waits_for_the_pushes_of_its_old_epoch() {
-        let lane = Lane::default();
-        let watermark = AtomicU64::new(100);
-        // A push under way (it read a watermark below the checkpoint's)...
-        let slow = lane.pushing();
-        // ...while another one takes a checkpoint.
-        push(&lane, &watermark);
-        assert_eq!(settled(&lane), []);
-        // A push of the new epoch under way: its item may be queued before the slow one's.
-        let new = lane.pushing();
-        assert_ne!(new, slow);
-        lane.sent_one();
-        lane.pushed(slow);
-        assert_eq!(settled(&lane), [(100, 3)], "2 sent, 1 more under way");
-        lane.pushed(new);
-    }
 
     /// A graph with no module: its workers only drain their queues.
     const PASSTHROUGH: &str = "metadata: {name: passthrough, version: \"1\"}

@@ -27,12 +27,19 @@ pub mod circuit;
 mod dataflow;
 mod input;
 pub mod item;
+mod lane;
 pub mod metrics;
 mod modules;
 mod nodes;
 mod outputs;
 mod source;
 pub mod time;
+
+/// The atomics and lock the lock-free parts of the engine ([`lane`]) use: std's here, loom's
+/// where a model checker compiles them.
+mod sync {
+    pub use std::sync::{atomic, Mutex};
+}
 
 pub use circuit::CircuitConfig;
 pub use input::{BackPressure, Feeder, Pushed};
