@@ -15,10 +15,21 @@ if [ ! -f target/modules/temperature.wasm ]; then
     scripts/build-modules.sh --demo &
     module_build=$!
 fi
-log "building the broker (release; the first time takes several minutes)"
-cargo build --release -p weir
+# The features the embedded default needs (none) and the allocator: Kafka, OTLP, registries,
+# WebSocket listeners and wasi:nn are left out unless WEIR_FEATURES names them
+# (WEIR_FEATURES=default: all of them); a configuration needing one is refused with the
+# command that adds it.
+features="${WEIR_FEATURES:-jemalloc}"
+if [ "$features" = default ]; then
+    build=(cargo build --release -p weir)
+else
+    build=(cargo build --release -p weir --no-default-features --features "$features")
+fi
+log "building the broker (release, features: $features; the first time takes several minutes;"
+log "WEIR_FEATURES=default $0 builds every feature: kafka, otlp, oci, websockets, wasi-nn)"
+"${build[@]}"
 if [ -n "$module_build" ]; then
     log "waiting for the demo graph's module"
     wait "$module_build"
 fi
-exec cargo run --quiet --release -p weir -- run "$@"
+exec target/release/weir run "$@"
