@@ -120,6 +120,31 @@ impl DataModel {
         }
     }
 
+    /// The item as a message: raw bytes and frames become a message without topic, stamped
+    /// now by a clock of `node_id` when they carry no time.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use weir_plugin::data::DataModel;
+    ///
+    /// let message = DataModel::Bytes(Bytes::from_static(b"21.5")).into_message("gw1");
+    /// assert!(message.topic.is_empty());
+    /// assert_eq!(message.payload, "21.5");
+    /// assert_eq!(message.timestamp.node_id.as_ref(), "gw1");
+    /// ```
+    pub fn into_message(self, node_id: &str) -> Message {
+        match self {
+            DataModel::Message(message) => message,
+            other => {
+                let timestamp = other
+                    .timestamp()
+                    .cloned()
+                    .unwrap_or_else(|| crate::hlc::HlcClock::new(node_id).now());
+                Message::new(timestamp, Bytes::new(), other.payload().clone())
+            }
+        }
+    }
+
     /// The first staged value of an accumulate: a message with empty topic and payload, no
     /// content type, properties or schema, at the group's `timestamp`.
     pub fn empty_staged(timestamp: Hlc) -> DataModel {

@@ -36,7 +36,7 @@ impl Item {
     /// The item's message (the feeder queues messages only; other data becomes a message
     /// without topic).
     pub(crate) fn into_message(self) -> crate::data::Message {
-        crate::sink::as_message(self.data, "weir")
+        self.data.into_message("weir")
     }
 
     /// The topic of a message item (empty for other data).

@@ -239,6 +239,17 @@ pub struct Schema {
     pub schema: String,
 }
 
+impl Schema {
+    /// The schema as modules receive it in `init`.
+    pub fn module_schema(&self) -> crate::schema::ModuleSchema {
+        crate::schema::ModuleSchema {
+            name: self.name.clone(),
+            content_type: self.format.clone(),
+            content: self.schema.clone(),
+        }
+    }
+}
+
 fn arm<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

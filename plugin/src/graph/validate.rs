@@ -4,7 +4,6 @@
 use super::definition::{GraphDefinition, OperationType};
 use super::locate::Locations;
 use super::{ApiVersion, Edge, Graph, GraphError, GraphErrors, Node, Parameter, ParameterOrigin};
-use crate::schema::ModuleSchema;
 use crate::wasm::nn;
 use std::collections::HashMap;
 
@@ -112,7 +111,7 @@ pub(super) fn validate(
         schemas: definition
             .schemas
             .iter()
-            .map(ModuleSchema::from_definition)
+            .map(super::definition::Schema::module_schema)
             .collect(),
         module_positions,
     })

@@ -6,7 +6,6 @@ pub mod registry;
 
 pub use registry::{RegistrySchema, SchemaDirectory, SchemaFormat, SchemaLookupError};
 
-use crate::graph::definition::Schema as DefinitionSchema;
 use std::path::{Path, PathBuf};
 
 /// A schema handed to a module's `init`, as the WIT `module-schema` record carries it.
@@ -62,15 +61,6 @@ impl ModuleSchema {
             name,
             content,
         })
-    }
-
-    /// An entry of a graph definition's `schemas:` section.
-    pub fn from_definition(schema: &DefinitionSchema) -> ModuleSchema {
-        ModuleSchema {
-            name: schema.name.clone(),
-            content_type: schema.format.clone(),
-            content: schema.schema.clone(),
-        }
     }
 }
 

@@ -101,21 +101,6 @@ pub enum SinkError {
     Thread(std::io::Error),
 }
 
-/// The item as a message (raw bytes and frames become a message without topic, stamped now
-/// when they carry no time).
-pub(crate) fn as_message(item: DataModel, node_id: &str) -> Message {
-    match item {
-        DataModel::Message(message) => message,
-        other => {
-            let timestamp = other
-                .timestamp()
-                .cloned()
-                .unwrap_or_else(|| crate::hlc::HlcClock::new(node_id).now());
-            Message::new(timestamp, bytes::Bytes::new(), other.payload().clone())
-        }
-    }
-}
-
 /// A graph's outputs when its results go upstream: results into the sink's buffer, dead
 /// letters to their MQTT topic as always.
 pub struct UpstreamOutputs<D: Outputs> {
@@ -138,7 +123,7 @@ impl<D: Outputs> UpstreamOutputs<D> {
 
 impl<D: Outputs> Outputs for UpstreamOutputs<D> {
     fn result(&self, item: DataModel) -> bool {
-        self.results.push(as_message(item, &self.node_id))
+        self.results.push(item.into_message(&self.node_id))
     }
 
     fn dead_letter(&self, letter: DeadLetter) {

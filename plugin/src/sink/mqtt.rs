@@ -4,7 +4,7 @@
 //! subscription's QoS. A subscriber whose queue is full holds the thread back, and with it the
 //! graph's workers: back-pressure reaches the graph's input.
 
-use super::{as_message, TopicTemplate};
+use super::TopicTemplate;
 use crate::data::{DataModel, Message};
 use crate::door::message::publish_from_message;
 use crate::door::publisher::Outgoing;
@@ -158,7 +158,7 @@ impl MqttOutputs {
 
 impl Outputs for MqttOutputs {
     fn result(&self, item: DataModel) -> bool {
-        let message = as_message(item, &self.node_id);
+        let message = item.into_message(&self.node_id);
         let topic = match &self.topic {
             Some(template) => template.render(&message.topic),
             None => std::str::from_utf8(&message.topic)
@@ -190,7 +190,7 @@ impl Outputs for MqttOutputs {
         let Some(topic) = &self.dead_letter else {
             return;
         };
-        let mut message = as_message(letter.item, &self.node_id);
+        let mut message = letter.item.into_message(&self.node_id);
         let original_topic = std::mem::take(&mut message.topic);
         for (key, value) in [
             ("weir-graph", Bytes::from(self.graph.clone())),
