@@ -8,9 +8,6 @@ scripts/install-toolchain.sh
 scripts/install-services.sh
 scripts/build-modules.sh
 cargo test --workspace --locked "$@"
-# The binary without its optional parts (a gateway's build): it builds, and its own tests pass,
-# among them the refusal of each configuration that needs a feature it lacks.
-cargo test -p weir --no-default-features --lib --bins --locked
 # The guest SDK's documentation examples, compiled and run on the host (where its host imports
 # are stubs): every public item's example holds.
 (cd sdk/rust/wasm-graph-sdk && cargo test --doc --locked --target-dir ../../../target/sdk-host)
