@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of fuzz/ for SECONDS each (default 30) with cargo-fuzz (libFuzzer,
 # coverage-guided) on the stable toolchain: RUSTC_BOOTSTRAP=1 lets it accept cargo-fuzz's
-# nightly flags. No sanitizer: while the targets link the WebAssembly runtime, an instrumented
-# build takes 11 minutes instead of 8 (`--sanitizer address` works: the optional parts, with
-# librdkafka, are left out); the targets look for panics, overflows and unbounded work.
+# nightly flags. No sanitizer in CI while the targets link the WebAssembly runtime: the
+# instrumented build is the slower one (docs/fuzzing.md has the figures); `--sanitizer address`
+# works, the optional parts (librdkafka) being left out. The targets look for panics,
+# overflows and unbounded work.
 # Installs cargo-fuzz when missing. Fails on the first crash (kept in fuzz/artifacts/).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
