@@ -7,26 +7,22 @@
 //! - [`status`]: each graph's status on `$weir/status/<graph>`.
 //! - [`graph`]: graph definitions: parsing, validation, module references.
 //! - [`schema`]: schemas handed to modules, and the schema directory behind `schema-registry`.
-//! - [`data`] and [`hlc`]: the items that flow through graphs and their timestamps.
-//! - [`topic`]: MQTT topic filters.
-//! - [`metrics`]: the metrics modules define; [`yaml`] and [`json`]: located errors.
+//! - [`metrics`]: the metrics modules define.
+//! - [`data`], [`hlc`], [`topic`], [`record`], [`yaml`], [`json`], [`prometheus`]: the message
+//!   model, from the `weir-model` crate.
 
 pub mod bridge;
-pub mod data;
 pub mod door;
 pub mod engine;
 pub mod graph;
-pub mod hlc;
-pub mod json;
 pub mod metrics;
 pub mod oci;
-pub mod prometheus;
-pub mod record;
 pub mod schema;
 pub mod security;
 pub mod sink;
 pub mod state;
 pub mod status;
-pub mod topic;
 pub mod wasm;
-pub mod yaml;
+
+// The message model, where the rest of this crate and its users have always found it.
+pub use weir_model::{data, hlc, json, prometheus, record, topic, yaml};

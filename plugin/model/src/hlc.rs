@@ -34,7 +34,7 @@ impl Hlc {
     /// A timestamp at `millis` since the Unix epoch.
     ///
     /// ```
-    /// use weir_plugin::hlc::Hlc;
+    /// use weir_model::hlc::Hlc;
     /// let ts = Hlc::from_millis(1_700_000_000_123, 4, "gw1".into());
     /// assert_eq!(ts.millis(), 1_700_000_000_123);
     /// assert_eq!(ts.to_string(), "001700000000123:00004:gw1");
@@ -52,7 +52,7 @@ impl Hlc {
     /// past `u64::MAX` milliseconds, which only a module or a payload can give, saturates).
     ///
     /// ```
-    /// use weir_plugin::hlc::Hlc;
+    /// use weir_model::hlc::Hlc;
     /// let far = Hlc { secs: u64::MAX, nanos: 999_999_999, counter: 0, node_id: "m".into() };
     /// assert_eq!(far.millis(), u64::MAX);
     /// ```
@@ -65,7 +65,7 @@ impl Hlc {
     /// Parses the `__ts` form `<ms:15 digits>:<counter:5 digits>:<node-id>`.
     ///
     /// ```
-    /// use weir_plugin::hlc::Hlc;
+    /// use weir_model::hlc::Hlc;
     /// let ts = Hlc::parse("001700000000123:00004:gw1").unwrap();
     /// assert_eq!((ts.millis(), ts.counter, &*ts.node_id), (1_700_000_000_123, 4, "gw1"));
     /// assert!(Hlc::parse("17:4:gw1").is_err());
@@ -154,7 +154,7 @@ impl HlcClock {
     /// trusted: one far in the future would hold every later stamp back with it.
     ///
     /// ```
-    /// use weir_plugin::hlc::{Hlc, HlcClock};
+    /// use weir_model::hlc::{Hlc, HlcClock};
     /// let clock = HlcClock::new("weir");
     /// assert!(clock.trusts(&Hlc::from_millis(1_700_000_000_000, 0, "gw".into())));
     /// assert!(!clock.trusts(&Hlc::from_millis(900_000_000_000_000, 0, "gw".into())));

@@ -23,7 +23,7 @@ pub struct YamlError {
 /// #[derive(serde::Deserialize, Debug)]
 /// #[serde(deny_unknown_fields)]
 /// struct Port { port: u16 }
-/// let err = weir_plugin::yaml::from_str::<Port>("port: high\n", |o| (1, o + 1)).unwrap_err();
+/// let err = weir_model::yaml::from_str::<Port>("port: high\n", |o| (1, o + 1)).unwrap_err();
 /// assert_eq!(err.to_string(), "1:7: port: invalid type: string \"high\", expected u16");
 /// ```
 pub fn from_str<T: DeserializeOwned>(
@@ -61,7 +61,7 @@ pub fn from_str<T: DeserializeOwned>(
 /// Line and column (both 1-based, column in characters) of a byte offset in `text`.
 ///
 /// ```
-/// assert_eq!(weir_plugin::yaml::line_column("ab\ncd", 4), (2, 2));
+/// assert_eq!(weir_model::yaml::line_column("ab\ncd", 4), (2, 2));
 /// ```
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -6,7 +6,7 @@
 /// ```
 /// let error = serde_json::from_str::<serde_json::Value>("[1,]").unwrap_err();
 /// assert_eq!(
-///     weir_plugin::json::located("seed.json", &error),
+///     weir_model::json::located("seed.json", &error),
 ///     "seed.json:1:4: trailing comma"
 /// );
 /// ```

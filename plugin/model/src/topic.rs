@@ -28,7 +28,7 @@ impl TopicFilter {
     /// Checks `filter` against the MQTT rules.
     ///
     /// ```
-    /// use weir_plugin::topic::TopicFilter;
+    /// use weir_model::topic::TopicFilter;
     /// let filter = TopicFilter::new("sensors/+/temperature").unwrap();
     /// assert!(filter.matches("sensors/gw1/temperature"));
     /// assert!(!filter.matches("sensors/gw1/humidity"));
@@ -81,7 +81,7 @@ impl TopicFilter {
     /// ACL rule).
     ///
     /// ```
-    /// use weir_plugin::topic::TopicFilter;
+    /// use weir_model::topic::TopicFilter;
     /// let rule = TopicFilter::new("sensors/#").unwrap();
     /// assert!(rule.contains(&TopicFilter::new("sensors/+/t").unwrap()));
     /// assert!(rule.contains(&TopicFilter::new("sensors").unwrap()));

@@ -29,7 +29,7 @@ impl Kind {
 /// label values escaped.
 ///
 /// ```
-/// use weir_plugin::prometheus::{Exposition, Kind};
+/// use weir_model::prometheus::{Exposition, Kind};
 ///
 /// let mut text = Exposition::default();
 /// text.family("weir_graph_received_total", Kind::Counter, "Messages accepted into the graph.");
@@ -101,7 +101,7 @@ fn escape_into(out: &mut String, value: &str) {
 /// `name` as a metric or label name: anything but ASCII letters and digits becomes `_`.
 ///
 /// ```
-/// assert_eq!(weir_plugin::prometheus::metric_name("rows.read-1"), "rows_read_1");
+/// assert_eq!(weir_model::prometheus::metric_name("rows.read-1"), "rows_read_1");
 /// ```
 pub fn metric_name(name: &str) -> String {
     name.chars()

@@ -86,7 +86,7 @@ impl Record {
     /// Parses one line.
     ///
     /// ```
-    /// use weir_plugin::record::Record;
+    /// use weir_model::record::Record;
     /// let record = Record::parse(r#"{"topic": "a/b", "payload": "hi", "ts": "001700000000000:00001:n"}"#).unwrap();
     /// assert_eq!(record.topic, "a/b");
     /// assert!(Record::parse(r#"{"topic": "a/b"}"#).unwrap_err().to_string().contains("payload"));

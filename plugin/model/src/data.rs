@@ -68,7 +68,7 @@ impl Message {
     /// A message on `topic` with `payload`, at `timestamp`, without properties.
     ///
     /// ```
-    /// use weir_plugin::{data::Message, hlc::Hlc};
+    /// use weir_model::{data::Message, hlc::Hlc};
     /// let m = Message::new(Hlc::from_millis(1, 0, "n".into()), "a/b", r#"{"v":1}"#);
     /// assert_eq!(&m.topic[..], b"a/b");
     /// ```
@@ -125,7 +125,7 @@ impl DataModel {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use weir_plugin::data::DataModel;
+    /// use weir_model::data::DataModel;
     ///
     /// let message = DataModel::Bytes(Bytes::from_static(b"21.5")).into_message("gw1");
     /// assert!(message.topic.is_empty());
