@@ -15,6 +15,7 @@ pub mod bridge;
 pub mod door;
 pub mod engine;
 pub mod graph;
+pub mod ingress;
 pub mod metrics;
 pub mod oci;
 pub mod schema;

@@ -11,11 +11,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_plugin::door::{DoorHandle, GraphRoute};
+use weir_plugin::door::DoorHandle;
 use weir_plugin::engine::{
     self, CircuitConfig, EngineError, EngineOptions, GraphSpec, Outputs, RunningGraph,
 };
 use weir_plugin::graph::{Graph, ModuleSources};
+use weir_plugin::ingress::GraphRoute;
 use weir_plugin::schema::ModuleSchema;
 use weir_plugin::sink::buffer::{SinkMetrics, SinkThread};
 use weir_plugin::sink::mqtt::{MqttOutputs, MqttPublisher, PublisherThread};

@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weir_plugin::door::{DoorHandle, GraphRoutes};
+use weir_plugin::door::DoorHandle;
 use weir_plugin::engine::GraphSpec;
+use weir_plugin::ingress::GraphRoutes;
 use weir_plugin::state::StateStore;
 
 /// The graphs `weir run` started.

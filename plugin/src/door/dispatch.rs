@@ -8,14 +8,13 @@
 //! is kept by the door's `$SYS` tree instead.
 
 use super::delivery::Properties;
-use super::graphs::GraphRoute;
+use super::ingress::{Offered, Waiting};
 use super::logs::FilterLog;
 use super::retained::Retained;
 use super::router::Batch;
 use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
-use crate::data::Message;
 use bytes::Bytes;
 use rumqttd::protocol::{Packet, Publish, PublishProperties};
 use std::sync::atomic::Ordering::Relaxed;
@@ -41,7 +40,7 @@ pub(super) struct Accepted<'a> {
 pub(super) struct Dispatched {
     /// Graph messages that wait for room in a full queue: the caller pushes them before it
     /// acknowledges the publish.
-    pub waiting: Vec<(Arc<GraphRoute>, Message)>,
+    pub waiting: Waiting,
     /// A router log the publish went to whose slowest reader is too far behind: a client's
     /// connection waits for it before it reads more.
     pub behind: Option<Arc<FilterLog>>,
@@ -71,7 +70,12 @@ pub(super) fn dispatch(
         };
     }
     let offer = match shared.graphs() {
-        Some(graphs) => graphs.offer(topic, &publish, properties.as_ref(), origin),
+        Some(graphs) => graphs.offer(Offered {
+            topic,
+            publish: &publish,
+            properties: properties.as_ref(),
+            origin,
+        }),
         None => Default::default(),
     };
     if !offer.intercepted {

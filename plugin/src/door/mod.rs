@@ -9,7 +9,7 @@
 //! The path of one publish:
 //! 1. [`connection`] reads it from the socket ([`codec`] decodes it in the client's version) and
 //!    [`inbound`] checks it (topic, `$` refused, aliases, QoS 2 duplicates);
-//! 2. it is offered to the graphs whose sources match ([`graphs`]): queued on the connection's
+//! 2. it is offered to the graphs whose sources match ([`ingress`]): queued on the connection's
 //!    task, or waited for when a graph's queue is full under `back_pressure: block`;
 //! 3. unless a graph intercepts it, it goes to the router with a [`tag`] (published QoS, retain,
 //!    publisher) on the publisher's link, batched with the other publishes of the same read;
@@ -30,9 +30,9 @@ mod control;
 pub mod delivery;
 mod dispatch;
 pub mod flow;
-pub mod graphs;
 mod handshake;
 mod inbound;
+pub mod ingress;
 mod listener;
 pub mod logs;
 pub mod message;
@@ -55,7 +55,7 @@ mod websocket;
 mod will;
 
 pub use config::{AuthConfig, DoorConfig, ListenerConfig, PersistenceConfig};
-pub use graphs::{GraphRoute, GraphRoutes};
+pub use ingress::Ingress;
 pub use publisher::InternalPublisher;
 pub use services::{ServiceRequest, ServiceRoute};
 
@@ -177,7 +177,7 @@ pub(crate) struct Shared {
     sys: Sys,
     logs: logs::Logs,
     lag: logs::LagLimits,
-    graphs: OnceLock<Arc<GraphRoutes>>,
+    graphs: OnceLock<Arc<dyn Ingress>>,
     bridges: OnceLock<Arc<crate::bridge::BridgeRoutes>>,
     services: OnceLock<services::Services>,
     retained: retained::RetainedStore,
@@ -198,7 +198,7 @@ impl Shared {
         self.next_id.fetch_add(1, Relaxed)
     }
 
-    fn graphs(&self) -> Option<&Arc<GraphRoutes>> {
+    fn graphs(&self) -> Option<&Arc<dyn Ingress>> {
         self.graphs.get()
     }
 
@@ -314,13 +314,13 @@ impl Door {
 
     /// Sends publishes on the sources of `graphs` to them (from now on: those of Weir's own
     /// publishers too; clients' once [`Door::open`] accepts them).
-    pub fn set_graphs(&self, graphs: Arc<GraphRoutes>) {
+    pub fn set_graphs(&self, graphs: Arc<dyn Ingress>) {
         let _ = self.shared.graphs.set(graphs);
     }
 
     /// Starts accepting connections; publishes on the sources of `graphs` go to them, and
     /// publishes on a service's request topic to that service.
-    pub fn open(&mut self, graphs: Arc<GraphRoutes>, services: Vec<ServiceRoute>) {
+    pub fn open(&mut self, graphs: Arc<dyn Ingress>, services: Vec<ServiceRoute>) {
         let _ = self.shared.graphs.set(graphs);
         let _ = self.shared.services.set(services::Services::new(services));
         let runtime = self.shared.runtime.clone();

@@ -401,9 +401,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             // connection waits for the graph (and reads nothing meanwhile).
             self.flush().await;
             if let Some(graphs) = self.shared.graphs() {
-                // Boxed: a rare wait whose state would otherwise enlarge every connection.
+                // Boxed by the ingress: a rare wait whose state would otherwise enlarge every
+                // connection.
                 tokio::select! {
-                    _ = Box::pin(graphs.push_async(waiting)) => {}
+                    _ = graphs.push_async(waiting) => {}
                     _ = self.stop.cancelled() => return Next::End(End::Stopped),
                 }
             }

@@ -1,6 +1,8 @@
 //! Graph sources at the door: a publish whose topic matches a graph's source filters is handed
 //! to that graph's feeder by whoever read it (a client's connection, or another graph's result
-//! publisher), with no round trip through the router.
+//! publisher), with no round trip through the router. [`GraphRoutes`] is the door's
+//! [`Ingress`]: it knows the door's publishes and the engine's feeders, so that neither of those
+//! knows the other.
 //!
 //! A graph that intercepts its sources (`intercept: true`) takes those publishes away from the
 //! router: subscribers see only its results. A graph's own results never re-enter it unless
@@ -14,17 +16,20 @@
 //! lock. A message that reached the old version of a graph after its input closed is given to
 //! its replacement: nothing accepted is lost or processed twice.
 
-use super::message::{message_from_publish, Stamp};
-use crate::data::Message;
+use crate::door::ingress::{Ingress, Offer, Offered, Waiting};
+use crate::door::message::{message_from_publish, Stamp};
 use crate::engine::time::{encode, minus_millis};
 use crate::engine::{Feeder, GraphMetrics, Pushed};
-use crate::hlc::HlcClock;
-use crate::topic::TopicFilter;
 use arc_swap::ArcSwap;
-use rumqttd::protocol::{Publish, PublishProperties};
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use weir_model::data::Message;
+use weir_model::hlc::HlcClock;
+use weir_model::topic::TopicFilter;
 
 /// A graph as the door sees it.
 pub struct GraphRoute {
@@ -60,16 +65,6 @@ pub struct GraphRoutes {
     routes: ArcSwap<Vec<Arc<GraphRoute>>>,
     clock: Mutex<HlcClock>,
     closed: AtomicBool,
-}
-
-/// What offering a publish to the graphs did.
-#[derive(Default)]
-pub struct Offer {
-    /// A graph took the publish away from the router.
-    pub intercepted: bool,
-    /// Messages for graphs whose queue was full under `back_pressure: block`: push them with
-    /// [`GraphRoutes::push_async`] or [`GraphRoutes::push_blocking`] before acknowledging.
-    pub waiting: Vec<(Arc<GraphRoute>, Message)>,
 }
 
 impl GraphRoutes {
@@ -138,38 +133,6 @@ impl GraphRoutes {
         encode(&self.clock.lock().unwrap_or_else(|e| e.into_inner()).now())
     }
 
-    /// Offers a publish on `topic` to every graph whose sources match (a graph's own results,
-    /// published by `origin`, only where loops are allowed). Messages that fit are queued now.
-    pub fn offer(
-        &self,
-        topic: &str,
-        publish: &Publish,
-        properties: Option<&PublishProperties>,
-        origin: Option<&str>,
-    ) -> Offer {
-        let mut offer = Offer::default();
-        if self.closed.load(Relaxed) {
-            return offer;
-        }
-        let mut message = None;
-        let routes = self.routes.load();
-        for route in routes.iter() {
-            if !route.matches(topic) || !route.takes_results_of(origin) {
-                continue;
-            }
-            offer.intercepted |= route.intercept;
-            let message = message.get_or_insert_with(|| {
-                let mut clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
-                message_from_publish(publish, properties, &mut clock)
-            });
-            if !matches!(message.1, Stamp::Property | Stamp::Clock) {
-                self.distrusted(route, topic, &message.1);
-            }
-            self.try_push(route, message.0.clone(), topic, &mut offer);
-        }
-        offer
-    }
-
     /// Queues `message` for `route` if there is room (else adds it to `offer.waiting`); gives
     /// it to the graph's replacement if its input closed meanwhile.
     fn try_push(&self, route: &Arc<GraphRoute>, message: Message, topic: &str, offer: &mut Offer) {
@@ -212,30 +175,26 @@ impl GraphRoutes {
             .set_max_skew_ms(ms);
     }
 
-    /// Queues messages that waited for room, without blocking the thread.
-    pub async fn push_async(&self, waiting: Vec<(Arc<GraphRoute>, Message)>) {
-        for (mut route, mut message) in waiting {
-            let topic = String::from_utf8_lossy(&message.topic).into_owned();
-            loop {
-                let pushed = route.feeder.push_async(message).await;
-                match self.settle(&route, &topic, pushed) {
-                    Some((next, back)) => (route, message) = (next, *back),
-                    None => break,
-                }
+    /// Queues `message`, which waited for room, for `route`, asynchronously.
+    async fn push_waiting_async(&self, mut route: Arc<GraphRoute>, mut message: Message) {
+        let topic = String::from_utf8_lossy(&message.topic).into_owned();
+        loop {
+            let pushed = route.feeder.push_async(message).await;
+            match self.settle(&route, &topic, pushed) {
+                Some((next, back)) => (route, message) = (next, *back),
+                None => break,
             }
         }
     }
 
-    /// Queues messages that waited for room, blocking the thread.
-    pub fn push_blocking(&self, waiting: Vec<(Arc<GraphRoute>, Message)>) {
-        for (mut route, mut message) in waiting {
-            let topic = String::from_utf8_lossy(&message.topic).into_owned();
-            loop {
-                let pushed = route.feeder.push(message);
-                match self.settle(&route, &topic, pushed) {
-                    Some((next, back)) => (route, message) = (next, *back),
-                    None => break,
-                }
+    /// Queues `message`, which waited for room, for `route`, blocking the thread.
+    fn push_waiting_blocking(&self, mut route: Arc<GraphRoute>, mut message: Message) {
+        let topic = String::from_utf8_lossy(&message.topic).into_owned();
+        loop {
+            let pushed = route.feeder.push(message);
+            match self.settle(&route, &topic, pushed) {
+                Some((next, back)) => (route, message) = (next, *back),
+                None => break,
             }
         }
     }
@@ -337,4 +296,66 @@ impl GraphRoutes {
             route.feeder.close();
         }
     }
+}
+
+impl Ingress for GraphRoutes {
+    /// Offers a publish to every graph whose sources match (a graph's own results, published
+    /// by `origin`, only where loops are allowed). Messages that fit are queued now.
+    fn offer(&self, offered: Offered<'_>) -> Offer {
+        let Offered {
+            topic,
+            publish,
+            properties,
+            origin,
+        } = offered;
+        let mut offer = Offer::default();
+        if self.closed.load(Relaxed) {
+            return offer;
+        }
+        let mut message = None;
+        let routes = self.routes.load();
+        for route in routes.iter() {
+            if !route.matches(topic) || !route.takes_results_of(origin) {
+                continue;
+            }
+            offer.intercepted |= route.intercept;
+            let message = message.get_or_insert_with(|| {
+                let mut clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+                message_from_publish(publish, properties, &mut clock)
+            });
+            if !matches!(message.1, Stamp::Property | Stamp::Clock) {
+                self.distrusted(route, topic, &message.1);
+            }
+            self.try_push(route, message.0.clone(), topic, &mut offer);
+        }
+        offer
+    }
+
+    fn push_blocking(&self, waiting: Waiting) {
+        for (route, message) in waiting {
+            if let Some(route) = as_route(route) {
+                self.push_waiting_blocking(route, message);
+            }
+        }
+    }
+
+    fn push_async(&self, waiting: Waiting) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            for (route, message) in waiting {
+                if let Some(route) = as_route(route) {
+                    self.push_waiting_async(route, message).await;
+                }
+            }
+        })
+    }
+}
+
+/// The route a waiting message was offered to: every handle in [`Waiting`] is one of
+/// [`GraphRoutes::offer`]'s, so the downcast holds.
+fn as_route(handle: Arc<dyn Any + Send + Sync>) -> Option<Arc<GraphRoute>> {
+    let route = handle.downcast::<GraphRoute>().ok();
+    if route.is_none() {
+        tracing::error!("a message waiting for a graph came back without its route: lost");
+    }
+    route
 }
