@@ -11,15 +11,12 @@
 //! - [`data`], [`hlc`], [`topic`], [`record`], [`yaml`], [`json`], [`prometheus`]: the message
 //!   model, from the `weir-model` crate.
 
-pub mod bridge;
-pub mod door;
 pub mod engine;
 pub mod graph;
 pub mod ingress;
 pub mod metrics;
 pub mod oci;
 pub mod schema;
-pub mod security;
 pub mod sink;
 pub mod state;
 pub mod status;
@@ -27,3 +24,7 @@ pub mod wasm;
 
 // The message model, where the rest of this crate and its users have always found it.
 pub use weir_model::{data, hlc, json, prometheus, record, topic, yaml};
+
+// The MQTT broker, likewise.
+pub use weir_door as door;
+pub use weir_door::{bridge, security};

@@ -1,0 +1,239 @@
+//! A bridge's topic lines, as mosquitto's `topic` directive has them: a pattern, a direction, a
+//! QoS, and prefixes that rename topics on the way. An `out` line forwards local publishes on
+//! `local_prefix + pattern` to the remote as `remote_prefix + ...`; an `in` line subscribes on
+//! the remote to `remote_prefix + pattern` and publishes what arrives locally as
+//! `local_prefix + ...`.
+
+use std::fmt;
+use weir_model::topic::{TopicError, TopicFilter};
+
+/// Which way a topic line forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Local publishes go to the remote.
+    Out,
+    /// The remote's publishes come here.
+    In,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// Whether local publishes go out.
+    pub fn out(self) -> bool {
+        matches!(self, Direction::Out | Direction::Both)
+    }
+
+    /// Whether the remote's publishes come in.
+    pub fn inward(self) -> bool {
+        matches!(self, Direction::In | Direction::Both)
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Out => "out",
+            Direction::In => "in",
+            Direction::Both => "both",
+        })
+    }
+}
+
+/// Why a topic line is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicRuleError {
+    /// A prefix with a wildcard (mosquitto refuses them too).
+    #[error("{which} `{prefix}` contains a wildcard: prefixes are literal topic levels")]
+    WildcardPrefix {
+        /// `local_prefix` or `remote_prefix`.
+        which: &'static str,
+        /// The prefix.
+        prefix: String,
+    },
+    /// An empty pattern without both prefixes.
+    #[error("an empty pattern needs `local_prefix` and `remote_prefix`: they are then the whole topics on each side")]
+    EmptyPattern,
+    /// The filter made of prefix and pattern is not valid.
+    #[error(transparent)]
+    Filter(#[from] TopicError),
+    /// A QoS other than 0, 1 or 2.
+    #[error("qos must be 0, 1 or 2, got {0}")]
+    Qos(u8),
+}
+
+/// One topic line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRule {
+    /// The pattern (a topic filter, or empty when the prefixes are whole topics).
+    pub pattern: String,
+    /// Which way it forwards.
+    pub direction: Direction,
+    /// The highest QoS on the bridge hop (each message goes at the lower of this and its own).
+    pub qos: u8,
+    /// Prepended locally.
+    pub local_prefix: String,
+    /// Prepended on the remote.
+    pub remote_prefix: String,
+    local: TopicFilter,
+    remote: TopicFilter,
+}
+
+impl TopicRule {
+    /// Checks a topic line.
+    ///
+    /// ```
+    /// use weir_door::bridge::topics::{Direction, TopicRule};
+    /// let rule = TopicRule::new("sensors/#", Direction::Out, 1, "", "plant1/").unwrap();
+    /// assert_eq!(rule.to_remote("sensors/gw1/t").as_deref(), Some("plant1/sensors/gw1/t"));
+    /// assert_eq!(rule.remote_filter(), "plant1/sensors/#");
+    /// assert!(TopicRule::new("a/#", Direction::In, 0, "x/+/", "").is_err());
+    /// ```
+    pub fn new(
+        pattern: &str,
+        direction: Direction,
+        qos: u8,
+        local_prefix: &str,
+        remote_prefix: &str,
+    ) -> Result<TopicRule, TopicRuleError> {
+        for (which, prefix) in [
+            ("local_prefix", local_prefix),
+            ("remote_prefix", remote_prefix),
+        ] {
+            if prefix.contains(['+', '#']) {
+                return Err(TopicRuleError::WildcardPrefix {
+                    which,
+                    prefix: prefix.to_string(),
+                });
+            }
+        }
+        if pattern.is_empty() && (local_prefix.is_empty() || remote_prefix.is_empty()) {
+            return Err(TopicRuleError::EmptyPattern);
+        }
+        if qos > 2 {
+            return Err(TopicRuleError::Qos(qos));
+        }
+        Ok(TopicRule {
+            pattern: pattern.to_string(),
+            direction,
+            qos,
+            local_prefix: local_prefix.to_string(),
+            remote_prefix: remote_prefix.to_string(),
+            local: TopicFilter::new(&format!("{local_prefix}{pattern}"))?,
+            remote: TopicFilter::new(&format!("{remote_prefix}{pattern}"))?,
+        })
+    }
+
+    /// The filter local publishes are matched against.
+    pub fn local_filter(&self) -> &str {
+        self.local.as_str()
+    }
+
+    /// The filter the bridge subscribes to on the remote.
+    pub fn remote_filter(&self) -> &str {
+        self.remote.as_str()
+    }
+
+    /// The remote topic of local `topic`, if this line forwards it out.
+    pub fn to_remote(&self, topic: &str) -> Option<String> {
+        if !self.direction.out() || !self.local.matches(topic) {
+            return None;
+        }
+        let rest = topic.strip_prefix(self.local_prefix.as_str())?;
+        Some(format!("{}{rest}", self.remote_prefix))
+    }
+
+    /// The local topic of remote `topic`, if this line brings it in.
+    pub fn to_local(&self, topic: &str) -> Option<String> {
+        if !self.direction.inward() || !self.remote.matches(topic) {
+            return None;
+        }
+        let rest = topic.strip_prefix(self.remote_prefix.as_str())?;
+        Some(format!("{}{rest}", self.local_prefix))
+    }
+}
+
+/// The first `out` line forwarding local `topic`: its remote topic and the line's QoS.
+pub fn outward(rules: &[TopicRule], topic: &str) -> Option<(String, u8)> {
+    rules
+        .iter()
+        .find_map(|rule| Some((rule.to_remote(topic)?, rule.qos)))
+}
+
+/// The first `in` line bringing remote `topic` in: its local topic.
+pub fn inward(rules: &[TopicRule], topic: &str) -> Option<String> {
+    rules.iter().find_map(|rule| rule.to_local(topic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_rename_both_ways() {
+        let rule = TopicRule::new("commands/#", Direction::Both, 2, "local/", "plant1/").unwrap();
+        assert_eq!(rule.local_filter(), "local/commands/#");
+        assert_eq!(
+            rule.to_remote("local/commands/reboot").as_deref(),
+            Some("plant1/commands/reboot")
+        );
+        assert_eq!(
+            rule.to_local("plant1/commands/reboot").as_deref(),
+            Some("local/commands/reboot")
+        );
+        assert_eq!(rule.to_remote("commands/reboot"), None);
+    }
+
+    #[test]
+    fn direction_decides_which_way() {
+        let out = TopicRule::new("a/#", Direction::Out, 0, "", "").unwrap();
+        let inward_only = TopicRule::new("a/#", Direction::In, 0, "", "").unwrap();
+        assert!(out.to_remote("a/b").is_some() && out.to_local("a/b").is_none());
+        assert!(inward_only.to_local("a/b").is_some() && inward_only.to_remote("a/b").is_none());
+    }
+
+    #[test]
+    fn an_empty_pattern_maps_one_topic_to_another() {
+        let rule = TopicRule::new("", Direction::In, 1, "local/state", "remote/state").unwrap();
+        assert_eq!(rule.remote_filter(), "remote/state");
+        assert_eq!(
+            rule.to_local("remote/state").as_deref(),
+            Some("local/state")
+        );
+        assert_eq!(rule.to_local("remote/state/x"), None);
+        assert_eq!(
+            TopicRule::new("", Direction::In, 1, "", "remote/"),
+            Err(TopicRuleError::EmptyPattern)
+        );
+    }
+
+    #[test]
+    fn the_first_matching_line_wins() {
+        let rules = [
+            TopicRule::new("a/b", Direction::Out, 2, "", "first/").unwrap(),
+            TopicRule::new("a/#", Direction::Out, 0, "", "second/").unwrap(),
+        ];
+        assert_eq!(outward(&rules, "a/b"), Some(("first/a/b".into(), 2)));
+        assert_eq!(outward(&rules, "a/c"), Some(("second/a/c".into(), 0)));
+        assert_eq!(outward(&rules, "b"), None);
+    }
+
+    #[test]
+    fn bad_lines_are_refused() {
+        assert!(matches!(
+            TopicRule::new("a", Direction::Out, 3, "", ""),
+            Err(TopicRuleError::Qos(3))
+        ));
+        assert!(matches!(
+            TopicRule::new("a/#/b", Direction::Out, 0, "", ""),
+            Err(TopicRuleError::Filter(_))
+        ));
+        assert!(matches!(
+            TopicRule::new("a", Direction::Out, 0, "", "x/#/"),
+            Err(TopicRuleError::WildcardPrefix {
+                which: "remote_prefix",
+                ..
+            })
+        ));
+    }
+}

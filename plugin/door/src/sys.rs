@@ -1,0 +1,210 @@
+//! `$SYS/broker/...`: the broker's counters as retained messages, as mosquitto publishes them;
+//! and `$weir/...`, Weir's own reports (each graph's status), kept the same way.
+//!
+//! The router refuses `$` filters, so the door serves them: a client's `$` subscriptions
+//! (other than `$share/...`) are kept here, each value is published to them when it changes
+//! (every `broker.sys_interval` seconds), and a new subscription gets the current values at once,
+//! retained. Clients cannot publish to `$` topics, and `#` or `+` at the first level never match
+//! them.
+
+use super::control::Control;
+use super::session::Registry;
+use super::stats::Stats;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+use weir_model::topic::TopicFilter;
+
+/// A message the door delivers itself.
+#[derive(Debug, Clone)]
+pub struct LocalMessage {
+    /// Topic.
+    pub topic: Bytes,
+    /// Payload.
+    pub payload: Bytes,
+    /// Sent as retained (on subscribe).
+    pub retain: bool,
+    /// The door's id of the subscription it matched.
+    pub subscription: u32,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    control: UnboundedSender<Control>,
+    filters: Vec<(u32, TopicFilter)>,
+}
+
+/// The `$SYS` tree and who subscribed to it.
+#[derive(Debug, Default)]
+pub struct Sys {
+    subscribers: Mutex<HashMap<u64, Subscriber>>,
+    values: Mutex<BTreeMap<String, Bytes>>,
+}
+
+impl Sys {
+    /// Subscribes connection `connection` to `filter` (door subscription `id`); returns the
+    /// current values it matches, to send after the SUBACK.
+    pub fn subscribe(
+        &self,
+        connection: u64,
+        control: &UnboundedSender<Control>,
+        id: u32,
+        filter: TopicFilter,
+    ) -> Vec<LocalMessage> {
+        let current: Vec<LocalMessage> = {
+            let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            values
+                .iter()
+                .filter(|(topic, _)| filter.matches(topic))
+                .map(|(topic, payload)| LocalMessage {
+                    topic: Bytes::from(topic.clone()),
+                    payload: payload.clone(),
+                    retain: true,
+                    subscription: id,
+                })
+                .collect()
+        };
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let subscriber = subscribers.entry(connection).or_insert_with(|| Subscriber {
+            control: control.clone(),
+            filters: Vec::new(),
+        });
+        subscriber.filters.retain(|(existing, _)| *existing != id);
+        subscriber.filters.push((id, filter));
+        current
+    }
+
+    /// Removes subscriptions `ids` of connection `connection`.
+    pub fn unsubscribe(&self, connection: u64, ids: &[u32]) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(subscriber) = subscribers.get_mut(&connection) {
+            subscriber.filters.retain(|(id, _)| !ids.contains(id));
+            if subscriber.filters.is_empty() {
+                subscribers.remove(&connection);
+            }
+        }
+    }
+
+    /// Forgets connection `connection`.
+    pub fn forget(&self, connection: u64) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subscribers.remove(&connection);
+    }
+
+    /// Reads the counters and publishes the values that changed.
+    pub fn update(&self, stats: &Stats, registry: &Registry) {
+        self.set_all(current(stats, registry));
+    }
+
+    /// Sets `values` (topic, payload), publishing those that changed to their subscribers.
+    pub fn set_all(&self, values: impl IntoIterator<Item = (String, Bytes)>) {
+        let changed: Vec<(String, Bytes)> = {
+            let mut kept = self.values.lock().unwrap_or_else(|e| e.into_inner());
+            let mut changed = Vec::new();
+            for (topic, value) in values {
+                if kept.get(&topic) != Some(&value) {
+                    kept.insert(topic.clone(), value.clone());
+                    changed.push((topic, value));
+                }
+            }
+            changed
+        };
+        if changed.is_empty() {
+            return;
+        }
+        let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        for subscriber in subscribers.values() {
+            for (topic, payload) in &changed {
+                for (id, filter) in &subscriber.filters {
+                    if filter.matches(topic) {
+                        let message = LocalMessage {
+                            topic: Bytes::from(topic.clone()),
+                            payload: payload.clone(),
+                            retain: false,
+                            subscription: *id,
+                        };
+                        let _ = subscriber.control.send(Control::Local(message));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every `$SYS` topic and its value now.
+fn current(stats: &Stats, registry: &Registry) -> Vec<(String, Bytes)> {
+    let (offline, offline_subscriptions, _) = registry.offline();
+    let connected = stats.clients_connected.load(Relaxed);
+    let values: [(&str, String); 11] = [
+        (
+            "version",
+            format!("weir version {}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("uptime", format!("{} seconds", stats.uptime_secs())),
+        ("clients/connected", connected.to_string()),
+        ("clients/total", (connected + offline).to_string()),
+        (
+            "messages/received",
+            stats.packets_received.load(Relaxed).to_string(),
+        ),
+        (
+            "messages/sent",
+            stats.packets_sent.load(Relaxed).to_string(),
+        ),
+        (
+            "bytes/received",
+            stats.bytes_received.load(Relaxed).to_string(),
+        ),
+        ("bytes/sent", stats.bytes_sent.load(Relaxed).to_string()),
+        (
+            "subscriptions/count",
+            (stats.subscriptions.load(Relaxed) + offline_subscriptions).to_string(),
+        ),
+        (
+            "retained messages/count",
+            stats.retained.load(Relaxed).to_string(),
+        ),
+        ("messages/dropped", stats.dropped.load(Relaxed).to_string()),
+    ];
+    values
+        .into_iter()
+        .map(|(name, value)| (format!("$SYS/broker/{name}"), Bytes::from(value)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_subscriber_gets_the_current_values_then_only_changes() {
+        let (sys, stats, registry) = (Sys::default(), Stats::default(), Registry::default());
+        sys.update(&stats, &registry);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let filter = TopicFilter::new("$SYS/broker/clients/+").unwrap();
+        let current = sys.subscribe(1, &tx, 5, filter);
+        let topics: Vec<&[u8]> = current.iter().map(|m| m.topic.as_ref()).collect();
+        assert_eq!(
+            topics,
+            [
+                &b"$SYS/broker/clients/connected"[..],
+                b"$SYS/broker/clients/total"
+            ]
+        );
+        assert!(current.iter().all(|m| m.retain && m.subscription == 5));
+        sys.update(&stats, &registry);
+        assert!(rx.try_recv().is_err(), "nothing changed");
+        stats.clients_connected.store(2, Relaxed);
+        sys.update(&stats, &registry);
+        let mut changed = Vec::new();
+        while let Ok(Control::Local(message)) = rx.try_recv() {
+            changed.push((message.topic, message.payload, message.retain));
+        }
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(changed
+            .iter()
+            .all(|(_, payload, retain)| payload == "2" && !retain));
+    }
+}
