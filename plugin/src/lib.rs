@@ -1,30 +1,36 @@
 //! Weir's plugin layer: everything between "a publish arrived" and "a result left".
 //!
-//! - [`wasm`]: the WebAssembly operator host: loading components, host APIs, limits.
-//! - [`state`]: the persistent state store behind the `state-store` host API.
-//! - [`door`]: the MQTT connection layer over rumqttd's router, and graph sources at the door.
-//! - [`bridge`]: links to remote brokers, with a store-and-forward queue on disk.
+//! Its own code is what joins the broker to the graphs, so that neither knows the other:
+//!
+//! - [`ingress`]: the graphs' sources, the [`door::Ingress`] the broker offers publishes to;
+//! - [`mqtt_sink`]: graph results and dead letters published back into the broker;
 //! - [`status`]: each graph's status on `$weir/status/<graph>`.
-//! - [`graph`]: graph definitions: parsing, validation, module references.
-//! - [`schema`]: schemas handed to modules, and the schema directory behind `schema-registry`.
-//! - [`metrics`]: the metrics modules define.
-//! - [`data`], [`hlc`], [`topic`], [`record`], [`yaml`], [`json`], [`prometheus`]: the message
-//!   model, from the `weir-model` crate.
+//!
+//! The rest lives in crates of its own, one job each, re-exported here under the names the
+//! binary uses (each depends only on those listed before it):
+//!
+//! | module | crate | job |
+//! |---|---|---|
+//! | [`data`], [`hlc`], [`topic`], [`record`], [`yaml`], [`json`], [`prometheus`] | `weir-model` | the message model and shared helpers |
+//! | [`door`], [`bridge`], [`security`] | `weir-door` | the MQTT broker over rumqttd's router, bridges |
+//! | [`state`] | `weir-state` | the state store and its MQTT service |
+//! | [`oci`] | `weir-oci` | modules and definitions in OCI registries |
+//! | [`wasm`], [`schema`], [`metrics`] | `weir-wasm` | the WebAssembly operator host |
+//! | [`graph`] | `weir-graph` | graph definitions |
+//! | [`engine`] | `weir-engine` | graphs as timely dataflows |
+//! | [`sink`] | `weir-sink` | Kafka and OTLP sinks |
 
-pub mod engine;
-pub mod graph;
 pub mod ingress;
-pub mod metrics;
-pub mod oci;
-pub mod schema;
-pub mod sink;
-pub mod state;
+pub mod mqtt_sink;
 pub mod status;
-pub mod wasm;
 
-// The message model, where the rest of this crate and its users have always found it.
-pub use weir_model::{data, hlc, json, prometheus, record, topic, yaml};
-
-// The MQTT broker, likewise.
 pub use weir_door as door;
 pub use weir_door::{bridge, security};
+pub use weir_engine as engine;
+pub use weir_graph as graph;
+pub use weir_model::{data, hlc, json, prometheus, record, topic, yaml};
+pub use weir_oci as oci;
+pub use weir_sink as sink;
+pub use weir_state as state;
+pub use weir_wasm as wasm;
+pub use weir_wasm::{metrics, schema};

@@ -3,7 +3,7 @@
 //! no rule grants, and for one the first rule grants; and the same topic again through a
 //! connection's view, which remembers its last decision.
 //!
-//! Run: `cargo bench -p weir-plugin --bench acl`
+//! Run: `cargo bench -p weir-door --bench acl`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;

@@ -3,7 +3,7 @@
 //! the head with removals, not synced; both in turn), then what a commit of the bridge's own
 //! queue costs a publisher (one message, and a group of 256).
 //!
-//! Run: `cargo bench -p weir-plugin --bench bridge_store` (it writes under `target/`).
+//! Run: `cargo bench -p weir-door --bench bridge_store` (it writes under `target/`).
 
 use bytes::Bytes;
 use std::path::Path;

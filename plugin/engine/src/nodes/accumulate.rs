@@ -1,0 +1,70 @@
+//! `accumulate`: folds the items of each time into one, emitted when the frontier passes it.
+//!
+//! Items are exchanged by time so that one worker holds each group. When a group closes, its
+//! items are ordered by input position (so the result does not depend on scheduling) and
+//! passed to the module in one `process(staged, batch)` call, whose first staged value is an
+//! empty message at the group's timestamp.
+
+use super::ModuleNode;
+use crate::item::Item;
+use crate::time::decode;
+use std::collections::BTreeMap;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use weir_model::data::DataModel;
+
+/// Spreads times over workers (times often differ only in their high bits).
+pub(crate) fn spread(time: u64) -> u64 {
+    time.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
+}
+
+pub(crate) fn accumulate<'scope>(
+    stream: StreamVec<'scope, u64, Item>,
+    name: &str,
+    mut node: ModuleNode,
+) -> StreamVec<'scope, u64, Item> {
+    let pact = Exchange::new(|item: &Item| spread(item.time));
+    stream.unary_frontier(pact, name, move |_, _| {
+        let mut groups: BTreeMap<u64, (Capability<u64>, Vec<Item>)> = BTreeMap::new();
+        move |(input, frontier), output| {
+            let port = output.output_index();
+            input.for_each_stamp(|cap, containers| {
+                for container in containers {
+                    for item in container.drain(..) {
+                        groups
+                            .entry(item.time)
+                            .or_insert_with(|| (cap.delayed(&item.time, port), Vec::new()))
+                            .1
+                            .push(item);
+                    }
+                }
+            });
+            while let Some(entry) = groups.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let (time, (cap, mut batch)) = entry.remove_entry();
+                batch.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+                let timestamp = batch
+                    .iter()
+                    .find_map(Item::timestamp)
+                    .cloned()
+                    .unwrap_or_else(|| decode(time, "".into()));
+                let staged = DataModel::empty_staged(timestamp);
+                let data: Vec<DataModel> = batch.iter().map(|item| item.data.clone()).collect();
+                let result = node.guarded(&batch, |instance| instance.accumulate(&staged, &data));
+                if let Some(result) = result {
+                    output.session(&cap).give(Item {
+                        seq: batch[0].seq,
+                        time,
+                        arm: false,
+                        data: result,
+                    });
+                    node.emitted(1);
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,183 @@
+//! The `types.buffer` resource, and items crossing into and out of a module.
+//!
+//! Into a module, every byte field (topic, payload, content type, property keys and values,
+//! frames) goes as a host buffer: a table entry holding a [`Bytes`] handle, so nothing is copied
+//! until the module calls `read`. Out of a module, a buffer it hands back turns into the same
+//! [`Bytes`] again, and bytes or strings it made become new ones.
+
+use super::HostState;
+use crate::bindings::current::imports::wasm_graph::processor::{
+    hybrid_logical_clock, state_store_types,
+    types::{self as wit, Timespec},
+};
+use bytes::Bytes;
+use wasmtime::component::{Resource, ResourceTable};
+use weir_model::data::{DataModel, Message, MessageSchema, Snapshot};
+use weir_model::hlc::Hlc;
+
+/// A host-owned byte buffer handed to a module.
+#[derive(Debug)]
+pub struct HostBuffer(pub Bytes);
+
+impl wit::HostBuffer for HostState {
+    fn read(&mut self, buffer: Resource<HostBuffer>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&buffer)?.0.to_vec())
+    }
+
+    fn drop(&mut self, buffer: Resource<HostBuffer>) -> wasmtime::Result<()> {
+        self.table.delete(buffer)?;
+        Ok(())
+    }
+}
+
+impl wit::Host for HostState {}
+impl hybrid_logical_clock::Host for HostState {}
+impl state_store_types::Host for HostState {}
+
+/// Puts host items into a module's resource table as WIT values.
+pub(crate) struct Lower<'a>(pub &'a mut ResourceTable);
+
+impl Lower<'_> {
+    fn buffer(&mut self, bytes: &Bytes) -> wasmtime::Result<Resource<HostBuffer>> {
+        Ok(self.0.push(HostBuffer(bytes.clone()))?)
+    }
+
+    fn bytes(&mut self, bytes: &Bytes) -> wasmtime::Result<wit::BufferOrBytes> {
+        Ok(wit::BufferOrBytes::Buffer(self.buffer(bytes)?))
+    }
+
+    fn string(&mut self, bytes: &Bytes) -> wasmtime::Result<wit::BufferOrString> {
+        Ok(wit::BufferOrString::Buffer(self.buffer(bytes)?))
+    }
+
+    fn timestamp(hlc: &Hlc) -> wit::Timestamp {
+        wit::Timestamp {
+            timestamp: Timespec {
+                secs: hlc.secs,
+                nanos: hlc.nanos,
+            },
+            counter: hlc.counter,
+            node_id: wit::BufferOrString::String(hlc.node_id.to_string()),
+        }
+    }
+
+    /// The WIT form of `item`, its byte fields as host buffers.
+    pub fn data_model(&mut self, item: &DataModel) -> wasmtime::Result<wit::DataModel> {
+        Ok(match item {
+            DataModel::Bytes(bytes) => wit::DataModel::BufferOrBytes(self.bytes(bytes)?),
+            DataModel::Message(message) => wit::DataModel::Message(self.message(message)?),
+            DataModel::Snapshot(snapshot) => wit::DataModel::Snapshot(wit::Snapshot {
+                timestamp: Self::timestamp(&snapshot.timestamp),
+                format: self.string(&snapshot.format)?,
+                width: snapshot.width,
+                height: snapshot.height,
+                frame: self.bytes(&snapshot.frame)?,
+            }),
+        })
+    }
+
+    fn message(&mut self, message: &Message) -> wasmtime::Result<wit::Message> {
+        let mut user_properties = Vec::with_capacity(message.user_properties.len());
+        for (key, value) in &message.user_properties {
+            user_properties.push((self.string(key)?, self.string(value)?));
+        }
+        Ok(wit::Message {
+            timestamp: Self::timestamp(&message.timestamp),
+            topic: self.bytes(&message.topic)?,
+            content_type: match &message.content_type {
+                Some(content_type) => Some(self.string(content_type)?),
+                None => None,
+            },
+            payload: self.bytes(&message.payload)?,
+            properties: wit::MessageProperties { user_properties },
+            schema: match message.schema.as_deref() {
+                None => None,
+                Some(MessageSchema::RegistryReference(id)) => {
+                    Some(wit::MessageSchema::RegistryReference(self.string(id)?))
+                }
+                Some(MessageSchema::Inline { name, content }) => {
+                    Some(wit::MessageSchema::Inline(wit::InlineSchema {
+                        name: self.string(name)?,
+                        content: self.string(content)?,
+                    }))
+                }
+            },
+        })
+    }
+}
+
+/// Takes WIT values a module returned back into host items, claiming its buffers.
+pub(crate) struct Lift<'a>(pub &'a mut ResourceTable);
+
+impl Lift<'_> {
+    fn buffer(&mut self, buffer: Resource<HostBuffer>) -> wasmtime::Result<Bytes> {
+        Ok(self.0.delete(buffer)?.0)
+    }
+
+    fn bytes(&mut self, value: wit::BufferOrBytes) -> wasmtime::Result<Bytes> {
+        match value {
+            wit::BufferOrBytes::Buffer(buffer) => self.buffer(buffer),
+            wit::BufferOrBytes::Bytes(bytes) => Ok(Bytes::from(bytes)),
+        }
+    }
+
+    fn string(&mut self, value: wit::BufferOrString) -> wasmtime::Result<Bytes> {
+        match value {
+            wit::BufferOrString::Buffer(buffer) => self.buffer(buffer),
+            wit::BufferOrString::String(string) => Ok(Bytes::from(string)),
+        }
+    }
+
+    fn timestamp(&mut self, timestamp: wit::Timestamp) -> wasmtime::Result<Hlc> {
+        let node_id = self.string(timestamp.node_id)?;
+        Ok(super::state_store::from_wit_hlc(
+            hybrid_logical_clock::HybridLogicalClock {
+                timestamp: timestamp.timestamp,
+                counter: timestamp.counter,
+                node_id: String::from_utf8_lossy(&node_id).into_owned(),
+            },
+        ))
+    }
+
+    /// The host form of a value the module returned.
+    pub fn data_model(&mut self, value: wit::DataModel) -> wasmtime::Result<DataModel> {
+        Ok(match value {
+            wit::DataModel::BufferOrBytes(bytes) => DataModel::Bytes(self.bytes(bytes)?),
+            wit::DataModel::Message(message) => DataModel::Message(self.message(message)?),
+            wit::DataModel::Snapshot(snapshot) => DataModel::Snapshot(Snapshot {
+                timestamp: self.timestamp(snapshot.timestamp)?,
+                format: self.string(snapshot.format)?,
+                width: snapshot.width,
+                height: snapshot.height,
+                frame: self.bytes(snapshot.frame)?,
+            }),
+        })
+    }
+
+    fn message(&mut self, message: wit::Message) -> wasmtime::Result<Message> {
+        let mut user_properties = Vec::with_capacity(message.properties.user_properties.len());
+        for (key, value) in message.properties.user_properties {
+            user_properties.push((self.string(key)?, self.string(value)?));
+        }
+        Ok(Message {
+            timestamp: self.timestamp(message.timestamp)?,
+            topic: self.bytes(message.topic)?,
+            content_type: match message.content_type {
+                Some(content_type) => Some(self.string(content_type)?),
+                None => None,
+            },
+            payload: self.bytes(message.payload)?,
+            user_properties,
+            schema: match message.schema {
+                None => None,
+                Some(wit::MessageSchema::RegistryReference(id)) => {
+                    Some(Box::new(MessageSchema::RegistryReference(self.string(id)?)))
+                }
+                Some(wit::MessageSchema::Inline(schema)) => Some(Box::new(MessageSchema::Inline {
+                    name: self.string(schema.name)?,
+                    content: self.string(schema.content)?,
+                })),
+            },
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! The five operator calls, each a thin layer over `OperatorInstance::process`: lower the
+//! items into host buffers, call the export (either package, see `export`), lift the result
+//! back.
+
+use super::error::OperatorError;
+use super::export::{AccumulateCall, BranchCall, DelayCall, FilterCall, MapCall};
+use super::host::buffer::{Lift, Lower};
+use super::host::state_store::{from_wit_hlc, to_wit_hlc};
+use super::instance::OperatorInstance;
+use weir_model::data::DataModel;
+use weir_model::hlc::Hlc;
+
+impl OperatorInstance {
+    /// `map`: the item the module makes of `item`.
+    pub fn map(&mut self, item: &DataModel) -> Result<DataModel, OperatorError> {
+        self.process(|store, export| {
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            match export.process::<MapCall>(store, (&input,))? {
+                Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
+                Err(error) => Ok(Err(error)),
+            }
+        })
+    }
+
+    /// `filter`: whether to keep `item`.
+    pub fn filter(&mut self, item: &DataModel) -> Result<bool, OperatorError> {
+        self.process(|store, export| {
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            export.process::<FilterCall>(store, (&input,))
+        })
+    }
+
+    /// `branch`: `false` for the arm "False", `true` for "True".
+    pub fn branch(&mut self, timestamp: &Hlc, item: &DataModel) -> Result<bool, OperatorError> {
+        self.process(|store, export| {
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            export.process::<BranchCall>(store, (&to_wit_hlc(timestamp), &input))
+        })
+    }
+
+    /// `accumulate`: the new staged value after folding `batch` into `staged`.
+    pub fn accumulate(
+        &mut self,
+        staged: &DataModel,
+        batch: &[DataModel],
+    ) -> Result<DataModel, OperatorError> {
+        self.process(|store, export| {
+            let mut lower = Lower(&mut store.data_mut().table);
+            let staged = lower.data_model(staged)?;
+            let batch = batch
+                .iter()
+                .map(|item| lower.data_model(item))
+                .collect::<wasmtime::Result<Vec<_>>>()?;
+            match export.process::<AccumulateCall>(store, (&staged, &batch))? {
+                Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
+                Err(error) => Ok(Err(error)),
+            }
+        })
+    }
+
+    /// `delay`: the item's new timestamp, never earlier than `timestamp` (an earlier answer is
+    /// clamped up to it).
+    pub fn delay(&mut self, item: &DataModel, timestamp: &Hlc) -> Result<Hlc, OperatorError> {
+        self.process(|store, export| {
+            let input = Lower(&mut store.data_mut().table).data_model(item)?;
+            let moved = export.process::<DelayCall>(store, (&input, &to_wit_hlc(timestamp)))?;
+            Ok(moved.map(|moved| from_wit_hlc(moved).max(timestamp.clone())))
+        })
+    }
+}
+
+/// What the benchmarks compare the host path with: the same export called with an item already
+/// in WIT form, no host buffers and no conversion back.
+#[doc(hidden)]
+pub mod bare {
+    use super::{MapCall, OperatorError, OperatorInstance};
+    use crate::bindings::current::imports::wasm_graph::processor::types::DataModel;
+
+    /// Calls `map` on `item` and drops the answer.
+    pub fn map(instance: &mut OperatorInstance, item: &DataModel) -> Result<(), OperatorError> {
+        instance.process(|store, export| Ok(export.process::<MapCall>(store, (item,))?.map(drop)))
+    }
+}
