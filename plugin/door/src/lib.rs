@@ -426,3 +426,6 @@ async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
         shared.stats.sessions_offline.store(offline, Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,6 @@ use super::tag::Tag;
 use super::{DoorError, Shared, INTERNAL_LINKS};
 use crate::bridge::queue::Outbox;
 use bytes::Bytes;
-use rumqttd::local::LinkError;
 use rumqttd::protocol::{Packet, PingReq, PublishProperties};
 use rumqttd::Notification;
 use std::sync::atomic::Ordering::Relaxed;
@@ -155,13 +154,14 @@ impl InternalPublisher {
                 Ok(Some(Notification::Unschedule)) => {
                     let _ = self.link.rx.ready();
                 }
-                Ok(_) => {}
-                Err(LinkError::RecvTimeout(_)) => {
+                Ok(Some(_)) => {}
+                Ok(None) if Instant::now() >= deadline => {
                     return Err(DoorError::Router {
                         client_id: self.name.clone(),
                         message: format!("no answer within {patience:?}"),
                     })
                 }
+                Ok(None) => {}
                 Err(_) => return Err(DoorError::RouterGone),
             }
         }

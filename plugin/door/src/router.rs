@@ -7,16 +7,67 @@
 //! - `LinkTx::send` wakes the router once per call, so the publishes read from one socket read
 //!   go in one batch with one wake-up ([`Batch`]);
 //! - a link that is dropped is never cleaned up, so every link ends with a DISCONNECT
-//!   ([`end`]).
+//!   ([`end`]);
+//! - every hand-over (a link's packets, a reader being ready for more) is an event on one
+//!   bounded queue, and a full queue blocks the sender until the router takes one. A tokio
+//!   worker thread must not block there (on two cores, two such sends would stop every
+//!   connection), so a hand-over made while the queue is nearly full moves off the worker
+//!   first ([`tokio::task::block_in_place`]: the worker's other connections go on on
+//!   another thread, and this connection reads nothing more until the router has taken it).
 
 use super::DoorError;
 use rumqttd::local::{LinkBuilder, LinkError, LinkRx, LinkTx};
 use rumqttd::protocol::{Disconnect, DisconnectReasonCode, Packet};
 use rumqttd::{Notification, RouterConfig};
+use std::collections::VecDeque;
+use std::ops::DerefMut;
 use std::sync::Arc;
+use std::time::Instant;
 
 type LinkFactory =
     dyn Fn(&str, bool) -> Result<(LinkTx, LinkRx, Notification), Box<LinkError>> + Send + Sync;
+
+/// Free places left in the router's event queue below which a hand-over leaves the worker
+/// thread: more than the door's threads and Weir's own publishers can take between the look
+/// and the send.
+pub const QUEUE_MARGIN: usize = 64;
+
+/// How full the router's event queue is, read through the door's own handle on it.
+#[derive(Clone)]
+pub struct QueueGauge(Arc<dyn Fn() -> (usize, Option<usize>) + Send + Sync>);
+
+impl QueueGauge {
+    /// Events waiting in the queue, and its capacity (`None`: unbounded).
+    pub fn load(&self) -> (usize, Option<usize>) {
+        (self.0)()
+    }
+
+    /// Whether a send now could have to wait for the router.
+    pub fn nearly_full(&self) -> bool {
+        let (len, capacity) = self.load();
+        capacity.is_some_and(|capacity| len.saturating_add(QUEUE_MARGIN) >= capacity)
+    }
+
+    /// A gauge that reads `queue`: `(events waiting, capacity)`.
+    pub fn new(queue: impl Fn() -> (usize, Option<usize>) + Send + Sync + 'static) -> Self {
+        QueueGauge(Arc::new(queue))
+    }
+
+    /// Runs `hand_over` (which may wait for room in the router's queue) where waiting blocks no
+    /// tokio worker: off the worker when the queue is nearly full and this is one.
+    fn hand_over<T>(&self, hand_over: impl FnOnce() -> T) -> T {
+        let on_worker = || {
+            tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+                runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            })
+        };
+        if on_worker() && self.nearly_full() {
+            tokio::task::block_in_place(hand_over)
+        } else {
+            hand_over()
+        }
+    }
+}
 
 /// The router stopped: nothing can be handed to it any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,20 +78,79 @@ pub struct RouterGone;
 #[derive(Clone)]
 pub struct Router {
     links: Arc<LinkFactory>,
+    queue: QueueGauge,
+    /// Tests: a hand-over for connection `id` whose packets go nowhere (see `tests::stall`).
+    #[cfg(test)]
+    pub(crate) bare_tx: Arc<dyn Fn(usize) -> LinkTx + Send + Sync>,
 }
 
 /// A client's attachment to the router.
 pub struct Link {
     /// Publishes and subscriptions go in here.
-    pub tx: LinkTx,
+    pub tx: Tx,
     /// Deliveries and acknowledgements come out here.
-    pub rx: LinkRx,
+    pub rx: Rx,
+}
+
+/// The door's side of a link, towards the router.
+pub struct Tx {
+    link: LinkTx,
+    queue: QueueGauge,
+}
+
+impl Tx {
+    /// Packets waiting for the router's next turn on this link (handed over by the next
+    /// [`send`]).
+    pub fn buffer(&self) -> impl DerefMut<Target = VecDeque<Packet>> + '_ {
+        self.link.buffer()
+    }
+}
+
+/// The door's side of a link, from the router.
+pub struct Rx {
+    link: LinkRx,
+    queue: QueueGauge,
+}
+
+impl Rx {
+    /// The next delivery or acknowledgement, waiting for one.
+    pub async fn next(&mut self) -> Result<Option<Notification>, RouterGone> {
+        self.link.next().await.map_err(|_| RouterGone)
+    }
+
+    /// The next delivery or acknowledgement, waiting at most until `deadline` (blocking):
+    /// `Ok(None)` when none came in time.
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Option<Notification>, RouterGone> {
+        match self.link.recv_deadline(deadline) {
+            Ok(notification) => Ok(notification),
+            Err(LinkError::RecvTimeout(_)) => Ok(None),
+            Err(_) => Err(RouterGone),
+        }
+    }
+
+    /// The router's id for this link.
+    pub fn id(&self) -> usize {
+        self.link.id()
+    }
+
+    /// Tells the router that this link reads again (after it paused it).
+    pub fn ready(&self) -> Result<(), RouterGone> {
+        self.queue
+            .hand_over(|| self.link.ready().map_err(|_| RouterGone))
+    }
 }
 
 impl Router {
     /// Starts the router on its own thread.
     pub fn spawn(config: RouterConfig) -> Router {
         let router_tx = rumqttd::Router::new(0, config).spawn();
+        let gauge_tx = router_tx.clone();
+        let queue = QueueGauge::new(move || (gauge_tx.len(), gauge_tx.capacity()));
+        #[cfg(test)]
+        let bare_tx = {
+            let router_tx = router_tx.clone();
+            move |id| LinkTx::new(id, router_tx.clone(), Default::default())
+        };
         let links = move |id: &str, clean: bool| {
             LinkBuilder::new(id, router_tx.clone())
                 .clean_session(clean)
@@ -51,7 +161,15 @@ impl Router {
         };
         Router {
             links: Arc::new(links),
+            queue,
+            #[cfg(test)]
+            bare_tx: Arc::new(bare_tx),
         }
+    }
+
+    /// How full the router's event queue is.
+    pub fn queue(&self) -> &QueueGauge {
+        &self.queue
     }
 
     /// Attaches client `client_id` (escaped here) with a clean or persistent session. Blocks
@@ -64,7 +182,14 @@ impl Router {
             client_id: client_id.to_string(),
             message: e.to_string(),
         })?;
-        Ok(Link { tx, rx })
+        let queue = self.queue.clone();
+        Ok(Link {
+            tx: Tx {
+                link: tx,
+                queue: queue.clone(),
+            },
+            rx: Rx { link: rx, queue },
+        })
     }
 }
 
@@ -118,7 +243,7 @@ impl Batch {
     }
 
     /// Hands everything to the router through `link`. Fails when the router is gone.
-    pub fn flush(&mut self, link: &mut LinkTx) -> Result<(), RouterGone> {
+    pub fn flush(&mut self, link: &mut Tx) -> Result<(), RouterGone> {
         self.bytes = 0;
         let Some(last) = self.packets.pop() else {
             return Ok(());
@@ -130,22 +255,37 @@ impl Batch {
     }
 }
 
-/// Sends one packet to the router. `LinkTx::send` is async in signature only: it queues the
-/// packet and notifies the router synchronously (waiting only if the router's event queue is
-/// full), so it completes on its first poll.
-pub fn send(link: &mut LinkTx, packet: Packet) -> Result<(), RouterGone> {
+/// Sends one packet to the router, with what [`Tx::buffer`] holds: off a tokio worker if the
+/// router's queue is nearly full (see the module's notes).
+pub fn send(link: &mut Tx, packet: Packet) -> Result<(), RouterGone> {
+    let Tx { link, queue } = link;
+    queue.hand_over(|| send_now(link, packet))
+}
+
+/// `LinkTx::send` is async in signature only: it queues the packet and notifies the router
+/// synchronously (waiting only if the router's event queue is full), so it completes on its
+/// first poll.
+fn send_now(link: &mut LinkTx, packet: Packet) -> Result<(), RouterGone> {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
     let mut context = Context::from_waker(Waker::noop());
     let sent = std::pin::pin!(link.send(packet));
     match sent.poll(&mut context) {
         Poll::Ready(result) => result.map(drop).map_err(|_| RouterGone),
-        Poll::Pending => unreachable!("LinkTx::send has no await point"),
+        // Not reached: the send has no await point. Were it ever to wait, the packet is in
+        // the link's buffer and the router takes it with the link's next hand-over.
+        Poll::Pending => Ok(()),
     }
 }
 
+/// Tests: a hand-over on a link made by `Router::bare_tx`, waiting for room in the queue.
+#[cfg(test)]
+pub(crate) fn send_bare(link: &mut LinkTx, packet: Packet) {
+    let _ = send_now(link, packet);
+}
+
 /// Ends a link: the router forgets the connection (keeping a persistent session's state).
-pub fn end(link: &mut LinkTx) {
+pub fn end(link: &mut Tx) {
     let disconnect = Disconnect {
         reason_code: DisconnectReasonCode::NormalDisconnection,
     };

@@ -7,8 +7,8 @@ use super::router::{self, Batch};
 use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
+use crate::router::Tx as LinkTx;
 use bytes::Bytes;
-use rumqttd::local::LinkTx;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,103 @@
+//! A door started alone on an ephemeral loopback port, and clients for it.
+
+use crate::ingress::{Ingress, Offer, Offered, Waiting};
+use crate::{AuthConfig, Door, DoorConfig, ListenerConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// No graph: every publish goes to the router.
+pub struct NoGraphs;
+
+impl Ingress for NoGraphs {
+    fn offer(&self, _: Offered<'_>) -> Offer {
+        Offer::default()
+    }
+
+    fn push_blocking(&self, _: Waiting) {}
+
+    fn push_async(&self, _: Waiting) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+}
+
+/// A running door and the address of its one listener.
+pub struct Running {
+    pub door: Door,
+    pub address: SocketAddr,
+}
+
+impl Running {
+    /// A door with the default limits, accepting anonymous clients on 127.0.0.1.
+    pub fn start() -> Running {
+        let listener = ListenerConfig {
+            name: "test".into(),
+            address: "127.0.0.1:0".parse().expect("an address"),
+            tls: None,
+            websockets: false,
+            auth: AuthConfig::anonymous(),
+            max_packet_size: 1 << 20,
+            max_inflight: 100,
+            max_topic_alias: 10,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let config = DoorConfig {
+            listeners: vec![listener],
+            max_connections: 100,
+            max_queued_messages: 1000,
+            max_queued_bytes: 1 << 20,
+            queue_qos0_messages: false,
+            max_keep_alive: 60,
+            persistence: None,
+            sys_interval: Duration::ZERO,
+            router: rumqttd::RouterConfig {
+                max_connections: 100,
+                max_outgoing_packet_count: 200,
+                max_segment_size: 1 << 20,
+                max_segment_count: 10,
+                ..Default::default()
+            },
+        };
+        let mut door = Door::start(config).expect("the door starts");
+        let address = door.listeners[0].1.local_addr().expect("a bound listener");
+        door.open(Arc::new(NoGraphs), Vec::new());
+        Running { door, address }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.door.disconnect_all(Duration::from_secs(5));
+    }
+}
+
+/// A connected rumqttc client named `id`, with its event loop polled on `runtime` until
+/// CONNACK; events after that go to the returned channel.
+pub async fn client(
+    address: SocketAddr,
+    id: &str,
+) -> (
+    rumqttc::AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event>,
+) {
+    let mut options = rumqttc::MqttOptions::new(id, address.ip().to_string(), address.port());
+    options.set_keep_alive(Duration::from_secs(60));
+    let (client, mut events) = rumqttc::AsyncClient::new(options, 100);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    loop {
+        match events.poll().await.expect("the client connects") {
+            rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)) => break,
+            _ => continue,
+        }
+    }
+    tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    (client, rx)
+}

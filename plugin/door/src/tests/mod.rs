@@ -1,0 +1,5 @@
+//! In-process tests of the door: a [`Door`](crate::Door) started alone on loopback, driven by
+//! MQTT clients, with the router's internals within reach.
+
+mod harness;
+mod router_queue;
