@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of fuzz/ for SECONDS each (default 30) with cargo-fuzz (libFuzzer,
 # coverage-guided) on the stable toolchain: RUSTC_BOOTSTRAP=1 lets it accept cargo-fuzz's
-# nightly flags. No sanitizer in CI while the targets link the WebAssembly runtime: the
-# instrumented build is the slower one (docs/fuzzing.md has the figures); `--sanitizer address`
-# works, the optional parts (librdkafka) being left out. The targets look for panics,
-# overflows and unbounded work.
+# nightly flags. The targets run under AddressSanitizer (the fuzz crate links only the parser
+# crates: no WebAssembly runtime, no librdkafka) and look for panics, overflows, memory errors
+# and unbounded work.
 # Installs cargo-fuzz when missing. Fails on the first crash (kept in fuzz/artifacts/).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -13,7 +12,7 @@ export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --version 0.13.2
 fi
-flags=(-O --debug-assertions --sanitizer none)
+flags=(-O --debug-assertions --sanitizer address)
 cargo fuzz build "${flags[@]}"
 mkdir -p target/logs
 for target in $(cargo fuzz list); do

@@ -6,7 +6,7 @@
 
 pub mod bridges;
 pub mod cli;
-pub mod config;
+pub use weir_config as config;
 pub mod graph_check;
 pub mod graph_inputs;
 pub mod graph_run;

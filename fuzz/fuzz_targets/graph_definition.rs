@@ -7,5 +7,5 @@ use std::collections::HashMap;
 
 fuzz_target!(|text: &str| {
     let configuration = HashMap::from([("window_ms".to_string(), "1000".to_string())]);
-    let _ = weir_plugin::graph::Graph::parse(text, "fuzz.yaml", &configuration);
+    let _ = weir_graph::Graph::parse(text, "fuzz.yaml", &configuration);
 });

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use weir_plugin::door::codec::{opening, Codec, Version};
+use weir_door::codec::{opening, Codec, Version};
 
 fuzz_target!(|data: &[u8]| {
     let _ = opening(data);

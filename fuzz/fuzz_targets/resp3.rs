@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir_plugin::state::mqtt::resp3::{Command, Reply};
+use weir_state::mqtt::resp3::{Command, Reply};
 
 fuzz_target!(|payload: &[u8]| {
     match Command::parse(payload) {

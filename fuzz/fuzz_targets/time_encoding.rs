@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir_plugin::engine::time::{decode, encode, minus_millis, MAX_MILLIS};
-use weir_plugin::hlc::Hlc;
+use weir_model::time::{decode, encode, minus_millis, MAX_MILLIS};
+use weir_model::hlc::Hlc;
 
 fuzz_target!(|input: (u64, u32, u64, u64, u32, u64, u64)| {
     let (secs_a, nanos_a, counter_a, millis_b, _, counter_b, lateness) = input;

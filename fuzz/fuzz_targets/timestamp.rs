@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir_plugin::engine::time::{decode, encode};
-use weir_plugin::hlc::{Hlc, HlcClock};
+use weir_model::time::{decode, encode};
+use weir_model::hlc::{Hlc, HlcClock};
 
 fuzz_target!(|text: &str| {
     let Ok(hlc) = Hlc::parse(text) else {

@@ -11,5 +11,5 @@ fuzz_target!(|input: &str| {
     let lookup = |name: &str| (name.len() % 2 == 0).then(|| value.to_string());
     // Relative paths in the file resolve in a directory that does not exist.
     let base = Path::new("/nonexistent/weir-fuzz");
-    let _ = weir::config::WeirConfig::from_str_with(text, "fuzz.yaml", base, lookup);
+    let _ = weir_config::WeirConfig::from_str_with(text, "fuzz.yaml", base, lookup);
 });

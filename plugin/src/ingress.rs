@@ -18,7 +18,6 @@
 
 use crate::door::ingress::{Ingress, Offer, Offered, Waiting};
 use crate::door::message::{message_from_publish, Stamp};
-use crate::engine::time::{encode, minus_millis};
 use crate::engine::{Feeder, GraphMetrics, Pushed};
 use arc_swap::ArcSwap;
 use std::any::Any;
@@ -29,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use weir_model::data::Message;
 use weir_model::hlc::HlcClock;
+use weir_model::time::{encode, minus_millis};
 use weir_model::topic::TopicFilter;
 
 /// A graph as the door sees it.

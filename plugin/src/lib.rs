@@ -4,6 +4,7 @@
 //!
 //! - [`ingress`]: the graphs' sources, the [`door::Ingress`] the broker offers publishes to;
 //! - [`mqtt_sink`]: graph results and dead letters published back into the broker;
+//! - [`outputs`]: graph results into an upstream sink's buffer (Kafka, OTLP);
 //! - [`status`]: each graph's status on `$weir/status/<graph>`.
 //!
 //! The rest lives in crates of its own, one job each, re-exported here under the names the
@@ -22,6 +23,7 @@
 
 pub mod ingress;
 pub mod mqtt_sink;
+pub mod outputs;
 pub mod status;
 
 pub use weir_door as door;

@@ -236,7 +236,11 @@ fn modules_must_exist_and_export_the_needed_interface() {
         .to_path_buf()]);
     let exports = |path: &std::path::Path| {
         let module = common::runtime().load(path).map_err(|e| e.to_string())?;
-        Ok(module.operators().iter().map(|&k| k.into()).collect())
+        Ok(module
+            .operators()
+            .iter()
+            .map(|&k| weir_plugin::engine::operation_type(k))
+            .collect())
     };
     let complex = Graph::load(&example("windowed-statistics.yaml"), &HashMap::new()).unwrap();
     assert_eq!(complex.check_modules(&dirs, exports).unwrap().len(), 6);

@@ -18,9 +18,10 @@ use weir_plugin::engine::{
 use weir_plugin::graph::{Graph, ModuleSources};
 use weir_plugin::ingress::GraphRoute;
 use weir_plugin::mqtt_sink::{MqttOutputs, MqttPublisher, PublisherThread};
+use weir_plugin::outputs::UpstreamOutputs;
 use weir_plugin::schema::ModuleSchema;
 use weir_plugin::sink::buffer::{SinkMetrics, SinkThread};
-use weir_plugin::sink::{UpstreamOutputs, UpstreamSink};
+use weir_plugin::sink::UpstreamSink;
 use weir_plugin::state::seed::StateSeed;
 use weir_plugin::state::StateStore;
 use weir_plugin::status::StatusBoard;

@@ -26,26 +26,7 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// When a node's circuit opens and for how long (`engine.circuit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CircuitConfig {
-    /// Consecutive failures that open the circuit (0: never open).
-    pub failures: u32,
-    /// How long the circuit stays open the first time.
-    pub backoff: Duration,
-    /// The longest it stays open (the backoff doubles up to this).
-    pub max_backoff: Duration,
-}
-
-impl Default for CircuitConfig {
-    fn default() -> Self {
-        CircuitConfig {
-            failures: 5,
-            backoff: Duration::from_millis(1000),
-            max_backoff: Duration::from_millis(60_000),
-        }
-    }
-}
+pub use weir_graph::options::CircuitConfig;
 
 /// Where a circuit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

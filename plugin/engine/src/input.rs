@@ -22,15 +22,7 @@ use tokio::sync::Notify;
 use weir_model::data::DataModel;
 use weir_model::data::Message;
 
-/// What the feeder does when a worker's input queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BackPressure {
-    /// Wait for room (the publishers feeding the graph slow down; nothing is lost).
-    #[default]
-    Block,
-    /// Drop the message and count it.
-    Drop,
-}
+pub use weir_graph::options::BackPressure;
 
 /// What happened to a message given to the feeder.
 #[derive(Debug, PartialEq)]

@@ -33,7 +33,7 @@ mod modules;
 mod nodes;
 mod outputs;
 mod source;
-pub mod time;
+pub use weir_model::time;
 
 /// The atomics and lock the lock-free parts of the engine ([`lane`]) use: std's here, loom's
 /// where a model checker compiles them.
@@ -44,7 +44,7 @@ mod sync {
 pub use circuit::CircuitConfig;
 pub use input::{BackPressure, Feeder, Pushed};
 pub use metrics::GraphMetrics;
-pub use modules::{load_modules, usable_operators};
+pub use modules::{load_modules, operation_type, usable_operators};
 pub use outputs::{DeadLetter, Outputs};
 
 use dataflow::{operator_kind, WorkerParts};

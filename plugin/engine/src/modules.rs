@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weir_graph::{Graph, GraphErrors, ModuleSources, OperationType};
-use weir_wasm::{nn, OperatorModule, WasmRuntime};
+use weir_wasm::{nn, OperatorKind, OperatorModule, WasmRuntime};
 
 /// Resolves every module reference of `graph` in `sources`, loads each module file once
 /// (several nodes often share one), and checks it exports what its node needs. Answers the
@@ -44,5 +44,20 @@ pub fn usable_operators(
             ));
         }
     }
-    Ok(module.operators().iter().map(|&k| k.into()).collect())
+    Ok(module
+        .operators()
+        .iter()
+        .map(|&k| operation_type(k))
+        .collect())
+}
+
+/// The operation a module's operator interface serves.
+pub fn operation_type(kind: OperatorKind) -> OperationType {
+    match kind {
+        OperatorKind::Map => OperationType::Map,
+        OperatorKind::Filter => OperationType::Filter,
+        OperatorKind::Branch => OperationType::Branch,
+        OperatorKind::Accumulate => OperationType::Accumulate,
+        OperatorKind::Delay => OperationType::Delay,
+    }
 }

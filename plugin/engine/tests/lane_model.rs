@@ -17,7 +17,7 @@ mod sync {
 
 /// What the lane imports as `super::time`.
 mod time {
-    pub use weir_engine::time::COUNTER_BITS;
+    pub use weir_model::time::COUNTER_BITS;
 }
 
 #[path = "../src/lane.rs"]

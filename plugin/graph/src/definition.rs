@@ -159,20 +159,6 @@ impl OperationType {
     }
 }
 
-impl From<weir_wasm::OperatorKind> for OperationType {
-    /// The operation a module's operator interface serves.
-    fn from(kind: weir_wasm::OperatorKind) -> Self {
-        use weir_wasm::OperatorKind;
-        match kind {
-            OperatorKind::Map => OperationType::Map,
-            OperatorKind::Filter => OperationType::Filter,
-            OperatorKind::Branch => OperationType::Branch,
-            OperatorKind::Accumulate => OperationType::Accumulate,
-            OperatorKind::Delay => OperationType::Delay,
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for OperationType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let written = String::deserialize(d)?;
@@ -241,8 +227,8 @@ pub struct Schema {
 
 impl Schema {
     /// The schema as modules receive it in `init`.
-    pub fn module_schema(&self) -> weir_wasm::schema::ModuleSchema {
-        weir_wasm::schema::ModuleSchema {
+    pub fn module_schema(&self) -> weir_model::module::ModuleSchema {
+        weir_model::module::ModuleSchema {
             name: self.name.clone(),
             content_type: self.format.clone(),
             content: self.schema.clone(),

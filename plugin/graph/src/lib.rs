@@ -11,6 +11,7 @@
 pub mod definition;
 mod locate;
 mod modules;
+pub mod options;
 mod validate;
 
 pub use definition::{GraphDefinition, OperationType};
@@ -19,8 +20,7 @@ pub use modules::{resolve_module, ModuleSources};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use weir_wasm::instance::InitConfiguration;
-use weir_wasm::schema::ModuleSchema;
+use weir_model::module::{InitConfiguration, ModuleSchema};
 
 /// One problem in a graph definition, located.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

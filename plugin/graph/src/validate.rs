@@ -5,7 +5,7 @@ use super::definition::{GraphDefinition, OperationType};
 use super::locate::Locations;
 use super::{ApiVersion, Edge, Graph, GraphError, GraphErrors, Node, Parameter, ParameterOrigin};
 use std::collections::HashMap;
-use weir_wasm::nn;
+use weir_model::module::WASI_NN;
 
 struct Problems<'a> {
     file: &'a str,
@@ -163,8 +163,8 @@ fn check_features(definition: &GraphDefinition, problems: &mut Problems) {
     for (i, feature) in definition.module_requirements.features.iter().enumerate() {
         let path = format!("moduleRequirements.features[{i}].name");
         match feature.name.as_str() {
-            nn::FEATURE if nn::AVAILABLE => {}
-            nn::FEATURE => problems.error(
+            WASI_NN if cfg!(feature = "wasi-nn") => {}
+            WASI_NN => problems.error(
                 &path,
                 "this weir was built without the `wasi-nn` feature: graphs needing wasi:nn cannot run"
                     .into(),

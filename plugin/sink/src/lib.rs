@@ -23,8 +23,7 @@ use kafka::KafkaConfig;
 use otlp::OtlpConfig;
 use std::fmt;
 use std::sync::Arc;
-use weir_engine::{DeadLetter, Outputs};
-use weir_model::data::{DataModel, Message};
+use weir_model::data::Message;
 
 /// An upstream sink kind's configuration: what it is, in a few words, and how it starts.
 pub trait Upstream: fmt::Debug + Send + Sync {
@@ -99,34 +98,4 @@ pub enum SinkError {
     /// Its delivery thread could not start.
     #[error("cannot start a sink thread: {0}")]
     Thread(std::io::Error),
-}
-
-/// A graph's outputs when its results go upstream: results into the sink's buffer, dead
-/// letters to their MQTT topic as always.
-pub struct UpstreamOutputs<D: Outputs> {
-    results: SinkBuffer<Message>,
-    dead_letters: D,
-    node_id: String,
-}
-
-impl<D: Outputs> UpstreamOutputs<D> {
-    /// Results into `results`; dead letters to `dead_letters`; `node_id` stamps results that
-    /// carry no time.
-    pub fn new(results: SinkBuffer<Message>, dead_letters: D, node_id: &str) -> Self {
-        UpstreamOutputs {
-            results,
-            dead_letters,
-            node_id: node_id.to_string(),
-        }
-    }
-}
-
-impl<D: Outputs> Outputs for UpstreamOutputs<D> {
-    fn result(&self, item: DataModel) -> bool {
-        self.results.push(item.into_message(&self.node_id))
-    }
-
-    fn dead_letter(&self, letter: DeadLetter) {
-        self.dead_letters.dead_letter(letter);
-    }
 }

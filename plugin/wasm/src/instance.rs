@@ -11,35 +11,11 @@ use super::host::{HostState, NodeIdentity};
 use super::limits::{MemoryLimitReached, MemoryLimiter, ModuleLimits};
 use super::module::{OperatorKind, OperatorModule};
 use crate::metrics::NodeMetrics;
-use crate::schema::ModuleSchema;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{Store, Trap};
 
-/// What a node's `init` receives.
-///
-/// ```
-/// use weir_wasm::instance::InitConfiguration;
-///
-/// let configuration = InitConfiguration::from(vec![("window_ms".to_string(), "500".to_string())]);
-/// assert!(configuration.schemas.is_empty());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InitConfiguration {
-    /// The node's resolved parameters, `(name, value)`.
-    pub properties: Vec<(String, String)>,
-    /// The schemas the graph was given (`module-schemas`).
-    pub schemas: Vec<ModuleSchema>,
-}
-
-impl From<Vec<(String, String)>> for InitConfiguration {
-    fn from(properties: Vec<(String, String)>) -> Self {
-        InitConfiguration {
-            properties,
-            schemas: Vec::new(),
-        }
-    }
-}
+pub use weir_model::module::InitConfiguration;
 
 impl From<InitConfiguration> for ModuleConfiguration {
     fn from(configuration: InitConfiguration) -> Self {

@@ -6,7 +6,7 @@
 mod tract;
 
 /// The feature's name in a graph's `moduleRequirements.features`.
-pub const FEATURE: &str = "wasi-nn";
+pub const FEATURE: &str = weir_model::module::WASI_NN;
 
 /// What imports of the feature start with.
 pub const IMPORT_PREFIX: &str = "wasi:nn/";

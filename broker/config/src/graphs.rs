@@ -5,15 +5,15 @@ use serde::de::IntoDeserializer;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
-use weir_plugin::engine::BackPressure;
-use weir_plugin::sink::buffer::{Delivery, WhenFull};
+use weir_graph::options::BackPressure;
+use weir_model::topic::{check_topic_name, TopicFilter};
+use weir_sink::buffer::{Delivery, WhenFull};
 #[cfg(feature = "kafka")]
-use weir_plugin::sink::kafka::KafkaConfig;
+use weir_sink::kafka::KafkaConfig;
 #[cfg(feature = "otlp")]
-use weir_plugin::sink::otlp::OtlpConfig;
-use weir_plugin::sink::TopicTemplate;
-use weir_plugin::sink::UpstreamConfig;
-use weir_plugin::topic::{check_topic_name, TopicFilter};
+use weir_sink::otlp::OtlpConfig;
+use weir_sink::TopicTemplate;
+use weir_sink::UpstreamConfig;
 
 impl GraphBinding {
     /// The source filters, comma-separated, for logs.
@@ -97,7 +97,7 @@ impl<'de> Deserialize<'de> for DefinitionSource {
             "a file, oci://<reference> or builtin:<name>",
             |written| {
                 if let Some(reference) = written.strip_prefix("oci://") {
-                    return weir_plugin::oci::check_reference(reference)
+                    return weir_oci::check_reference(reference)
                         .map(|()| DefinitionSource::Registry {
                             reference: reference.to_string(),
                             written_at: String::new(),

@@ -5,7 +5,7 @@ use super::paths::RelativePath;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
-use weir_plugin::engine::CircuitConfig;
+use weir_graph::options::CircuitConfig;
 
 /// The graph engine.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,7 +42,7 @@ fn default_true() -> bool {
 }
 
 fn default_max_clock_skew() -> u64 {
-    weir_plugin::hlc::DEFAULT_MAX_SKEW_MS
+    weir_model::hlc::DEFAULT_MAX_SKEW_MS
 }
 
 impl Default for EngineConfig {

@@ -3,6 +3,10 @@
 //! One YAML file configures the whole broker. Every error names the file, line, column and key
 //! and says what was expected; unknown keys are errors. When no file is given, the embedded
 //! default ([`DEFAULT_CONFIG`]) is used.
+//!
+//! It builds without the WebAssembly host, the engine or the clients of the upstream sinks:
+//! the types it reads come from `weir-model`, `weir-door`, `weir-graph`, `weir-oci` and
+//! `weir-sink`, so that what parses untrusted configuration can be tested (and fuzzed) alone.
 
 pub mod auth;
 mod bridges;
@@ -15,6 +19,7 @@ pub mod graphs;
 pub mod modules;
 mod paths;
 pub mod persistence;
+pub mod telemetry;
 
 pub use auth::{AclFileConfig, AuthConfig, PasswordFileConfig};
 pub use broker::{BrokerConfig, ListenerConfig, ListenerLimits, Protocol, RouterLimits, TlsConfig};
@@ -44,7 +49,7 @@ pub struct WeirConfig {
     pub graphs: Vec<GraphBinding>,
     /// Links to remote brokers (mosquitto's bridges).
     #[serde(default, deserialize_with = "bridges::bridges")]
-    pub bridges: Vec<weir_plugin::bridge::BridgeConfig>,
+    pub bridges: Vec<weir_door::bridge::BridgeConfig>,
     /// Where module references resolve.
     #[serde(default)]
     pub modules: ModulesConfig,
@@ -110,7 +115,7 @@ impl WeirConfig {
     /// against `base` and variables through `lookup`.
     ///
     /// ```
-    /// use weir::config::WeirConfig;
+    /// use weir_config::WeirConfig;
     /// let yaml = "broker:\n  listeners:\n    - protocol: mqtt\n      address: 127.0.0.1:${PORT:-1884}\n";
     /// let config = WeirConfig::from_str_with(yaml, "weir.yaml", ".".as_ref(), |_| None).unwrap();
     /// assert_eq!(config.broker.listeners[0].address.port(), 1884);
@@ -136,7 +141,7 @@ impl WeirConfig {
         })?;
         let position = |offset| env::line_column(text, expanded.original_offset(offset));
         let mut config: WeirConfig = paths::with_base_dir(base, || {
-            weir_plugin::yaml::from_str(&expanded.text, position)
+            weir_model::yaml::from_str(&expanded.text, position)
         })
         .map_err(|e| ConfigError::Invalid {
             file: file.to_string(),

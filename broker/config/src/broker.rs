@@ -1,8 +1,8 @@
 //! The `broker:` section of `weir.yaml`: listeners, TLS, authentication and router limits.
 //!
 //! Each struct validates itself while it is parsed, so that an error is reported at the key
-//! that holds the wrong value. [`crate::server`] turns the result into the connection layer's
-//! settings.
+//! that holds the wrong value. The binary's `server` module turns the result into the
+//! connection layer's settings.
 
 use super::auth::AuthConfig;
 use super::paths::ExistingFile;

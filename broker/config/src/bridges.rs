@@ -9,11 +9,11 @@ use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
-use weir_plugin::bridge::config::{
+use weir_door::bridge::config::{
     Address, Backoff, BridgeConfig, ClientTls, Notifications, Protocol, QueueLimits, Secret, Start,
     TlsVersion, WhenFull,
 };
-use weir_plugin::bridge::topics::{Direction, TopicRule};
+use weir_door::bridge::topics::{Direction, TopicRule};
 
 /// Reads `bridges:`, refusing two bridges with the same name or client id.
 pub(super) fn bridges<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BridgeConfig>, D::Error> {
@@ -175,7 +175,7 @@ impl TryFrom<WrittenBridge> for Bridge {
             local_only: w.notifications_local_only,
         };
         if let Some(topic) = &notifications.topic {
-            weir_plugin::topic::check_topic_name(topic)
+            weir_model::topic::check_topic_name(topic)
                 .map_err(|e| format!("notification_topic: {e}"))?;
         }
         Ok(Bridge(BridgeConfig {
@@ -443,7 +443,7 @@ impl TryFrom<WrittenTls> for TlsValue {
             alpn: w.alpn,
             version,
         };
-        weir_plugin::bridge::client::tls::client_config(&tls).map_err(|e| e.to_string())?;
+        weir_door::bridge::client::tls::client_config(&tls).map_err(|e| e.to_string())?;
         Ok(TlsValue(tls))
     }
 }

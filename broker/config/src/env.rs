@@ -52,7 +52,7 @@ impl EnvError {
 /// Replaces `${VAR}` and `${VAR:-default}` in `text`, reading variables through `lookup`.
 ///
 /// ```
-/// use weir::config::env::expand;
+/// use weir_config::env::expand;
 /// let expanded = expand("listen: 127.0.0.1:${PORT:-1883} # ${NOT_READ}", |_| None).unwrap();
 /// assert_eq!(expanded.text, "listen: 127.0.0.1:1883 # ${NOT_READ}");
 /// ```
@@ -213,7 +213,7 @@ impl Expanded {
 }
 
 /// Line and column (both 1-based, column in characters) of a byte offset in `text`.
-pub use weir_plugin::yaml::line_column;
+pub use weir_model::yaml::line_column;
 
 #[cfg(test)]
 mod tests {

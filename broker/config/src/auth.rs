@@ -5,8 +5,8 @@ use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use weir_plugin::security::acl::AclFile;
-use weir_plugin::security::passwd::PasswordFile;
+use weir_door::security::acl::AclFile;
+use weir_door::security::passwd::PasswordFile;
 
 /// Username/password authentication, as mosquitto applies it: a client that sends a username
 /// must know its password (from `users` or the password file); a client without one gets in

@@ -4,7 +4,7 @@
 /// Why a configuration asking for `what` is refused by a binary built without `feature`.
 ///
 /// ```
-/// let why = weir::config::features::missing("kafka", "a `kafka` sink");
+/// let why = weir_config::features::missing("kafka", "a `kafka` sink");
 /// assert_eq!(
 ///     why,
 ///     "a `kafka` sink needs the `kafka` feature, which this weir was built without \
@@ -20,7 +20,7 @@ pub fn missing(feature: &str, what: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::WeirConfig;
+    use crate::WeirConfig;
 
     fn parse(yaml: &str) -> Result<WeirConfig, String> {
         WeirConfig::from_str_with(yaml, "weir.yaml", ".".as_ref(), |_| None)

@@ -5,8 +5,8 @@
 //! millisecond and counter; the node id only breaks ties between equal times and is not part of
 //! the dataflow time.
 
+use crate::hlc::Hlc;
 use std::sync::Arc;
-use weir_model::hlc::Hlc;
 
 /// Bits of the encoded time that hold the HLC counter.
 pub const COUNTER_BITS: u32 = 20;
@@ -19,7 +19,7 @@ pub const MAX_MILLIS: u64 = u64::MAX >> COUNTER_BITS;
 /// The dataflow time of `hlc`.
 ///
 /// ```
-/// use weir_engine::time::{decode, encode};
+/// use weir_model::time::{decode, encode};
 /// use weir_model::hlc::Hlc;
 /// let hlc = Hlc::from_millis(1_700_000_000_123, 4, "gw1".into());
 /// assert!(encode(&hlc) < encode(&Hlc::from_millis(1_700_000_000_123, 5, "gw0".into())));

@@ -18,8 +18,8 @@ use super::paths::{ExistingFile, RelativePath};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use weir_plugin::graph::ModuleSources;
-use weir_plugin::oci::{Credentials, Registries, RegistrySettings};
+use weir_graph::ModuleSources;
+use weir_oci::{Credentials, Registries, RegistrySettings};
 
 /// Where module references resolve.
 #[derive(Debug, Clone, Deserialize)]
@@ -153,7 +153,7 @@ impl<'de> Deserialize<'de> for RegistryHost {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let host = String::deserialize(d)?;
         let probe = format!("{host}/probe");
-        if host.contains('/') || !weir_plugin::oci::names_registry(&probe) {
+        if host.contains('/') || !weir_oci::names_registry(&probe) {
             return Err(serde::de::Error::custom(format_args!(
                 "`{host}` is not a registry as references name one: `host[:port]` with a `.` or a `:`, or `localhost`"
             )));
@@ -164,7 +164,7 @@ impl<'de> Deserialize<'de> for RegistryHost {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::WeirConfig;
+    use crate::WeirConfig;
 
     fn parse(yaml: &str) -> Result<WeirConfig, String> {
         WeirConfig::from_str_with(yaml, "weir.yaml", ".".as_ref(), |name| {
