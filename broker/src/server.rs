@@ -9,12 +9,10 @@ use weir_plugin::security::{AclSource, PasswordSource};
 
 /// Builds the connection layer's configuration from Weir's.
 pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError> {
-    let router = rumqttd::RouterConfig {
-        max_connections: config.router.max_connections,
+    let router = door::RouterLimits {
         max_outgoing_packet_count: config.router.max_outgoing_packet_count,
         max_segment_size: config.router.max_segment_size,
         max_segment_count: config.router.max_segment_count,
-        ..Default::default()
     };
     let listeners = config
         .listeners

@@ -4,7 +4,6 @@
 
 use super::tls::TlsSource;
 use crate::security::{AclSource, PasswordSource};
-use rumqttd::RouterConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,7 +32,18 @@ pub struct DoorConfig {
     /// How often `$SYS/broker/...` is published (zero: never).
     pub sys_interval: Duration,
     /// The router's log limits.
-    pub router: RouterConfig,
+    pub router: RouterLimits,
+}
+
+/// The router's limits (`broker.router` in weir.yaml, beside `max_connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterLimits {
+    /// Packets the router hands a link in one turn.
+    pub max_outgoing_packet_count: u64,
+    /// Bytes of one segment of a filter's log.
+    pub max_segment_size: usize,
+    /// Segments a filter's log keeps.
+    pub max_segment_count: usize,
 }
 
 /// Keeping state across restarts.

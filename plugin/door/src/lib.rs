@@ -59,7 +59,7 @@ pub mod tls;
 mod websocket;
 mod will;
 
-pub use config::{AuthConfig, DoorConfig, ListenerConfig, PersistenceConfig};
+pub use config::{AuthConfig, DoorConfig, ListenerConfig, PersistenceConfig, RouterLimits};
 pub use ingress::Ingress;
 pub use publisher::InternalPublisher;
 pub use services::{ServiceRequest, ServiceRoute};
@@ -241,22 +241,21 @@ impl Door {
             .thread_name("weir-door")
             .enable_all()
             .build()?;
-        let mut router_config = config.router;
         // Clients, their shared-subscription groups (a router link each), and Weir's own.
-        router_config.max_connections = config
+        let links = config
             .max_connections
             .saturating_mul(2)
             .saturating_add(INTERNAL_LINKS);
         let shared = Arc::new(Shared {
-            router: Router::spawn(router_config.clone()),
+            router: Router::spawn(config.router, links),
             registry: Registry::default(),
             gates: Gates::default(),
             stats: Arc::new(Stats::default()),
             sys: Sys::default(),
             logs: logs::Logs::default(),
             lag: logs::LagLimits::for_router(
-                router_config.max_segment_size,
-                router_config.max_segment_count,
+                config.router.max_segment_size,
+                config.router.max_segment_count,
             ),
             graphs: OnceLock::new(),
             bridges: OnceLock::new(),

@@ -16,6 +16,7 @@
 //!   another thread, and this connection reads nothing more until the router has taken it).
 
 use super::DoorError;
+use crate::RouterLimits;
 use rumqttd::local::{LinkBuilder, LinkError, LinkRx, LinkTx};
 use rumqttd::protocol::{Disconnect, DisconnectReasonCode, Packet};
 use rumqttd::{Notification, RouterConfig};
@@ -141,8 +142,15 @@ impl Rx {
 }
 
 impl Router {
-    /// Starts the router on its own thread.
-    pub fn spawn(config: RouterConfig) -> Router {
+    /// Starts the router on its own thread, with room for `links` links.
+    pub fn spawn(limits: RouterLimits, links: usize) -> Router {
+        let config = RouterConfig {
+            max_connections: links,
+            max_outgoing_packet_count: limits.max_outgoing_packet_count,
+            max_segment_size: limits.max_segment_size,
+            max_segment_count: limits.max_segment_count,
+            ..Default::default()
+        };
         let router_tx = rumqttd::Router::new(0, config).spawn();
         let gauge_tx = router_tx.clone();
         let queue = QueueGauge::new(move || (gauge_tx.len(), gauge_tx.capacity()));

@@ -52,12 +52,10 @@ impl Running {
             max_keep_alive: 60,
             persistence: None,
             sys_interval: Duration::ZERO,
-            router: rumqttd::RouterConfig {
-                max_connections: 100,
+            router: crate::RouterLimits {
                 max_outgoing_packet_count: 200,
                 max_segment_size: 1 << 20,
                 max_segment_count: 10,
-                ..Default::default()
             },
         };
         let mut door = Door::start(config).expect("the door starts");
