@@ -62,7 +62,9 @@ impl QueueGauge {
                 runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
             })
         };
-        if on_worker() && self.nearly_full() {
+        // The gauge first: it takes the queue's lock, which the send takes next anyway; the
+        // runtime's handle is looked up (an Arc cloned) only when the queue is nearly full.
+        if self.nearly_full() && on_worker() {
             tokio::task::block_in_place(hand_over)
         } else {
             hand_over()
