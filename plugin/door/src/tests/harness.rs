@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// No graph: every publish goes to the router.
 pub struct NoGraphs;
@@ -71,25 +72,39 @@ impl Drop for Running {
     }
 }
 
-/// A connected rumqttc client named `id`, with its event loop polled on `runtime` until
-/// CONNACK; events after that go to the returned channel.
+/// A connected rumqttc client named `id` with a clean session, its event loop polled until
+/// CONNACK; events after that go to the returned channel, which closes with the connection.
 pub async fn client(
     address: SocketAddr,
     id: &str,
+) -> (rumqttc::AsyncClient, UnboundedReceiver<rumqttc::Event>) {
+    let (client, events, _) = connect(address, id, true).await;
+    (client, events)
+}
+
+/// A connected rumqttc client named `id` (MQTT 3.1.1, clean session or not), its events after
+/// CONNACK, and whether the broker had a session for it.
+pub async fn connect(
+    address: SocketAddr,
+    id: &str,
+    clean_session: bool,
 ) -> (
     rumqttc::AsyncClient,
-    tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event>,
+    UnboundedReceiver<rumqttc::Event>,
+    bool,
 ) {
     let mut options = rumqttc::MqttOptions::new(id, address.ip().to_string(), address.port());
     options.set_keep_alive(Duration::from_secs(60));
+    options.set_clean_session(clean_session);
     let (client, mut events) = rumqttc::AsyncClient::new(options, 100);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    loop {
+    let session_present = loop {
         match events.poll().await.expect("the client connects") {
-            rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)) => break,
+            rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) => break ack.session_present,
             _ => continue,
         }
-    }
+    };
+    // The channel closes when the connection does (rumqttc would reconnect; these do not).
     tokio::spawn(async move {
         while let Ok(event) = events.poll().await {
             if tx.send(event).is_err() {
@@ -97,5 +112,25 @@ pub async fn client(
             }
         }
     });
-    (client, rx)
+    (client, rx, session_present)
+}
+
+/// The next event that `select` picks out of `events`, at most 10 s away.
+pub async fn next<T>(
+    events: &mut UnboundedReceiver<rumqttc::Event>,
+    what: &str,
+    mut select: impl FnMut(rumqttc::Event) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) => {
+                if let Some(found) = select(event) {
+                    return found;
+                }
+            }
+            Ok(None) => panic!("the client's event loop ended before {what}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
 }

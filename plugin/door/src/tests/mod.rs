@@ -3,3 +3,4 @@
 
 mod harness;
 mod router_queue;
+mod sessions;
