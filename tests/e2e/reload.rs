@@ -173,7 +173,7 @@ fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
         config(weir.v4, weir.v5, &modules, &format!("{a}{b}")),
     )
     .unwrap();
-    weir.wait_for_log("graph `b` started");
+    wait_for_state(&port, "b", "running");
     mosquitto_pub(&["-p", &port, "-t", "b", "-m", "1"]);
     // The input and the graph's result reach the router by two links: either may come first.
     let mut got = [out.next_message(), out.next_message()];
@@ -184,16 +184,28 @@ fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
     weir.wait_for_log("configuration not reloaded: ");
     assert!(weir.log().contains("weir.yaml:2:1"), "{}", weir.log());
     std::fs::write(&file, config(weir.v4, weir.v5, &modules, &b)).unwrap();
-    weir.wait_for_log("graph `a` removed from the configuration: stopped");
+    wait_for_state(&port, "a", "stopped");
+    assert!(weir
+        .log()
+        .contains("graph `a` removed from the configuration: stopped"));
     mosquitto_pub(&["-p", &port, "-t", "a", "-m", "2"]);
     assert_eq!(out.next_message(), "a 2");
     assert!(out.nothing_more(), "a removed graph still ran");
-    let mut status = MosquittoSub::start(&["-p", &port, "-t", "$weir/status/a"]);
-    let report: Value = serde_json::from_str(&status.next_message()).unwrap();
-    assert_eq!(report["state"], "stopped");
     // SIGHUP reads the files again too (here, nothing changed).
     weir.signal("HUP");
     weir.wait_for_log("0 graphs started, 0 replaced, 0 removed, 0 refused");
     let (exit, _) = weir.stop_with("TERM");
     assert!(exit.success());
+}
+
+/// Waits until graph `graph`'s status on `$weir/status/<graph>` says `state`.
+fn wait_for_state(port: &str, graph: &str, state: &str) {
+    let topic = format!("$weir/status/{graph}");
+    let mut status = MosquittoSub::start(&["-p", port, "-t", &topic]);
+    loop {
+        let report: Value = serde_json::from_str(&status.next_message()).unwrap();
+        if report["state"] == state {
+            return;
+        }
+    }
 }

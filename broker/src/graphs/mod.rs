@@ -99,10 +99,11 @@ impl RunningGraphs {
                 let metrics = deployed.graph.metrics().clone();
                 let sink = deployed.sink.as_ref().map(|(metrics, _)| metrics.clone());
                 self.catalog.insert(&binding.name, metrics.clone(), sink);
-                deployer.board.running(&binding.name, metrics);
                 if let Some(old) = self.routes.install(route) {
                     old.feeder.close();
                 }
+                // Reported once its sources reach it: a client that sees `running` may publish.
+                deployer.board.running(&binding.name, metrics);
                 if let Some(old) = self.deployed.insert(binding.name.clone(), deployed) {
                     self.retire(&binding.name, old);
                 }
