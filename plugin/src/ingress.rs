@@ -333,7 +333,7 @@ impl Ingress for GraphRoutes {
 
     fn push_blocking(&self, waiting: Waiting) {
         for (route, message) in waiting {
-            if let Some(route) = as_route(route) {
+            if let Some(route) = as_route(route, &message) {
                 self.push_waiting_blocking(route, message);
             }
         }
@@ -342,7 +342,7 @@ impl Ingress for GraphRoutes {
     fn push_async(&self, waiting: Waiting) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             for (route, message) in waiting {
-                if let Some(route) = as_route(route) {
+                if let Some(route) = as_route(route, &message) {
                     self.push_waiting_async(route, message).await;
                 }
             }
@@ -352,10 +352,13 @@ impl Ingress for GraphRoutes {
 
 /// The route a waiting message was offered to: every handle in [`Waiting`] is one of
 /// [`GraphRoutes::offer`]'s, so the downcast holds.
-fn as_route(handle: Arc<dyn Any + Send + Sync>) -> Option<Arc<GraphRoute>> {
+fn as_route(handle: Arc<dyn Any + Send + Sync>, message: &Message) -> Option<Arc<GraphRoute>> {
     let route = handle.downcast::<GraphRoute>().ok();
     if route.is_none() {
-        tracing::error!("a message waiting for a graph came back without its route: lost");
+        tracing::error!(
+            topic = %String::from_utf8_lossy(&message.topic),
+            "a message waiting for a graph came back without its route: lost"
+        );
     }
     route
 }

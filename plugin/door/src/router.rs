@@ -2,7 +2,7 @@
 //!
 //! The router matches topics, fans messages out and keeps retained messages; the door gives it
 //! each client's publishes and subscriptions through the client's link and reads back what the
-//! router delivers. Three router habits shape this module:
+//! router delivers. Four router habits shape this module:
 //! - it silently ignores a connection whose id contains `+ $ # /`, so client ids are escaped;
 //! - `LinkTx::send` wakes the router once per call, so the publishes read from one socket read
 //!   go in one batch with one wake-up ([`Batch`]);
@@ -33,7 +33,8 @@ type LinkFactory =
 /// and the send.
 pub const QUEUE_MARGIN: usize = 64;
 
-/// How full the router's event queue is, read through the door's own handle on it.
+/// How full the router's event queue is, read through the door's own handle on it (a closure:
+/// the queue's element type is private to rumqttd, so the sender cannot be named here).
 #[derive(Clone)]
 pub struct QueueGauge(Arc<dyn Fn() -> (usize, Option<usize>) + Send + Sync>);
 
@@ -82,7 +83,8 @@ pub struct RouterGone;
 pub struct Router {
     links: Arc<LinkFactory>,
     queue: QueueGauge,
-    /// Tests: a hand-over for connection `id` whose packets go nowhere (see `tests::stall`).
+    /// Tests: a hand-over for connection `id` whose packets go nowhere (see
+    /// `tests::router_queue`).
     #[cfg(test)]
     pub(crate) bare_tx: Arc<dyn Fn(usize) -> LinkTx + Send + Sync>,
 }

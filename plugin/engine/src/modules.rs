@@ -34,6 +34,16 @@ pub fn usable_operators(
     graph: &Graph,
     module: &OperatorModule,
 ) -> Result<Vec<OperationType>, String> {
+    // Graph definitions are validated against their own crate's feature; the host's is the one
+    // that decides.
+    if !nn::AVAILABLE && graph.features.iter().any(|f| f == nn::FEATURE) {
+        return Err(format!(
+            "graph `{}` requests the `{}` host feature for module {}, which this weir's WebAssembly host was built without",
+            graph.name,
+            nn::FEATURE,
+            module.path().display()
+        ));
+    }
     if let Some(import) = nn::needs_feature(module.imports()) {
         if !graph.features.iter().any(|f| f == nn::FEATURE) {
             return Err(format!(

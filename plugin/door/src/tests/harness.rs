@@ -134,3 +134,12 @@ pub async fn next<T>(
         }
     }
 }
+
+/// Waits (polling a counter or gauge, at most 10 s) until `ready` holds.
+pub async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

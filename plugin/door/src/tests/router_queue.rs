@@ -1,7 +1,7 @@
 //! A full router queue: the connections whose publishes wait for it are held, and every other
 //! connection is still served (no tokio worker thread blocks on the router's queue).
 
-use super::harness::{client, Running};
+use super::harness::{client, until, Running};
 use crate::router;
 use rumqttc::{Event, Packet, QoS};
 use rumqttd::protocol::PingReq;
@@ -16,15 +16,6 @@ const CONNECT: [u8; 19] = [
 ];
 const PINGREQ: [u8; 2] = [0xC0, 0];
 const PINGRESP: [u8; 2] = [0xD0, 0];
-
-/// Waits (polling, at most 10 s) until `ready` holds.
-async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !ready() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 #[test]
 fn a_full_router_queue_holds_its_publishers_and_other_connections_are_served() {

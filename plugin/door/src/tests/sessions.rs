@@ -1,8 +1,9 @@
 //! Sessions and QoS as a door alone serves them to rumqttc: exactly-once delivery, a session
 //! kept while its client is away, and a second connection taking a client id over.
 
-use super::harness::{client, connect, next, Running};
+use super::harness::{client, connect, next, until, Running};
 use rumqttc::{Event, Packet, QoS};
+use std::sync::atomic::Ordering::Relaxed;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("a runtime")
@@ -70,7 +71,11 @@ fn a_persistent_session_keeps_what_arrived_while_its_client_was_away() {
         .await;
         keeper.disconnect().await.unwrap();
         while events.recv().await.is_some() {}
-        until_offline(&running).await;
+        let stats = running.door.stats();
+        until("the session offline", || {
+            stats.sessions_offline.load(Relaxed) == 1
+        })
+        .await;
 
         let (publisher, mut acks) = client(running.address, "kept-publisher").await;
         for i in 0..5 {
@@ -134,21 +139,4 @@ fn a_second_connection_with_the_same_client_id_takes_over() {
         .await;
         assert_eq!(&publish.payload[..], b"to myself");
     });
-}
-
-/// Waits until the door counts one session offline.
-async fn until_offline(running: &Running) {
-    let stats = running.door.stats();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while stats
-        .sessions_offline
-        .load(std::sync::atomic::Ordering::Relaxed)
-        != 1
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the session never went offline"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }
