@@ -1,0 +1,3 @@
+pub mod alerts;
+pub mod local;
+pub mod meters;
