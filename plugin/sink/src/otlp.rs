@@ -21,7 +21,7 @@ use prost::Message as _;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use weir_model::data::Message;
 
@@ -164,21 +164,44 @@ pub enum Exported {
 }
 
 /// Posts OTLP requests to one collector.
+///
+/// The HTTP client is reqwest, the client Weir's registries use too, on a single-threaded tokio
+/// runtime of the exporter's own, made by the first [`post`](Exporter::post) on the thread that
+/// posts: an exporter may be made on an async thread and moved to a delivery thread.
 pub struct Exporter {
-    agent: ureq::Agent,
+    transport: OnceLock<Result<Transport, String>>,
+    timeout: Duration,
     endpoint: String,
     headers: BTreeMap<String, String>,
     resource: Resource,
 }
 
+/// A client and the runtime its requests run on.
+struct Transport {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Transport {
+    fn new(timeout: Duration) -> Result<Transport, String> {
+        // reqwest's rustls without a bundled provider uses the process default: ring, as the
+        // rest of Weir's TLS does. Installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("the exporter's runtime: {e}"))?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("the exporter's HTTP client: {e}"))?;
+        Ok(Transport { runtime, client })
+    }
+}
+
 impl Exporter {
     /// An exporter to `config.endpoint` whose resource names `graph` (empty: Weir itself).
     pub fn new(graph: &str, config: &OtlpConfig) -> Exporter {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_millis(config.timeout_ms)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         let mut attributes = vec![string_attribute(
             "service.name",
             config.service_name.as_bytes(),
@@ -187,7 +210,8 @@ impl Exporter {
             attributes.push(string_attribute("weir.graph", graph.as_bytes()));
         }
         Exporter {
-            agent,
+            transport: OnceLock::new(),
+            timeout: Duration::from_millis(config.timeout_ms),
             endpoint: config.endpoint.clone(),
             headers: config.headers.clone(),
             resource: Resource {
@@ -237,31 +261,52 @@ impl Exporter {
         request.encode_to_vec()
     }
 
-    /// Posts an encoded request to `ENDPOINT{path}` (`/v1/metrics` or `/v1/logs`).
+    /// Posts an encoded request to `ENDPOINT{path}` (`/v1/metrics` or `/v1/logs`). Blocks the
+    /// calling thread, which must not be one of an async runtime's.
     pub fn post(&self, path: &str, body: &[u8]) -> Exported {
         let url = format!("{}{path}", self.endpoint);
-        let mut request = self
-            .agent
+        let transport = match self.transport.get_or_init(|| Transport::new(self.timeout)) {
+            Ok(transport) => transport,
+            Err(why) => return Exported::Refused(why.clone()),
+        };
+        let mut request = transport
+            .client
             .post(&url)
-            .header("Content-Type", "application/x-protobuf");
+            .header("Content-Type", "application/x-protobuf")
+            .body(body.to_vec());
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        match request.send(body) {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let text = response.into_body().read_to_string().unwrap_or_default();
-                match status {
-                    200..=299 => Exported::Taken,
-                    408 | 429 | 502 | 503 | 504 => {
-                        Exported::Retry(format!("{url} answered {status}"))
-                    }
-                    _ => Exported::Refused(format!("{url} answered {status}: {}", text.trim())),
-                }
+        let answer = transport.runtime.block_on(async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, text))
+        });
+        match answer {
+            Ok((200..=299, _)) => Exported::Taken,
+            Ok((status @ (408 | 429 | 502 | 503 | 504), _)) => {
+                Exported::Retry(format!("{url} answered {status}"))
             }
-            Err(e) => Exported::Retry(format!("{url}: {e}")),
+            Ok((status, text)) => {
+                Exported::Refused(format!("{url} answered {status}: {}", text.trim()))
+            }
+            Err(e) => Exported::Retry(format!("{url}: {}", error_chain(&e))),
         }
     }
+}
+
+/// `error` and its sources, joined: reqwest's own message alone says only "error sending
+/// request".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 struct Worker {
