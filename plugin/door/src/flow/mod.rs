@@ -7,46 +7,18 @@
 //! it has room again. A subscriber that stops reading altogether opens the gates it closed and
 //! drops what passes its limit instead, counted: one stalled client must not stop the others.
 
+mod gate;
+
+pub use gate::{Gate, Pace};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::Notify;
 
-/// A publisher's gate: open unless some subscriber holds it closed.
-#[derive(Debug, Default)]
-pub struct Gate {
-    holders: AtomicUsize,
-    opened: Notify,
-}
-
-impl Gate {
-    /// Whether the publisher may go on.
-    pub fn is_open(&self) -> bool {
-        self.holders.load(Ordering::Acquire) == 0
-    }
-
-    /// Waits until the gate is open.
-    pub async fn opened(&self) {
-        loop {
-            let opened = self.opened.notified();
-            tokio::pin!(opened);
-            opened.as_mut().enable();
-            if self.is_open() {
-                return;
-            }
-            opened.await;
-        }
-    }
-
-    fn close(&self) {
-        self.holders.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn release(&self) {
-        if self.holders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.opened.notify_waiters();
-        }
-    }
+/// What [`gate`] synchronises with: std's atomics and tokio's `Notify` here, shuttle's atomics
+/// in the model check (`plugin/door/tests/gate_model.rs`), which compiles `gate.rs` against
+/// its own `sync`.
+mod sync {
+    pub(super) use std::sync::atomic;
+    pub(super) use tokio::sync::Notify;
 }
 
 /// Every publisher's gate, by publisher id.
@@ -123,51 +95,6 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.release_all();
-    }
-}
-
-/// One batch of a publisher's messages in the router at a time.
-///
-/// The router handles the events of all links in turns of up to 500, and serves subscribers
-/// between turns: a publisher that queued many batches could append more than a filter's log
-/// keeps before any subscriber reads. So each batch ends with a PINGREQ, and the next batch
-/// goes once the router answered it (a round trip of the router's loop).
-#[derive(Debug, Default)]
-pub struct Pace {
-    outstanding: AtomicU32,
-    answered: Notify,
-}
-
-impl Pace {
-    /// A batch (ending with a PINGREQ) went to the router.
-    pub fn sent(&self) {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The router answered a PINGREQ. False when no batch was waiting for it (the answer is
-    /// someone else's).
-    pub fn answered(&self) -> bool {
-        let taken = self
-            .outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if taken {
-            self.answered.notify_waiters();
-        }
-        taken
-    }
-
-    /// Waits until the router answered every batch sent.
-    pub async fn settled(&self) {
-        loop {
-            let answered = self.answered.notified();
-            tokio::pin!(answered);
-            answered.as_mut().enable();
-            if self.outstanding.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            answered.await;
-        }
     }
 }
 
