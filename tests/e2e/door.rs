@@ -3,7 +3,7 @@
 //! rules as mosquitto 2.0 applies them, refusals with a CONNACK, QoS, `$SYS`.
 
 use super::clients::Client4;
-use super::harness::{mosquitto_pub, paho, MosquittoSub, Weir, PATIENCE};
+use super::harness::{mosquitto_pub, paho, wait_for_parked_sessions, MosquittoSub, Weir, PATIENCE};
 use rumqttc::QoS;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -289,7 +289,7 @@ fn a_second_connection_with_the_same_id_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistent_session_keeps_its_subscriptions_and_messages() {
-    let weir = Weir::start();
+    let (weir, metrics) = Weir::start_metered();
     let persistent = |id: &str| {
         let mut options = Client4::options(id, weir.v4);
         options.set_clean_session(false);
@@ -300,7 +300,7 @@ async fn a_persistent_session_keeps_its_subscriptions_and_messages() {
     away.subscribe("mail/#", QoS::AtLeastOnce).await;
     away.client.disconnect().await.unwrap();
     away.wait_closed().await;
-    weir.wait_for_log("client `away` disconnected");
+    wait_for_parked_sessions(metrics, 1);
     let publisher = Client4::connect(Client4::options("sender", weir.v4))
         .await
         .unwrap();

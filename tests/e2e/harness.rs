@@ -74,6 +74,15 @@ impl Weir {
         })
     }
 
+    /// Starts weir as [`Weir::start`] does, with its metrics endpoint on a free port (returned).
+    pub fn start_metered() -> (Weir, u16) {
+        Self::start_with_metrics(|v4, v5, metrics| {
+            format!(
+                "broker:\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{v4}'}}\n    - {{protocol: '5', address: '127.0.0.1:{v5}'}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n"
+            )
+        })
+    }
+
     /// Starts weir with the configuration `yaml(v4_port, v5_port)` and waits until both
     /// listeners accept connections.
     pub fn start_with(yaml: impl FnOnce(u16, u16) -> String) -> Weir {
@@ -506,6 +515,14 @@ pub fn metric(port: u16, sample: &str) -> Option<u64> {
 /// Waits until `condition` holds on the metrics, checking as they change.
 pub fn wait_for_metrics(port: u16, what: &str, condition: impl Fn(&dyn Fn(&str) -> u64) -> bool) {
     wait_for_metrics_within(port, PATIENCE, what, condition)
+}
+
+/// Waits until exactly `count` persistent sessions are parked (`weir_sessions_offline`), as
+/// they are once their clients have gone and before they expire.
+pub fn wait_for_parked_sessions(port: u16, count: u64) {
+    wait_for_metrics(port, &format!("{count} parked session(s)"), |m| {
+        m("weir_sessions_offline") == count
+    })
 }
 
 /// Waits at most `patience` until `condition` holds on the metrics.

@@ -2,7 +2,10 @@
 //! each retain handling, no-local, retain-as-published, message expiry, every publish property
 //! and subscription identifiers.
 
-use super::harness::{metric, mosquitto_pub, paho, repo, MosquittoSub, Weir};
+use super::harness::{
+    metric, mosquitto_pub, paho, repo, wait_for_metrics, wait_for_parked_sessions, MosquittoSub,
+    Weir,
+};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
@@ -194,7 +197,7 @@ fn a_shared_group_spreads_its_messages_and_groups_are_distinct_per_filter() {
 
 #[test]
 fn a_shared_group_prefers_connected_members_and_queues_for_an_away_one() {
-    let weir = Weir::start();
+    let (weir, metrics) = Weir::start_metered();
     let port = weir.v4.to_string();
     let member = |id: &str, persistent: bool| {
         let mut args = vec![
@@ -215,7 +218,7 @@ fn a_shared_group_prefers_connected_members_and_queues_for_an_away_one() {
     };
     let mut away = member("away", true);
     away.kill();
-    weir.wait_for_log("client `away` closed the connection without DISCONNECT");
+    wait_for_parked_sessions(metrics, 1);
     let mut here = member("here", false);
     let publish = |payload: &str| {
         let out = mosquitto_pub(&["-p", &port, "-q", "1", "-t", "work/a", "-m", payload]);
@@ -235,7 +238,7 @@ fn a_shared_group_prefers_connected_members_and_queues_for_an_away_one() {
         ]
     );
     here.kill();
-    weir.wait_for_log("client `here` closed the connection without DISCONNECT");
+    wait_for_metrics(metrics, "`here` gone", |m| m("weir_clients_connected") == 0);
     publish("queued");
     let mut back = member("away", true);
     assert_eq!(back.next_message(), "work/a queued");

@@ -2,7 +2,9 @@
 //! kill -9 past an autosave, with the session's expiry clock going on; a corrupt store moved
 //! aside; a store held by another weir refused with its path.
 
-use super::harness::{free_port, mosquitto_pub, paho, write_file, MosquittoSub, Weir};
+use super::harness::{
+    free_port, metric, mosquitto_pub, paho, wait_for_metrics, write_file, MosquittoSub, Weir,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,6 +21,16 @@ fn start(data: &Path, autosave: u64) -> Result<Weir, String> {
         ),
     );
     Weir::try_spawn(dir, &config, &[], v4, v5)
+}
+
+/// [`start`], with the metrics endpoint on a free port (returned), where saves can be seen.
+fn start_metered(data: &Path, autosave: u64) -> (Weir, u16) {
+    let data = data.display().to_string();
+    Weir::start_with_metrics(move |v4, v5, metrics| {
+        format!(
+            "broker:\n  persistence:\n    path: '{data}'\n    autosave_interval_s: {autosave}\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\nmetrics: {{listen: '127.0.0.1:{metrics}'}}\n"
+        )
+    })
 }
 
 fn retain(weir: &Weir, topic: &str, payload: &str) {
@@ -66,9 +78,11 @@ fn retained_messages_survive_a_restart_by_sigterm() {
 #[test]
 fn after_kill_9_what_the_last_autosave_wrote_is_back() {
     let data = tempfile::tempdir().unwrap();
-    let weir = start(data.path(), 1).unwrap();
+    let (weir, metrics) = start_metered(data.path(), 1);
     retain(&weir, "state/pump", "running");
-    weir.wait_for_log("1 retained messages and 0 sessions saved");
+    wait_for_metrics(metrics, "the retained message saved", |m| {
+        m("weir_store_retained") == 1
+    });
     weir.signal("KILL");
     drop(weir);
     let weir = start(data.path(), 1).unwrap();
@@ -155,22 +169,19 @@ fn a_persistent_session_and_its_queued_messages_survive_sigterm_and_kill_9() {
     );
     drop(weir);
     // After SIGTERM: worker-a finds its session and both messages.
-    let weir = start(data.path(), 1).unwrap();
+    let (weir, metrics) = start_metered(data.path(), 1);
     assert!(weir.log().contains("2 sessions restored"), "{}", weir.log());
     assert_eq!(
         resume(&weir, "worker-a"),
         (true, vec!["first".into(), "second".into()])
     );
-    // While worker-b is still away, one more message, an autosave, then kill -9.
+    // While worker-b is still away, one more message, an autosave, then kill -9. A save under
+    // way may have taken its snapshot before the publish: the one after it did not.
     publish(&weir, "jobs/3", "third");
-    weir.wait_for_log("2 sessions saved");
-    let saves = weir.log().matches("sessions saved").count();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    // One save after the publish above: the one that counted was started before it.
-    while weir.log().matches("sessions saved").count() < saves + 1 {
-        assert!(std::time::Instant::now() < deadline, "no autosave");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let saves = metric(metrics, "weir_store_saves_total").unwrap_or(0);
+    wait_for_metrics(metrics, "two more saves of both sessions", |m| {
+        m("weir_store_saves_total") >= saves + 2 && m("weir_store_sessions") == 2
+    });
     weir.signal("KILL");
     drop(weir);
     let weir = start(data.path(), 1).unwrap();
@@ -213,11 +224,13 @@ fn a_saved_sessions_expiry_clock_goes_on_while_the_broker_is_down() {
 #[test]
 fn a_connected_clients_session_is_saved_by_autosave_and_back_after_kill_9() {
     let data = tempfile::tempdir().unwrap();
-    let weir = start(data.path(), 1).unwrap();
+    let (weir, metrics) = start_metered(data.path(), 1);
     let port = weir.v4.to_string();
     let mut live =
         MosquittoSub::start(&["-p", &port, "-c", "-i", "live-1", "-q", "1", "-t", "jobs/#"]);
-    weir.wait_for_log("1 sessions saved");
+    wait_for_metrics(metrics, "the live session saved", |m| {
+        m("weir_store_sessions") == 1
+    });
     weir.signal("KILL");
     drop(weir);
     live.kill();

@@ -3,7 +3,9 @@
 //! and expires on time.
 
 use super::clients::Client4;
-use super::harness::{metric, mosquitto_pub, paho, MosquittoSub, Weir};
+use super::harness::{
+    metric, mosquitto_pub, paho, wait_for_metrics, wait_for_parked_sessions, MosquittoSub, Weir,
+};
 use rumqttc::QoS;
 
 fn broker_with(extra: &str) -> (Weir, u16) {
@@ -50,7 +52,7 @@ fn a_session_queues_messages_across_a_client_restart_and_counts_what_it_cannot_k
     let (weir, metrics) = broker_with("  max_queued_messages: 4\n");
     let mut sub = keeper(weir.v4);
     sub.kill();
-    weir.wait_for_log("client `keeper` closed the connection without DISCONNECT");
+    wait_for_parked_sessions(metrics, 1);
     for n in 1..=5 {
         publish(weir.v4, "1", "box/a", &format!("m{n}"));
     }
@@ -74,7 +76,7 @@ fn queue_qos0_messages_keeps_qos0_for_offline_sessions() {
     let (weir, metrics) = broker_with("  queue_qos0_messages: true\n");
     let mut sub = keeper(weir.v4);
     sub.kill();
-    weir.wait_for_log("client `keeper` closed the connection without DISCONNECT");
+    wait_for_parked_sessions(metrics, 1);
     publish(weir.v4, "0", "box/b", "kept");
     let mut back = keeper(weir.v4);
     assert_eq!(back.next_message(), "box/b kept");
@@ -83,7 +85,7 @@ fn queue_qos0_messages_keeps_qos0_for_offline_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unacknowledged_delivery_is_resent_with_dup_after_a_reconnect() {
-    let weir = Weir::start();
+    let (weir, metrics) = Weir::start_metered();
     let options = || {
         let mut options = Client4::options("forgetful", weir.v4);
         options.set_clean_session(false);
@@ -97,7 +99,7 @@ async fn an_unacknowledged_delivery_is_resent_with_dup_after_a_reconnect() {
     assert!(!first.dup);
     // Gone without acknowledging it.
     client.crash();
-    weir.wait_for_log("client `forgetful` closed the connection without DISCONNECT");
+    wait_for_parked_sessions(metrics, 1);
     let mut back = Client4::connect(options()).await.unwrap();
     assert!(back.session_present);
     let again = back.next().await;
@@ -124,7 +126,9 @@ fn an_mqtt5_session_expires_on_time_and_counts_what_it_held() {
     );
     assert_eq!(connack["rc"], 0, "{connack}");
     publish(weir.v4, "1", "exp/a", "too late");
-    weir.wait_for_log("session of `expiring` expired (1 messages not delivered)");
+    wait_for_metrics(metrics, "the session expired with 1 message", |m| {
+        m("weir_sessions_offline") == 0 && m(r#"weir_client_dropped_total{client="expiring"}"#) == 1
+    });
     let waited = left.elapsed();
     assert!(
         waited >= std::time::Duration::from_secs(2) && waited < std::time::Duration::from_secs(4),

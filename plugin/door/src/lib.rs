@@ -71,7 +71,7 @@ use stats::Stats;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use sys::Sys;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -246,11 +246,12 @@ impl Door {
             .max_connections
             .saturating_mul(2)
             .saturating_add(INTERNAL_LINKS);
+        let stats = Arc::new(Stats::default());
         let shared = Arc::new(Shared {
             router: Router::spawn(config.router, links),
-            registry: Registry::default(),
+            registry: Registry::counting_parked(stats.sessions_offline.clone()),
             gates: Gates::default(),
-            stats: Arc::new(Stats::default()),
+            stats,
             sys: Sys::default(),
             logs: logs::Logs::default(),
             lag: logs::LagLimits::for_router(
@@ -282,6 +283,9 @@ impl Door {
                 shared.stats.retained.store(count as u64, Relaxed);
                 let sessions = store.load_sessions()?;
                 let restored = runtime.block_on(saved::restore(&shared, sessions));
+                let in_store = &shared.stats.store;
+                in_store.retained.store(count as u64, Relaxed);
+                in_store.sessions.store(restored as u64, Relaxed);
                 tracing::info!(
                     "store {}: {count} retained messages and {restored} sessions restored",
                     store.path().display()
@@ -406,23 +410,19 @@ async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration
     }
 }
 
-/// Publishes `$SYS` every `sys_interval` and counts parked sessions every second (each ends
-/// itself when it expires).
+/// Publishes `$SYS` every `sys_interval` (zero: never, and this task ends at once).
 async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut next_sys = Instant::now();
+    if sys_interval.is_zero() {
+        return;
+    }
+    let mut tick = tokio::time::interval(sys_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shared.reading.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = Instant::now();
-        if !sys_interval.is_zero() && now >= next_sys {
-            shared.sys.update(&shared.stats, &shared.registry);
-            next_sys = now + sys_interval;
-        }
-        let (offline, _, _) = shared.registry.offline();
-        shared.stats.sessions_offline.store(offline, Relaxed);
+        shared.sys.update(&shared.stats, &shared.registry);
     }
 }
 

@@ -14,6 +14,7 @@ use super::session::parked;
 use super::shared::{self, Mailbox, Member};
 use super::store::{Store, StoreError, StoredSession};
 use super::Shared;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -72,23 +73,28 @@ pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
 
 /// Writes `snapshot`; on an error the retained messages are marked for the next save.
 pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
-    let written = (|| -> Result<(usize, usize), StoreError> {
+    let written = (|| -> Result<(Option<usize>, usize), StoreError> {
         let retained = match &snapshot.retained {
             Some(messages) => {
                 store.save_retained(messages)?;
-                messages.len()
+                Some(messages.len())
             }
-            None => 0,
+            None => None,
         };
         store.save_sessions(&snapshot.sessions)?;
         Ok((retained, snapshot.sessions.len()))
     })();
     match written {
-        Ok((retained, sessions)) => tracing::info!(
-            "store {}: {retained} retained messages and {sessions} sessions saved",
-            store.path().display()
-        ),
+        Ok((retained, sessions)) => {
+            shared.stats.store.saved(retained, sessions);
+            tracing::info!(
+                "store {}: {} retained messages and {sessions} sessions saved",
+                store.path().display(),
+                retained.unwrap_or(0)
+            )
+        }
         Err(e) => {
+            shared.stats.store.save_errors.fetch_add(1, Relaxed);
             tracing::error!("{e}");
             if snapshot.retained.is_some() {
                 shared.retained.mark_changed();

@@ -20,8 +20,9 @@ pub struct Stats {
     pub started: Instant,
     /// Clients connected now.
     pub clients_connected: AtomicU64,
-    /// Persistent sessions whose client is away.
-    pub sessions_offline: AtomicU64,
+    /// Persistent sessions whose client is away, kept by the session registry as sessions
+    /// park, resume and expire.
+    pub sessions_offline: Arc<AtomicU64>,
     /// MQTT packets received.
     pub packets_received: AtomicU64,
     /// MQTT packets sent.
@@ -50,7 +51,66 @@ pub struct Stats {
     pub acl_denied_subscriptions: AtomicU64,
     /// Deliveries the ACL refused (a topic the subscriber may not read).
     pub acl_denied_deliveries: AtomicU64,
+    /// What the saves to the store (`broker.persistence`) wrote.
+    pub store: StoreStats,
     clients: Mutex<ClientDrops>,
+}
+
+/// What the saves of retained messages and sessions to the store wrote: a test or an operator
+/// can see a save happen without reading the log.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Saves that reached the disk: autosaves, and the last one at shutdown.
+    pub saves: AtomicU64,
+    /// Saves that failed (the error is in the log).
+    pub save_errors: AtomicU64,
+    /// Retained messages in the store, as the last save that changed them wrote them.
+    pub retained: AtomicU64,
+    /// Sessions in the store, as the last save wrote them.
+    pub sessions: AtomicU64,
+}
+
+impl StoreStats {
+    /// A save wrote `sessions` sessions and, if they had changed, `retained` retained messages.
+    pub fn saved(&self, retained: Option<usize>, sessions: usize) {
+        if let Some(retained) = retained {
+            self.retained.store(retained as u64, Relaxed);
+        }
+        self.sessions.store(sessions as u64, Relaxed);
+        self.saves.fetch_add(1, Relaxed);
+    }
+
+    fn write_prometheus(&self, out: &mut Exposition) {
+        let metrics = [
+            (
+                "weir_store_saves_total",
+                Kind::Counter,
+                "Saves of retained messages and sessions that reached the disk (autosaves and the last one at shutdown).",
+                &self.saves,
+            ),
+            (
+                "weir_store_save_errors_total",
+                Kind::Counter,
+                "Saves to the store that failed; the error is in the log.",
+                &self.save_errors,
+            ),
+            (
+                "weir_store_retained",
+                Kind::Gauge,
+                "Retained messages in the store, as the last save that changed them wrote them.",
+                &self.retained,
+            ),
+            (
+                "weir_store_sessions",
+                Kind::Gauge,
+                "Persistent sessions in the store, as the last save wrote them.",
+                &self.sessions,
+            ),
+        ];
+        for (name, kind, help, value) in metrics {
+            out.single(name, kind, help, value.load(Relaxed));
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -64,7 +124,7 @@ impl Default for Stats {
         Stats {
             started: Instant::now(),
             clients_connected: AtomicU64::new(0),
-            sessions_offline: AtomicU64::new(0),
+            sessions_offline: Arc::new(AtomicU64::new(0)),
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -79,6 +139,7 @@ impl Default for Stats {
             acl_denied_deliveries: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             expired: AtomicU64::new(0),
+            store: StoreStats::default(),
             clients: Mutex::new(ClientDrops::default()),
         }
     }
@@ -257,6 +318,7 @@ impl Stats {
         for (name, kind, help, value) in self.totals() {
             out.single(&format!("weir_{name}"), kind, help, value.load(Relaxed));
         }
+        self.store.write_prometheus(out);
         let name = "weir_client_dropped_total";
         out.family(name, Kind::Counter, "Messages dropped, per client.");
         let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());

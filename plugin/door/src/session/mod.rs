@@ -15,7 +15,7 @@ use super::control::Control;
 use parked::ParkedHandle;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
@@ -117,9 +117,20 @@ pub struct Registry {
     wills: Mutex<HashMap<String, (u64, CancellationToken)>>,
     /// Tells parked sessions apart (a session parked again after a resume is another one).
     generations: AtomicU64,
+    /// How many sessions are parked now, changed with `entries` (the `weir_sessions_offline`
+    /// gauge, shared with the broker's stats).
+    parked: Arc<AtomicU64>,
 }
 
 impl Registry {
+    /// A registry that keeps `parked` equal to the number of parked sessions.
+    pub fn counting_parked(parked: Arc<AtomicU64>) -> Registry {
+        Registry {
+            parked,
+            ..Registry::default()
+        }
+    }
+
     /// Claims `client_id` for connection `connection`. A clean start discards a saved session.
     pub fn claim(
         &self,
@@ -150,6 +161,9 @@ impl Registry {
             Some(Entry::Offline(parked)) => (Some(parked), None),
             None => (None, None),
         };
+        if resumed.is_some() || discarded.is_some() {
+            self.parked.fetch_sub(1, Relaxed);
+        }
         entries.insert(
             client_id.to_string(),
             Entry::Live(Live {
@@ -177,8 +191,13 @@ impl Registry {
             return parked;
         }
         match parked {
-            Some(parked) => entries.insert(client_id.to_string(), Entry::Offline(parked)),
-            None => entries.remove(client_id),
+            Some(parked) => {
+                entries.insert(client_id.to_string(), Entry::Offline(parked));
+                self.parked.fetch_add(1, Relaxed);
+            }
+            None => {
+                entries.remove(client_id);
+            }
         };
         None
     }
@@ -195,6 +214,7 @@ impl Registry {
         let found = matches!(entries.get(client_id), Some(Entry::Offline(parked)) if parked.generation == generation);
         if found {
             entries.remove(client_id);
+            self.parked.fetch_sub(1, Relaxed);
         }
         found
     }
@@ -276,6 +296,7 @@ impl Registry {
             return Some(parked);
         }
         entries.insert(client_id.to_string(), Entry::Offline(parked));
+        self.parked.fetch_add(1, Relaxed);
         None
     }
 
