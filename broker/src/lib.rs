@@ -19,6 +19,7 @@ pub mod metrics_endpoint;
 pub mod passwd;
 pub mod reconfigure;
 pub mod registry;
+pub mod reloads;
 pub mod server;
 pub mod shutdown;
 pub mod state;

@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use weir::cli::{BridgeCommand, Cli, Command, ConfigCommand, GraphCommand, ModuleCommand, RunArgs};
 use weir::config::{WeirConfig, DEFAULT_CONFIG};
@@ -122,11 +123,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // Bridges start before clients are accepted, and bring messages in to the graphs.
     broker.door().set_graphs(graphs.routes.clone());
     let bridges = weir::bridges::start(&config, &broker)?;
+    let reloads = Arc::new(weir::reloads::Reloads::default());
     let scrape = weir::metrics_endpoint::Scrape {
         broker: broker.door().stats(),
         graphs: graphs.catalog.clone(),
         state_store: state_metrics,
         bridges: Some(bridges.clone()),
+        reloads: reloads.clone(),
     };
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, scrape.clone())?;
@@ -134,13 +137,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     weir::telemetry::start(&config.telemetry, scrape)?;
     broker.door_mut().open(graphs.routes.clone(), services);
     // Watching before saying ready: a file changed once weir is ready is seen.
-    let mut live = Reconfigure::start(args.config.clone(), config, signals.sender());
+    let mut live = Reconfigure::start(
+        args.config.clone(),
+        config,
+        signals.sender(),
+        reloads.clone(),
+    );
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
     let signal = loop {
         match signals.wait() {
             Signal::Hangup => {
-                broker.reload_security();
+                broker.reload_security(&reloads);
                 live.reload(&mut graphs, &bridges);
             }
             Signal::FilesChanged => live.reload(&mut graphs, &bridges),

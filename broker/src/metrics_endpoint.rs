@@ -1,6 +1,7 @@
 //! The metrics endpoint: Prometheus text at `GET /metrics`.
 
 use crate::graphs::Catalog;
+use crate::reloads::Reloads;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct Scrape {
     pub state_store: Option<Arc<ServiceMetrics>>,
     /// The bridges' counters.
     pub bridges: Option<Arc<Bridges>>,
+    /// Reloads applied and refused.
+    pub reloads: Arc<Reloads>,
 }
 
 impl Scrape {
@@ -37,6 +40,7 @@ impl Scrape {
         if let Some(bridges) = &self.bridges {
             weir_plugin::bridge::metrics::write_prometheus(&bridges.snapshots(), &mut text);
         }
+        self.reloads.write_prometheus(&mut text);
         text.finish()
     }
 }

@@ -6,10 +6,12 @@
 
 use crate::config::WeirConfig;
 use crate::graphs::{needs_restart, RunningGraphs};
+use crate::reloads::{Reloadable, Reloads};
 use crate::shutdown::Signal;
 use crate::watch::{FileWatcher, Interest};
 use std::path::PathBuf;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Instant;
 use weir_plugin::bridge::Bridges;
 
@@ -18,15 +20,18 @@ pub struct Reconfigure {
     file: Option<PathBuf>,
     applied: WeirConfig,
     watcher: Option<FileWatcher>,
+    reloads: Arc<Reloads>,
 }
 
 impl Reconfigure {
     /// Watches the files of `applied` (read from `file`, or the embedded default), posting
     /// changes to `notify`. Without a watch (the system refused one), SIGHUP still reloads.
+    /// Each reload is counted in `reloads`.
     pub fn start(
         file: Option<PathBuf>,
         applied: WeirConfig,
         notify: mpsc::Sender<Signal>,
+        reloads: Arc<Reloads>,
     ) -> Reconfigure {
         let interest = Interest::of(&applied, file.as_deref());
         let watcher = match FileWatcher::start(interest, notify) {
@@ -40,6 +45,7 @@ impl Reconfigure {
             file,
             applied,
             watcher,
+            reloads,
         }
     }
 
@@ -62,6 +68,7 @@ impl Reconfigure {
                 let error = format!("configuration not reloaded: {e}");
                 tracing::error!("{error}; the running graphs go on");
                 graphs.report_error(&error);
+                self.reloads.count(Reloadable::Configuration, false, 1);
                 return;
             }
         };
@@ -81,6 +88,11 @@ impl Reconfigure {
             done.removed.len(),
             done.failed.len()
         );
+        self.reloads.count(Reloadable::Configuration, true, 1);
+        let graphs_applied = done.added.len() + done.replaced.len();
+        self.reloads.count(Reloadable::Graph, true, graphs_applied);
+        self.reloads
+            .count(Reloadable::Graph, false, done.failed.len());
         self.applied = config;
     }
 }

@@ -2,6 +2,7 @@
 //! layer (`weir_plugin::door`), which runs rumqttd's router behind Weir's own listeners.
 
 use crate::config::{AuthConfig, BrokerConfig, ListenerConfig};
+use crate::reloads::{Reloadable, Reloads};
 use std::sync::Arc;
 use std::time::Duration;
 use weir_plugin::door::{self, Door, DoorError};
@@ -160,10 +161,13 @@ impl Broker {
 
     /// Reads the password, ACL, certificate and key files again (SIGHUP). A file that fails
     /// to parse keeps its previous version, and the error is logged; connections stay up
-    /// either way (new TLS handshakes use the new certificate).
-    pub fn reload_security(&self) {
+    /// either way (new TLS handshakes use the new certificate). Each file read is counted in
+    /// `reloads`.
+    pub fn reload_security(&self, reloads: &Reloads) {
         for (name, source) in &self.certificates {
-            match source.reload() {
+            let result = source.reload();
+            reloads.count(Reloadable::Certificate, result.is_ok(), 1);
+            match result {
                 Ok(()) => tracing::info!(listener = %name, "TLS certificate and key reloaded"),
                 Err(e) => {
                     tracing::error!(listener = %name, "{e}: keeping the previous TLS configuration")
@@ -173,7 +177,11 @@ impl Broker {
         let mut done = std::collections::HashSet::new();
         for source in &self.passwords {
             let first = done.insert(source.path().to_path_buf());
-            match source.reload() {
+            let result = source.reload();
+            if first {
+                reloads.count(Reloadable::PasswordFile, result.is_ok(), 1);
+            }
+            match result {
                 Ok(users) if first => tracing::info!(
                     "password file {} reloaded: {users} users",
                     source.path().display()
@@ -185,7 +193,11 @@ impl Broker {
         }
         for source in &self.acls {
             let first = done.insert(source.path().to_path_buf());
-            match source.reload() {
+            let result = source.reload();
+            if first {
+                reloads.count(Reloadable::AclFile, result.is_ok(), 1);
+            }
+            match result {
                 Ok(()) if first => {
                     tracing::info!("ACL file {} reloaded", source.path().display())
                 }

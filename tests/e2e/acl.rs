@@ -3,7 +3,8 @@
 //! graph itself publishes them; refusals answered as mosquitto does and counted.
 
 use super::harness::{
-    free_port, metric, modules_dir, mosquitto_pub, repo, write_file, MosquittoSub, Weir,
+    free_port, metric, modules_dir, mosquitto_pub, repo, wait_for_reloads, write_file,
+    MosquittoSub, Weir,
 };
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -202,12 +203,12 @@ fn sighup_reloads_the_password_and_acl_files_and_keeps_connections() {
         .unwrap();
     assert!(status.success());
     let acl = write_file(dir.path(), "acl", "user alice\ntopic readwrite a/#\n");
-    let (v4, v5) = (free_port(), free_port());
+    let (v4, v5, metrics) = (free_port(), free_port(), free_port());
     let config = write_file(
         dir.path(),
         "weir.yaml",
         &format!(
-            "broker:\n  auth:\n    password_file: passwd\n    acl_file: acl\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n"
+            "metrics: {{listen: '127.0.0.1:{metrics}'}}\nbroker:\n  auth:\n    password_file: passwd\n    acl_file: acl\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n"
         ),
     );
     let weir = Weir::spawn(dir, &config, &[], v4, v5);
@@ -245,14 +246,15 @@ fn sighup_reloads_the_password_and_acl_files_and_keeps_connections() {
     )
     .unwrap();
     weir.signal("HUP");
-    weir.wait_for_log("ACL file");
+    wait_for_reloads(metrics, "acl_file", "applied", 1);
+    wait_for_reloads(metrics, "password_file", "applied", 1);
     assert!(bob_publishes("a/secret"));
     assert!(bob_publishes("a/open"));
     assert_eq!(alice.next_message(), "a/open hi");
     // A file that does not parse leaves the rules in force.
     std::fs::write(&acl, "allow everything\n").unwrap();
     weir.signal("HUP");
-    weir.wait_for_log("keeping the previous version");
+    wait_for_reloads(metrics, "acl_file", "refused", 1);
     assert!(
         weir.log().contains("acl:1:1: unknown keyword `allow`"),
         "{}",

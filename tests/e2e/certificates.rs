@@ -2,7 +2,7 @@
 //! another CA), the certificate's name as the username for the ACL, TLS 1.2 and 1.3 by IP
 //! address with mosquitto's clients, and certificates replaced on SIGHUP.
 
-use super::harness::{free_port, mosquitto_pub, write_file, MosquittoSub, Weir};
+use super::harness::{free_port, mosquitto_pub, wait_for_reloads, write_file, MosquittoSub, Weir};
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, SanType,
@@ -59,16 +59,16 @@ impl Ca {
 
 /// Weir with a plain listener (`v4`) and a TLS one (`v5`) configured with `tls` (the lines
 /// under `tls:`, indented eight spaces) and `auth` (the TLS listener's own, indented six).
-fn start(dir: tempfile::TempDir, tls: &str, auth: &str) -> Weir {
-    let (plain, secure) = (free_port(), free_port());
+fn start(dir: tempfile::TempDir, tls: &str, auth: &str) -> (Weir, u16) {
+    let (plain, secure, metrics) = (free_port(), free_port(), free_port());
     let config = write_file(
         dir.path(),
         "weir.yaml",
         &format!(
-            "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{plain}'}}\n    - protocol: mqtt\n      address: 127.0.0.1:{secure}\n{auth}      tls:\n        cert: server.pem\n        key: server.key\n{tls}"
+            "metrics: {{listen: '127.0.0.1:{metrics}'}}\nbroker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{plain}'}}\n    - protocol: mqtt\n      address: 127.0.0.1:{secure}\n{auth}      tls:\n        cert: server.pem\n        key: server.key\n{tls}"
         ),
     );
-    Weir::spawn(dir, &config, &[], plain, secure)
+    (Weir::spawn(dir, &config, &[], plain, secure), metrics)
 }
 
 /// Whether mosquitto_pub, trusting `ca` and presenting `client` (FILE.pem/FILE.key) if any,
@@ -107,7 +107,7 @@ fn required_client_certificates_are_verified_against_the_ca() {
     ca.issue(dir.path(), "device", "device-1", false);
     other.issue(dir.path(), "stranger", "device-1", false);
     let path = dir.path().to_path_buf();
-    let weir = start(
+    let (weir, _) = start(
         dir,
         "        ca: ca.pem\n        require_certificate: true\n",
         "",
@@ -148,7 +148,7 @@ fn the_certificates_name_is_the_username_for_the_acl() {
         "user alice\ntopic readwrite alice/#\nuser bob\ntopic read alice/#\n",
     );
     let path = dir.path().to_path_buf();
-    let weir = start(
+    let (weir, _) = start(
         dir,
         "        ca: ca.pem\n        require_certificate: true\n        use_identity_as_username: true\n",
         "      auth:\n        allow_anonymous: false\n        acl_file: acl\n",
@@ -209,12 +209,12 @@ fn sighup_replaces_the_servers_certificate() {
     new.write(dir.path(), "new");
     old.issue(dir.path(), "server", "localhost", true);
     let path = dir.path().to_path_buf();
-    let weir = start(dir, "", "");
+    let (weir, metrics) = start(dir, "", "");
     assert!(publishes(&path, weir.v5, "old", None, &[]));
     assert!(!publishes(&path, weir.v5, "new", None, &[]));
     new.issue(&path, "server", "localhost", true);
     weir.signal("HUP");
-    weir.wait_for_log("TLS certificate and key reloaded");
+    wait_for_reloads(metrics, "certificate", "applied", 1);
     assert!(publishes(&path, weir.v5, "new", None, &[]));
     assert!(!publishes(&path, weir.v5, "old", None, &[]));
 }

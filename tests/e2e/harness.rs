@@ -517,6 +517,25 @@ pub fn wait_for_metrics(port: u16, what: &str, condition: impl Fn(&dyn Fn(&str) 
     wait_for_metrics_within(port, PATIENCE, what, condition)
 }
 
+/// How many reloads of `what` ended with `outcome` (`weir_reloads_total`).
+pub fn reloads(port: u16, what: &str, outcome: &str) -> u64 {
+    metric(
+        port,
+        &format!(r#"weir_reloads_total{{what="{what}",outcome="{outcome}"}}"#),
+    )
+    .unwrap_or(0)
+}
+
+/// Waits until at least `count` reloads of `what` (`configuration`, `graph`, `certificate`,
+/// `password_file`, `acl_file`) ended with `outcome` (`applied` or `refused`).
+pub fn wait_for_reloads(port: u16, what: &str, outcome: &str, count: u64) {
+    wait_for_metrics(port, &format!("{count} {what} reload(s) {outcome}"), |m| {
+        m(&format!(
+            r#"weir_reloads_total{{what="{what}",outcome="{outcome}"}}"#
+        )) >= count
+    })
+}
+
 /// Waits until exactly `count` persistent sessions are parked (`weir_sessions_offline`), as
 /// they are once their clients have gone and before they expire.
 pub fn wait_for_parked_sessions(port: u16, count: u64) {

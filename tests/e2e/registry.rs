@@ -4,7 +4,8 @@
 
 use super::certificates::Ca;
 use super::harness::{
-    free_port, modules_dir, mosquitto_pub, repo, run_weir_with, write_file, MosquittoSub, Weir,
+    free_port, modules_dir, mosquitto_pub, repo, run_weir_with, wait_for_reloads, write_file,
+    MosquittoSub, Weir,
 };
 use super::services::{oras_push, Registry};
 use std::ffi::OsStr;
@@ -314,9 +315,9 @@ fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_
     );
 
     let start = |work: &Path| {
-        Weir::start_with(|v4, v5| {
+        Weir::start_with_metrics(|v4, v5, metrics| {
             format!(
-                "broker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n\
+                "metrics: {{listen: '127.0.0.1:{metrics}'}}\nbroker:\n  listeners:\n    - {{protocol: mqtt, address: '127.0.0.1:{v4}'}}\n    - {{protocol: mqtt, address: '127.0.0.1:{v5}'}}\n\
                  modules:\n  directories: []\n  cache_dir: '{}'\n  registries:\n    '{host}': {{insecure: true}}\n\
                  graphs:\n  - {{name: g, definition: 'oci://{graph}', source: [in], sink: {{topic: out}}}}\n",
                 work.join("oci").display()
@@ -324,7 +325,7 @@ fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_
         })
     };
     let reading = r#"{"temperature":{"value":212,"unit":"F"}}"#;
-    let weir = start(work.path());
+    let (weir, metrics) = start(work.path());
     let port = weir.v4.to_string();
     let mut out = MosquittoSub::start(&["-p", &port, "-t", "out"]);
     mosquitto_pub(&["-p", &port, "-t", "in", "-m", reading]);
@@ -342,7 +343,7 @@ fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_
         &cache,
     );
     weir.signal("HUP");
-    weir.wait_for_log("graph `g` reloaded");
+    wait_for_reloads(metrics, "graph", "applied", 1);
     mosquitto_pub(&["-p", &port, "-t", "in", "-m", reading]);
     assert_eq!(unit(&out.next_message()), "C");
     drop(out);
@@ -350,7 +351,7 @@ fn a_graph_from_the_registry_runs_follows_a_moved_tag_on_sighup_and_starts_from_
 
     // With the registry gone, a restart runs what the tags named when last pulled.
     registry.stop();
-    let weir = start(work.path());
+    let (weir, _) = start(work.path());
     assert!(
         weir.log().contains("cannot reach the registry"),
         "{}",

@@ -23,23 +23,24 @@ fn built(module: &str) -> PathBuf {
     Path::new(&modules_dir()).join(format!("{module}.wasm"))
 }
 
-fn config(v4: u16, v5: u16, modules: &Path, graphs: &str) -> String {
+fn config(v4: u16, v5: u16, metrics: u16, modules: &Path, graphs: &str) -> String {
     format!(
         "broker:\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{v4}'}}\n    - {{protocol: '5', address: '127.0.0.1:{v5}'}}\n\
+         metrics: {{listen: '127.0.0.1:{metrics}'}}\n\
          modules: {{directories: ['{}']}}\ngraphs:\n{graphs}",
         modules.display()
     )
 }
 
 /// Weir with graph `live` (definition `graph`, modules from `modules`) from `in` to `out`,
-/// results at `qos`.
-fn live_graph(modules: &Path, graph: &Path, qos: u8) -> Weir {
-    Weir::start_with(|v4, v5| {
+/// results at `qos`; and its metrics port.
+fn live_graph(modules: &Path, graph: &Path, qos: u8) -> (Weir, u16) {
+    Weir::start_with_metrics(|v4, v5, metrics| {
         let binding = format!(
             "  - {{name: live, definition: '{}', source: [in], sink: {{topic: out, qos: {qos}}}}}\n",
             graph.display()
         );
-        config(v4, v5, modules, &binding)
+        config(v4, v5, metrics, modules, &binding)
     })
 }
 
@@ -63,7 +64,7 @@ fn a_module_replaced_five_times_under_a_qos1_stream_loses_and_repeats_nothing() 
     let step = modules.join("step.wasm");
     std::fs::copy(built("echo"), &step).unwrap();
     let graph = definition(work.path(), "live.yaml", "step");
-    let weir = live_graph(&modules, &graph, 1);
+    let (weir, metrics) = live_graph(&modules, &graph, 1);
     let port = weir.v4.to_string();
     let mut out = MosquittoSub::start(&["-p", &port, "-t", "out", "-q", "1"]);
     // A steady QoS 1 stream, about one reading a millisecond, on one connection.
@@ -89,7 +90,7 @@ fn a_module_replaced_five_times_under_a_qos1_stream_loses_and_repeats_nothing() 
             "echo"
         };
         std::fs::copy(built(next), &step).unwrap();
-        weir.wait_for_log_count("graph `live` reloaded", round);
+        wait_for_reloads(metrics, "graph", "applied", round);
     }
     assert!(
         !feeding.is_finished(),
@@ -125,10 +126,13 @@ fn a_broken_definition_leaves_the_running_version_and_its_status_says_where() {
     let work = tempfile::tempdir().unwrap();
     let graph = definition(work.path(), "live.yaml", "echo");
     let modules = PathBuf::from(modules_dir());
-    let weir = live_graph(&modules, &graph, 0);
+    let (weir, metrics) = live_graph(&modules, &graph, 0);
     let port = weir.v4.to_string();
     std::fs::write(&graph, "metadata: {name: live\noperations: [").unwrap();
-    weir.wait_for_log("graph `live` not reloaded, the running version goes on");
+    wait_for_reloads(metrics, "graph", "refused", 1);
+    assert!(weir
+        .log()
+        .contains("graph `live` not reloaded, the running version goes on"));
     let mut status = MosquittoSub::start(&["-p", &port, "-t", "$weir/status/live"]);
     let report: Value = serde_json::from_str(&status.next_message()).unwrap();
     assert_eq!(report["state"], "running");
@@ -164,13 +168,14 @@ fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
         )
     };
     let (a, b) = (binding("a", "a"), binding("b", "b"));
-    let mut weir = Weir::start_with(|v4, v5| config(v4, v5, &modules, &a));
+    let (mut weir, metrics) =
+        Weir::start_with_metrics(|v4, v5, metrics| config(v4, v5, metrics, &modules, &a));
     let file = weir.dir.path().join("weir.yaml");
     let port = weir.v4.to_string();
     let mut out = MosquittoSub::start(&["-p", &port, "-t", "+", "-t", "+/+", "-v"]);
     std::fs::write(
         &file,
-        config(weir.v4, weir.v5, &modules, &format!("{a}{b}")),
+        config(weir.v4, weir.v5, metrics, &modules, &format!("{a}{b}")),
     )
     .unwrap();
     wait_for_state(&port, "b", "running");
@@ -181,9 +186,10 @@ fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
     assert_eq!(got, ["b 1", "b-out 1"]);
     // A configuration that does not load changes nothing and says where.
     std::fs::write(&file, "graphs: [\n").unwrap();
-    weir.wait_for_log("configuration not reloaded: ");
+    wait_for_reloads(metrics, "configuration", "refused", 1);
+    assert!(weir.log().contains("configuration not reloaded: "));
     assert!(weir.log().contains("weir.yaml:2:1"), "{}", weir.log());
-    std::fs::write(&file, config(weir.v4, weir.v5, &modules, &b)).unwrap();
+    std::fs::write(&file, config(weir.v4, weir.v5, metrics, &modules, &b)).unwrap();
     wait_for_state(&port, "a", "stopped");
     assert!(weir
         .log()
@@ -192,8 +198,12 @@ fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
     assert_eq!(out.next_message(), "a 2");
     assert!(out.nothing_more(), "a removed graph still ran");
     // SIGHUP reads the files again too (here, nothing changed).
+    let before = reloads(metrics, "configuration", "applied");
     weir.signal("HUP");
-    weir.wait_for_log("0 graphs started, 0 replaced, 0 removed, 0 refused");
+    wait_for_reloads(metrics, "configuration", "applied", before + 1);
+    assert!(weir
+        .log()
+        .contains("0 graphs started, 0 replaced, 0 removed, 0 refused"));
     let (exit, _) = weir.stop_with("TERM");
     assert!(exit.success());
 }
