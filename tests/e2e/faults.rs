@@ -210,7 +210,14 @@ fn a_runaway_graph_under_back_pressure_does_not_stall_a_good_one() {
         let args = ["-p", spin_port.as_str(), "-q", "1", "-t", "spin"];
         mosquitto_pub_lines(&args, (0..RUNAWAY).map(|_| "loop".to_string()));
     });
-    weir.wait_for_log("ran past its time limit");
+    wait_for_metrics(metrics, "a runaway message dead-lettered", |read| {
+        read(r#"weir_graph_dead_letters_total{graph="runaway"}"#) >= 1
+    });
+    assert!(
+        weir.log().contains("ran past its time limit"),
+        "{}",
+        weir.log()
+    );
     let args = ["-p", port.as_str(), "-q", "1", "-t", "in"];
     mosquitto_pub_lines(&args, (0..GOOD).map(|n| n.to_string()));
     assert_eq!(

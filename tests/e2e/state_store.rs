@@ -3,7 +3,9 @@
 //! `weir`: commands, fencing tokens, expiry, key notifications, the leased lock, and state
 //! shared with modules.
 
-use crate::harness::{metric, modules_dir, mosquitto_pub, write_file, MosquittoSub, Weir};
+use crate::harness::{
+    metric, modules_dir, mosquitto_pub, wait_for_metrics, write_file, MosquittoSub, Weir,
+};
 use azure_iot_operations_mqtt::aio::connection_settings::MqttConnectionSettingsBuilder;
 use azure_iot_operations_mqtt::session::{Session, SessionExitHandle, SessionOptionsBuilder};
 use azure_iot_operations_protocol::application::ApplicationContextBuilder;
@@ -501,11 +503,12 @@ fn requests_from_other_clients_are_answered_or_counted() {
     let mut everything = MosquittoSub::start(&["-p", &port, "-t", "#", "-v"]);
     let sent = mosquitto_pub(&["-p", &port, "-q", "1", "-t", topic, "-m", "x"]);
     assert!(sent.status.success());
-    weir.wait_for_log("state store request without a valid response topic");
-    assert_eq!(
-        metric(metrics, "weir_state_store_unanswerable_total"),
-        Some(1)
-    );
+    wait_for_metrics(metrics, "the request counted as unanswerable", |read| {
+        read("weir_state_store_unanswerable_total") == 1
+    });
+    assert!(weir
+        .log()
+        .contains("state store request without a valid response topic"));
     assert_eq!(metric(metrics, "weir_state_store_errors_total"), Some(1));
     let leaked = everything.count(1, Duration::from_millis(300));
     assert_eq!(leaked, 0, "requests are not routed to subscribers");
