@@ -10,10 +10,10 @@ use crate::server::Broker;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
-use weir_plugin::bridge::config::QueueLimits;
-use weir_plugin::bridge::metrics::BridgeMetrics;
-use weir_plugin::bridge::queue::BridgeStore;
-use weir_plugin::bridge::Bridges;
+use weir_door::bridge::config::QueueLimits;
+use weir_door::bridge::metrics::BridgeMetrics;
+use weir_door::bridge::queue::BridgeStore;
+use weir_door::bridge::Bridges;
 
 /// Where `config`'s bridges keep their queues.
 pub fn queue_dir(config: &WeirConfig) -> PathBuf {

@@ -7,11 +7,11 @@ use crate::registry::load_definition;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use weir_plugin::engine;
-use weir_plugin::graph::OperationType;
-use weir_plugin::oci::names_registry;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
+use weir_engine as engine;
+use weir_graph::OperationType;
+use weir_oci::names_registry;
+use weir_state::StateStore;
+use weir_wasm::{RuntimeConfig, WasmRuntime};
 
 /// Prints the graph, or every problem found; fails when there is one.
 pub fn check(

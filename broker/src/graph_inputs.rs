@@ -11,12 +11,12 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use weir_plugin::engine;
-use weir_plugin::graph::{Graph, ModuleSources};
-use weir_plugin::schema::ModuleSchema;
-use weir_plugin::state::seed::StateSeed;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{OperatorModule, RuntimeConfig, WasmRuntime};
+use weir_engine as engine;
+use weir_graph::{Graph, ModuleSources};
+use weir_state::seed::StateSeed;
+use weir_state::StateStore;
+use weir_wasm::schema::ModuleSchema;
+use weir_wasm::{OperatorModule, RuntimeConfig, WasmRuntime};
 
 /// The environment list beside a graph definition.
 pub const HOSTAPP_ENV_LIST: &str = "hostapp.env.list";

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use weir_plugin::data::DataModel;
-use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, Feeder, GraphSpec, Outputs};
-use weir_plugin::hlc::HlcClock;
-use weir_plugin::record::Record;
+use weir_engine::{self as engine, time, DeadLetter, EngineOptions, Feeder, GraphSpec, Outputs};
+use weir_model::data::DataModel;
+use weir_model::hlc::HlcClock;
+use weir_model::record::Record;
 
 /// Writes results as JSON lines; counts dead letters (the engine logs each).
 struct RecordWriter {

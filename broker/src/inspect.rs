@@ -2,8 +2,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
+use weir_state::StateStore;
+use weir_wasm::{RuntimeConfig, WasmRuntime};
 
 /// Prints the report; fails (exit status 1) when the host cannot run the module.
 pub fn inspect(path: &Path) -> anyhow::Result<()> {
@@ -34,10 +34,10 @@ pub fn inspect(path: &Path) -> anyhow::Result<()> {
                 human_size(limits.memory_bytes),
                 limits.call_timeout
             );
-            if let Some(import) = weir_plugin::wasm::nn::needs_feature(module.imports()) {
+            if let Some(import) = weir_wasm::nn::needs_feature(module.imports()) {
                 println!(
                     "needs:      graph feature `{}` (it imports {import})",
-                    weir_plugin::wasm::nn::FEATURE
+                    weir_wasm::nn::FEATURE
                 );
             }
             Ok(())

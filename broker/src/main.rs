@@ -8,7 +8,7 @@ use weir::config::{WeirConfig, DEFAULT_CONFIG};
 use weir::reconfigure::Reconfigure;
 use weir::server::Broker;
 use weir::shutdown::Signal;
-use weir_plugin::oci::ArtifactKind;
+use weir_oci::ArtifactKind;
 
 /// jemalloc rather than the system allocator: large buffers a connection reserves but does not
 /// use stay out of resident memory, and what freed memory holds goes back to the system.

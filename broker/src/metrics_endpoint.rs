@@ -5,11 +5,12 @@ use crate::reloads::Reloads;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use weir_plugin::bridge::Bridges;
-use weir_plugin::door::stats::Stats;
-use weir_plugin::prometheus::Exposition;
-use weir_plugin::state::mqtt::ServiceMetrics;
-use weir_plugin::{engine, sink};
+use weir_door::bridge::Bridges;
+use weir_door::stats::Stats;
+use weir_engine as engine;
+use weir_model::prometheus::Exposition;
+use weir_sink as sink;
+use weir_state::mqtt::ServiceMetrics;
 
 /// Every counter Weir exposes: the broker's, each graph's and each upstream sink's. One
 /// rendering serves `/metrics` and the OTLP export, so the two never disagree.
@@ -38,7 +39,7 @@ impl Scrape {
             state_store.write_prometheus(&mut text);
         }
         if let Some(bridges) = &self.bridges {
-            weir_plugin::bridge::metrics::write_prometheus(&bridges.snapshots(), &mut text);
+            weir_door::bridge::metrics::write_prometheus(&bridges.snapshots(), &mut text);
         }
         self.reloads.write_prometheus(&mut text);
         text.finish()

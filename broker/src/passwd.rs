@@ -1,11 +1,11 @@
 //! `weir passwd`: mosquitto_passwd's job, writing the same file format (see
-//! `weir_plugin::security::passwd`).
+//! `weir_door::security::passwd`).
 
 use crate::cli::PasswdArgs;
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::Path;
-use weir_plugin::security::passwd::{hash_line, PasswordFile};
+use weir_door::security::passwd::{hash_line, PasswordFile};
 
 /// Adds, replaces or deletes `args.user` in `args.file`, keeping every other line as it was.
 pub fn run(args: PasswdArgs) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
-use weir_plugin::bridge::Bridges;
+use weir_door::bridge::Bridges;
 
 /// The configuration in force, where it comes from, and the watch on its files.
 pub struct Reconfigure {

@@ -8,8 +8,8 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use weir_plugin::graph::{Graph, GraphDefinition, ModuleSources};
-use weir_plugin::oci::{ArtifactKind, Origin, Registries};
+use weir_graph::{Graph, GraphDefinition, ModuleSources};
+use weir_oci::{ArtifactKind, Origin, Registries};
 
 impl RegistryArgs {
     /// The registries: those of `--config`'s `modules` section, or none configured (anonymous
@@ -91,8 +91,8 @@ pub fn push(kind: ArtifactKind, args: PushArgs) -> anyhow::Result<()> {
         // (parameters, modules) depends on where it is bound: `weir graph check` checks that.
         let text = std::str::from_utf8(&bytes)
             .with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
-        weir_plugin::yaml::from_str::<GraphDefinition>(text, |offset| {
-            weir_plugin::yaml::line_column(text, offset)
+        weir_model::yaml::from_str::<GraphDefinition>(text, |offset| {
+            weir_model::yaml::line_column(text, offset)
         })
         .map_err(|e| {
             anyhow::anyhow!(
@@ -150,8 +150,8 @@ pub fn pull(kind: ArtifactKind, args: PullArgs) -> anyhow::Result<()> {
 
 /// `NAME.wasm` or `NAME.yaml`, NAME the repository's last component.
 fn default_output(reference: &str, kind: ArtifactKind) -> anyhow::Result<PathBuf> {
-    weir_plugin::oci::check_reference(weir_plugin::oci::strip_scheme(reference))?;
-    let name = match weir_plugin::oci::repository_name(reference) {
+    weir_oci::check_reference(weir_oci::strip_scheme(reference))?;
+    let name = match weir_oci::repository_name(reference) {
         "" => "artifact",
         name => name,
     };

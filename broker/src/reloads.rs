@@ -4,7 +4,7 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use weir_plugin::prometheus::{Exposition, Kind};
+use weir_model::prometheus::{Exposition, Kind};
 
 /// What can be reloaded while Weir runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Reloadable {
 ///
 /// ```
 /// use weir::reloads::{Reloadable, Reloads};
-/// use weir_plugin::prometheus::Exposition;
+/// use weir_model::prometheus::Exposition;
 ///
 /// let reloads = Reloads::default();
 /// reloads.count(Reloadable::AclFile, true, 1);

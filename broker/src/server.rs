@@ -1,12 +1,12 @@
 //! Starting and stopping the broker: `weir.yaml`'s `broker:` section mapped onto the connection
-//! layer (`weir_plugin::door`), which runs rumqttd's router behind Weir's own listeners.
+//! layer (`weir_door`), which runs rumqttd's router behind Weir's own listeners.
 
 use crate::config::{AuthConfig, BrokerConfig, ListenerConfig};
 use crate::reloads::{Reloadable, Reloads};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_plugin::door::{self, Door, DoorError};
-use weir_plugin::security::{AclSource, PasswordSource};
+use weir_door::security::{AclSource, PasswordSource};
+use weir_door::{self as door, Door, DoorError};
 
 /// Builds the connection layer's configuration from Weir's.
 pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError> {

@@ -15,7 +15,7 @@ use crate::server::Broker;
 use std::fmt;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use weir_plugin::bridge::Bridges;
+use weir_door::bridge::Bridges;
 
 /// Longest clients may take to receive their last messages and be disconnected.
 const CLIENTS_PATIENCE: Duration = Duration::from_secs(5);

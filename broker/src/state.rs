@@ -5,9 +5,9 @@ use crate::config::EngineConfig;
 use crate::server::Broker;
 use anyhow::Context;
 use std::sync::Arc;
-use weir_plugin::door::ServiceRoute;
-use weir_plugin::state::mqtt::{ServiceMetrics, StateStoreService, REQUEST_TOPIC};
-use weir_plugin::state::StateStore;
+use weir_door::ServiceRoute;
+use weir_state::mqtt::{ServiceMetrics, StateStoreService, REQUEST_TOPIC};
+use weir_state::StateStore;
 
 /// Opens `engine.state_file` (in memory when absent).
 pub fn open(engine: &EngineConfig) -> anyhow::Result<Arc<StateStore>> {

@@ -16,13 +16,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
-use weir_plugin::data::DataModel;
-use weir_plugin::door::message::{message_from_publish, publish_from_message};
-use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
-use weir_plugin::graph::{Graph, ModuleSources};
-use weir_plugin::hlc::HlcClock;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
+use weir_door::message::{message_from_publish, publish_from_message};
+use weir_engine::{self as engine, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
+use weir_graph::{Graph, ModuleSources};
+use weir_model::data::DataModel;
+use weir_model::hlc::HlcClock;
+use weir_state::StateStore;
+use weir_wasm::{RuntimeConfig, WasmRuntime};
 
 /// The system allocator, counting allocations (all threads).
 struct Counting;

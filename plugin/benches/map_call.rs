@@ -8,15 +8,15 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::path::PathBuf;
 use std::sync::Arc;
-use weir_plugin::data::{DataModel, Message};
-use weir_plugin::hlc::Hlc;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::bindings::current::imports::wasm_graph::processor::{
+use weir_model::data::{DataModel, Message};
+use weir_model::hlc::Hlc;
+use weir_state::StateStore;
+use weir_wasm::bindings::current::imports::wasm_graph::processor::{
     hybrid_logical_clock::Timespec,
     types::{self as wit},
 };
-use weir_plugin::wasm::operators::bare;
-use weir_plugin::wasm::{OperatorInstance, OperatorKind, RuntimeConfig, WasmRuntime};
+use weir_wasm::operators::bare;
+use weir_wasm::{OperatorInstance, OperatorKind, RuntimeConfig, WasmRuntime};
 
 fn instance(module: &str) -> OperatorInstance {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

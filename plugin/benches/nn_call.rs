@@ -9,12 +9,10 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
 use std::sync::Arc;
-use weir_plugin::data::{DataModel, Message};
-use weir_plugin::hlc::Hlc;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{
-    OperatorInstance, OperatorKind, OperatorModule, RuntimeConfig, WasmRuntime,
-};
+use weir_model::data::{DataModel, Message};
+use weir_model::hlc::Hlc;
+use weir_state::StateStore;
+use weir_wasm::{OperatorInstance, OperatorKind, OperatorModule, RuntimeConfig, WasmRuntime};
 
 fn module(runtime: &Arc<WasmRuntime>, name: &str) -> Arc<OperatorModule> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

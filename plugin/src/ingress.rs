@@ -16,9 +16,6 @@
 //! lock. A message that reached the old version of a graph after its input closed is given to
 //! its replacement: nothing accepted is lost or processed twice.
 
-use crate::door::ingress::{Ingress, Offer, Offered, Waiting};
-use crate::door::message::{message_from_publish, Stamp};
-use crate::engine::{Feeder, GraphMetrics, Pushed};
 use arc_swap::ArcSwap;
 use std::any::Any;
 use std::future::Future;
@@ -26,6 +23,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use weir_door::ingress::{Ingress, Offer, Offered, Waiting};
+use weir_door::message::{message_from_publish, Stamp};
+use weir_engine::{Feeder, GraphMetrics, Pushed};
 use weir_model::data::Message;
 use weir_model::hlc::HlcClock;
 use weir_model::time::{encode, minus_millis};

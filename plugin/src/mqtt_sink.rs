@@ -4,15 +4,15 @@
 //! subscription's QoS. A subscriber whose queue is full holds the thread back, and with it the
 //! graph's workers: back-pressure reaches the graph's input.
 
-use crate::data::{DataModel, Message};
-use crate::door::message::publish_from_message;
-use crate::door::publisher::Outgoing;
-use crate::door::{DoorError, DoorHandle, InternalPublisher};
-use crate::engine::{DeadLetter, Outputs};
-use crate::sink::TopicTemplate;
 use bytes::Bytes;
 use crossbeam_channel::Sender;
 use std::time::Duration;
+use weir_door::message::publish_from_message;
+use weir_door::publisher::Outgoing;
+use weir_door::{DoorError, DoorHandle, InternalPublisher};
+use weir_engine::{DeadLetter, Outputs};
+use weir_model::data::{DataModel, Message};
+use weir_sink::TopicTemplate;
 
 /// Results handed to the router together, at most.
 const BATCH: usize = 256;
@@ -163,7 +163,7 @@ impl Outputs for MqttOutputs {
             Some(template) => template.render(&message.topic),
             None => std::str::from_utf8(&message.topic)
                 .ok()
-                .filter(|topic| crate::topic::check_topic_name(topic).is_ok())
+                .filter(|topic| weir_model::topic::check_topic_name(topic).is_ok())
                 .map(str::to_string),
         };
         let Some(topic) = topic else {

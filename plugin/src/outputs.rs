@@ -1,9 +1,9 @@
 //! A graph's outputs when its results go upstream (Kafka, OTLP): the engine's [`Outputs`] over an
 //! upstream sink's buffer, here because this crate knows both the engine and the sinks.
 
-use crate::engine::{DeadLetter, Outputs};
-use crate::sink::buffer::SinkBuffer;
+use weir_engine::{DeadLetter, Outputs};
 use weir_model::data::{DataModel, Message};
+use weir_sink::buffer::SinkBuffer;
 
 /// A graph's outputs when its results go upstream: results into the sink's buffer, dead
 /// letters to their MQTT topic as always.

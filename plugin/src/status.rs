@@ -13,8 +13,6 @@
 //! graph's state changes, when a node's circuit changes state ([`StatusBoard::hook`]), and
 //! otherwise at most every refresh interval when its counters moved.
 
-use crate::door::DoorHandle;
-use crate::engine::{GraphMetrics, StatusHook};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::Serialize;
@@ -22,6 +20,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use weir_door::DoorHandle;
+use weir_engine::{GraphMetrics, StatusHook};
 
 /// The topic of graph `graph`'s status.
 pub fn status_topic(graph: &str) -> String {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{instance, message, payload, ts};
-use weir_plugin::wasm::OperatorKind;
+use weir_wasm::OperatorKind;
 
 #[test]
 fn a_delay_computes_window_ends_with_std_durations() {

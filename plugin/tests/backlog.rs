@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
-use weir_plugin::data::DataModel;
-use weir_plugin::engine::metrics::GraphMetrics;
-use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
-use weir_plugin::graph::{Graph, ModuleSources};
+use weir_engine::metrics::GraphMetrics;
+use weir_engine::{self as engine, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
+use weir_graph::{Graph, ModuleSources};
+use weir_model::data::DataModel;
 
 /// One CPU-heavy map node: the `slow` module spins for 1 ms per message (weir-bench's
 /// `workers` graph).

@@ -5,7 +5,7 @@ mod common;
 
 use common::{instance, message, payload};
 use std::time::{Duration, Instant};
-use weir_plugin::wasm::{Fault, ModuleLimits, OperatorKind};
+use weir_wasm::{Fault, ModuleLimits, OperatorKind};
 
 #[test]
 fn a_trap_is_reported_and_the_instance_rebuilt() {
@@ -74,7 +74,7 @@ fn unbounded_allocation_stops_at_the_memory_limit() {
 
 #[test]
 fn init_returning_false_stops_the_node_from_starting() {
-    let error = weir_plugin::wasm::OperatorInstance::new(
+    let error = weir_wasm::OperatorInstance::new(
         common::module("faulty-init"),
         "refuser",
         OperatorKind::Map,

@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use weir_plugin::graph::{ApiVersion, Graph, ModuleSources, OperationType, ParameterOrigin};
-use weir_plugin::schema::ModuleSchema;
+use weir_graph::{ApiVersion, Graph, ModuleSources, OperationType, ParameterOrigin};
+use weir_wasm::schema::ModuleSchema;
 
 const HEAD: &str = "metadata:\n  name: g\n  version: \"1\"\nmoduleRequirements:\n  apiVersion: \"1.1.0\"\n  runtimeVersion: \"1.1.0\"\n";
 
@@ -239,7 +239,7 @@ fn modules_must_exist_and_export_the_needed_interface() {
         Ok(module
             .operators()
             .iter()
-            .map(|&k| weir_plugin::engine::operation_type(k))
+            .map(|&k| weir_engine::operation_type(k))
             .collect())
     };
     let complex = Graph::load(&example("windowed-statistics.yaml"), &HashMap::new()).unwrap();

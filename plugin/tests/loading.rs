@@ -2,14 +2,14 @@
 
 mod common;
 
-use weir_plugin::wasm::LoadError;
+use weir_wasm::LoadError;
 
 /// Loads the component written in the text format as `component`.
-fn load_text(component: &str) -> Result<weir_plugin::wasm::OperatorModule, LoadError> {
+fn load_text(component: &str) -> Result<weir_wasm::OperatorModule, LoadError> {
     load_bytes(&wat::parse_str(component).unwrap())
 }
 
-fn load_bytes(file: &[u8]) -> Result<weir_plugin::wasm::OperatorModule, LoadError> {
+fn load_bytes(file: &[u8]) -> Result<weir_wasm::OperatorModule, LoadError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("made-up.wasm");
     std::fs::write(&path, file).unwrap();
@@ -75,6 +75,6 @@ fn the_compiled_cache_serves_a_second_load() {
     let started = std::time::Instant::now();
     let module = runtime.load(&path).unwrap();
     // Not a timing assertion: the cached load must simply work and describe the same module.
-    assert_eq!(module.operators(), &[weir_plugin::wasm::OperatorKind::Map]);
+    assert_eq!(module.operators(), &[weir_wasm::OperatorKind::Map]);
     eprintln!("cached load of python-map: {:?}", started.elapsed());
 }

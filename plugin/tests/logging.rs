@@ -4,7 +4,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use weir_plugin::wasm::OperatorKind;
+use weir_wasm::OperatorKind;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use weir_plugin::oci::{ArtifactKind, OciError, Registries};
+use weir_oci::{ArtifactKind, OciError, Registries};
 
 /// Accepts connections on a loopback port and drops each at once; counts them.
 fn closing_listener() -> (u16, Arc<AtomicUsize>) {

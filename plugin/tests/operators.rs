@@ -4,8 +4,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{instance, message, payload, ts};
-use weir_plugin::data::{DataModel, Message};
-use weir_plugin::wasm::{Fault, OperatorKind};
+use weir_model::data::{DataModel, Message};
+use weir_wasm::{Fault, OperatorKind};
 
 #[test]
 fn temperature_map_converts_fahrenheit_and_keeps_the_rest_of_the_message() {
@@ -201,14 +201,14 @@ fn window_delay_moves_to_the_end_of_the_window() {
 #[test]
 fn delay_answers_earlier_than_the_item_are_clamped_to_the_item_time() {
     let mut rewind = instance("rewind", OperatorKind::Delay, &[("rewind_ms", "500")]);
-    let at = weir_plugin::hlc::Hlc::from_millis(1_500, 3, "test".into());
+    let at = weir_model::hlc::Hlc::from_millis(1_500, 3, "test".into());
     assert_eq!(rewind.delay(&message("t", "{}", 0), &at).unwrap(), at);
 }
 
 #[test]
 fn init_refusing_the_configuration_is_an_error_naming_the_node() {
     let module = common::module("window");
-    let error = weir_plugin::wasm::OperatorInstance::new(
+    let error = weir_wasm::OperatorInstance::new(
         module,
         "bad-window",
         OperatorKind::Delay,
@@ -227,7 +227,7 @@ fn init_refusing_the_configuration_is_an_error_naming_the_node() {
 
 #[test]
 fn an_interface_the_module_does_not_export_is_refused() {
-    let error = weir_plugin::wasm::OperatorInstance::new(
+    let error = weir_wasm::OperatorInstance::new(
         common::module("window"),
         "n",
         OperatorKind::Map,
@@ -242,7 +242,7 @@ fn an_interface_the_module_does_not_export_is_refused() {
 #[test]
 fn module_reports_its_package_and_operators() {
     let temperature = common::module("temperature");
-    assert_eq!(temperature.package(), weir_plugin::wasm::Package::Current);
+    assert_eq!(temperature.package(), weir_wasm::Package::Current);
     assert_eq!(
         temperature.operators(),
         &[
@@ -267,7 +267,7 @@ fn module_metrics_are_kept_per_node() {
         .unwrap();
     }
     let snapshot = map.metrics().snapshot();
-    let weir_plugin::metrics::Metric::Counter(series) = &snapshot["conversions"] else {
+    let weir_wasm::metrics::Metric::Counter(series) = &snapshot["conversions"] else {
         panic!("no conversions counter: {snapshot:?}")
     };
     assert_eq!(
@@ -281,7 +281,7 @@ fn raw_bytes_and_snapshots_cross_unchanged() {
     let mut map = instance("faulty-trap", OperatorKind::Map, &[]);
     let bytes = DataModel::Bytes(Bytes::from_static(b"\x00raw\xff"));
     assert_eq!(map.map(&bytes).unwrap(), bytes);
-    let snapshot = DataModel::Snapshot(weir_plugin::data::Snapshot {
+    let snapshot = DataModel::Snapshot(weir_model::data::Snapshot {
         timestamp: ts(3),
         format: Bytes::from_static(b"rgb8"),
         width: 2,
@@ -290,7 +290,7 @@ fn raw_bytes_and_snapshots_cross_unchanged() {
     });
     assert_eq!(map.map(&snapshot).unwrap(), snapshot);
     let with_schema = DataModel::Message(Message {
-        schema: Some(Box::new(weir_plugin::data::MessageSchema::Inline {
+        schema: Some(Box::new(weir_model::data::MessageSchema::Inline {
             name: Bytes::from_static(b"s"),
             content: Bytes::from_static(b"{}"),
         })),
@@ -302,7 +302,7 @@ fn raw_bytes_and_snapshots_cross_unchanged() {
 #[test]
 fn preview_package_modules_run_unchanged() {
     let module = common::module("preview-map");
-    assert_eq!(module.package(), weir_plugin::wasm::Package::Preview);
+    assert_eq!(module.package(), weir_wasm::Package::Preview);
     assert_eq!(module.operators(), &[OperatorKind::Map]);
     let mut preview = instance("preview-map", OperatorKind::Map, &[]);
     let mut current = instance("temperature", OperatorKind::Map, &[]);

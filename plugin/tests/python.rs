@@ -4,7 +4,7 @@
 mod common;
 
 use common::{instance, message, payload};
-use weir_plugin::wasm::{Fault, OperatorKind, Package};
+use weir_wasm::{Fault, OperatorKind, Package};
 
 const INPUTS: &[&str] = &[
     r#"{"temperature":{"value":212,"unit":"F"}}"#,
@@ -100,8 +100,8 @@ fn python_accumulate_matches_the_rust_accumulate() {
         vec![reading("33.3")],
     ];
     let (mut r, mut p) = (
-        weir_plugin::data::DataModel::empty_staged(common::ts(1)),
-        weir_plugin::data::DataModel::empty_staged(common::ts(1)),
+        weir_model::data::DataModel::empty_staged(common::ts(1)),
+        weir_model::data::DataModel::empty_staged(common::ts(1)),
     );
     for batch in &batches {
         r = rust.accumulate(&r, batch).unwrap();

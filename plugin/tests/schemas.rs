@@ -7,11 +7,11 @@ mod common;
 use common::{message, module_path};
 use std::path::PathBuf;
 use std::sync::Arc;
-use weir_plugin::metrics::NodeMetrics;
-use weir_plugin::schema::ModuleSchema;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::instance::InitConfiguration;
-use weir_plugin::wasm::{Fault, OperatorInstance, OperatorKind, RuntimeConfig, WasmRuntime};
+use weir_state::StateStore;
+use weir_wasm::instance::InitConfiguration;
+use weir_wasm::metrics::NodeMetrics;
+use weir_wasm::schema::ModuleSchema;
+use weir_wasm::{Fault, OperatorInstance, OperatorKind, RuntimeConfig, WasmRuntime};
 
 const READING: &str = r#"{
     "type": "object",
@@ -32,7 +32,7 @@ fn runtime(schema_dir: Option<PathBuf>) -> Arc<WasmRuntime> {
 fn schema_filter(
     runtime: &Arc<WasmRuntime>,
     configuration: InitConfiguration,
-) -> Result<OperatorInstance, weir_plugin::wasm::OperatorError> {
+) -> Result<OperatorInstance, weir_wasm::OperatorError> {
     let module = Arc::new(runtime.load(&module_path("schema-filter")).unwrap());
     OperatorInstance::new(
         module,

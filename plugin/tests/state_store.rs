@@ -5,8 +5,8 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_plugin::hlc::Hlc;
-use weir_plugin::state::{SetCondition, StateError, StateStore, WallClock};
+use weir_model::hlc::Hlc;
+use weir_state::{SetCondition, StateError, StateStore, WallClock};
 
 /// A clock the test moves by hand.
 #[derive(Clone, Default)]
@@ -178,7 +178,7 @@ fn state_and_versions_survive_a_restart() {
 
 #[test]
 fn a_module_counts_through_the_state_store() {
-    use weir_plugin::wasm::OperatorKind;
+    use weir_wasm::OperatorKind;
     let mut counter = common::instance("state-counter", OperatorKind::Map, &[]);
     let topic = format!("counted/{}", std::process::id());
     for expected in 1..=3 {

@@ -7,7 +7,7 @@ mod common;
 
 use common::{instance, message, payload};
 use serde_json::{json, Value};
-use weir_plugin::wasm::OperatorKind;
+use weir_wasm::OperatorKind;
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).expect("the module answers JSON")

@@ -186,7 +186,7 @@ fn content_that_does_not_match_its_digest_or_is_not_wasm_is_refused() {
 
 /// The digest of a file, as the registry names the layer holding it.
 fn oci_layer_digest(file: &Path) -> String {
-    weir_plugin::oci::sha256_digest(&std::fs::read(file).unwrap())
+    weir_oci::sha256_digest(&std::fs::read(file).unwrap())
 }
 
 #[test]

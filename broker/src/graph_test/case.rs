@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use weir_plugin::data::Message;
-use weir_plugin::hlc::Hlc;
+use weir_model::data::Message;
+use weir_model::hlc::Hlc;
 
 /// The suffix that marks a test file.
 pub const SUFFIX: &str = ".test.yaml";
@@ -75,8 +75,8 @@ impl TestCase {
     pub fn load(file: &Path) -> anyhow::Result<TestCase> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let written: Written = weir_plugin::yaml::from_str(&text, |offset| {
-            weir_plugin::yaml::line_column(&text, offset)
+        let written: Written = weir_model::yaml::from_str(&text, |offset| {
+            weir_model::yaml::line_column(&text, offset)
         })
         .map_err(|e| anyhow::anyhow!("{}:{e}", file.display()))?;
         let beside = file.parent().unwrap_or(Path::new(""));
@@ -131,7 +131,7 @@ impl TestCase {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read expected results {}", path.display()))?;
         let value: Value = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(weir_plugin::json::located(&path.display().to_string(), &e))
+            anyhow::anyhow!(weir_model::json::located(&path.display().to_string(), &e))
         })?;
         Ok(match value {
             Value::Array(results) => results,

@@ -8,8 +8,8 @@
 //! JSON, and numbers compare by value (`21` equals `21.0`).
 
 use serde_json::{Map, Value};
-use weir_plugin::data::DataModel;
-use weir_plugin::record::Payload;
+use weir_model::data::DataModel;
+use weir_model::record::Payload;
 
 /// The view of a result.
 pub fn view(item: &DataModel) -> Value {

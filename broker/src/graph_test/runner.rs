@@ -9,9 +9,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use weir_plugin::data::DataModel;
-use weir_plugin::engine::{self, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
-use weir_plugin::graph::ModuleSources;
+use weir_engine::{self as engine, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
+use weir_graph::ModuleSources;
+use weir_model::data::DataModel;
 
 /// What every test of a run shares: module folders, `--set` values, schemas, seed.
 #[derive(Debug, Clone)]

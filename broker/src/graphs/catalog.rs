@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use weir_plugin::engine::GraphMetrics;
-use weir_plugin::sink::buffer::SinkMetrics;
+use weir_engine::GraphMetrics;
+use weir_sink::buffer::SinkMetrics;
 
 #[derive(Default)]
 struct Entries {

@@ -11,21 +11,21 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_plugin::door::DoorHandle;
-use weir_plugin::engine::{
-    self, CircuitConfig, EngineError, EngineOptions, GraphSpec, Outputs, RunningGraph,
+use weir_door::DoorHandle;
+use weir_engine::{
+    self as engine, CircuitConfig, EngineError, EngineOptions, GraphSpec, Outputs, RunningGraph,
 };
-use weir_plugin::graph::{Graph, ModuleSources};
+use weir_graph::{Graph, ModuleSources};
 use weir_plugin::ingress::GraphRoute;
 use weir_plugin::mqtt_sink::{MqttOutputs, MqttPublisher, PublisherThread};
 use weir_plugin::outputs::UpstreamOutputs;
-use weir_plugin::schema::ModuleSchema;
-use weir_plugin::sink::buffer::{SinkMetrics, SinkThread};
-use weir_plugin::sink::UpstreamSink;
-use weir_plugin::state::seed::StateSeed;
-use weir_plugin::state::StateStore;
 use weir_plugin::status::StatusBoard;
-use weir_plugin::wasm::{RuntimeConfig, WasmRuntime};
+use weir_sink::buffer::{SinkMetrics, SinkThread};
+use weir_sink::UpstreamSink;
+use weir_state::seed::StateSeed;
+use weir_state::StateStore;
+use weir_wasm::schema::ModuleSchema;
+use weir_wasm::{RuntimeConfig, WasmRuntime};
 
 /// How often `$weir/status/<graph>` is refreshed when only counters moved.
 const STATUS_REFRESH: Duration = Duration::from_secs(5);

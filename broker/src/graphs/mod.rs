@@ -20,10 +20,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use weir_plugin::door::DoorHandle;
-use weir_plugin::engine::GraphSpec;
+use weir_door::DoorHandle;
+use weir_engine::GraphSpec;
 use weir_plugin::ingress::GraphRoutes;
-use weir_plugin::state::StateStore;
+use weir_state::StateStore;
 
 /// The graphs `weir run` started.
 pub struct RunningGraphs {

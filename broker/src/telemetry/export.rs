@@ -19,8 +19,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use weir_plugin::sink::buffer::{self, Backoff, Delivery, WhenFull};
-use weir_plugin::sink::otlp::{Exported, Exporter};
+use weir_sink::buffer::{self, Backoff, Delivery, WhenFull};
+use weir_sink::otlp::{Exported, Exporter};
 
 /// Starts exporting Weir's logs and the counters of `scrape`.
 pub fn start(config: &OwnTelemetry, scrape: Scrape) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::Level;
 use tracing_subscriber::layer::{Context, Layer};
-use weir_plugin::sink::buffer::SinkBuffer;
+use weir_sink::buffer::SinkBuffer;
 
 /// A layer that turns log events into OTLP log records once [`OtlpLogs::attach`] gave it a
 /// buffer (`telemetry.otlp.logs`); until then it costs one atomic load per event.

@@ -4,13 +4,11 @@
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use weir_plugin::data::{DataModel, Message};
-use weir_plugin::hlc::Hlc;
-use weir_plugin::metrics::NodeMetrics;
-use weir_plugin::state::StateStore;
-use weir_plugin::wasm::{
-    OperatorInstance, OperatorKind, OperatorModule, RuntimeConfig, WasmRuntime,
-};
+use weir_model::data::{DataModel, Message};
+use weir_model::hlc::Hlc;
+use weir_state::StateStore;
+use weir_wasm::metrics::NodeMetrics;
+use weir_wasm::{OperatorInstance, OperatorKind, OperatorModule, RuntimeConfig, WasmRuntime};
 
 /// The module `name` built into target/modules; fails with the fix when it is missing.
 pub fn module_path(name: &str) -> PathBuf {
