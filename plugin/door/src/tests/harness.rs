@@ -33,6 +33,11 @@ pub struct Running {
 impl Running {
     /// A door with the default limits, accepting anonymous clients on 127.0.0.1.
     pub fn start() -> Running {
+        Running::start_with(|_| {})
+    }
+
+    /// A door as [`Running::start`] makes it, its configuration changed by `change` first.
+    pub fn start_with(change: impl FnOnce(&mut DoorConfig)) -> Running {
         let listener = ListenerConfig {
             name: "test".into(),
             address: "127.0.0.1:0".parse().expect("an address"),
@@ -59,6 +64,8 @@ impl Running {
                 max_segment_count: 10,
             },
         };
+        let mut config = config;
+        change(&mut config);
         let mut door = Door::start(config).expect("the door starts");
         let address = door.listeners[0].1.local_addr().expect("a bound listener");
         door.open(Arc::new(NoGraphs), Vec::new());
