@@ -6,7 +6,7 @@
 //! broker is "server unavailable" (3 / 0x89). Each refusal is a CONNACK in the client's version,
 //! then the connection closes.
 
-use super::codec::{Connack, ConnectPacket, Version};
+use super::codec::{Connack, ConnectPacket, Version, Wire};
 use super::config::AuthConfig;
 use bytes::Bytes;
 use rmqtt_codec::{v3, v5};
@@ -70,6 +70,17 @@ pub struct Will {
 }
 
 impl ConnectRequest {
+    /// The wire this client negotiated: its version, maximum packet size, topic alias maximum,
+    /// and reason strings unless it declined them.
+    pub fn wire(&self) -> Wire {
+        Wire::negotiated(
+            self.version,
+            self.max_packet_size,
+            self.topic_alias_maximum,
+            self.problem_information,
+        )
+    }
+
     /// Normalises a decoded CONNECT.
     pub fn from_packet(packet: ConnectPacket, version: Version) -> ConnectRequest {
         match packet {

@@ -237,7 +237,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
         server_keep_alive,
         response_information: client.request.response_information_for(&client.client_id),
     };
-    let mut wire = Wire::for_client(&client.request);
+    let mut wire = client.request.wire();
     let mut out = BytesMut::new();
     wire.connack(granted.connack(), &mut out);
     // Counted before the CONNACK goes: a client connecting right after this one's CONNACK

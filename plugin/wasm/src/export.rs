@@ -11,7 +11,7 @@ use super::bindings::current::imports::wasm_graph::processor::{
     types::{DataModel, Error as WitError, ModuleConfiguration},
 };
 use super::host::HostState;
-use super::module::{OperatorKind, Package};
+use super::interface::{OperatorKind, Package};
 use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, ComponentType, Func, Instance, InstancePre, Lift,
     Lower, TypedFunc,

@@ -3,108 +3,13 @@
 use super::error::LoadError;
 use super::export::ExportIndex;
 use super::host::HostState;
+pub use super::interface::{OperatorKind, Package};
 use super::limits::ModuleLimits;
 use super::runtime::WasmRuntime;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::{Component, InstancePre};
-
-/// The operator interfaces a module may export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OperatorKind {
-    /// `map`: one item in, one out, same time.
-    Map,
-    /// `filter`: keep or drop.
-    Filter,
-    /// `branch`: arm "False" or "True".
-    Branch,
-    /// `accumulate`: fold a timestamp's items into a staged value.
-    Accumulate,
-    /// `delay`: move an item to a later time.
-    Delay,
-}
-
-impl OperatorKind {
-    /// Every kind, in interface order.
-    pub const ALL: [OperatorKind; 5] = [
-        OperatorKind::Map,
-        OperatorKind::Filter,
-        OperatorKind::Branch,
-        OperatorKind::Accumulate,
-        OperatorKind::Delay,
-    ];
-
-    /// The interface's name in the WIT package.
-    pub fn interface(self) -> &'static str {
-        match self {
-            OperatorKind::Map => "map",
-            OperatorKind::Filter => "filter",
-            OperatorKind::Branch => "branch",
-            OperatorKind::Accumulate => "accumulate",
-            OperatorKind::Delay => "delay",
-        }
-    }
-
-    /// The kind named `interface`, if any.
-    pub fn from_interface(interface: &str) -> Option<OperatorKind> {
-        Self::ALL.into_iter().find(|k| k.interface() == interface)
-    }
-}
-
-impl fmt::Display for OperatorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.interface())
-    }
-}
-
-/// The WIT package a module was built against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Package {
-    /// `wasm-graph:processor@1.1.0`.
-    Current,
-    /// `tinykube-graph:processor@1.0.0`, the preview.
-    Preview,
-}
-
-impl Package {
-    fn prefix(self) -> &'static str {
-        match self {
-            Package::Current => "wasm-graph:processor/",
-            Package::Preview => "tinykube-graph:processor/",
-        }
-    }
-
-    fn version(self) -> &'static str {
-        match self {
-            Package::Current => "1.1.0",
-            Package::Preview => "1.0.0",
-        }
-    }
-
-    /// The name of its interface `kind`: `wasm-graph:processor/map@1.1.0`.
-    pub(crate) fn export_name(self, kind: OperatorKind) -> String {
-        format!("{}{kind}@{}", self.prefix(), self.version())
-    }
-
-    /// The operator kind an export named `name` (e.g. `wasm-graph:processor/map@1.1.0`) is.
-    fn operator(self, name: &str) -> Option<OperatorKind> {
-        let interface = name
-            .strip_prefix(self.prefix())?
-            .strip_suffix(self.version())?
-            .strip_suffix('@')?;
-        OperatorKind::from_interface(interface)
-    }
-}
-
-impl fmt::Display for Package {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Package::Current => f.write_str("wasm-graph:processor@1.1.0"),
-            Package::Preview => f.write_str("tinykube-graph:processor@1.0.0 (preview)"),
-        }
-    }
-}
 
 /// A compiled, checked module. Instances for graph nodes are made from it cheaply.
 pub struct OperatorModule {
@@ -262,4 +167,48 @@ impl OperatorModule {
     pub fn set_limits(&mut self, limits: ModuleLimits) {
         self.limits = limits;
     }
+}
+
+/// Loading and inspecting components: the runtime's side of a module, kept here so that the
+/// runtime does not know what a module is made of.
+impl WasmRuntime {
+    /// Loads the component at `path`: compiles it (or takes it from the cache), checks that this
+    /// host provides its imports, and finds its operator interfaces.
+    pub fn load(self: &Arc<Self>, path: &Path) -> Result<OperatorModule, LoadError> {
+        let (component, size) = self.compile(path)?;
+        OperatorModule::new(self.clone(), path, size, component)
+    }
+
+    /// What the component at `path` is, and whether this host can run it: everything
+    /// `weir module inspect` prints.
+    pub fn inspect(self: &Arc<Self>, path: &Path) -> Result<Inspection, LoadError> {
+        let (component, size) = self.compile(path)?;
+        let component_type = component.component_type();
+        let exports = component_type
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let imports = component_type
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        Ok(Inspection {
+            size,
+            exports,
+            imports,
+            module: OperatorModule::new(self.clone(), path, size, component),
+        })
+    }
+}
+
+/// A component's description, and the module this host makes of it (or why it cannot).
+pub struct Inspection {
+    /// File size in bytes.
+    pub size: u64,
+    /// Every export, by name.
+    pub exports: Vec<String>,
+    /// Every import, by name.
+    pub imports: Vec<String>,
+    /// The loaded module, or why this host cannot run it.
+    pub module: Result<OperatorModule, LoadError>,
 }

@@ -5,7 +5,6 @@
 use super::cache::CompiledCache;
 use super::error::LoadError;
 use super::host::HostState;
-use super::module::OperatorModule;
 use crate::schema::SchemaDirectory;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,7 +85,8 @@ impl WasmRuntime {
         .map_err(|e| LoadError::Engine(e.to_string()))?;
         link_preview(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
         #[cfg(feature = "wasi-nn")]
-        super::nn::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        wasmtime_wasi_nn::wit::add_to_linker(&mut linker, HostState::nn_view)
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
         let cache = config
             .cache_dir
             .as_ref()
@@ -107,35 +107,11 @@ impl WasmRuntime {
         }))
     }
 
-    /// Loads the component at `path`: compiles it (or takes it from the cache), checks that this
-    /// host provides its imports, and finds its operator interfaces.
-    pub fn load(self: &Arc<Self>, path: &Path) -> Result<OperatorModule, LoadError> {
-        let (component, size) = self.compile(path)?;
-        OperatorModule::new(self.clone(), path, size, component)
-    }
-
-    /// What the component at `path` is, and whether this host can run it: everything
-    /// `weir module inspect` prints.
-    pub fn inspect(self: &Arc<Self>, path: &Path) -> Result<Inspection, LoadError> {
-        let (component, size) = self.compile(path)?;
-        let component_type = component.component_type();
-        let exports = component_type
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        let imports = component_type
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        Ok(Inspection {
-            size,
-            exports,
-            imports,
-            module: OperatorModule::new(self.clone(), path, size, component),
-        })
-    }
-
-    fn compile(&self, path: &Path) -> Result<(wasmtime::component::Component, u64), LoadError> {
+    /// Reads and compiles the component at `path` (or takes it from the cache); its size.
+    pub(crate) fn compile(
+        &self,
+        path: &Path,
+    ) -> Result<(wasmtime::component::Component, u64), LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
@@ -195,18 +171,6 @@ fn link_preview(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |state| state,
     )?;
     Ok(())
-}
-
-/// A component's description, and the module this host makes of it (or why it cannot).
-pub struct Inspection {
-    /// File size in bytes.
-    pub size: u64,
-    /// Every export, by name.
-    pub exports: Vec<String>,
-    /// Every import, by name.
-    pub imports: Vec<String>,
-    /// The loaded module, or why this host cannot run it.
-    pub module: Result<OperatorModule, LoadError>,
 }
 
 fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {

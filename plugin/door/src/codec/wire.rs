@@ -4,7 +4,6 @@
 
 use super::aliases::{Alias, TopicAliases};
 use super::{Codec, Version};
-use crate::connect::ConnectRequest;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use rmqtt_codec::error::EncodeError;
@@ -48,13 +47,18 @@ impl Wire {
         }
     }
 
-    /// Writes what the client of `request` negotiated: its version, maximum packet size, topic
-    /// alias maximum, and reason strings unless it declined them.
-    pub fn for_client(request: &ConnectRequest) -> Wire {
-        let mut wire = Wire::new(request.version, request.max_packet_size);
-        if request.version.is_v5() {
-            wire.aliases = TopicAliases::new(request.topic_alias_maximum);
-            wire.problem_information = request.problem_information;
+    /// Writes what a client negotiated in its CONNECT: its version, maximum packet size, and,
+    /// for MQTT 5, its topic alias maximum and whether it takes reason strings.
+    pub fn negotiated(
+        version: Version,
+        max_packet_size: u32,
+        topic_alias_maximum: u16,
+        problem_information: bool,
+    ) -> Wire {
+        let mut wire = Wire::new(version, max_packet_size);
+        if version.is_v5() {
+            wire.aliases = TopicAliases::new(topic_alias_maximum);
+            wire.problem_information = problem_information;
         }
         wire
     }

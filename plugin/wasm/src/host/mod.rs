@@ -5,6 +5,7 @@
 //! and out of a module), `logger`, `metrics`, `state_store`, `schema_registry` (answered from
 //! the schema directory), and `unavailable` (the command invoker, linked but not yet served).
 
+pub mod bindings;
 pub mod buffer;
 mod logger;
 mod metrics;

@@ -22,14 +22,6 @@ pub(crate) fn context() -> wasmtime_wasi_nn::wit::WasiNnCtx {
     wasmtime_wasi_nn::wit::WasiNnCtx::new([Backend::from(tract::TractBackend)], registry)
 }
 
-/// Links `wasi:nn` into `linker`.
-#[cfg(feature = "wasi-nn")]
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<super::host::HostState>,
-) -> wasmtime::Result<()> {
-    wasmtime_wasi_nn::wit::add_to_linker(linker, super::host::HostState::nn_view)
-}
-
 /// Whether a module importing `imports` needs the feature.
 pub fn needs_feature(imports: &[String]) -> Option<&str> {
     imports
