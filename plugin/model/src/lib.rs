@@ -9,6 +9,7 @@
 //! sinks all speak these types.
 
 pub mod data;
+pub mod error;
 pub mod hlc;
 pub mod json;
 pub mod module;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use weir_model::error::chain;
 
 /// The manifests asked for: an index is refused with a clear error rather than a 404.
 const MANIFEST_TYPES: &[&str] = &[
@@ -441,18 +442,6 @@ impl tokio::io::AsyncWrite for Capped {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
-}
-
-/// An error and its causes, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs `future` to completion on a thread of its own with its own runtime, so that the

@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use weir_model::data::Message;
+use weir_model::error::chain;
 
 /// Which OTLP signal results become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -291,22 +292,9 @@ impl Exporter {
             Ok((status, text)) => {
                 Exported::Refused(format!("{url} answered {status}: {}", text.trim()))
             }
-            Err(e) => Exported::Retry(format!("{url}: {}", error_chain(&e))),
+            Err(e) => Exported::Retry(format!("{url}: {}", chain(&e))),
         }
     }
-}
-
-/// `error` and its sources, joined: reqwest's own message alone says only "error sending
-/// request".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 struct Worker {
