@@ -142,6 +142,26 @@ pub async fn next<T>(
     }
 }
 
+/// The next PUBLISH the client receives, at most 10 s away.
+pub async fn next_publish(
+    events: &mut UnboundedReceiver<rumqttc::Event>,
+    what: &str,
+) -> rumqttc::Publish {
+    next(events, what, |e| match e {
+        rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Some(p),
+        _ => None,
+    })
+    .await
+}
+
+/// Waits for the client's next SUBACK, at most 10 s away.
+pub async fn next_suback(events: &mut UnboundedReceiver<rumqttc::Event>) {
+    next(events, "SUBACK", |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))).then_some(())
+    })
+    .await
+}
+
 /// Waits (polling a counter or gauge, at most 10 s) until `ready` holds.
 pub async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

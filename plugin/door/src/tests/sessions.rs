@@ -1,7 +1,7 @@
 //! Sessions and QoS as a door alone serves them to rumqttc: exactly-once delivery, a session
 //! kept while its client is away, and a second connection taking a client id over.
 
-use super::harness::{client, connect, next, until, Running};
+use super::harness::{client, connect, next, next_publish, next_suback, until, Running};
 use rumqttc::{Event, Packet, QoS};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -18,10 +18,7 @@ fn qos2_publishes_reach_a_qos2_subscriber_once_each_in_order() {
             .subscribe("q2/#", QoS::ExactlyOnce)
             .await
             .unwrap();
-        next(&mut received, "SUBACK", |e| {
-            matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
-        })
-        .await;
+        next_suback(&mut received).await;
         let (publisher, mut acks) = client(running.address, "q2-publisher").await;
         for i in 0..20 {
             publisher
@@ -36,11 +33,7 @@ fn qos2_publishes_reach_a_qos2_subscriber_once_each_in_order() {
             .await;
         }
         for i in 0..20 {
-            let publish = next(&mut received, "a delivery", |e| match e {
-                Event::Incoming(Packet::Publish(p)) => Some(p),
-                _ => None,
-            })
-            .await;
+            let publish = next_publish(&mut received, "a delivery").await;
             assert_eq!(publish.qos, QoS::ExactlyOnce);
             assert_eq!(&publish.payload[..], format!("{i}").as_bytes());
         }
@@ -49,11 +42,7 @@ fn qos2_publishes_reach_a_qos2_subscriber_once_each_in_order() {
             .publish("q2/end", QoS::AtLeastOnce, false, "end")
             .await
             .unwrap();
-        let last = next(&mut received, "the end marker", |e| match e {
-            Event::Incoming(Packet::Publish(p)) => Some(p),
-            _ => None,
-        })
-        .await;
+        let last = next_publish(&mut received, "the end marker").await;
         assert_eq!(&last.payload[..], b"end", "a delivery came twice");
     });
 }
@@ -65,10 +54,7 @@ fn a_persistent_session_keeps_what_arrived_while_its_client_was_away() {
         let (keeper, mut events, present) = connect(running.address, "keeper", false).await;
         assert!(!present, "a new client has no session");
         keeper.subscribe("kept/#", QoS::AtLeastOnce).await.unwrap();
-        next(&mut events, "SUBACK", |e| {
-            matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
-        })
-        .await;
+        next_suback(&mut events).await;
         keeper.disconnect().await.unwrap();
         while events.recv().await.is_some() {}
         let stats = running.door.stats();
@@ -95,13 +81,7 @@ fn a_persistent_session_keeps_what_arrived_while_its_client_was_away() {
         assert!(present, "the session was kept");
         let mut topics = Vec::new();
         while topics.len() < 5 {
-            topics.push(
-                next(&mut events, "a queued message", |e| match e {
-                    Event::Incoming(Packet::Publish(p)) => Some(p.topic),
-                    _ => None,
-                })
-                .await,
-            );
+            topics.push(next_publish(&mut events, "a queued message").await.topic);
         }
         assert_eq!(
             topics,
@@ -124,19 +104,12 @@ fn a_second_connection_with_the_same_client_id_takes_over() {
         .expect("the first connection closed");
         // The second is the client now.
         second.subscribe("twin/#", QoS::AtLeastOnce).await.unwrap();
-        next(&mut second_events, "SUBACK", |e| {
-            matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
-        })
-        .await;
+        next_suback(&mut second_events).await;
         second
             .publish("twin/x", QoS::AtLeastOnce, false, "to myself")
             .await
             .unwrap();
-        let publish = next(&mut second_events, "its own publish", |e| match e {
-            Event::Incoming(Packet::Publish(p)) => Some(p),
-            _ => None,
-        })
-        .await;
+        let publish = next_publish(&mut second_events, "its own publish").await;
         assert_eq!(&publish.payload[..], b"to myself");
     });
 }
