@@ -79,6 +79,11 @@ fn a_persistent_session_keeps_what_arrived_while_its_client_was_away() {
 
         let (_keeper, mut events, present) = connect(running.address, "keeper", false).await;
         assert!(present, "the session was kept");
+        assert_eq!(
+            stats.sessions_offline.load(Relaxed),
+            0,
+            "a resumed session is no longer counted as parked"
+        );
         let mut topics = Vec::new();
         while topics.len() < 5 {
             topics.push(next_publish(&mut events, "a queued message").await.topic);
