@@ -268,7 +268,7 @@ impl Exporter {
         let url = format!("{}{path}", self.endpoint);
         let transport = match self.transport.get_or_init(|| Transport::new(self.timeout)) {
             Ok(transport) => transport,
-            Err(why) => return Exported::Refused(why.clone()),
+            Err(why) => return Exported::Refused(format!("{url}: {why}")),
         };
         let mut request = transport
             .client
