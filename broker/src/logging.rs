@@ -6,6 +6,7 @@ use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+use weir_door::router;
 
 /// The bridges' store (fjall, on lsm-tree) logs each table it opens and writes at info: kept to
 /// warnings unless the filter names them.
@@ -19,26 +20,14 @@ const DEFAULT_FILTER: &str = "info,rumqttd=warn";
 /// module's own failure is reported once. Off unless a filter names the target.
 const QUIET_TARGET: &str = "wasmtime_wasi_nn";
 
-/// The spans rumqttd's router opens for every message it handles, at error level (so that no
-/// level filter turns them off), each formatting the message's topic for the log: a fifth of
-/// the router's time. Off unless the log filter asks for debug or trace output; rumqttd's
-/// warnings keep their message, without that context.
-const ROUTER_MESSAGE_SPANS: [&str; 4] = ["[>] incoming", "incoming_payload", "publish", "puback"];
-
-/// Whether `meta` is one of rumqttd's per-message spans.
-fn router_message_span(meta: &tracing::Metadata<'_>) -> bool {
-    meta.is_span()
-        && meta.target().starts_with("rumqttd::router")
-        && ROUTER_MESSAGE_SPANS.contains(&meta.name())
-}
-
-/// Turns rumqttd's per-message spans off unless `written` (the log filter) asks for debug or
-/// trace output.
+/// Turns the router's per-message spans ([`router::is_per_message_span`]: a fifth of its time)
+/// off unless `written` (the log filter) asks for debug or trace output; the router's warnings
+/// keep their message, without that context.
 fn router_span_filter(
     written: &str,
 ) -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool + Send + Sync + 'static> {
     let keep = written.contains("debug") || written.contains("trace");
-    filter_fn(move |meta| keep || !router_message_span(meta))
+    filter_fn(move |meta| keep || !router::is_per_message_span(meta))
 }
 
 /// Installs the global subscriber. `level` (from `--log-level`) wins over `RUST_LOG`.
@@ -91,7 +80,7 @@ mod tests {
             .with(EnvFilter::new(filter));
         tracing::subscriber::with_default(subscriber, || {
             let topic = bytes::Bytes::from_static(b"a/b");
-            !tracing::error_span!(target: "rumqttd::router::routing", "publish", topic = ?topic)
+            !tracing::error_span!(target: router::ROUTING_LOG_TARGET, "publish", topic = ?topic)
                 .is_disabled()
         })
     }
@@ -103,7 +92,7 @@ mod tests {
         assert!(publish_span_enabled("info,rumqttd=debug"));
         let subscriber = tracing_subscriber::registry().with(router_span_filter(DEFAULT_FILTER));
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::error_span!(target: "rumqttd::router::routing", "incoming_connect");
+            let span = tracing::error_span!(target: router::ROUTING_LOG_TARGET, "incoming_connect");
             assert!(!span.is_disabled(), "other router spans are kept");
         });
     }

@@ -9,14 +9,13 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use rumqttd::protocol::Publish;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
-use weir_door::message::{message_from_publish, publish_from_message};
+use weir_door::message::{message_from_publish, publish_from_message, Publish};
 use weir_engine::{self as engine, time, DeadLetter, EngineOptions, GraphSpec, Outputs};
 use weir_graph::{Graph, ModuleSources};
 use weir_model::data::DataModel;

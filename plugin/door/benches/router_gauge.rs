@@ -33,8 +33,7 @@ fn gauge(c: &mut Criterion) {
         std::thread::spawn(move || {
             let mut link = router.link("busy", true).expect("a link");
             while busy.load(Relaxed) {
-                let ping = rumqttd::protocol::Packet::PingReq(rumqttd::protocol::PingReq);
-                if router::send(&mut link.tx, ping).is_err() {
+                if router::ping(&mut link.tx).is_err() {
                     return;
                 }
                 // Its answers are read so that they do not pile up.

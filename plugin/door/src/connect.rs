@@ -8,9 +8,9 @@
 
 use super::codec::{Connack, ConnectPacket, Version, Wire};
 use super::config::AuthConfig;
+use crate::message::Properties;
 use bytes::Bytes;
 use rmqtt_codec::{v3, v5};
-use rumqttd::protocol::PublishProperties;
 use std::fmt;
 use std::num::NonZeroU16;
 
@@ -66,7 +66,7 @@ pub struct Will {
     /// Seconds to wait before publishing (MQTT 5).
     pub delay: u32,
     /// MQTT 5 properties forwarded with it.
-    pub properties: Option<PublishProperties>,
+    pub properties: Option<Properties>,
 }
 
 impl ConnectRequest {
@@ -209,10 +209,9 @@ impl ConnectRequest {
 }
 
 fn will_v5(will: v5::LastWill) -> Will {
-    let properties = PublishProperties {
+    let properties = Properties {
         payload_format_indicator: will.is_utf8_payload.map(u8::from),
         message_expiry_interval: will.message_expiry_interval.map(|i| i.get()),
-        topic_alias: None,
         response_topic: will.response_topic.map(|t| t.to_string()),
         correlation_data: will.correlation_data,
         user_properties: will
@@ -220,7 +219,6 @@ fn will_v5(will: v5::LastWill) -> Will {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        subscription_identifiers: Vec::new(),
         content_type: will.content_type.map(|c| c.to_string()),
     };
     Will {

@@ -2,50 +2,12 @@
 //! client, what waits in its queue while it is connected or away, and what is resent after a
 //! reconnect. Plain data (serde), so that a session can be stored as it is.
 
+use super::message::Properties;
+use super::router::Forwarded;
 use super::session::Subscription;
 use super::tag::Tag;
 use bytes::Bytes;
-use rumqttd::protocol::PublishProperties;
-use rumqttd::Forward;
 use serde::{Deserialize, Serialize};
-
-/// The MQTT 5 properties a message carries to its subscribers (the topic alias and
-/// subscription identifiers are per connection and added when it is written).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Properties {
-    /// 1: the payload is UTF-8.
-    pub payload_format_indicator: Option<u8>,
-    /// Seconds the message lives, as the publisher set it (see [`Delivery::expires_at`]).
-    pub message_expiry_interval: Option<u32>,
-    /// The payload's content type.
-    pub content_type: Option<String>,
-    /// Where a response goes.
-    pub response_topic: Option<String>,
-    /// What ties a response to its request.
-    pub correlation_data: Option<Bytes>,
-    /// User properties, in order, duplicates kept.
-    pub user_properties: Vec<(String, String)>,
-}
-
-impl From<PublishProperties> for Properties {
-    fn from(p: PublishProperties) -> Self {
-        Properties {
-            payload_format_indicator: p.payload_format_indicator,
-            message_expiry_interval: p.message_expiry_interval,
-            content_type: p.content_type,
-            response_topic: p.response_topic,
-            correlation_data: p.correlation_data,
-            user_properties: p.user_properties,
-        }
-    }
-}
-
-impl Properties {
-    /// Whether there is nothing to send.
-    pub fn is_empty(&self) -> bool {
-        *self == Properties::default()
-    }
-}
 
 /// A message for one client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,26 +48,22 @@ pub(super) struct Arrival {
     pub topic: Bytes,
     pub payload: Bytes,
     pub retain: bool,
-    pub properties: Option<PublishProperties>,
+    pub properties: Option<Properties>,
 }
 
 impl Arrival {
     /// Takes a router delivery apart.
-    pub fn of(forward: Forward) -> Arrival {
-        let Forward {
-            cursor,
+    pub fn of(forwarded: Forwarded) -> Arrival {
+        let Forwarded {
+            subscription,
+            offset,
             publish,
             mut properties,
-            ..
-        } = forward;
+        } = forwarded;
         let tag = Tag::detach(&mut properties);
-        let ids = properties
-            .as_mut()
-            .map(|p| std::mem::take(&mut p.subscription_identifiers))
-            .unwrap_or_default();
         Arrival {
-            subscription: ids.first().map(|&id| id as u32),
-            offset: cursor.map(|(_, offset)| offset),
+            subscription,
+            offset,
             tag,
             topic: publish.topic,
             payload: publish.payload,
@@ -134,11 +92,7 @@ impl Arrival {
         if options.no_local && own {
             return (None, skipped);
         }
-        let properties = self
-            .properties
-            .map(Properties::from)
-            .filter(|p| !p.is_empty())
-            .map(Box::new);
+        let properties = self.properties.filter(|p| !p.is_empty()).map(Box::new);
         let published_retained = self.tag.is_some_and(|tag| tag.retain);
         let delivery = Delivery {
             topic: self.topic,

@@ -7,7 +7,6 @@
 //! go this way. A `$` topic that gets here (a bridge's state, `$SYS/broker/connection/+/state`)
 //! is kept by the door's `$SYS` tree instead.
 
-use super::delivery::Properties;
 use super::ingress::{Offered, Waiting};
 use super::logs::FilterLog;
 use super::retained::Retained;
@@ -15,8 +14,7 @@ use super::router::Batch;
 use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
-use bytes::Bytes;
-use rumqttd::protocol::{Packet, Publish, PublishProperties};
+use crate::message::{Properties, Publish};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -27,7 +25,7 @@ pub(super) struct Accepted<'a> {
     /// Topic bytes, payload and retain flag.
     pub publish: Publish,
     /// MQTT 5 properties (no topic alias).
-    pub properties: Option<PublishProperties>,
+    pub properties: Option<Properties>,
     /// Published QoS and publisher.
     pub tag: Tag,
     /// The graph whose result this is, if any.
@@ -101,7 +99,7 @@ pub(super) fn dispatch(
             .logs
             .append(topic, publish.payload.len(), shared.lag.high);
         tag.attach(&mut properties);
-        batch.push(Packet::Publish(publish, properties));
+        batch.publish(publish, properties);
         return Dispatched {
             waiting: offer.waiting,
             behind,
@@ -118,17 +116,13 @@ fn retain(
     shared: &Shared,
     topic: &str,
     publish: &Publish,
-    properties: Option<&PublishProperties>,
+    properties: Option<&Properties>,
     tag: &Tag,
 ) {
     let count = if publish.payload.is_empty() {
         shared.retained.clear(topic)
     } else {
-        let properties = properties
-            .cloned()
-            .map(Properties::from)
-            .filter(|p| !p.is_empty())
-            .map(Box::new);
+        let properties = properties.cloned().filter(|p| !p.is_empty()).map(Box::new);
         let message = Retained {
             topic: publish.topic.clone(),
             payload: publish.payload.clone(),
@@ -146,9 +140,4 @@ pub(super) fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A publish for the router from its parts.
-pub(super) fn publish(topic: Bytes, payload: Bytes, retain: bool) -> Publish {
-    Publish::new(topic, payload, retain)
 }

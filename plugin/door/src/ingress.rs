@@ -2,7 +2,7 @@
 //! graphs. The door knows them only through [`Ingress`]; the graph ingress that implements it
 //! (weir-plugin's `ingress`) knows both the door and the engine, so neither knows the other.
 
-use rumqttd::protocol::{Publish, PublishProperties};
+use crate::message::{Properties, Publish};
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,7 +31,7 @@ pub struct Offered<'a> {
     /// Topic bytes, payload and retain flag.
     pub publish: &'a Publish,
     /// MQTT 5 properties.
-    pub properties: Option<&'a PublishProperties>,
+    pub properties: Option<&'a Properties>,
     /// The graph whose result this is, if any.
     pub origin: Option<&'a str>,
 }

@@ -1,5 +1,5 @@
-//! Messages in their three forms: router publishes ↔ graph messages, and MQTT 5 properties
-//! between the wire and the router.
+//! A message inside the door ([`Publish`] and its [`Properties`]), and its other forms: graph
+//! messages both ways, and MQTT 5 properties to and from the wire.
 //!
 //! Coming in, the message's timestamp is the MQTT 5 user property `__ts` when present, valid and
 //! not further ahead of the broker's clock than it trusts (the clock then observes it, so later
@@ -8,14 +8,67 @@
 //! written from the item's timestamp after the other user properties, whose order and
 //! duplicates are kept, as are payload and content type. Bytes are shared, never copied.
 
-use super::delivery::Properties;
 use bytes::Bytes;
-use rumqttd::protocol::{Publish, PublishProperties};
+use serde::{Deserialize, Serialize};
 use weir_model::data::Message;
 use weir_model::hlc::{Hlc, HlcClock, ParseHlcError};
 
 /// The user property that carries a message's hybrid-logical-clock timestamp.
 pub const TIMESTAMP_PROPERTY: &str = "__ts";
+
+/// A publish inside the door: topic, payload and retain flag (its [`Properties`] go beside it,
+/// its QoS and publisher in its [`crate::tag::Tag`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// The topic (valid UTF-8, no wildcards).
+    pub topic: Bytes,
+    /// The payload.
+    pub payload: Bytes,
+    /// The retain flag.
+    pub retain: bool,
+}
+
+impl Publish {
+    /// A publish from its parts.
+    ///
+    /// ```
+    /// use weir_door::message::Publish;
+    /// let publish = Publish::new("sensors/1", "21.5", false);
+    /// assert_eq!((&publish.topic[..], &publish.payload[..]), (&b"sensors/1"[..], &b"21.5"[..]));
+    /// ```
+    pub fn new(topic: impl Into<Bytes>, payload: impl Into<Bytes>, retain: bool) -> Publish {
+        Publish {
+            topic: topic.into(),
+            payload: payload.into(),
+            retain,
+        }
+    }
+}
+
+/// The MQTT 5 properties a message carries through the door to its subscribers (the topic
+/// alias and subscription identifiers are per connection and added when it is written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Properties {
+    /// 1: the payload is UTF-8.
+    pub payload_format_indicator: Option<u8>,
+    /// Seconds the message lives, as the publisher set it (see [`crate::delivery::Delivery::expires_at`]).
+    pub message_expiry_interval: Option<u32>,
+    /// The payload's content type.
+    pub content_type: Option<String>,
+    /// Where a response goes.
+    pub response_topic: Option<String>,
+    /// What ties a response to its request.
+    pub correlation_data: Option<Bytes>,
+    /// User properties, in order, duplicates kept.
+    pub user_properties: Vec<(String, String)>,
+}
+
+impl Properties {
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        *self == Properties::default()
+    }
+}
 
 /// Where an incoming message's timestamp came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,12 +100,12 @@ impl Stamp {
 /// A router publish as a graph message, and where its timestamp came from.
 ///
 /// ```
-/// use rumqttd::protocol::{Publish, PublishProperties};
+/// use weir_door::message::{Properties, Publish};
 /// use weir_model::hlc::HlcClock;
 /// use weir_door::message::{message_from_publish, Stamp};
 ///
 /// let publish = Publish::new("sensors/gw1/temperature", "{}", false);
-/// let properties = PublishProperties {
+/// let properties = Properties {
 ///     user_properties: vec![("__ts".into(), "001700000000123:00004:gw1".into())],
 ///     ..Default::default()
 /// };
@@ -63,7 +116,7 @@ impl Stamp {
 /// ```
 pub fn message_from_publish(
     publish: &Publish,
-    properties: Option<&PublishProperties>,
+    properties: Option<&Properties>,
     clock: &mut HlcClock,
 ) -> (Message, Stamp) {
     let mut timestamp = None;
@@ -104,14 +157,13 @@ pub fn message_from_publish(
     (message, stamp)
 }
 
-/// MQTT 5 properties as decoded from a client, in the router's form (the topic alias is the
-/// door's business and was taken out before).
-pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> PublishProperties {
+/// MQTT 5 properties as decoded from a client (the topic alias is the door's business and was
+/// taken out before).
+pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> Properties {
     let text = |s: bytestring::ByteString| s.to_string();
-    PublishProperties {
+    Properties {
         payload_format_indicator: wire.is_utf8_payload.then_some(1),
         message_expiry_interval: wire.message_expiry_interval.map(|i| i.get()),
-        topic_alias: None,
         response_topic: wire.response_topic.map(text),
         correlation_data: wire.correlation_data,
         user_properties: wire
@@ -119,7 +171,6 @@ pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> Publish
             .into_iter()
             .map(|(key, value)| (text(key), text(value)))
             .collect(),
-        subscription_identifiers: Vec::new(),
         content_type: wire.content_type.map(text),
     }
 }
@@ -169,7 +220,7 @@ pub fn publish_from_message(
     message: &Message,
     topic: Bytes,
     retain: bool,
-) -> (Publish, PublishProperties) {
+) -> (Publish, Properties) {
     let text = |bytes: &Bytes| String::from_utf8_lossy(bytes).into_owned();
     let mut user_properties: Vec<(String, String)> = message
         .user_properties
@@ -178,7 +229,7 @@ pub fn publish_from_message(
         .map(|(key, value)| (text(key), text(value)))
         .collect();
     user_properties.push((TIMESTAMP_PROPERTY.into(), message.timestamp.to_string()));
-    let properties = PublishProperties {
+    let properties = Properties {
         user_properties,
         content_type: message.content_type.as_ref().map(text),
         ..Default::default()
@@ -193,8 +244,8 @@ pub fn publish_from_message(
 mod tests {
     use super::*;
 
-    fn props(user: &[(&str, &str)], content_type: Option<&str>) -> PublishProperties {
-        PublishProperties {
+    fn props(user: &[(&str, &str)], content_type: Option<&str>) -> Properties {
+        Properties {
             user_properties: user
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -5,13 +5,14 @@
 
 use super::dispatch::{self, Accepted};
 use super::flow::Gate;
+use super::message::Publish;
 use super::router::{self, Batch, Link};
 use super::tag::Tag;
 use super::{DoorError, Shared, INTERNAL_LINKS};
 use crate::bridge::queue::Outbox;
+use crate::message::Properties;
+use crate::router::FromRouter;
 use bytes::Bytes;
-use rumqttd::protocol::{Packet, PingReq, PublishProperties};
-use rumqttd::Notification;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +46,7 @@ pub struct Outgoing {
     /// Retain flag.
     pub retain: bool,
     /// MQTT 5 properties.
-    pub properties: Option<PublishProperties>,
+    pub properties: Option<Properties>,
 }
 
 impl InternalPublisher {
@@ -130,7 +131,7 @@ impl InternalPublisher {
             return Ok(());
         }
         self.settle(ROUTER_PATIENCE)?;
-        self.batch.push(Packet::PingReq(PingReq));
+        self.batch.ping();
         self.in_flight = true;
         self.batch
             .flush(&mut self.link.tx)
@@ -145,13 +146,11 @@ impl InternalPublisher {
         let deadline = Instant::now() + patience;
         loop {
             match self.link.rx.recv_deadline(deadline) {
-                Ok(Some(Notification::DeviceAck(ack))) => {
-                    if matches!(Packet::from(ack), Packet::PingResp(_)) {
-                        self.in_flight = false;
-                        return Ok(());
-                    }
+                Ok(Some(FromRouter::Pong)) => {
+                    self.in_flight = false;
+                    return Ok(());
                 }
-                Ok(Some(Notification::Unschedule)) => {
+                Ok(Some(FromRouter::Unschedule)) => {
                     let _ = self.link.rx.ready();
                 }
                 Ok(Some(_)) => {}
@@ -178,7 +177,7 @@ impl InternalPublisher {
             &mut self.outbox,
             Accepted {
                 topic,
-                publish: dispatch::publish(message.topic.clone(), message.payload, message.retain),
+                publish: Publish::new(message.topic.clone(), message.payload, message.retain),
                 properties: message.properties,
                 tag: Tag {
                     qos: message.qos,

@@ -8,7 +8,6 @@
 
 use super::control::Control;
 use super::dispatch::now_millis;
-use super::inbound::router_subscribe;
 use super::router;
 use super::session::parked;
 use super::shared::{self, Mailbox, Member};
@@ -156,8 +155,8 @@ async fn park_saved(
                 shared.groups.join(shared, group, filter, member).await?;
             }
             None => {
-                let packet = router_subscribe(sub_id, subscription.filter.clone());
-                router::send(&mut link.tx, packet).map_err(|_| super::DoorError::RouterGone)?;
+                router::subscribe_now(&mut link.tx, sub_id, subscription.filter.clone())
+                    .map_err(|_| super::DoorError::RouterGone)?;
             }
         }
     }

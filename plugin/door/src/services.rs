@@ -2,8 +2,8 @@
 //! publish on a service's request topic goes to the service, not to subscribers. The service
 //! answers through an [`super::InternalPublisher`], on the request's response topic.
 
+use crate::message::Properties;
 use bytes::Bytes;
-use rumqttd::protocol::PublishProperties;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -15,7 +15,7 @@ pub struct ServiceRequest {
     /// The payload.
     pub payload: Bytes,
     /// Its MQTT 5 properties (response topic, correlation data, user properties).
-    pub properties: Option<PublishProperties>,
+    pub properties: Option<Properties>,
 }
 
 /// Where the requests on one topic go.

@@ -6,11 +6,9 @@
 //! connections, so membership survives a reconnect.
 
 use super::delivery::Arrival;
-use super::inbound::router_subscribe;
 use super::router::{self, Link};
 use super::{DoorError, Shared};
-use rumqttd::protocol::Packet;
-use rumqttd::Notification;
+use crate::router::FromRouter;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -195,26 +193,24 @@ impl Group {
 /// message to a member until the group ends.
 async fn serve(group: Arc<Group>, mut link: Link, filter: String, ready: oneshot::Sender<()>) {
     let mut ready = Some(ready);
-    if router::send(&mut link.tx, router_subscribe(1, filter.clone())).is_err() {
+    if router::subscribe_now(&mut link.tx, 1, filter.clone()).is_err() {
         return;
     }
     loop {
         tokio::select! {
             _ = group.stop.cancelled() => break,
             next = link.rx.next() => match next {
-                Ok(Some(Notification::Forward(forward))) => {
-                    if !group.deliver(Arrival::of(forward)) {
+                Ok(Some(FromRouter::Deliver(forwarded))) => {
+                    if !group.deliver(Arrival::of(forwarded)) {
                         tracing::warn!(filter, "a shared-subscription message found no member");
                     }
                 }
-                Ok(Some(Notification::DeviceAck(ack))) => {
-                    if matches!(Packet::from(ack), Packet::SubAck(..)) {
-                        if let Some(ready) = ready.take() {
-                            let _ = ready.send(());
-                        }
+                Ok(Some(FromRouter::SubAck)) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
                     }
                 }
-                Ok(Some(Notification::Unschedule)) => {
+                Ok(Some(FromRouter::Unschedule)) => {
                     let _ = link.rx.ready();
                 }
                 Ok(_) => {}

@@ -9,7 +9,7 @@
 //! NUL character, which a client cannot send (MQTT strings exclude U+0000), so it can never be
 //! confused with a client's property.
 
-use rumqttd::protocol::PublishProperties;
+use crate::message::Properties;
 
 /// The reserved user property's key.
 pub const TAG_KEY: &str = "\0";
@@ -38,7 +38,7 @@ impl Tag {
     /// assert_eq!(Tag::detach(&mut properties), Some(tag));
     /// assert!(properties.unwrap().user_properties.is_empty());
     /// ```
-    pub fn attach(self, properties: &mut Option<PublishProperties>) {
+    pub fn attach(self, properties: &mut Option<Properties>) {
         let mut value = format!(
             "{}{}{:x}",
             self.qos.min(2),
@@ -49,14 +49,14 @@ impl Tag {
             value.push_str(&format!(";{at:x}"));
         }
         properties
-            .get_or_insert_with(PublishProperties::default)
+            .get_or_insert_with(Properties::default)
             .user_properties
             .push((TAG_KEY.to_string(), value));
     }
 
     /// Takes the tag out of `properties`. `None` when there is none or it is unreadable (the
     /// property is removed either way).
-    pub fn detach(properties: &mut Option<PublishProperties>) -> Option<Tag> {
+    pub fn detach(properties: &mut Option<Properties>) -> Option<Tag> {
         let user = &mut properties.as_mut()?.user_properties;
         // The door appends it last.
         let index = user.iter().rposition(|(key, _)| key == TAG_KEY)?;
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn the_tag_leaves_the_other_properties_in_their_order() {
-        let mut properties = Some(PublishProperties {
+        let mut properties = Some(Properties {
             user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
             content_type: Some("text/plain".into()),
             ..Default::default()
@@ -115,10 +115,10 @@ mod tests {
 
     #[test]
     fn a_message_without_a_tag_has_none() {
-        let mut properties = Some(PublishProperties::default());
+        let mut properties = Some(Properties::default());
         assert_eq!(Tag::detach(&mut properties), None);
         assert_eq!(Tag::detach(&mut None), None);
-        let mut broken = Some(PublishProperties {
+        let mut broken = Some(Properties {
             user_properties: vec![(TAG_KEY.into(), "9x".into())],
             ..Default::default()
         });

@@ -3,6 +3,7 @@
 
 use super::connect::Will;
 use super::dispatch::{self, Accepted};
+use super::message::Publish;
 use super::router::{self, Batch};
 use super::tag::Tag;
 use super::Shared;
@@ -22,7 +23,7 @@ pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
         &mut outbox,
         Accepted {
             topic: &will.topic,
-            publish: dispatch::publish(
+            publish: Publish::new(
                 Bytes::from(will.topic.clone()),
                 will.payload.clone(),
                 will.retain,

@@ -4,10 +4,10 @@
 //! subscriber holds the publisher back, and never go back out through the bridge that brought
 //! them. The link acknowledges each message to the remote once this thread handed it over.
 
+use crate::message::Properties;
 use crate::publisher::Outgoing;
 use crate::{DoorError, DoorHandle, InternalPublisher};
 use bytes::Bytes;
-use rumqttd::protocol::PublishProperties;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A message from the remote, its topic already renamed for this broker.
@@ -22,7 +22,7 @@ pub struct Incoming {
     /// Its retain flag.
     pub retain: bool,
     /// Its MQTT 5 properties.
-    pub properties: Option<PublishProperties>,
+    pub properties: Option<Properties>,
     /// Its packet id on the bridge (0 for QoS 0).
     pub pkid: u16,
 }

@@ -8,10 +8,9 @@
 
 use super::queue::{volatile::Volatile, Outbox, Queue, Queued};
 use super::topics::{self, TopicRule};
-use crate::delivery::Properties;
+use crate::message::Properties;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use rumqttd::protocol::PublishProperties;
 use std::sync::Arc;
 
 /// One bridge as the door sees it.
@@ -38,7 +37,7 @@ pub struct Published<'a> {
     /// Its retain flag.
     pub retain: bool,
     /// Its MQTT 5 properties (without the door's tag).
-    pub properties: Option<&'a PublishProperties>,
+    pub properties: Option<&'a Properties>,
 }
 
 /// Every bridge's route.
@@ -97,7 +96,6 @@ impl BridgeRoutes {
                 properties: message
                     .properties
                     .cloned()
-                    .map(Properties::from)
                     .filter(|p| !p.is_empty())
                     .map(Box::new),
                 queued_at: crate::now_millis(),

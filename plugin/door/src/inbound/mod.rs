@@ -8,19 +8,19 @@
 
 mod subscriptions;
 
-pub(crate) use subscriptions::router_subscribe;
-
 use super::codec::{Codec, Inbound as Packet};
 use super::control::{Control, Reply};
 use super::dispatch::{self, Accepted};
 use super::flow::{Gate, Pace};
 use super::logs::FilterLog;
+use super::message::Publish;
 use super::router::Batch;
 use super::services::{ServiceRequest, ServiceRoute};
 use super::session::Subscriptions;
 use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
+use crate::message::Properties;
 use crate::router::Tx as LinkTx;
 use crate::security::ClientRules;
 use bytes::BytesMut;
@@ -28,7 +28,6 @@ use bytestring::ByteString;
 use rmqtt_codec::error::DecodeError;
 use rmqtt_codec::types::Publish as WirePublish;
 use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason};
-use rumqttd::protocol::PublishProperties;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -249,9 +248,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             _ = self.pace.settled() => {}
             _ = self.stop.cancelled() => return,
         }
-        self.batch.push(rumqttd::protocol::Packet::PingReq(
-            rumqttd::protocol::PingReq,
-        ));
+        self.batch.ping();
         self.pace.sent();
         let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
         if self.batch.flush(&mut link).is_err() {
@@ -380,7 +377,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
         let accepted = Accepted {
             topic: &topic,
-            publish: dispatch::publish(topic.clone().into_bytes(), payload, retain),
+            publish: Publish::new(topic.clone().into_bytes(), payload, retain),
             properties,
             tag: Tag {
                 qos,
@@ -430,7 +427,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         &mut self,
         service: ServiceRoute,
         payload: bytes::Bytes,
-        properties: Option<PublishProperties>,
+        properties: Option<Properties>,
         qos: u8,
         pkid: u16,
     ) -> Next {

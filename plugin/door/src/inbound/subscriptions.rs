@@ -10,9 +10,6 @@ use crate::shared::{self, Member};
 use crate::DoorError;
 use bytestring::ByteString;
 use rmqtt_codec::v5::{DisconnectReasonCode, SubscribeAckReason};
-use rumqttd::protocol::{
-    Filter, QoS, RetainForwardRule, Subscribe, SubscribeProperties, Unsubscribe,
-};
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::AsyncRead;
 use weir_model::topic::TopicFilter;
@@ -104,7 +101,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             retained,
         }));
         for (sub_id, filter) in router_filters {
-            self.batch.push(router_subscribe(sub_id, filter));
+            self.batch.subscribe(sub_id, filter);
         }
         Next::Continue
     }
@@ -175,35 +172,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         self.tell_writer(Control::Unsubscribed(removed));
         self.replies.push(Reply::UnsubAck(pkid, existed));
         if !router_filters.is_empty() {
-            let unsubscribe = Unsubscribe {
-                pkid: 1,
-                filters: router_filters,
-            };
-            self.batch
-                .push(rumqttd::protocol::Packet::Unsubscribe(unsubscribe, None));
+            self.batch.unsubscribe(router_filters);
         }
     }
-}
-
-/// The router subscription behind door subscription `id`: always at QoS 0 (the door delivers
-/// at the right QoS itself), tagged with `id` so that every delivery names its subscription.
-pub(crate) fn router_subscribe(id: u32, filter: String) -> rumqttd::protocol::Packet {
-    let subscribe = Subscribe {
-        pkid: 1,
-        filters: vec![Filter {
-            path: filter,
-            qos: QoS::AtMostOnce,
-            nolocal: false,
-            preserve_retain: false,
-            // The door keeps retained messages; the router has none to forward.
-            retain_forward_rule: RetainForwardRule::Never,
-        }],
-    };
-    let properties = SubscribeProperties {
-        id: Some(id as usize),
-        user_properties: Vec::new(),
-    };
-    rumqttd::protocol::Packet::Subscribe(subscribe, Some(properties))
 }
 
 /// A filter as the client wrote it, checked: `$share/GROUP/FILTER` or a plain filter.

@@ -6,9 +6,8 @@ use super::{Delivery, Outbound, Why};
 use crate::delivery::Arrival;
 use crate::queue::Admitted;
 use crate::router;
+use crate::router::{Forwarded, FromRouter};
 use crate::session::subscription_matching;
-use rumqttd::protocol::{Packet, PingReq};
-use rumqttd::{Forward, Notification};
 use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 
@@ -38,7 +37,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     /// Takes `first` and everything else the router has handed over already, tells the router
     /// at once when it may hand more (it waits for that before it serves this client again),
     /// then handles them in order.
-    pub(super) fn on_notifications(&mut self, first: Notification) {
+    pub(super) fn on_notifications(&mut self, first: FromRouter) {
         let mut batch = std::mem::take(&mut self.arrived);
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -54,7 +53,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         }
         let unscheduled = batch
             .iter()
-            .filter(|n| matches!(n, Notification::Unschedule))
+            .filter(|n| matches!(n, FromRouter::Unschedule))
             .count();
         for _ in 0..unscheduled {
             if self.link.ready().is_err() {
@@ -67,27 +66,24 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         self.arrived = batch;
     }
 
-    pub(super) fn on_notification(&mut self, notification: Notification) {
+    pub(super) fn on_notification(&mut self, notification: FromRouter) {
         match notification {
-            Notification::Forward(forward) => {
+            FromRouter::Deliver(forwarded) => {
                 if let Some(drain) = &mut self.drain {
                     drain.delivered = true;
                 }
-                self.forward(forward);
+                self.forward(forwarded);
             }
-            Notification::DeviceAck(ack) => match Packet::from(ack) {
-                Packet::SubAck(..) => self.router_suback(),
-                Packet::PingResp(_) => self.router_pong(),
-                _ => {}
-            },
-            Notification::Unschedule => {
+            FromRouter::SubAck => self.router_suback(),
+            FromRouter::Pong => self.router_pong(),
+            FromRouter::Unschedule => {
                 // Answered (`ready`) when the batch arrived.
                 if let Some(drain) = &mut self.drain {
                     drain.delivered = true;
                 }
             }
-            Notification::Disconnect(..) => self.ending = Some(Why::RouterGone),
-            _ => {}
+            FromRouter::Disconnected => self.ending = Some(Why::RouterGone),
+            FromRouter::Other => {}
         }
     }
 
@@ -127,13 +123,13 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
 
     pub(super) fn ping_router(&mut self) {
         let mut link = self.link_tx.lock().unwrap_or_else(|e| e.into_inner());
-        if router::send(&mut link, Packet::PingReq(PingReq)).is_err() {
+        if router::ping(&mut link).is_err() {
             self.ending = Some(Why::Shutdown);
         }
     }
 
-    pub(super) fn forward(&mut self, forward: Forward) {
-        let arrival = Arrival::of(forward);
+    pub(super) fn forward(&mut self, forwarded: Forwarded) {
+        let arrival = Arrival::of(forwarded);
         // A delivery may come before the router has its subscription's id.
         let id = match arrival.subscription {
             Some(id) => id,

@@ -24,6 +24,7 @@ use super::session::Subscriptions;
 use super::shared::Mailbox;
 use super::Shared;
 use crate::bridge::queue::{QueueError, Ticket};
+use crate::router::FromRouter;
 use crate::router::{Rx as LinkRx, Tx as LinkTx};
 use crate::security::ClientRules;
 use bytes::{Buf, BytesMut};
@@ -31,7 +32,6 @@ use inflight::{Inflight, Stage};
 use link::Drain;
 use rmqtt_codec::types::Publish as WirePublish;
 use rmqtt_codec::v5::DisconnectReasonCode;
-use rumqttd::Notification;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -123,7 +123,7 @@ pub(super) struct Outbound<W> {
     /// The router's log got too far ahead of this client: its publishers are held back.
     lagging: bool,
     /// Notifications taken from the link, being handled (kept to reuse its allocation).
-    arrived: Vec<Notification>,
+    arrived: Vec<FromRouter>,
     /// What a resumed session left in flight, written before anything else.
     resend: Vec<Unacknowledged>,
     /// Where the session's shared-subscription messages arrive.

@@ -11,11 +11,11 @@ use super::state::SessionState;
 use super::subscription_matching;
 use crate::delivery::{Arrival, Delivery};
 use crate::queue::{Admitted, DeliveryQueue};
+use crate::router::FromRouter;
 use crate::router::{self, Link};
 use crate::security::ClientRules;
 use crate::shared::Mailbox;
 use crate::Shared;
-use rumqttd::Notification;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -202,10 +202,10 @@ impl Away {
         }
     }
 
-    fn on_notification(&mut self, notification: Notification) {
+    fn on_notification(&mut self, notification: FromRouter) {
         match notification {
-            Notification::Forward(forward) => self.forward(Arrival::of(forward)),
-            Notification::Unschedule => {
+            FromRouter::Deliver(forwarded) => self.forward(Arrival::of(forwarded)),
+            FromRouter::Unschedule => {
                 // The router serves this link again once told it may.
                 let _ = self.link.rx.ready();
             }

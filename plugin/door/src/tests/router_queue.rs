@@ -4,7 +4,6 @@
 use super::harness::{client, until, Running};
 use crate::router;
 use rumqttc::{Event, Packet, QoS};
-use rumqttd::protocol::PingReq;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,14 +45,14 @@ fn a_full_router_queue_holds_its_publishers_and_other_connections_are_served() {
         // The router is stopped: it takes a hand-over of link `staller`'s and waits for that
         // link's buffer, held here. Then its queue fills with more hand-overs.
         let staller = router.link("staller", true).expect("a link");
-        let held = staller.tx.buffer();
+        let held = staller.tx.hold_buffer();
         let (_, capacity) = router.queue().load();
         let capacity = capacity.expect("a bounded router queue");
         let mut bare = (router.bare_tx)(staller.rx.id());
         // One hand-over the router takes and stops on, then enough to fill its queue.
         let filler = std::thread::spawn(move || {
             for _ in 0..=capacity {
-                router::send_bare(&mut bare, rumqttd::protocol::Packet::PingReq(PingReq));
+                router::ping_bare(&mut bare);
             }
         });
         until("the router's queue is full", || {

@@ -2,7 +2,7 @@
 //! request carries (`__ft` fencing token, `__protVer`) and those of responses (`__stat`,
 //! `__stMsg`, `__ts`, `__protVer`, `__srcId`) and of key notifications.
 
-use rumqttd::protocol::PublishProperties;
+use weir_door::message::Properties;
 use weir_model::hlc::Hlc;
 
 /// The fencing token of a request.
@@ -48,7 +48,7 @@ pub enum Status {
 }
 
 /// A user property of `properties`.
-pub fn property<'a>(properties: &'a PublishProperties, name: &str) -> Option<&'a str> {
+pub fn property<'a>(properties: &'a Properties, name: &str) -> Option<&'a str> {
     properties
         .user_properties
         .iter()
@@ -57,7 +57,7 @@ pub fn property<'a>(properties: &'a PublishProperties, name: &str) -> Option<&'a
 }
 
 /// Whether the request's protocol version (absent: 1.0) has major version 1.
-pub fn supported_version(properties: &PublishProperties) -> Result<(), Status> {
+pub fn supported_version(properties: &Properties) -> Result<(), Status> {
     match property(properties, PROTOCOL_VERSION) {
         None => Ok(()),
         Some(version) if version.split('.').next() == Some("1") => Ok(()),
@@ -71,7 +71,7 @@ pub fn response(
     correlation_data: Option<bytes::Bytes>,
     version: &Hlc,
     source_id: &str,
-) -> PublishProperties {
+) -> Properties {
     let mut user_properties = vec![
         (STATUS.to_string(), status_code(status).to_string()),
         (TIMESTAMP.to_string(), version.to_string()),
@@ -96,24 +96,24 @@ pub fn response(
             user_properties.push((SUPPORTED_MAJOR_VERSIONS.into(), "1".into()));
         }
     }
-    PublishProperties {
+    Properties {
         correlation_data,
         user_properties,
         content_type: Some(CONTENT_TYPE.to_string()),
-        ..PublishProperties::default()
+        ..Properties::default()
     }
 }
 
 /// The properties of a key notification about a change at `version`.
-pub fn notification(version: &Hlc, source_id: &str) -> PublishProperties {
-    PublishProperties {
+pub fn notification(version: &Hlc, source_id: &str) -> Properties {
+    Properties {
         user_properties: vec![
             (TIMESTAMP.to_string(), version.to_string()),
             (PROTOCOL_VERSION.to_string(), VERSION.to_string()),
             (SOURCE_ID.to_string(), source_id.to_string()),
         ],
         content_type: Some(CONTENT_TYPE.to_string()),
-        ..PublishProperties::default()
+        ..Properties::default()
     }
 }
 

@@ -238,7 +238,7 @@ impl Answerer {
         &self,
         client_id: &Arc<str>,
         payload: &[u8],
-        properties: &rumqttd::protocol::PublishProperties,
+        properties: &weir_door::message::Properties,
     ) -> Answer {
         let fencing_token = match envelope::property(properties, envelope::FENCING_TOKEN) {
             None => None,

@@ -4,7 +4,7 @@
 //! message, `r` and the same number for the mark of a QoS 2 message the remote received
 //! (PUBREC) and that now waits for its PUBCOMP, `n` for the next sequence number.
 
-use crate::delivery::Properties;
+use crate::message::Properties;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,6 @@
-//! The door's side of rumqttd's router: one local link per client, built and fed here.
+//! The door's side of rumqttd's router: one local link per client, built and fed here. This
+//! module is the only one that names rumqttd: the rest of the door hands it its own types
+//! ([`Batch`]) and reads its own types back ([`FromRouter`]).
 //!
 //! The router matches topics, fans messages out and keeps retained messages; the door gives it
 //! each client's publishes and subscriptions through the client's link and reads back what the
@@ -15,18 +17,37 @@
 //!   first ([`tokio::task::block_in_place`]: the worker's other connections go on on
 //!   another thread, and this connection reads nothing more until the router has taken it).
 
+mod edge;
+
+#[cfg(test)]
+pub(crate) use edge::ping_bare;
+pub use edge::{end, ping, subscribe_now, Batch, Forwarded, FromRouter};
+
 use super::DoorError;
 use crate::RouterLimits;
 use rumqttd::local::{LinkBuilder, LinkError, LinkRx, LinkTx};
-use rumqttd::protocol::{Disconnect, DisconnectReasonCode, Packet};
+use rumqttd::protocol::Packet;
 use rumqttd::{Notification, RouterConfig};
-use std::collections::VecDeque;
-use std::ops::DerefMut;
 use std::sync::Arc;
 use std::time::Instant;
 
 type LinkFactory =
     dyn Fn(&str, bool) -> Result<(LinkTx, LinkRx, Notification), Box<LinkError>> + Send + Sync;
+
+/// The log target of the router's routing, where its per-message spans come from.
+pub const ROUTING_LOG_TARGET: &str = "rumqttd::router::routing";
+
+/// The spans the router opens for every message it handles, at error level (so that no level
+/// filter turns them off), each formatting the message's topic for the log.
+const PER_MESSAGE_SPANS: [&str; 4] = ["[>] incoming", "incoming_payload", "publish", "puback"];
+
+/// Whether `meta` is one of the router's per-message spans (see [`PER_MESSAGE_SPANS`]), which a
+/// log subscriber may turn off.
+pub fn is_per_message_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span()
+        && meta.target().starts_with("rumqttd::router")
+        && PER_MESSAGE_SPANS.contains(&meta.name())
+}
 
 /// Free places left in the router's event queue below which a hand-over leaves the worker
 /// thread: more than the door's threads and Weir's own publishers can take between the look
@@ -104,9 +125,10 @@ pub struct Tx {
 }
 
 impl Tx {
-    /// Packets waiting for the router's next turn on this link (handed over by the next
-    /// [`send`]).
-    pub fn buffer(&self) -> impl DerefMut<Target = VecDeque<Packet>> + '_ {
+    /// Tests: holds the link's buffer, which the router waits for when it takes a hand-over
+    /// of this link (see `tests::router_queue`).
+    #[cfg(test)]
+    pub(crate) fn hold_buffer(&self) -> impl Drop + '_ {
         self.link.buffer()
     }
 }
@@ -119,15 +141,18 @@ pub struct Rx {
 
 impl Rx {
     /// The next delivery or acknowledgement, waiting for one.
-    pub async fn next(&mut self) -> Result<Option<Notification>, RouterGone> {
-        self.link.next().await.map_err(|_| RouterGone)
+    pub async fn next(&mut self) -> Result<Option<FromRouter>, RouterGone> {
+        match self.link.next().await {
+            Ok(notification) => Ok(notification.map(FromRouter::from)),
+            Err(_) => Err(RouterGone),
+        }
     }
 
     /// The next delivery or acknowledgement, waiting at most until `deadline` (blocking):
     /// `Ok(None)` when none came in time.
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Option<Notification>, RouterGone> {
+    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<Option<FromRouter>, RouterGone> {
         match self.link.recv_deadline(deadline) {
-            Ok(notification) => Ok(notification),
+            Ok(notification) => Ok(notification.map(FromRouter::from)),
             Err(LinkError::RecvTimeout(_)) => Ok(None),
             Err(_) => Err(RouterGone),
         }
@@ -223,53 +248,9 @@ pub fn router_id(client_id: &str) -> String {
     id
 }
 
-/// Packets for the router, handed over with one wake-up.
-#[derive(Default)]
-pub struct Batch {
-    packets: Vec<Packet>,
-    bytes: usize,
-}
-
-/// A batch this large goes to the router before more is added: the router appends a whole
-/// batch in one turn, and a filter's log must hold what all publishers append in a turn.
-const FULL_MESSAGES: usize = 64;
-const FULL_BYTES: usize = 32 * 1024;
-
-impl Batch {
-    /// Adds a packet.
-    pub fn push(&mut self, packet: Packet) {
-        if let Packet::Publish(publish, _) = &packet {
-            self.bytes += publish.topic.len() + publish.payload.len();
-        }
-        self.packets.push(packet);
-    }
-
-    /// Whether nothing is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.packets.is_empty()
-    }
-
-    /// Whether the batch should go now (see [`FULL_MESSAGES`], [`FULL_BYTES`]).
-    pub fn is_full(&self) -> bool {
-        self.packets.len() >= FULL_MESSAGES || self.bytes >= FULL_BYTES
-    }
-
-    /// Hands everything to the router through `link`. Fails when the router is gone.
-    pub fn flush(&mut self, link: &mut Tx) -> Result<(), RouterGone> {
-        self.bytes = 0;
-        let Some(last) = self.packets.pop() else {
-            return Ok(());
-        };
-        if !self.packets.is_empty() {
-            link.buffer().extend(self.packets.drain(..));
-        }
-        send(link, last)
-    }
-}
-
-/// Sends one packet to the router, with what [`Tx::buffer`] holds: off a tokio worker if the
-/// router's queue is nearly full (see the module's notes).
-pub fn send(link: &mut Tx, packet: Packet) -> Result<(), RouterGone> {
+/// Sends one packet to the router, with what the link's buffer holds: off a tokio worker if
+/// the router's queue is nearly full (see the module's notes).
+fn send(link: &mut Tx, packet: Packet) -> Result<(), RouterGone> {
     let Tx { link, queue } = link;
     queue.hand_over(|| send_now(link, packet))
 }
@@ -288,18 +269,4 @@ fn send_now(link: &mut LinkTx, packet: Packet) -> Result<(), RouterGone> {
         // the link's buffer and the router takes it with the link's next hand-over.
         Poll::Pending => Ok(()),
     }
-}
-
-/// Tests: a hand-over on a link made by `Router::bare_tx`, waiting for room in the queue.
-#[cfg(test)]
-pub(crate) fn send_bare(link: &mut LinkTx, packet: Packet) {
-    let _ = send_now(link, packet);
-}
-
-/// Ends a link: the router forgets the connection (keeping a persistent session's state).
-pub fn end(link: &mut Tx) {
-    let disconnect = Disconnect {
-        reason_code: DisconnectReasonCode::NormalDisconnection,
-    };
-    let _ = send(link, Packet::Disconnect(disconnect, None));
 }
