@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${1:-30}"
+case "$seconds" in
+    '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number of seconds, not '$seconds'" >&2; exit 2 ;;
+esac
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --version 0.13.2

@@ -5,13 +5,11 @@
 
 use super::dispatch::{self, Accepted};
 use super::flow::Gate;
-use super::message::Publish;
-use super::router::{self, Batch, Link};
+use super::message::{Properties, Publish};
+use super::router::{self, Batch, FromRouter, Link};
 use super::tag::Tag;
 use super::{DoorError, Shared, INTERNAL_LINKS};
 use crate::bridge::queue::Outbox;
-use crate::message::Properties;
-use crate::router::FromRouter;
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

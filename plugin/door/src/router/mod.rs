@@ -34,6 +34,9 @@ use std::time::Instant;
 type LinkFactory =
     dyn Fn(&str, bool) -> Result<(LinkTx, LinkRx, Notification), Box<LinkError>> + Send + Sync;
 
+/// The log targets of the router's code all start with this.
+const LOG_TARGET: &str = "rumqttd::router";
+
 /// The log target of the router's routing, where its per-message spans come from.
 pub const ROUTING_LOG_TARGET: &str = "rumqttd::router::routing";
 
@@ -45,7 +48,7 @@ const PER_MESSAGE_SPANS: [&str; 4] = ["[>] incoming", "incoming_payload", "publi
 /// log subscriber may turn off.
 pub fn is_per_message_span(meta: &tracing::Metadata<'_>) -> bool {
     meta.is_span()
-        && meta.target().starts_with("rumqttd::router")
+        && meta.target().starts_with(LOG_TARGET)
         && PER_MESSAGE_SPANS.contains(&meta.name())
 }
 
