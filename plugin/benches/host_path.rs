@@ -8,7 +8,7 @@
 //! Run: `scripts/build-modules.sh && cargo bench -p weir-plugin --bench host_path`
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -68,7 +68,7 @@ impl Outputs for Publishing {
     fn result(&self, item: DataModel) -> bool {
         if let DataModel::Message(message) = item {
             let topic = message.topic.clone();
-            std::hint::black_box(publish_from_message(&message, topic, false));
+            std::hint::black_box(publish_from_message(message, topic, false));
         }
         self.results.fetch_add(1, Relaxed);
         true
@@ -125,19 +125,26 @@ fn host_path(c: &mut Criterion) {
     });
     let (message, _) = message_from_publish(&publish, None, &mut clock);
     group.bench_function("sink: graph result to router publish", |b| {
-        b.iter(|| {
-            publish_from_message(std::hint::black_box(&message), message.topic.clone(), false)
-        })
+        b.iter_batched(
+            || message.clone(),
+            |message| {
+                let topic = message.topic.clone();
+                publish_from_message(std::hint::black_box(message), topic, false)
+            },
+            BatchSize::SmallInput,
+        )
     });
     let door = allocations_per(10_000, |n| {
         for _ in 0..n {
             std::hint::black_box(message_from_publish(&publish, None, &mut clock));
         }
     });
-    let sink = allocations_per(10_000, |n| {
-        for _ in 0..n {
+    // The sink takes each result apart: give it copies made beforehand.
+    let results: Vec<_> = (0..10_000).map(|_| message.clone()).collect();
+    let sink = allocations_per(10_000, |_| {
+        for message in results {
             let topic = message.topic.clone();
-            std::hint::black_box(publish_from_message(&message, topic, false));
+            std::hint::black_box(publish_from_message(message, topic, false));
         }
     });
     let mut through = |messages: u64| {

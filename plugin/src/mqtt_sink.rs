@@ -81,7 +81,7 @@ impl MqttPublisher {
         Ok((MqttPublisher { queue }, thread))
     }
 
-    fn publish(&self, message: &Message, topic: Bytes, retain: bool, qos: u8) -> bool {
+    fn publish(&self, message: Message, topic: Bytes, retain: bool, qos: u8) -> bool {
         let (publish, properties) = publish_from_message(message, topic, retain);
         self.queue
             .send(Outgoing {
@@ -183,7 +183,7 @@ impl Outputs for MqttOutputs {
             return false;
         };
         self.publisher
-            .publish(&message, Bytes::from(topic), self.retain, self.qos)
+            .publish(message, Bytes::from(topic), self.retain, self.qos)
     }
 
     fn dead_letter(&self, letter: DeadLetter) {
@@ -204,7 +204,7 @@ impl Outputs for MqttOutputs {
                 .push((Bytes::from_static(key.as_bytes()), value));
         }
         self.publisher
-            .publish(&message, topic.clone(), false, self.qos);
+            .publish(message, topic.clone(), false, self.qos);
     }
 }
 

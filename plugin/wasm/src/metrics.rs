@@ -69,6 +69,20 @@ pub enum MetricError {
     Lock,
 }
 
+/// Applies `update` to metric `name`, made by `new` the first time (the name is copied only
+/// then: modules update their metrics per message).
+fn with_named<R>(
+    metrics: &mut BTreeMap<String, Metric>,
+    name: &str,
+    new: impl FnOnce() -> Metric,
+    update: impl FnOnce(&mut Metric) -> R,
+) -> R {
+    if let Some(metric) = metrics.get_mut(name) {
+        return update(metric);
+    }
+    update(metrics.entry(name.to_string()).or_insert_with(new))
+}
+
 /// The metrics one node's module defined.
 ///
 /// ```
@@ -95,10 +109,8 @@ impl NodeMetrics {
         labels: Labels,
     ) -> Result<(), MetricError> {
         let mut metrics = self.metrics.lock().map_err(|_| MetricError::Lock)?;
-        let metric = metrics
-            .entry(name.to_string())
-            .or_insert_with(|| Metric::Counter(BTreeMap::new()));
-        match metric {
+        let new = || Metric::Counter(BTreeMap::new());
+        with_named(&mut metrics, name, new, |metric| match metric {
             Metric::Counter(series) => {
                 let total = series.entry(sorted(labels)).or_default();
                 *total = total.saturating_add(value);
@@ -109,7 +121,7 @@ impl NodeMetrics {
                 existing: "histogram",
                 requested: "counter",
             }),
-        }
+        })
     }
 
     /// Records `value` in histogram `name` for `labels`.
@@ -120,10 +132,8 @@ impl NodeMetrics {
         labels: Labels,
     ) -> Result<(), MetricError> {
         let mut metrics = self.metrics.lock().map_err(|_| MetricError::Lock)?;
-        let metric = metrics
-            .entry(name.to_string())
-            .or_insert_with(|| Metric::Histogram(BTreeMap::new()));
-        match metric {
+        let new = || Metric::Histogram(BTreeMap::new());
+        with_named(&mut metrics, name, new, |metric| match metric {
             Metric::Histogram(series) => {
                 series.entry(sorted(labels)).or_default().observe(value);
                 Ok(())
@@ -133,7 +143,7 @@ impl NodeMetrics {
                 existing: "counter",
                 requested: "histogram",
             }),
-        }
+        })
     }
 
     /// A copy of every metric, by name.

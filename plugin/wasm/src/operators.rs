@@ -5,7 +5,6 @@
 use super::error::OperatorError;
 use super::export::{AccumulateCall, BranchCall, DelayCall, FilterCall, MapCall};
 use super::host::buffer::{Lift, Lower};
-use super::host::state_store::{from_wit_hlc, to_wit_hlc};
 use super::instance::OperatorInstance;
 use weir_model::data::DataModel;
 use weir_model::hlc::Hlc;
@@ -14,27 +13,37 @@ impl OperatorInstance {
     /// `map`: the item the module makes of `item`.
     pub fn map(&mut self, item: &DataModel) -> Result<DataModel, OperatorError> {
         self.process(|store, export| {
-            let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            match export.process::<MapCall>(store, (&input,))? {
-                Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
-                Err(error) => Ok(Err(error)),
-            }
+            let input = Lower(store.data_mut()).data_model(item)?;
+            let answer = export.process::<MapCall>(store, (&input,))?;
+            let mut lift = Lift(store.data_mut());
+            Lower(lift.0).give_back(input);
+            Ok(match answer {
+                Ok(output) => Ok(lift.data_model(output)?),
+                Err(error) => Err(error),
+            })
         })
     }
 
     /// `filter`: whether to keep `item`.
     pub fn filter(&mut self, item: &DataModel) -> Result<bool, OperatorError> {
         self.process(|store, export| {
-            let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            export.process::<FilterCall>(store, (&input,))
+            let input = Lower(store.data_mut()).data_model(item)?;
+            let answer = export.process::<FilterCall>(store, (&input,));
+            Lower(store.data_mut()).give_back(input);
+            answer
         })
     }
 
     /// `branch`: `false` for the arm "False", `true` for "True".
     pub fn branch(&mut self, timestamp: &Hlc, item: &DataModel) -> Result<bool, OperatorError> {
         self.process(|store, export| {
-            let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            export.process::<BranchCall>(store, (&to_wit_hlc(timestamp), &input))
+            let mut lower = Lower(store.data_mut());
+            let (clock, input) = (lower.clock(timestamp), lower.data_model(item)?);
+            let answer = export.process::<BranchCall>(store, (&clock, &input));
+            let mut lower = Lower(store.data_mut());
+            lower.give_back(input);
+            lower.give_back_clock(clock);
+            answer
         })
     }
 
@@ -45,14 +54,14 @@ impl OperatorInstance {
         batch: &[DataModel],
     ) -> Result<DataModel, OperatorError> {
         self.process(|store, export| {
-            let mut lower = Lower(&mut store.data_mut().table);
+            let mut lower = Lower(store.data_mut());
             let staged = lower.data_model(staged)?;
             let batch = batch
                 .iter()
                 .map(|item| lower.data_model(item))
                 .collect::<wasmtime::Result<Vec<_>>>()?;
             match export.process::<AccumulateCall>(store, (&staged, &batch))? {
-                Ok(output) => Ok(Ok(Lift(&mut store.data_mut().table).data_model(output)?)),
+                Ok(output) => Ok(Ok(Lift(store.data_mut()).data_model(output)?)),
                 Err(error) => Ok(Err(error)),
             }
         })
@@ -62,9 +71,13 @@ impl OperatorInstance {
     /// clamped up to it).
     pub fn delay(&mut self, item: &DataModel, timestamp: &Hlc) -> Result<Hlc, OperatorError> {
         self.process(|store, export| {
-            let input = Lower(&mut store.data_mut().table).data_model(item)?;
-            let moved = export.process::<DelayCall>(store, (&input, &to_wit_hlc(timestamp)))?;
-            Ok(moved.map(|moved| from_wit_hlc(moved).max(timestamp.clone())))
+            let mut lower = Lower(store.data_mut());
+            let (input, clock) = (lower.data_model(item)?, lower.clock(timestamp));
+            let moved = export.process::<DelayCall>(store, (&input, &clock))?;
+            let mut lift = Lift(store.data_mut());
+            Lower(lift.0).give_back(input);
+            Lower(lift.0).give_back_clock(clock);
+            Ok(moved.map(|moved| lift.clock(moved).max(timestamp.clone())))
         })
     }
 }

@@ -11,7 +11,8 @@ use crate::bindings::current::imports::wasm_graph::processor::{
     types::{self as wit, Timespec},
 };
 use bytes::Bytes;
-use wasmtime::component::{Resource, ResourceTable};
+use std::sync::Arc;
+use wasmtime::component::Resource;
 use weir_model::data::{DataModel, Message, MessageSchema, Snapshot};
 use weir_model::hlc::Hlc;
 
@@ -35,11 +36,11 @@ impl hybrid_logical_clock::Host for HostState {}
 impl state_store_types::Host for HostState {}
 
 /// Puts host items into a module's resource table as WIT values.
-pub(crate) struct Lower<'a>(pub &'a mut ResourceTable);
+pub(crate) struct Lower<'a>(pub &'a mut HostState);
 
 impl Lower<'_> {
     fn buffer(&mut self, bytes: &Bytes) -> wasmtime::Result<Resource<HostBuffer>> {
-        Ok(self.0.push(HostBuffer(bytes.clone()))?)
+        Ok(self.0.table.push(HostBuffer(bytes.clone()))?)
     }
 
     fn bytes(&mut self, bytes: &Bytes) -> wasmtime::Result<wit::BufferOrBytes> {
@@ -50,15 +51,44 @@ impl Lower<'_> {
         Ok(wit::BufferOrString::Buffer(self.buffer(bytes)?))
     }
 
-    fn timestamp(hlc: &Hlc) -> wit::Timestamp {
+    fn timestamp(&mut self, hlc: &Hlc) -> wit::Timestamp {
         wit::Timestamp {
             timestamp: Timespec {
                 secs: hlc.secs,
                 nanos: hlc.nanos,
             },
             counter: hlc.counter,
-            node_id: wit::BufferOrString::String(hlc.node_id.to_string()),
+            node_id: wit::BufferOrString::String(self.0.node_ids.lend(&hlc.node_id)),
         }
+    }
+
+    /// A timestamp as the `hybrid-logical-clock` a module receives (give it back after the call).
+    pub fn clock(&mut self, hlc: &Hlc) -> hybrid_logical_clock::HybridLogicalClock {
+        hybrid_logical_clock::HybridLogicalClock {
+            timestamp: Timespec {
+                secs: hlc.secs,
+                nanos: hlc.nanos,
+            },
+            counter: hlc.counter,
+            node_id: self.0.node_ids.lend(&hlc.node_id),
+        }
+    }
+
+    /// Takes back what lowering `item` lent (its timestamp's node id), once the call is over.
+    pub fn give_back(&mut self, item: wit::DataModel) {
+        let timestamp = match item {
+            wit::DataModel::Message(message) => message.timestamp,
+            wit::DataModel::Snapshot(snapshot) => snapshot.timestamp,
+            wit::DataModel::BufferOrBytes(_) => return,
+        };
+        if let wit::BufferOrString::String(text) = timestamp.node_id {
+            self.0.node_ids.give_back(text);
+        }
+    }
+
+    /// Takes back what [`Lower::clock`] lent.
+    pub fn give_back_clock(&mut self, clock: hybrid_logical_clock::HybridLogicalClock) {
+        self.0.node_ids.give_back(clock.node_id);
     }
 
     /// The WIT form of `item`, its byte fields as host buffers.
@@ -67,7 +97,7 @@ impl Lower<'_> {
             DataModel::Bytes(bytes) => wit::DataModel::BufferOrBytes(self.bytes(bytes)?),
             DataModel::Message(message) => wit::DataModel::Message(self.message(message)?),
             DataModel::Snapshot(snapshot) => wit::DataModel::Snapshot(wit::Snapshot {
-                timestamp: Self::timestamp(&snapshot.timestamp),
+                timestamp: self.timestamp(&snapshot.timestamp),
                 format: self.string(&snapshot.format)?,
                 width: snapshot.width,
                 height: snapshot.height,
@@ -82,7 +112,7 @@ impl Lower<'_> {
             user_properties.push((self.string(key)?, self.string(value)?));
         }
         Ok(wit::Message {
-            timestamp: Self::timestamp(&message.timestamp),
+            timestamp: self.timestamp(&message.timestamp),
             topic: self.bytes(&message.topic)?,
             content_type: match &message.content_type {
                 Some(content_type) => Some(self.string(content_type)?),
@@ -106,12 +136,24 @@ impl Lower<'_> {
     }
 }
 
+/// A host timestamp from a module's parts (nanoseconds beyond a second carry into the seconds).
+pub(crate) fn hlc(timestamp: Timespec, counter: u64, node_id: Arc<str>) -> Hlc {
+    Hlc {
+        secs: timestamp
+            .secs
+            .saturating_add(u64::from(timestamp.nanos / 1_000_000_000)),
+        nanos: timestamp.nanos % 1_000_000_000,
+        counter,
+        node_id,
+    }
+}
+
 /// Takes WIT values a module returned back into host items, claiming its buffers.
-pub(crate) struct Lift<'a>(pub &'a mut ResourceTable);
+pub(crate) struct Lift<'a>(pub &'a mut HostState);
 
 impl Lift<'_> {
     fn buffer(&mut self, buffer: Resource<HostBuffer>) -> wasmtime::Result<Bytes> {
-        Ok(self.0.delete(buffer)?.0)
+        Ok(self.0.table.delete(buffer)?.0)
     }
 
     fn bytes(&mut self, value: wit::BufferOrBytes) -> wasmtime::Result<Bytes> {
@@ -129,14 +171,20 @@ impl Lift<'_> {
     }
 
     fn timestamp(&mut self, timestamp: wit::Timestamp) -> wasmtime::Result<Hlc> {
-        let node_id = self.string(timestamp.node_id)?;
-        Ok(super::state_store::from_wit_hlc(
-            hybrid_logical_clock::HybridLogicalClock {
-                timestamp: timestamp.timestamp,
-                counter: timestamp.counter,
-                node_id: String::from_utf8_lossy(&node_id).into_owned(),
-            },
-        ))
+        let node_id = match timestamp.node_id {
+            wit::BufferOrString::String(text) => self.0.node_ids.intern(&text),
+            wit::BufferOrString::Buffer(buffer) => {
+                let bytes = self.buffer(buffer)?;
+                self.0.node_ids.intern(&String::from_utf8_lossy(&bytes))
+            }
+        };
+        Ok(hlc(timestamp.timestamp, timestamp.counter, node_id))
+    }
+
+    /// A timestamp a module returned as a `hybrid-logical-clock`.
+    pub fn clock(&mut self, clock: hybrid_logical_clock::HybridLogicalClock) -> Hlc {
+        let node_id = self.0.node_ids.intern(&clock.node_id);
+        hlc(clock.timestamp, clock.counter, node_id)
     }
 
     /// The host form of a value the module returned.

@@ -2,13 +2,15 @@
 //! implementing every imported interface.
 //!
 //! One file per concern: [`buffer`] (the `types.buffer` resource and conversion of items into
-//! and out of a module), `logger`, `metrics`, `state_store`, `schema_registry` (answered from
-//! the schema directory), and `unavailable` (the command invoker, linked but not yet served).
+//! and out of a module, with `node_ids` keeping timestamps' node ids), `logger`, `metrics`,
+//! `state_store`, `schema_registry` (answered from the schema directory), and `unavailable`
+//! (the command invoker, linked but not yet served).
 
 pub mod bindings;
 pub mod buffer;
 mod logger;
 mod metrics;
+mod node_ids;
 mod schema_registry;
 pub(crate) mod state_store;
 mod unavailable;
@@ -38,6 +40,8 @@ pub struct HostState {
     pub(crate) identity: NodeIdentity,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    /// The node id of the timestamps crossing in and out, kept to spare allocations.
+    pub(crate) node_ids: node_ids::NodeIds,
     wasi: WasiCtx,
     metrics: Arc<NodeMetrics>,
     state: Arc<StateStore>,
@@ -60,6 +64,7 @@ impl HostState {
             identity,
             table: ResourceTable::new(),
             limiter,
+            node_ids: node_ids::NodeIds::default(),
             wasi: WasiCtx::builder().build(),
             metrics,
             state,

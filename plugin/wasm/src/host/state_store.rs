@@ -127,13 +127,5 @@ pub(crate) fn to_wit_hlc(hlc: &Hlc) -> HybridLogicalClock {
 
 /// A timestamp from its WIT form (nanoseconds beyond a second carry into the seconds).
 pub(crate) fn from_wit_hlc(hlc: HybridLogicalClock) -> Hlc {
-    Hlc {
-        secs: hlc
-            .timestamp
-            .secs
-            .saturating_add(u64::from(hlc.timestamp.nanos / 1_000_000_000)),
-        nanos: hlc.timestamp.nanos % 1_000_000_000,
-        counter: hlc.counter,
-        node_id: hlc.node_id.into(),
-    }
+    super::buffer::hlc(hlc.timestamp, hlc.counter, hlc.node_id.into())
 }
