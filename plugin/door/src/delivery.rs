@@ -58,9 +58,9 @@ impl Arrival {
             subscription,
             offset,
             publish,
-            mut properties,
+            properties,
+            tag,
         } = forwarded;
-        let tag = Tag::detach(&mut properties);
         Arrival {
             subscription,
             offset,

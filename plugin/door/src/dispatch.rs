@@ -55,7 +55,7 @@ pub(super) fn dispatch(
     let Accepted {
         topic,
         mut publish,
-        mut properties,
+        properties,
         mut tag,
         origin,
         bridge,
@@ -98,8 +98,7 @@ pub(super) fn dispatch(
         let behind = shared
             .logs
             .append(topic, publish.payload.len(), shared.lag.high);
-        tag.attach(&mut properties);
-        batch.publish(publish, properties);
+        batch.publish(publish, properties, tag);
         return Dispatched {
             waiting: offer.waiting,
             behind,

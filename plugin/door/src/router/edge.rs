@@ -4,6 +4,7 @@
 
 use super::{RouterGone, Tx};
 use crate::message::{Properties, Publish};
+use crate::tag::Tag;
 use rumqttd::protocol::{
     Filter, Packet, PingReq, PublishProperties, QoS, RetainForwardRule, Subscribe,
     SubscribeProperties, Unsubscribe,
@@ -38,8 +39,10 @@ pub struct Forwarded {
     pub offset: Option<u64>,
     /// Topic, payload and the router's retain flag.
     pub publish: Publish,
-    /// Its properties, the door's tag among the user properties.
+    /// Its properties, if it has any.
     pub properties: Option<Properties>,
+    /// The door's tag, as the door published it (`None` for a message the door did not tag).
+    pub tag: Option<Tag>,
 }
 
 impl From<Notification> for FromRouter {
@@ -66,9 +69,10 @@ impl From<Forward> for Forwarded {
             properties,
             ..
         } = forward;
-        let (subscription, properties) = match properties {
+        let (subscription, tag, properties) = match properties {
             Some(p) => (
                 p.subscription_identifiers.first().map(|&id| id as u32),
+                p.carried.and_then(Tag::from_words),
                 Some(Properties {
                     payload_format_indicator: p.payload_format_indicator,
                     message_expiry_interval: p.message_expiry_interval,
@@ -76,9 +80,10 @@ impl From<Forward> for Forwarded {
                     response_topic: p.response_topic,
                     correlation_data: p.correlation_data,
                     user_properties: p.user_properties,
-                }),
+                })
+                .filter(|p| !p.is_empty()),
             ),
-            None => (None, None),
+            None => (None, None, None),
         };
         Forwarded {
             subscription,
@@ -89,12 +94,14 @@ impl From<Forward> for Forwarded {
                 retain: publish.retain,
             },
             properties,
+            tag,
         }
     }
 }
 
-fn router_properties(p: Properties) -> PublishProperties {
+fn router_properties(p: Properties, tag: Tag) -> PublishProperties {
     PublishProperties {
+        carried: Some(tag.to_words()),
         payload_format_indicator: p.payload_format_indicator,
         message_expiry_interval: p.message_expiry_interval,
         topic_alias: None,
@@ -119,13 +126,14 @@ const FULL_MESSAGES: usize = 64;
 const FULL_BYTES: usize = 32 * 1024;
 
 impl Batch {
-    /// Adds a publish (at QoS 0: the door keeps QoS itself).
-    pub fn publish(&mut self, publish: Publish, properties: Option<Properties>) {
+    /// Adds a publish (at QoS 0: the door keeps QoS itself) with the door's `tag`.
+    pub fn publish(&mut self, publish: Publish, properties: Option<Properties>, tag: Tag) {
         self.bytes += publish.topic.len() + publish.payload.len();
         let publish =
             rumqttd::protocol::Publish::new(publish.topic, publish.payload, publish.retain);
+        let properties = router_properties(properties.unwrap_or_default(), tag);
         self.packets
-            .push(Packet::Publish(publish, properties.map(router_properties)));
+            .push(Packet::Publish(publish, Some(properties)));
     }
 
     /// Adds the router subscription behind door subscription `id`: always at QoS 0 (the door

@@ -253,6 +253,10 @@ pub struct PublishProperties {
     pub user_properties: Vec<(String, String)>,
     pub subscription_identifiers: Vec<usize>,
     pub content_type: Option<String>,
+    /// Words the embedding broker carries with the message through the router (Weir: who
+    /// published it, its QoS, retain flag and expiry). The router copies them with the
+    /// properties and never reads them; they are not written to the wire.
+    pub carried: Option<[u64; 2]>,
 }
 
 //--------------------------- PublishAck packet -------------------------------

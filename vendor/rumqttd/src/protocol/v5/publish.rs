@@ -208,6 +208,7 @@ mod properties {
             user_properties,
             subscription_identifiers,
             content_type,
+            carried: None,
         }))
     }
 
