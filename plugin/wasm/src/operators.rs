@@ -15,10 +15,10 @@ impl OperatorInstance {
         self.process(|store, export| {
             let input = Lower(store.data_mut()).data_model(item)?;
             let answer = export.process::<MapCall>(store, (&input,))?;
-            let mut lift = Lift(store.data_mut());
-            Lower(lift.0).give_back(input);
+            let state = store.data_mut();
+            Lower(state).give_back(input);
             Ok(match answer {
-                Ok(output) => Ok(lift.data_model(output)?),
+                Ok(output) => Ok(Lift(state).data_model(output)?),
                 Err(error) => Err(error),
             })
         })
@@ -60,10 +60,15 @@ impl OperatorInstance {
                 .iter()
                 .map(|item| lower.data_model(item))
                 .collect::<wasmtime::Result<Vec<_>>>()?;
-            match export.process::<AccumulateCall>(store, (&staged, &batch))? {
-                Ok(output) => Ok(Ok(Lift(store.data_mut()).data_model(output)?)),
-                Err(error) => Ok(Err(error)),
-            }
+            let answer = export.process::<AccumulateCall>(store, (&staged, &batch))?;
+            let state = store.data_mut();
+            let mut lower = Lower(state);
+            lower.give_back(staged);
+            batch.into_iter().for_each(|item| lower.give_back(item));
+            Ok(match answer {
+                Ok(output) => Ok(Lift(state).data_model(output)?),
+                Err(error) => Err(error),
+            })
         })
     }
 
@@ -74,10 +79,11 @@ impl OperatorInstance {
             let mut lower = Lower(store.data_mut());
             let (input, clock) = (lower.data_model(item)?, lower.clock(timestamp));
             let moved = export.process::<DelayCall>(store, (&input, &clock))?;
-            let mut lift = Lift(store.data_mut());
-            Lower(lift.0).give_back(input);
-            Lower(lift.0).give_back_clock(clock);
-            Ok(moved.map(|moved| lift.clock(moved).max(timestamp.clone())))
+            let state = store.data_mut();
+            let mut lower = Lower(state);
+            lower.give_back(input);
+            lower.give_back_clock(clock);
+            Ok(moved.map(|moved| Lift(state).clock(moved).max(timestamp.clone())))
         })
     }
 }
