@@ -191,11 +191,12 @@ impl Answerer {
             .as_deref()
             .filter(|topic| weir_model::topic::check_topic_name(topic).is_ok());
         let Some(topic) = topic else {
-            self.metrics.unanswerable.fetch_add(1, Relaxed);
+            // Logged before it is counted: whoever sees the count finds the line in the log.
             tracing::warn!(
                 client = %request.client_id,
                 "state store request without a valid response topic: not answered"
             );
+            self.metrics.unanswerable.fetch_add(1, Relaxed);
             return;
         };
         let answer = match envelope::supported_version(&properties) {
