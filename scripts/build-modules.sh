@@ -13,6 +13,10 @@
 # and nn-classify (which needs the model, hence Python's onnx) are skipped. With --demo, only the
 # module the embedded default configuration's demo graph runs (temperature) is built.
 set -euo pipefail
+# The guests build with the guest toolchain alone: a workspace wrapper left in the environment
+# (scripts/test.sh's clippy-driver) would bring the host toolchain's sysroot, which has no
+# library sources to build std from.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/target/modules"
