@@ -92,7 +92,8 @@ impl Arrival {
         if options.no_local && own {
             return (None, skipped);
         }
-        let properties = self.properties.filter(|p| !p.is_empty()).map(Box::new);
+        // The router's edge gives none rather than empty ones.
+        let properties = self.properties.map(Box::new);
         let published_retained = self.tag.is_some_and(|tag| tag.retain);
         let delivery = Delivery {
             topic: self.topic,

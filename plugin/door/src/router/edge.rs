@@ -39,7 +39,7 @@ pub struct Forwarded {
     pub offset: Option<u64>,
     /// Topic, payload and the router's retain flag.
     pub publish: Publish,
-    /// Its properties, if it has any.
+    /// Its properties; `None` when it has none (never empty ones).
     pub properties: Option<Properties>,
     /// The door's tag, as the door published it (`None` for a message the door did not tag).
     pub tag: Option<Tag>,

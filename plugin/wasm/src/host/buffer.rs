@@ -52,13 +52,11 @@ impl Lower<'_> {
     }
 
     fn timestamp(&mut self, hlc: &Hlc) -> wit::Timestamp {
+        let clock = self.clock(hlc);
         wit::Timestamp {
-            timestamp: Timespec {
-                secs: hlc.secs,
-                nanos: hlc.nanos,
-            },
-            counter: hlc.counter,
-            node_id: wit::BufferOrString::String(self.0.node_ids.lend(&hlc.node_id)),
+            timestamp: clock.timestamp,
+            counter: clock.counter,
+            node_id: wit::BufferOrString::String(clock.node_id),
         }
     }
 
