@@ -111,6 +111,15 @@ pub(super) struct Inbound<R> {
     pub bridge: bool,
 }
 
+/// Whether the gate stopped the handling of a read's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// Every whole packet in the buffer was handled.
+    No,
+    /// The gate closed with packets perhaps left in the buffer.
+    MidBuffer,
+}
+
 /// What handling one packet asks of the loop.
 enum Next {
     Continue,
@@ -139,12 +148,18 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         let keep_alive =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
         loop {
-            if let Some(end) = self.handle_buffered().await {
-                self.flush().await;
-                return end;
-            }
+            let held = match self.handle_buffered().await {
+                Ok(held) => held,
+                Err(end) => {
+                    self.flush().await;
+                    return end;
+                }
+            };
             self.flush().await;
-            if !self.gate.is_open() {
+            // Held mid-buffer, the rest of the buffer is handled once the gate opens, even if
+            // it opened again meanwhile: the client may have sent all it had, and a read would
+            // wait for more.
+            if held == Held::MidBuffer || !self.gate.is_open() {
                 // The keep-alive does not run while the door is not reading.
                 tokio::select! {
                     _ = self.gate.opened() => continue,
@@ -209,20 +224,21 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
     }
 
-    /// Handles every whole packet in the buffer (while the gate is open).
-    async fn handle_buffered(&mut self) -> Option<End> {
+    /// Handles every whole packet in the buffer while the gate is open; says whether the gate
+    /// stopped it before the buffer's end.
+    async fn handle_buffered(&mut self) -> Result<Held, End> {
         while self.gate.is_open() {
             let packet = match self.codec.decode(&mut self.buf) {
                 Ok(Some(packet)) => packet,
-                Ok(None) => return None,
-                Err(e) => return Some(malformed(e)),
+                Ok(None) => return Ok(Held::No),
+                Err(e) => return Err(malformed(e)),
             };
             self.shared.stats.packets_received.fetch_add(1, Relaxed);
             if let Next::End(end) = self.handle(packet).await {
-                return Some(end);
+                return Err(end);
             }
         }
-        None
+        Ok(Held::MidBuffer)
     }
 
     /// Hands the batch to the router (once it took the previous one), then writes the
