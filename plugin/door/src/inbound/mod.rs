@@ -254,14 +254,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
     }
 
-    /// Hands the batch to the router (once it took the previous one).
+    /// Hands the batch to the router (once it took the previous one, or at once when the
+    /// connection is ending: what the door read still goes on; the link ends after this).
     async fn hand_to_router(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         tokio::select! {
             _ = self.pace.settled() => {}
-            _ = self.stop.cancelled() => return,
+            _ = self.stop.cancelled() => {}
         }
         self.batch.ping();
         self.pace.sent();
