@@ -17,9 +17,9 @@ const QUIET: Duration = Duration::from_secs(3);
 #[test]
 fn the_end_of_a_burst_from_ten_publishers_reaches_its_subscriber() {
     let running = Running::start_with(|config| {
-        // Weir's defaults (config/default.yaml) but for the router's logs: 4 x 8 KiB (about
-        // 290 of these messages) instead of 4 x 256 KiB, so that the subscriber's lag closes
-        // the publishers' gates many times in a burst.
+        // The router as config/default.yaml sets it and weir-bench's in-flight window, but
+        // for the router's logs: 4 x 8 KiB (about 290 of these messages) instead of 4 x 256
+        // KiB, so that the subscriber's lag closes the publishers' gates many times a burst.
         config.listeners[0].max_inflight = 1000;
         config.router.max_outgoing_packet_count = 1000;
         config.router.max_segment_size = 8 * 1024;
@@ -37,10 +37,9 @@ fn the_end_of_a_burst_from_ten_publishers_reaches_its_subscriber() {
             events.recv().await,
             Some(Event::Incoming(Packet::SubAck(_)))
         ) {}
-        let mut writers = Vec::new();
         for p in 0..PUBLISHERS {
             let (publisher, mut acks) = client(running.address, &format!("burst-{p}")).await;
-            writers.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 let payload = vec![b'x'; 100];
                 for _ in 0..EACH {
                     publisher
@@ -53,10 +52,10 @@ fn the_end_of_a_burst_from_ten_publishers_reaches_its_subscriber() {
                         .await
                         .unwrap();
                 }
-                // Keeps the connection (and its event loop) until the test ends.
+                // Keeps the client, and so its connection, until the test ends.
                 while acks.recv().await.is_some() {}
-                publisher
-            }));
+                drop(publisher);
+            });
         }
         let mut received = 0;
         while received < PUBLISHERS * EACH {
