@@ -124,13 +124,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     broker.door().set_graphs(graphs.routes.clone());
     let bridges = weir::bridges::start(&config, &broker)?;
     let reloads = Arc::new(weir::reloads::Reloads::default());
-    let scrape = weir::metrics_endpoint::Scrape {
+    let scrape = weir::metrics_endpoint::Scrape::new(weir::metrics_endpoint::Sources {
         broker: broker.door().stats(),
         graphs: graphs.catalog.clone(),
         state_store: state_metrics,
         bridges: Some(bridges.clone()),
         reloads: reloads.clone(),
-    };
+    });
     if let Some(address) = config.metrics.listen {
         weir::metrics_endpoint::serve(address, scrape.clone())?;
     }

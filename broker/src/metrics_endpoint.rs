@@ -1,4 +1,5 @@
-//! The metrics endpoint: Prometheus text at `GET /metrics`.
+//! Weir's metrics registry, built once at start-up, and the endpoint that serves it as
+//! Prometheus text at `GET /metrics`.
 
 use crate::graphs::Catalog;
 use crate::reloads::Reloads;
@@ -7,15 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use weir_door::bridge::Bridges;
 use weir_door::stats::Stats;
-use weir_engine as engine;
-use weir_model::prometheus::Exposition;
-use weir_sink as sink;
+use weir_model::metrics::{self, Registry};
 use weir_state::mqtt::ServiceMetrics;
 
-/// Every counter Weir exposes: the broker's, each graph's and each upstream sink's. One
-/// rendering serves `/metrics` and the OTLP export, so the two never disagree.
-#[derive(Clone)]
-pub struct Scrape {
+/// What registers its metrics: the broker's, each graph's and each upstream sink's, the state
+/// store's, the bridges' and the reloads'.
+pub struct Sources {
     /// The connection layer's counters.
     pub broker: Arc<Stats>,
     /// The running graphs' and upstream sinks' counters.
@@ -28,21 +26,39 @@ pub struct Scrape {
     pub reloads: Arc<Reloads>,
 }
 
+/// Weir's one metrics registry: `/metrics` and the OTLP export encode it, `$SYS` reads the
+/// broker's counters registered in it, so the three never disagree.
+#[derive(Clone)]
+pub struct Scrape {
+    registry: Arc<Registry>,
+}
+
 impl Scrape {
-    /// The counters in Prometheus text form.
+    /// The registry of every metric of `sources`.
+    pub fn new(sources: Sources) -> Scrape {
+        let mut registry = Registry::default();
+        sources.broker.register(&mut registry);
+        registry.register_collector(Box::new(sources.graphs));
+        if let Some(state_store) = &sources.state_store {
+            state_store.register(&mut registry);
+        }
+        if let Some(bridges) = &sources.bridges {
+            bridges.register(&mut registry);
+        }
+        registry.register_collector(Box::new(sources.reloads));
+        Scrape {
+            registry: Arc::new(registry),
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The metrics in Prometheus text form.
     pub fn render(&self) -> String {
-        let mut text = Exposition::default();
-        self.broker.write_prometheus(&mut text);
-        engine::metrics::write_prometheus(&self.graphs.graphs(), &mut text);
-        sink::buffer::write_prometheus(&self.graphs.sinks(), &mut text);
-        if let Some(state_store) = &self.state_store {
-            state_store.write_prometheus(&mut text);
-        }
-        if let Some(bridges) = &self.bridges {
-            weir_door::bridge::metrics::write_prometheus(&bridges.snapshots(), &mut text);
-        }
-        self.reloads.write_prometheus(&mut text);
-        text.finish()
+        metrics::text(&self.registry)
     }
 }
 
@@ -59,7 +75,7 @@ pub fn serve(address: SocketAddr, scrape: Scrape) -> anyhow::Result<()> {
                 let response = if request.url() == "/metrics" {
                     let header = tiny_http::Header::from_bytes(
                         &b"Content-Type"[..],
-                        &b"text/plain; version=0.0.4; charset=utf-8"[..],
+                        metrics::TEXT_CONTENT_TYPE.as_bytes(),
                     )
                     .expect("a valid header");
                     tiny_http::Response::from_string(scrape.render()).with_header(header)

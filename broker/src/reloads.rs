@@ -2,9 +2,10 @@
 //! `weir_reloads_total{what, outcome}`: an operator (or a test) sees a SIGHUP or a changed file
 //! take effect on `/metrics`, without reading the log, which says why a reload was refused.
 
+use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use weir_model::prometheus::{Exposition, Kind};
+use weir_model::metrics::{write_family, Collector, DescriptorEncoder, MetricType};
 
 /// What can be reloaded while Weir runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,18 +43,20 @@ impl Reloadable {
     }
 }
 
-/// Reloads taken and refused, by what was reloaded.
+/// Reloads taken and refused, by what was reloaded; registered in the metrics registry as a
+/// collector of `weir_reloads_total{what, outcome}`.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use weir::reloads::{Reloadable, Reloads};
-/// use weir_model::prometheus::Exposition;
+/// use weir_model::metrics::{text, Registry};
 ///
-/// let reloads = Reloads::default();
+/// let reloads = Arc::new(Reloads::default());
+/// let mut registry = Registry::default();
+/// registry.register_collector(Box::new(reloads.clone()));
 /// reloads.count(Reloadable::AclFile, true, 1);
 /// reloads.count(Reloadable::Graph, false, 2);
-/// let mut text = Exposition::default();
-/// reloads.write_prometheus(&mut text);
-/// let text = text.finish();
+/// let text = text(&registry);
 /// assert!(text.contains("weir_reloads_total{what=\"acl_file\",outcome=\"applied\"} 1\n"));
 /// assert!(text.contains("weir_reloads_total{what=\"graph\",outcome=\"refused\"} 2\n"));
 /// ```
@@ -74,23 +77,28 @@ impl Reloads {
         let outcome = usize::from(!applied);
         self.counts[index][outcome].fetch_add(count as u64, Relaxed);
     }
+}
 
-    /// Writes `weir_reloads_total`.
-    pub fn write_prometheus(&self, out: &mut Exposition) {
-        let name = "weir_reloads_total";
-        out.family(
-            name,
-            Kind::Counter,
+impl Collector for Reloads {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let series = Reloadable::ALL
+            .iter()
+            .zip(&self.counts)
+            .flat_map(|(what, counts)| {
+                ["applied", "refused"]
+                    .into_iter()
+                    .zip(counts)
+                    .map(|(outcome, count)| {
+                        let labels = [("what", what.label()), ("outcome", outcome)];
+                        (labels, count.load(Relaxed))
+                    })
+            });
+        write_family(
+            &mut encoder,
+            "weir_reloads",
             "Reloads of the configuration, a graph, a certificate, a password or ACL file: applied, or refused (the previous version goes on; the log says why).",
-        );
-        for (what, counts) in Reloadable::ALL.iter().zip(&self.counts) {
-            for (outcome, count) in ["applied", "refused"].iter().zip(counts) {
-                out.sample(
-                    name,
-                    &[("what", what.label()), ("outcome", outcome)],
-                    count.load(Relaxed),
-                );
-            }
-        }
+            MetricType::Counter,
+            series,
+        )
     }
 }

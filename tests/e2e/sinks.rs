@@ -496,12 +496,13 @@ fn weir_exports_its_own_logs_and_metrics_over_otlp() {
         &telemetry,
     );
     publish(&weir, READINGS, &readings(0..3));
-    let (mut ready_logged, mut received_counted) = (false, false);
+    let (mut ready_logged, mut received_counted, mut calls_measured) = (false, false, false);
     let deadline = Instant::now() + PATIENCE;
-    while !(ready_logged && received_counted) {
+    while !(ready_logged && received_counted && calls_measured) {
         assert!(
             Instant::now() < deadline,
-            "ready line exported: {ready_logged}, received counted: {received_counted}"
+            "ready line exported: {ready_logged}, received counted: {received_counted}, \
+             calls measured: {calls_measured}"
         );
         let Some(export) = receiver.next(PATIENCE) else {
             continue;
@@ -527,7 +528,26 @@ fn weir_exports_its_own_logs_and_metrics_over_otlp() {
                     assert_eq!(attributes(point), [("graph".to_string(), "up".to_string())]);
                     received_counted |= point["asInt"] == "3";
                 }
+                if family["name"] == "weir_node_call_seconds" {
+                    calls_measured |= every_call_in_one_bucket(&family["histogram"], 3);
+                }
             }
         }
     }
+}
+
+/// Whether `histogram` (an OTLP histogram, as JSON) has one data point of `count` calls whose
+/// buckets, one more than its bounds, add up to that count.
+fn every_call_in_one_bucket(histogram: &serde_json::Value, count: u64) -> bool {
+    let point = &histogram["dataPoints"][0];
+    let as_count = |value: &serde_json::Value| value.as_str().and_then(|v| v.parse::<u64>().ok());
+    let buckets: Vec<u64> = point["bucketCounts"]
+        .as_array()
+        .map(|counts| counts.iter().filter_map(as_count).collect())
+        .unwrap_or_default();
+    let bounds = point["explicitBounds"].as_array().map_or(0, Vec::len);
+    as_count(&point["count"]) == Some(count)
+        && buckets.len() == bounds + 1
+        && buckets.iter().sum::<u64>() == count
+        && histogram["aggregationTemporality"] == "AGGREGATION_TEMPORALITY_CUMULATIVE"
 }

@@ -53,3 +53,21 @@ impl Catalog {
         entries.sinks.remove(name);
     }
 }
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.read();
+        f.debug_struct("Catalog")
+            .field("graphs", &entries.graphs.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The running graphs' families (`weir_graph_*`, `weir_node_*`, `weir_module_*`) and their
+/// upstream sinks' (`weir_sink_*`), read from the graphs running at each scrape.
+impl weir_model::metrics::Collector for Catalog {
+    fn encode(&self, mut encoder: weir_model::metrics::DescriptorEncoder) -> std::fmt::Result {
+        weir_engine::metrics::encode(&self.graphs(), &mut encoder)?;
+        weir_sink::buffer::encode(&self.sinks(), &mut encoder)
+    }
+}

@@ -3,10 +3,10 @@
 //! - Logs: every log line at or above the configured level becomes an OTLP log record
 //!   (severity, body, the event's fields and target as attributes), buffered (drop-oldest,
 //!   counted) and exported in batches by a thread of its own.
-//! - Metrics: every interval, the counters `/metrics` serves, converted from their Prometheus
-//!   text: counters become monotonic cumulative sums, gauges gauges, and a histogram its
-//!   `_sum` and `_count` series as sums. Cumulative values make a failed export harmless: the
-//!   next one carries everything.
+//! - Metrics: every interval, the registry `/metrics` serves, read as OpenMetrics' data model:
+//!   counters become monotonic cumulative sums, gauges gauges, histograms cumulative
+//!   histograms. Cumulative values make a failed export harmless: the next one carries
+//!   everything.
 
 use super::logs::OtlpLogs;
 use super::OwnTelemetry;
@@ -14,11 +14,15 @@ use crate::metrics_endpoint::Scrape;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum,
+    metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, Sum,
 };
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use weir_model::metrics::prometheus_client::encoding::prometheus_protobuf::{
+    self, prometheus_data_model as pm,
+};
+use weir_model::metrics::Registry;
 use weir_sink::buffer::{self, Backoff, Delivery, WhenFull};
 use weir_sink::otlp::{Exported, Exporter};
 
@@ -74,8 +78,8 @@ pub fn start(config: &OwnTelemetry, scrape: Scrape) -> anyhow::Result<()> {
                 let mut failing = false;
                 loop {
                     std::thread::sleep(interval);
-                    let text = scrape.render();
-                    let body = exporter.metrics_request(from_prometheus(&text, started));
+                    let metrics = from_registry(scrape.registry(), started);
+                    let body = exporter.metrics_request(metrics);
                     match exporter.post("/v1/metrics", &body) {
                         Exported::Taken => failing = false,
                         Exported::Retry(why) | Exported::Refused(why) if !failing => {
@@ -102,113 +106,128 @@ fn now_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Prometheus text (as Weir renders it) as OTLP metrics, one per family, one data point per
-/// series. `started`: when the cumulative counters started, in nanoseconds since the epoch.
+/// The registry's metrics as OTLP metrics, one per family, one data point per series, read
+/// from the Prometheus data model (no text in between). Counters (named with `_total`, as
+/// `/metrics` names them) and untyped series become monotonic cumulative sums, gauges gauges,
+/// histograms cumulative histograms; whole values are sent as integers. `started`: when the
+/// cumulative values started, in nanoseconds since the epoch.
 ///
 /// ```
-/// let text = "# TYPE weir_graph_received_total counter\nweir_graph_received_total{graph=\"g\"} 3\n";
-/// let metrics = weir::telemetry::export::from_prometheus(text, 0);
-/// assert_eq!(metrics[0].name, "weir_graph_received_total");
+/// use weir_model::metrics::{Counter, Registry};
+///
+/// let mut registry = Registry::default();
+/// let received = Counter::<u64>::default();
+/// registry.register("weir_received", "Messages received", received.clone());
+/// received.inc_by(3);
+/// let metrics = weir::telemetry::export::from_registry(&registry, 0);
+/// assert_eq!(metrics[0].name, "weir_received_total");
 /// ```
-pub fn from_prometheus(text: &str, started: u64) -> Vec<Metric> {
+pub fn from_registry(registry: &Registry, started: u64) -> Vec<Metric> {
+    // Encoding into memory fails only if a collector does, and Weir's return no errors.
+    let Ok(families) = prometheus_protobuf::encode(registry) else {
+        return Vec::new();
+    };
     let now = now_nanos();
-    let mut kinds: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut families: Vec<(String, bool, Vec<NumberDataPoint>)> = Vec::new();
-    for line in text.lines() {
-        if let Some(declaration) = line.strip_prefix("# TYPE ") {
-            if let Some((name, kind)) = declaration.split_once(' ') {
-                kinds.insert(name, kind);
-            }
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => (name, labels_of(rest.trim_end_matches('}'))),
-            None => (series, Vec::new()),
-        };
-        let family = name
-            .strip_suffix("_sum")
-            .or_else(|| name.strip_suffix("_count"))
-            .filter(|base| kinds.get(base) == Some(&"histogram"));
-        let cumulative = match (family, kinds.get(name)) {
-            (Some(_), _) => true,
-            (None, Some(&"counter")) => true,
-            (None, Some(&"gauge")) => false,
-            // Histogram buckets, and module metrics written without a TYPE line: sums.
-            (None, _) if name.ends_with("_bucket") => continue,
-            (None, _) => true,
-        };
-        let point = NumberDataPoint {
-            attributes: labels,
-            start_time_unix_nano: if cumulative { started } else { 0 },
-            time_unix_nano: now,
-            value: Some(if value.fract() == 0.0 && value.abs() < 9e15 {
-                number_data_point::Value::AsInt(value as i64)
-            } else {
-                number_data_point::Value::AsDouble(value)
-            }),
-            ..Default::default()
-        };
-        match families.last_mut() {
-            Some((last, _, points)) if last == name => points.push(point),
-            _ => families.push((name.to_string(), cumulative, vec![point])),
-        }
-    }
     families
         .into_iter()
-        .map(|(name, cumulative, data_points)| Metric {
-            name,
-            data: Some(if cumulative {
-                metric::Data::Sum(Sum {
-                    data_points,
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                    is_monotonic: true,
-                })
-            } else {
-                metric::Data::Gauge(Gauge { data_points })
-            }),
-            ..Default::default()
-        })
+        .filter_map(|family| otlp_metric(family, started, now))
         .collect()
 }
 
-/// `a="x",b="y\"z"` as attributes.
-fn labels_of(text: &str) -> Vec<KeyValue> {
-    let mut labels = Vec::new();
-    let mut rest = text;
-    while let Some((key, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, escaped)) => value.push(escaped),
-                    None => {}
-                },
-                '"' => {
-                    end = at + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        labels.push(KeyValue {
-            key: key.trim_start_matches(',').to_string(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value)),
-            }),
-        });
-        rest = &after[end..];
+/// One family as an OTLP metric (`None`: a type Weir does not write).
+fn otlp_metric(family: pm::MetricFamily, started: u64, now: u64) -> Option<Metric> {
+    let kind = pm::MetricType::try_from(family.r#type).ok()?;
+    let series = family.metric.into_iter();
+    let number = |metric: pm::Metric, start: u64| {
+        let value = match kind {
+            pm::MetricType::Counter => metric.counter?.value,
+            pm::MetricType::Gauge => metric.gauge?.value,
+            _ => metric
+                .counter
+                .map(|c| c.value)
+                .or(metric.untyped.map(|u| u.value))?,
+        };
+        Some(NumberDataPoint {
+            attributes: attributes(metric.label),
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            value: Some(number_of(value)),
+            ..Default::default()
+        })
+    };
+    let data = match kind {
+        pm::MetricType::Gauge => metric::Data::Gauge(Gauge {
+            data_points: series.filter_map(|m| number(m, 0)).collect(),
+        }),
+        pm::MetricType::Histogram => metric::Data::Histogram(Histogram {
+            data_points: series
+                .filter_map(|m| histogram_point(m, started, now))
+                .collect(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        }),
+        pm::MetricType::Counter | pm::MetricType::Untyped => metric::Data::Sum(Sum {
+            data_points: series.filter_map(|m| number(m, started)).collect(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        }),
+        _ => return None,
+    };
+    Some(Metric {
+        name: family.name,
+        description: family.help,
+        data: Some(data),
+        ..Default::default()
+    })
+}
+
+/// A value as an integer when it is a whole number an `f64` holds exactly.
+fn number_of(value: f64) -> number_data_point::Value {
+    if value.fract() == 0.0 && value.abs() < 9e15 {
+        number_data_point::Value::AsInt(value as i64)
+    } else {
+        number_data_point::Value::AsDouble(value)
     }
+}
+
+/// A histogram series: each bucket's own count (Prometheus' are cumulative), then the count
+/// above the last bound.
+fn histogram_point(metric: pm::Metric, started: u64, now: u64) -> Option<HistogramDataPoint> {
+    let histogram = metric.histogram?;
+    let bounded = histogram
+        .bucket
+        .iter()
+        .filter(|b| b.upper_bound.is_finite());
+    let explicit_bounds: Vec<f64> = bounded.clone().map(|b| b.upper_bound).collect();
+    let mut below = 0_u64;
+    let mut bucket_counts: Vec<u64> = bounded
+        .map(|b| {
+            let own = b.cumulative_count.saturating_sub(below);
+            below = b.cumulative_count;
+            own
+        })
+        .collect();
+    bucket_counts.push(histogram.sample_count.saturating_sub(below));
+    Some(HistogramDataPoint {
+        attributes: attributes(metric.label),
+        start_time_unix_nano: started,
+        time_unix_nano: now,
+        count: histogram.sample_count,
+        sum: Some(histogram.sample_sum),
+        bucket_counts,
+        explicit_bounds,
+        ..Default::default()
+    })
+}
+
+/// Labels as attributes.
+fn attributes(labels: Vec<pm::LabelPair>) -> Vec<KeyValue> {
     labels
+        .into_iter()
+        .map(|label| KeyValue {
+            key: label.name,
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(label.value)),
+            }),
+        })
+        .collect()
 }

@@ -25,7 +25,6 @@ use crate::router::Tx as LinkTx;
 use crate::security::ClientRules;
 use bytes::BytesMut;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -242,7 +241,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
     wire.connack(granted.connack(), &mut out);
     // Counted before the CONNACK goes: a client connecting right after this one's CONNACK
     // must find it counted (max_connections).
-    shared.stats.clients_connected.fetch_add(1, Relaxed);
+    shared.stats.clients_connected.inc();
     let written = writer.write_all(&out).await;
     let welcome = Welcome {
         session: Session {
@@ -276,11 +275,8 @@ impl Welcome {
             client,
             ..
         } = &self.session;
-        shared.stats.packets_sent.fetch_add(1, Relaxed);
-        shared
-            .stats
-            .bytes_sent
-            .fetch_add(connack_len as u64, Relaxed);
+        shared.stats.packets_sent.inc();
+        shared.stats.bytes_sent.inc_by(connack_len as u64);
         let request = &client.request;
         tracing::info!(
             client = %client.client_id,
@@ -297,11 +293,7 @@ impl Welcome {
     /// Ends a session whose client went before its CONNACK: a persistent session stays parked,
     /// a clean one leaves the router.
     async fn gone_before_connack(self) {
-        self.session
-            .shared
-            .stats
-            .clients_connected
-            .fetch_sub(1, Relaxed);
+        self.session.shared.stats.clients_connected.dec();
         let Welcome {
             session,
             link,
@@ -389,7 +381,7 @@ impl Session {
         shared
             .stats
             .subscriptions
-            .fetch_add(state.subscriptions.len() as u64, Relaxed);
+            .inc_by(state.subscriptions.len() as u64);
         self.restore(&state.subscriptions);
         let Link { tx, rx } = link;
         let link_tx = Arc::new(Mutex::new(tx));
@@ -518,7 +510,7 @@ impl Session {
         shared
             .stats
             .subscriptions
-            .fetch_sub(state.subscriptions.len() as u64, Relaxed);
+            .dec_by(state.subscriptions.len() as u64);
         let persistent = session_expiry > 0;
         let will = self.client.request.will.clone().filter(|_| publish_will);
         if let Some(will) = will.as_ref().filter(|will| will.delay == 0 || !persistent) {
@@ -564,7 +556,7 @@ impl Session {
             parked::discard(shared, client_id, unkept).await;
         }
         shared.sys.forget(self.connection);
-        shared.stats.clients_connected.fetch_sub(1, Relaxed);
+        shared.stats.clients_connected.dec();
         self.ended.cancel();
         let how = match why {
             Why::TakenOver => "taken over by a new connection".to_string(),

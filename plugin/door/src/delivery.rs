@@ -122,9 +122,7 @@ pub(super) fn readable(
     if acl.may_read(topic) {
         return true;
     }
-    stats
-        .acl_denied_deliveries
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stats.acl_denied_deliveries.inc();
     false
 }
 

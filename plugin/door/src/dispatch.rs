@@ -15,7 +15,6 @@ use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
 use crate::message::{Properties, Publish};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// A publish the door accepted.
@@ -131,7 +130,7 @@ fn retain(
         };
         shared.retained.set(topic, message)
     };
-    shared.stats.retained.store(count as u64, Relaxed);
+    shared.stats.retained.set(count as u64);
 }
 
 /// Milliseconds since the Unix epoch.

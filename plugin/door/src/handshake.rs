@@ -12,7 +12,6 @@ use super::session::Claim;
 use super::{DoorError, Shared};
 use bytes::BytesMut;
 use rmqtt_codec::error::DecodeError;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedSender;
@@ -73,7 +72,7 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
             }
         }
     };
-    shared.stats.packets_received.fetch_add(1, Relaxed);
+    shared.stats.packets_received.inc();
     let mut request = ConnectRequest::from_packet(packet, version);
     request.bridge = bridge;
     let refuse = |refusal| Err(Some((version, refusal)));
@@ -98,7 +97,7 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
         }
         Identity::Certificate(None) => return refuse(Refusal::NotAuthorized),
     }
-    if shared.stats.clients_connected.load(Relaxed) >= shared.max_connections as u64 {
+    if shared.stats.clients_connected.get() >= shared.max_connections as u64 {
         return refuse(Refusal::ServerBusy);
     }
     let (client_id, assigned) = match (request.client_id.is_empty(), version) {
@@ -132,7 +131,7 @@ async fn read_more<R: AsyncRead + Unpin>(
     match reader.read_buf(buf).await {
         Ok(0) | Err(_) => None,
         Ok(n) => {
-            shared.stats.bytes_received.fetch_add(n as u64, Relaxed);
+            shared.stats.bytes_received.inc_by(n as u64);
             Some(())
         }
     }

@@ -280,12 +280,12 @@ impl Door {
                 let store = Arc::new(store::Store::open(&persistence.dir)?);
                 let kept = store.load_retained()?;
                 let count = shared.retained.restore(kept, dispatch::now_millis());
-                shared.stats.retained.store(count as u64, Relaxed);
+                shared.stats.retained.set(count as u64);
                 let sessions = store.load_sessions()?;
                 let restored = runtime.block_on(saved::restore(&shared, sessions));
                 let in_store = &shared.stats.store;
-                in_store.retained.store(count as u64, Relaxed);
-                in_store.sessions.store(restored as u64, Relaxed);
+                in_store.retained.set(count as u64);
+                in_store.sessions.set(restored as u64);
                 tracing::info!(
                     "store {}: {count} retained messages and {restored} sessions restored",
                     store.path().display()

@@ -13,7 +13,6 @@ use super::session::parked;
 use super::shared::{self, Mailbox, Member};
 use super::store::{Store, StoreError, StoredSession};
 use super::Shared;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -93,7 +92,7 @@ pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
             )
         }
         Err(e) => {
-            shared.stats.store.save_errors.fetch_add(1, Relaxed);
+            shared.stats.store.save_errors.inc();
             tracing::error!("{e}");
             if snapshot.retained.is_some() {
                 shared.retained.mark_changed();

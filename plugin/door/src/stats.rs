@@ -1,14 +1,19 @@
-//! The door's counters: what `$SYS/broker/...` publishes and `/metrics` serves.
+//! The door's counters: what `$SYS/broker/...` publishes and `/metrics` serves, registered
+//! once each in Weir's metrics registry ([`Stats::register`]).
 //!
-//! Totals are relaxed atomics bumped on the per-packet path. Drops are also counted per client
-//! (`weir_client_dropped_total{client="..."}`): each client's counter is registered on its
-//! first drop and kept after it disconnects, so a scrape shows who lost what.
+//! Totals are prometheus-client counters and gauges (relaxed atomics) bumped on the
+//! per-packet path. Drops are also counted per client (`weir_client_dropped_total{client=
+//! "..."}`): each client's counter is made on its first drop and kept after it disconnects, so
+//! a scrape shows who lost what.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use weir_model::prometheus::{Exposition, Kind};
+use weir_model::metrics::{
+    write_family, Collector, CountGauge, Counter, DescriptorEncoder, MetricType, Registry,
+};
 
 /// How many clients' drop counters are kept (the oldest go first).
 const CLIENT_COUNTERS: usize = 10_000;
@@ -19,41 +24,41 @@ pub struct Stats {
     /// When the broker started.
     pub started: Instant,
     /// Clients connected now.
-    pub clients_connected: AtomicU64,
+    pub clients_connected: CountGauge,
     /// Persistent sessions whose client is away, kept by the session registry as sessions
     /// park, resume and expire.
-    pub sessions_offline: Arc<AtomicU64>,
+    pub sessions_offline: CountGauge,
     /// MQTT packets received.
-    pub packets_received: AtomicU64,
+    pub packets_received: Counter,
     /// MQTT packets sent.
-    pub packets_sent: AtomicU64,
+    pub packets_sent: Counter,
     /// Bytes received from clients.
-    pub bytes_received: AtomicU64,
+    pub bytes_received: Counter,
     /// Bytes sent to clients.
-    pub bytes_sent: AtomicU64,
+    pub bytes_sent: Counter,
     /// PUBLISH packets received from clients.
-    pub publishes_received: AtomicU64,
+    pub publishes_received: Counter,
     /// PUBLISH packets sent to clients.
-    pub publishes_sent: AtomicU64,
+    pub publishes_sent: Counter,
     /// Subscriptions held by all sessions.
-    pub subscriptions: AtomicU64,
+    pub subscriptions: CountGauge,
     /// Retained messages held.
-    pub retained: AtomicU64,
+    pub retained: CountGauge,
     /// Messages dropped, in total.
-    pub dropped: AtomicU64,
+    pub dropped: Counter,
     /// Publishes refused (to a `$` topic, or invalid).
-    pub refused: AtomicU64,
+    pub refused: Counter,
     /// Messages not delivered to a client because their message expiry interval passed.
-    pub expired: AtomicU64,
+    pub expired: Counter,
     /// Publishes the ACL refused.
-    pub acl_denied_publishes: AtomicU64,
+    pub acl_denied_publishes: Counter,
     /// Subscriptions the ACL refused.
-    pub acl_denied_subscriptions: AtomicU64,
+    pub acl_denied_subscriptions: Counter,
     /// Deliveries the ACL refused (a topic the subscriber may not read).
-    pub acl_denied_deliveries: AtomicU64,
+    pub acl_denied_deliveries: Counter,
     /// What the saves to the store (`broker.persistence`) wrote.
     pub store: StoreStats,
-    clients: Mutex<ClientDrops>,
+    clients: Arc<Mutex<ClientDrops>>,
 }
 
 /// What the saves of retained messages and sessions to the store wrote: a test or an operator
@@ -61,55 +66,46 @@ pub struct Stats {
 #[derive(Debug, Default)]
 pub struct StoreStats {
     /// Saves that reached the disk: autosaves, and the last one at shutdown.
-    pub saves: AtomicU64,
+    pub saves: Counter,
     /// Saves that failed (the error is in the log).
-    pub save_errors: AtomicU64,
+    pub save_errors: Counter,
     /// Retained messages in the store, as the last save that changed them wrote them.
-    pub retained: AtomicU64,
+    pub retained: CountGauge,
     /// Sessions in the store, as the last save wrote them.
-    pub sessions: AtomicU64,
+    pub sessions: CountGauge,
 }
 
 impl StoreStats {
     /// A save wrote `sessions` sessions and, if they had changed, `retained` retained messages.
     pub fn saved(&self, retained: Option<usize>, sessions: usize) {
         if let Some(retained) = retained {
-            self.retained.store(retained as u64, Relaxed);
+            self.retained.set(retained as u64);
         }
-        self.sessions.store(sessions as u64, Relaxed);
-        self.saves.fetch_add(1, Relaxed);
+        self.sessions.set(sessions as u64);
+        self.saves.inc();
     }
 
-    fn write_prometheus(&self, out: &mut Exposition) {
-        let metrics = [
-            (
-                "weir_store_saves_total",
-                Kind::Counter,
-                "Saves of retained messages and sessions that reached the disk (autosaves and the last one at shutdown).",
-                &self.saves,
-            ),
-            (
-                "weir_store_save_errors_total",
-                Kind::Counter,
-                "Saves to the store that failed; the error is in the log.",
-                &self.save_errors,
-            ),
-            (
-                "weir_store_retained",
-                Kind::Gauge,
-                "Retained messages in the store, as the last save that changed them wrote them.",
-                &self.retained,
-            ),
-            (
-                "weir_store_sessions",
-                Kind::Gauge,
-                "Persistent sessions in the store, as the last save wrote them.",
-                &self.sessions,
-            ),
-        ];
-        for (name, kind, help, value) in metrics {
-            out.single(name, kind, help, value.load(Relaxed));
-        }
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "weir_store_saves",
+            "Saves of retained messages and sessions that reached the disk (autosaves and the last one at shutdown)",
+            self.saves.clone(),
+        );
+        registry.register(
+            "weir_store_save_errors",
+            "Saves to the store that failed; the error is in the log",
+            self.save_errors.clone(),
+        );
+        registry.register(
+            "weir_store_retained",
+            "Retained messages in the store, as the last save that changed them wrote them",
+            self.retained.clone(),
+        );
+        registry.register(
+            "weir_store_sessions",
+            "Persistent sessions in the store, as the last save wrote them",
+            self.sessions.clone(),
+        );
     }
 }
 
@@ -123,24 +119,24 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             started: Instant::now(),
-            clients_connected: AtomicU64::new(0),
-            sessions_offline: Arc::new(AtomicU64::new(0)),
-            packets_received: AtomicU64::new(0),
-            packets_sent: AtomicU64::new(0),
-            bytes_received: AtomicU64::new(0),
-            bytes_sent: AtomicU64::new(0),
-            publishes_received: AtomicU64::new(0),
-            publishes_sent: AtomicU64::new(0),
-            subscriptions: AtomicU64::new(0),
-            retained: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            acl_denied_publishes: AtomicU64::new(0),
-            acl_denied_subscriptions: AtomicU64::new(0),
-            acl_denied_deliveries: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            expired: AtomicU64::new(0),
+            clients_connected: CountGauge::default(),
+            sessions_offline: CountGauge::default(),
+            packets_received: Counter::default(),
+            packets_sent: Counter::default(),
+            bytes_received: Counter::default(),
+            bytes_sent: Counter::default(),
+            publishes_received: Counter::default(),
+            publishes_sent: Counter::default(),
+            subscriptions: CountGauge::default(),
+            retained: CountGauge::default(),
+            dropped: Counter::default(),
+            refused: Counter::default(),
+            expired: Counter::default(),
+            acl_denied_publishes: Counter::default(),
+            acl_denied_subscriptions: Counter::default(),
+            acl_denied_deliveries: Counter::default(),
             store: StoreStats::default(),
-            clients: Mutex::new(ClientDrops::default()),
+            clients: Arc::default(),
         }
     }
 }
@@ -175,7 +171,7 @@ impl Stats {
     /// Counts `count` messages dropped for client `counter`'s owner.
     pub fn count_dropped(&self, counter: &AtomicU64, count: u64) {
         counter.fetch_add(count, Relaxed);
-        self.dropped.fetch_add(count, Relaxed);
+        self.dropped.inc_by(count);
     }
 
     /// Counts `count` messages dropped for `client_id` (its counter `counter`), logging why
@@ -197,133 +193,106 @@ impl Stats {
         self.started.elapsed().as_secs()
     }
 
-    /// Name, kind, help and value of each total.
-    fn totals(&self) -> [(&'static str, Kind, &'static str, &AtomicU64); 16] {
-        [
+    /// Registers every counter in `registry`, each with its name and help text.
+    ///
+    /// ```
+    /// use weir_door::stats::Stats;
+    /// use weir_model::metrics::{text, Registry};
+    ///
+    /// let stats = Stats::default();
+    /// let mut registry = Registry::default();
+    /// stats.register(&mut registry);
+    /// let counter = stats.client_drops("sensor-1");
+    /// stats.count_dropped(&counter, 3);
+    /// let text = text(&registry);
+    /// assert!(text.contains("weir_dropped_total 3\n"));
+    /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
+    /// ```
+    pub fn register(&self, registry: &mut Registry) {
+        let gauges = [
             (
                 "clients_connected",
-                Kind::Gauge,
-                "Clients connected now.",
+                "Clients connected now",
                 &self.clients_connected,
             ),
             (
                 "sessions_offline",
-                Kind::Gauge,
-                "Persistent sessions whose client is away.",
+                "Persistent sessions whose client is away",
                 &self.sessions_offline,
             ),
             (
-                "packets_received_total",
-                Kind::Counter,
-                "MQTT packets received.",
-                &self.packets_received,
-            ),
-            (
-                "packets_sent_total",
-                Kind::Counter,
-                "MQTT packets sent.",
-                &self.packets_sent,
-            ),
-            (
-                "bytes_received_total",
-                Kind::Counter,
-                "Bytes received from clients.",
-                &self.bytes_received,
-            ),
-            (
-                "bytes_sent_total",
-                Kind::Counter,
-                "Bytes sent to clients.",
-                &self.bytes_sent,
-            ),
-            (
-                "publishes_received_total",
-                Kind::Counter,
-                "PUBLISH packets received from clients.",
-                &self.publishes_received,
-            ),
-            (
-                "publishes_sent_total",
-                Kind::Counter,
-                "PUBLISH packets sent to clients.",
-                &self.publishes_sent,
-            ),
-            (
                 "subscriptions",
-                Kind::Gauge,
-                "Subscriptions held by all sessions.",
+                "Subscriptions held by all sessions",
                 &self.subscriptions,
             ),
             (
                 "retained_messages",
-                Kind::Gauge,
-                "Retained messages held.",
+                "Retained messages held",
                 &self.retained,
             ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(format!("weir_{name}"), help, gauge.clone());
+        }
+        for (name, help, counter) in self.counters() {
+            registry.register(format!("weir_{name}"), help, counter.clone());
+        }
+        self.store.register(registry);
+        registry.register_collector(Box::new(ClientDropsCollector(self.clients.clone())));
+    }
+
+    /// Name (without `_total`), help and counter of each total.
+    fn counters(&self) -> [(&'static str, &'static str, &Counter); 12] {
+        [
+            ("packets_received", "MQTT packets received", &self.packets_received),
+            ("packets_sent", "MQTT packets sent", &self.packets_sent),
+            ("bytes_received", "Bytes received from clients", &self.bytes_received),
+            ("bytes_sent", "Bytes sent to clients", &self.bytes_sent),
+            ("publishes_received", "PUBLISH packets received from clients", &self.publishes_received),
+            ("publishes_sent", "PUBLISH packets sent to clients", &self.publishes_sent),
             (
-                "dropped_total",
-                Kind::Counter,
-                "Messages dropped for a client (queue full, session ended or expired, QoS 0 for an offline session, too large for the client, or the router's log overrun).",
+                "dropped",
+                "Messages dropped for a client (queue full, session ended or expired, QoS 0 for an offline session, too large for the client, or the router's log overrun)",
                 &self.dropped,
             ),
+            ("refused", "Publishes refused (a `$` topic or an invalid one)", &self.refused),
             (
-                "refused_total",
-                Kind::Counter,
-                "Publishes refused (a `$` topic or an invalid one).",
-                &self.refused,
-            ),
-            (
-                "expired_total",
-                Kind::Counter,
-                "Messages not delivered to a client because their message expiry interval passed.",
+                "expired",
+                "Messages not delivered to a client because their message expiry interval passed",
                 &self.expired,
             ),
+            ("acl_denied_publishes", "Publishes the ACL file refused", &self.acl_denied_publishes),
             (
-                "acl_denied_publishes_total",
-                Kind::Counter,
-                "Publishes the ACL file refused.",
-                &self.acl_denied_publishes,
-            ),
-            (
-                "acl_denied_subscriptions_total",
-                Kind::Counter,
-                "Subscriptions the ACL file refused.",
+                "acl_denied_subscriptions",
+                "Subscriptions the ACL file refused",
                 &self.acl_denied_subscriptions,
             ),
             (
-                "acl_denied_deliveries_total",
-                Kind::Counter,
-                "Messages not delivered to a subscriber the ACL file does not let read their topic.",
+                "acl_denied_deliveries",
+                "Messages not delivered to a subscriber the ACL file does not let read their topic",
                 &self.acl_denied_deliveries,
             ),
         ]
     }
+}
 
-    /// Writes the counters.
-    ///
-    /// ```
-    /// use weir_door::stats::Stats;
-    /// use weir_model::prometheus::Exposition;
-    ///
-    /// let stats = Stats::default();
-    /// let counter = stats.client_drops("sensor-1");
-    /// stats.count_dropped(&counter, 3);
-    /// let mut text = Exposition::default();
-    /// stats.write_prometheus(&mut text);
-    /// let text = text.finish();
-    /// assert!(text.contains("weir_dropped_total 3\n"));
-    /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
-    /// ```
-    pub fn write_prometheus(&self, out: &mut Exposition) {
-        for (name, kind, help, value) in self.totals() {
-            out.single(&format!("weir_{name}"), kind, help, value.load(Relaxed));
-        }
-        self.store.write_prometheus(out);
-        let name = "weir_client_dropped_total";
-        out.family(name, Kind::Counter, "Messages dropped, per client.");
-        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        for (client, (_, counter)) in &clients.counters {
-            out.sample(name, &[("client", client.as_str())], counter.load(Relaxed));
-        }
+/// `weir_client_dropped_total{client}`, written from the clients' counters on each scrape.
+#[derive(Debug)]
+struct ClientDropsCollector(Arc<Mutex<ClientDrops>>);
+
+impl Collector for ClientDropsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let clients = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let series = clients
+            .counters
+            .iter()
+            .map(|(client, (_, counter))| ([("client", client.as_str())], counter.load(Relaxed)));
+        write_family(
+            &mut encoder,
+            "weir_client_dropped",
+            "Messages dropped, per client.",
+            MetricType::Counter,
+            series,
+        )
     }
 }

@@ -12,7 +12,6 @@ use super::session::Registry;
 use super::stats::Stats;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
 use weir_model::topic::TopicFilter;
@@ -136,7 +135,7 @@ impl Sys {
 /// Every `$SYS` topic and its value now.
 fn current(stats: &Stats, registry: &Registry) -> Vec<(String, Bytes)> {
     let (offline, offline_subscriptions, _) = registry.offline();
-    let connected = stats.clients_connected.load(Relaxed);
+    let connected = stats.clients_connected.get();
     let values: [(&str, String); 11] = [
         (
             "version",
@@ -147,26 +146,17 @@ fn current(stats: &Stats, registry: &Registry) -> Vec<(String, Bytes)> {
         ("clients/total", (connected + offline).to_string()),
         (
             "messages/received",
-            stats.packets_received.load(Relaxed).to_string(),
+            stats.packets_received.get().to_string(),
         ),
-        (
-            "messages/sent",
-            stats.packets_sent.load(Relaxed).to_string(),
-        ),
-        (
-            "bytes/received",
-            stats.bytes_received.load(Relaxed).to_string(),
-        ),
-        ("bytes/sent", stats.bytes_sent.load(Relaxed).to_string()),
+        ("messages/sent", stats.packets_sent.get().to_string()),
+        ("bytes/received", stats.bytes_received.get().to_string()),
+        ("bytes/sent", stats.bytes_sent.get().to_string()),
         (
             "subscriptions/count",
-            (stats.subscriptions.load(Relaxed) + offline_subscriptions).to_string(),
+            (stats.subscriptions.get() + offline_subscriptions).to_string(),
         ),
-        (
-            "retained messages/count",
-            stats.retained.load(Relaxed).to_string(),
-        ),
-        ("messages/dropped", stats.dropped.load(Relaxed).to_string()),
+        ("retained messages/count", stats.retained.get().to_string()),
+        ("messages/dropped", stats.dropped.get().to_string()),
     ];
     values
         .into_iter()
@@ -196,7 +186,7 @@ mod tests {
         assert!(current.iter().all(|m| m.retain && m.subscription == 5));
         sys.update(&stats, &registry);
         assert!(rx.try_recv().is_err(), "nothing changed");
-        stats.clients_connected.store(2, Relaxed);
+        stats.clients_connected.set(2);
         sys.update(&stats, &registry);
         let mut changed = Vec::new();
         while let Ok(Control::Local(message)) = rx.try_recv() {

@@ -1,14 +1,19 @@
-//! Counters of a running graph, per node and per graph, and their Prometheus text form.
+//! Counters of a running graph, per node and per graph, and their families in the metrics
+//! registry.
 //!
 //! Every counter is a relaxed atomic: updating one on the per-message path costs an
 //! uncontended `fetch_add`, and a scrape reads them without stopping the workers.
 
 use super::circuit::{Circuit, CircuitConfig};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_model::prometheus::{metric_name, Exposition, Kind};
-use weir_wasm::metrics::{Labels, Metric, NodeMetrics};
+use weir_model::metrics::{
+    metric_name, write_family, write_histograms, DescriptorEncoder, HistogramSeries, MetricType,
+};
+use weir_wasm::metrics::{Labels, Metric, NodeMetrics, Summary};
 
 /// Upper bounds of the call latency histogram's buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 10] = [
@@ -225,61 +230,71 @@ const NODE_COUNTERS: [Counter<NodeCounters>; 7] = [
     }),
 ];
 
-/// Writes `graphs`' counters, their nodes' and their modules' own metrics.
+/// Writes `graphs`' counters, their nodes' and their modules' own metrics, from the registry's
+/// collector of running graphs.
 ///
 /// ```
-/// use weir_engine::metrics::write_prometheus;
-/// use weir_model::prometheus::Exposition;
+/// use weir_engine::metrics::{encode, GraphMetrics};
+/// use weir_model::metrics::{text, Collector, DescriptorEncoder, Registry};
 ///
-/// let mut text = Exposition::default();
-/// write_prometheus(&[], &mut text);
-/// assert!(text.finish().contains("# TYPE weir_graph_received_total counter"));
+/// #[derive(Debug)]
+/// struct NoGraphs;
+///
+/// impl Collector for NoGraphs {
+///     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+///         encode(&[], &mut encoder)
+///     }
+/// }
+///
+/// let mut registry = Registry::default();
+/// registry.register_collector(Box::new(NoGraphs));
+/// assert!(text(&registry).contains("# TYPE weir_graph_received_total counter"));
 /// ```
-pub fn write_prometheus(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
+pub fn encode(graphs: &[Arc<GraphMetrics>], encoder: &mut DescriptorEncoder) -> fmt::Result {
     for (name, help, read) in GRAPH_COUNTERS {
-        let name = format!("weir_graph_{name}_total");
-        out.family(&name, Kind::Counter, help);
-        for graph in graphs {
-            out.sample(&name, &[("graph", graph.graph.as_str())], read(graph));
-        }
+        let series = graphs
+            .iter()
+            .map(|g| ([("graph", g.graph.as_str())], read(g)));
+        write_family(
+            encoder,
+            &format!("weir_graph_{name}"),
+            help,
+            MetricType::Counter,
+            series,
+        )?;
     }
-    let name = "weir_graph_queue_depth";
-    out.family(
-        name,
-        Kind::Gauge,
+    let depths = graphs
+        .iter()
+        .map(|g| ([("graph", g.graph.as_str())], g.queue_depth() as u64));
+    write_family(
+        encoder,
+        "weir_graph_queue_depth",
         "Messages waiting in the graph's input queues.",
-    );
-    for graph in graphs {
-        out.sample(
-            name,
-            &[("graph", graph.graph.as_str())],
-            graph.queue_depth(),
-        );
-    }
+        MetricType::Gauge,
+        depths,
+    )?;
     for (name, help, read) in NODE_COUNTERS {
-        let name = format!("weir_node_{name}_total");
-        out.family(&name, Kind::Counter, help);
-        for (graph, node) in nodes(graphs) {
-            out.sample(
-                &name,
-                &[("graph", graph), ("node", node.name.as_str())],
-                read(node),
-            );
-        }
+        let series = nodes(graphs).map(|(graph, node)| (node_labels(graph, node), read(node)));
+        write_family(
+            encoder,
+            &format!("weir_node_{name}"),
+            help,
+            MetricType::Counter,
+            series,
+        )?;
     }
-    let name = "weir_node_circuit_state";
-    let help = "The node's circuit: 0 closed, 1 open, 2 half-open.";
-    out.family(name, Kind::Gauge, help);
-    for (graph, node) in nodes(graphs).filter(|(_, n)| n.runs_a_module()) {
-        let state = node.circuit.state() as u8;
-        out.sample(
-            name,
-            &[("graph", graph), ("node", node.name.as_str())],
-            state,
-        );
-    }
-    write_call_latency(graphs, out);
-    write_module_metrics(graphs, out);
+    let states = nodes(graphs)
+        .filter(|(_, node)| node.runs_a_module())
+        .map(|(graph, node)| (node_labels(graph, node), node.circuit.state() as u64));
+    write_family(
+        encoder,
+        "weir_node_circuit_state",
+        "The node's circuit: 0 closed, 1 open, 2 half-open.",
+        MetricType::Gauge,
+        states,
+    )?;
+    encode_call_latency(graphs, encoder)?;
+    encode_module_metrics(graphs, encoder)
 }
 
 /// Every graph's nodes, with the graph's name.
@@ -289,77 +304,117 @@ fn nodes(graphs: &[Arc<GraphMetrics>]) -> impl Iterator<Item = (&str, &NodeCount
         .flat_map(|g| g.nodes.iter().map(|node| (g.graph.as_str(), node)))
 }
 
-fn write_call_latency(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
-    let name = "weir_node_call_seconds";
-    out.family(name, Kind::Histogram, "Duration of module calls.");
-    for (graph, node) in nodes(graphs).filter(|(_, n)| n.latency.count() > 0) {
-        let labels = [("graph", graph), ("node", node.name.as_str())];
-        let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&node.latency.buckets) {
-            cumulative += bucket.load(Relaxed);
-            let bound = bound.to_string();
-            let le = [labels[0], labels[1], ("le", &bound)];
-            out.sample("weir_node_call_seconds_bucket", &le, cumulative);
-        }
-        let count = node.latency.count.load(Relaxed);
-        let le = [labels[0], labels[1], ("le", "+Inf")];
-        out.sample("weir_node_call_seconds_bucket", &le, count);
-        let sum = node.latency.sum_nanos.load(Relaxed) as f64 / 1e9;
-        out.sample("weir_node_call_seconds_sum", &labels, sum);
-        out.sample("weir_node_call_seconds_count", &labels, count);
-    }
+/// A node's `graph` and `node` labels.
+fn node_labels<'a>(graph: &'a str, node: &'a NodeCounters) -> [(&'static str, &'a str); 2] {
+    [("graph", graph), ("node", node.name.as_str())]
 }
 
-/// The metrics modules defined through the `metrics` host API, as `weir_module_<name>`.
-fn write_module_metrics(graphs: &[Arc<GraphMetrics>], out: &mut Exposition) {
+fn encode_call_latency(
+    graphs: &[Arc<GraphMetrics>],
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
+    type Buckets = [(f64, u64); LATENCY_BUCKETS.len()];
+    let buckets: Vec<(&str, &NodeCounters, Buckets)> = nodes(graphs)
+        .filter(|(_, node)| node.latency.count() > 0)
+        .map(|(graph, node)| {
+            let counts = &node.latency.buckets;
+            (
+                graph,
+                node,
+                std::array::from_fn(|i| (LATENCY_BUCKETS[i], counts[i].load(Relaxed))),
+            )
+        })
+        .collect();
+    let series = buckets
+        .iter()
+        .map(|(graph, node, buckets)| HistogramSeries {
+            labels: node_labels(graph, node),
+            buckets,
+            sum: node.latency.sum_nanos.load(Relaxed) as f64 / 1e9,
+            count: node.latency.count(),
+        });
+    write_histograms(
+        encoder,
+        "weir_node_call_seconds",
+        "Duration of module calls.",
+        series,
+    )
+}
+
+/// The metrics modules defined through the `metrics` host API, as `weir_module_<name>`, each
+/// family once with the series of every node that defines it: counters under their own name
+/// (untyped, as modules name them), histograms as a `_sum`, a `_count` and the `+Inf` bucket.
+fn encode_module_metrics(
+    graphs: &[Arc<GraphMetrics>],
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
+    type Series = Vec<(String, String)>;
+    let mut counters: BTreeMap<String, Vec<(Series, u64)>> = BTreeMap::new();
+    let mut histograms: BTreeMap<String, Vec<(Series, Summary)>> = BTreeMap::new();
     for (graph, node) in nodes(graphs) {
         for (name, metric) in node.module_metrics.snapshot() {
             let name = format!("weir_module_{}", metric_name(&name));
             match metric {
-                Metric::Counter(series) => {
-                    for (extra, value) in series {
-                        let keys = label_names(&extra);
-                        out.sample(&name, &module_labels(graph, node, &keys, &extra), value);
-                    }
-                }
-                Metric::Histogram(series) => {
-                    for (extra, summary) in series {
-                        let keys = label_names(&extra);
-                        let labels = module_labels(graph, node, &keys, &extra);
-                        out.sample(&format!("{name}_count"), &labels, summary.count);
-                        out.sample(&format!("{name}_sum"), &labels, summary.sum);
-                    }
-                }
+                Metric::Counter(series) => counters.entry(name).or_default().extend(
+                    series
+                        .into_iter()
+                        .map(|(own, value)| (module_labels(graph, node, &own), value)),
+                ),
+                Metric::Histogram(series) => histograms.entry(name).or_default().extend(
+                    series
+                        .into_iter()
+                        .map(|(own, summary)| (module_labels(graph, node, &own), summary)),
+                ),
             }
         }
     }
+    let help = "A metric the node's module defined.";
+    for (name, series) in counters {
+        write_family(encoder, &name, help, MetricType::Unknown, series)?;
+    }
+    for (name, series) in histograms {
+        let series = series.into_iter().map(|(labels, summary)| HistogramSeries {
+            labels,
+            buckets: &[],
+            sum: summary.sum,
+            count: summary.count,
+        });
+        write_histograms(encoder, &name, help, series)?;
+    }
+    Ok(())
 }
 
-/// A module's label names, made valid.
-fn label_names(labels: &Labels) -> Vec<String> {
-    labels.iter().map(|(key, _)| metric_name(key)).collect()
-}
-
-/// Graph and node, then a module's labels (`names` from [`label_names`]).
-fn module_labels<'a>(
-    graph: &'a str,
-    node: &'a NodeCounters,
-    names: &'a [String],
-    labels: &'a Labels,
-) -> Vec<(&'a str, &'a str)> {
-    let own = names
-        .iter()
-        .zip(labels)
-        .map(|(k, (_, v))| (k.as_str(), v.as_str()));
+/// Graph and node, then a module's own labels, their names made valid.
+fn module_labels(graph: &str, node: &NodeCounters, own: &Labels) -> Vec<(String, String)> {
     [("graph", graph), ("node", node.name.as_str())]
         .into_iter()
-        .chain(own)
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .chain(
+            own.iter()
+                .map(|(key, value)| (metric_name(key), value.clone())),
+        )
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Graphs(Vec<Arc<GraphMetrics>>);
+
+    impl weir_model::metrics::Collector for Graphs {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+            super::encode(&self.0, &mut encoder)
+        }
+    }
+
+    /// The Prometheus text of `graph`'s metrics.
+    fn text_of(graph: GraphMetrics) -> String {
+        let mut registry = weir_model::metrics::Registry::default();
+        registry.register_collector(Box::new(Graphs(vec![Arc::new(graph)])));
+        weir_model::metrics::text(&registry)
+    }
 
     fn graph_with_one_map() -> GraphMetrics {
         let node = NodeCounters::new("map", "map", CircuitConfig::default());
@@ -374,14 +429,12 @@ mod tests {
         module.add_to_counter("rows.read", 3, labels).unwrap();
         module.record_to_histogram("lag", 0.5, Vec::new()).unwrap();
         module.record_to_histogram("lag", 1.5, Vec::new()).unwrap();
-        let mut text = Exposition::default();
-        write_prometheus(&[Arc::new(graph)], &mut text);
-        let text = text.finish();
+        let text = text_of(graph);
         let counter =
             "weir_module_rows_read{graph=\"g\",node=\"map\",unit_kind=\"°F \\\"x\\\"\"} 3\n";
         assert!(text.contains(counter), "{text}");
         assert!(text.contains("weir_module_lag_count{graph=\"g\",node=\"map\"} 2\n"));
-        assert!(text.contains("weir_module_lag_sum{graph=\"g\",node=\"map\"} 2\n"));
+        assert!(text.contains("weir_module_lag_sum{graph=\"g\",node=\"map\"} 2.0\n"));
     }
 
     #[test]
@@ -390,17 +443,12 @@ mod tests {
         let latency = &graph.nodes[0].latency;
         latency.record(Duration::from_micros(20));
         latency.record(Duration::from_millis(3));
-        let mut text = Exposition::default();
-        write_prometheus(&[Arc::new(graph)], &mut text);
-        let text = text.finish();
+        let text = text_of(graph);
         let bucket = |le: &str| {
             format!("weir_node_call_seconds_bucket{{graph=\"g\",node=\"map\",le=\"{le}\"}}")
         };
-        assert!(
-            text.contains(&format!("{} 0\n", bucket("0.00001"))),
-            "{text}"
-        );
-        assert!(text.contains(&format!("{} 1\n", bucket("0.00005"))));
+        assert!(text.contains(&format!("{} 0\n", bucket("1e-05"))), "{text}");
+        assert!(text.contains(&format!("{} 1\n", bucket("5e-05"))));
         assert!(text.contains(&format!("{} 2\n", bucket("0.005"))));
         assert!(text.contains(&format!("{} 2\n", bucket("+Inf"))));
         assert!(text.contains("weir_node_call_seconds_count{graph=\"g\",node=\"map\"} 2\n"));

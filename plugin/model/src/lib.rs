@@ -3,7 +3,7 @@
 //! time ([`time`]), topic names and filters
 //! ([`topic`]), the JSON record form of a message ([`record`]), what a module is given at
 //! `init` ([`module`]), and the helpers that locate
-//! errors in YAML and JSON ([`yaml`], [`json`]) and write Prometheus text ([`prometheus`]).
+//! errors in YAML and JSON ([`yaml`], [`json`]) and the metrics registry ([`metrics`]).
 //!
 //! It depends on no other Weir crate: the broker, the WebAssembly host, the engine and the
 //! sinks all speak these types.
@@ -12,8 +12,8 @@ pub mod data;
 pub mod error;
 pub mod hlc;
 pub mod json;
+pub mod metrics;
 pub mod module;
-pub mod prometheus;
 pub mod record;
 pub mod time;
 pub mod topic;

@@ -6,11 +6,12 @@
 //! and count it.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
-use weir_model::prometheus::{Exposition, Kind};
+use weir_model::metrics::{write_family, DescriptorEncoder, MetricType};
 
 /// What a sink does when its buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,58 +105,66 @@ impl SinkMetrics {
     }
 }
 
-/// Writes `sinks`' counters.
+/// Writes `sinks`' families (`weir_sink_*`), from the registry's collector of running graphs.
 ///
 /// ```
-/// use weir_model::prometheus::Exposition;
-/// use weir_sink::buffer::write_prometheus;
+/// use weir_model::metrics::{text, Collector, DescriptorEncoder, Registry};
 ///
-/// let mut text = Exposition::default();
-/// write_prometheus(&[], &mut text);
-/// assert!(text.finish().contains("# TYPE weir_sink_delivered_total counter"));
+/// #[derive(Debug)]
+/// struct NoSinks;
+///
+/// impl Collector for NoSinks {
+///     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+///         weir_sink::buffer::encode(&[], &mut encoder)
+///     }
+/// }
+///
+/// let mut registry = Registry::default();
+/// registry.register_collector(Box::new(NoSinks));
+/// assert!(text(&registry).contains("# TYPE weir_sink_delivered_total counter"));
 /// ```
-pub fn write_prometheus(sinks: &[Arc<SinkMetrics>], out: &mut Exposition) {
+pub fn encode(sinks: &[Arc<SinkMetrics>], encoder: &mut DescriptorEncoder) -> fmt::Result {
     type Read = fn(&SinkMetrics) -> u64;
-    let series: [(&str, Kind, &str, Read); 5] = [
+    let families: [(&str, MetricType, &str, Read); 5] = [
         (
-            "delivered_total",
-            Kind::Counter,
+            "delivered",
+            MetricType::Counter,
             "Messages the upstream acknowledged.",
             |s| s.delivered.load(Relaxed),
         ),
         (
-            "retried_total",
-            Kind::Counter,
+            "retried",
+            MetricType::Counter,
             "Delivery attempts repeated after a failure.",
             |s| s.retried.load(Relaxed),
         ),
         (
-            "dropped_total",
-            Kind::Counter,
+            "dropped",
+            MetricType::Counter,
             "Messages dropped: oldest on a full buffer, or rejected by the upstream.",
             |s| s.dropped.load(Relaxed),
         ),
         (
             "in_buffer",
-            Kind::Gauge,
+            MetricType::Gauge,
             "Messages buffered or in flight.",
             |s| s.in_buffer(),
         ),
         (
             "up",
-            Kind::Gauge,
+            MetricType::Gauge,
             "1 when the last attempt to reach the upstream succeeded.",
             |s| u64::from(s.up.load(Relaxed)),
         ),
     ];
-    for (name, kind, help, read) in series {
-        let name = format!("weir_sink_{name}");
-        out.family(&name, kind, help);
-        for sink in sinks {
+    for (name, kind, help, read) in families {
+        let series = sinks.iter().map(|sink| {
             let labels = [("graph", sink.graph.as_str()), ("sink", sink.kind)];
-            out.sample(&name, &labels, read(sink));
-        }
+            (labels, read(sink))
+        });
+        write_family(encoder, &format!("weir_sink_{name}"), help, kind, series)?;
     }
+    Ok(())
 }
 
 /// The graph side of a sink's buffer.

@@ -1,10 +1,11 @@
-//! A bridge's counters, and their Prometheus text (`weir_bridge_*`). Drops also count in the
+//! A bridge's counters, and their families in the metrics registry (`weir_bridge_*`). Drops also count in the
 //! broker's total (`weir_dropped_total`, `$SYS/broker/messages/dropped`).
 
 use crate::stats::Stats;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use weir_model::prometheus::{Exposition, Kind};
+use weir_model::metrics::{write_family, Collector, DescriptorEncoder, MetricType};
 
 /// How a connection attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,7 @@ impl BridgeMetrics {
     pub fn count_dropped(&self, n: u64) {
         if n > 0 {
             self.dropped.fetch_add(n, Relaxed);
-            self.broker.dropped.fetch_add(n, Relaxed);
+            self.broker.dropped.inc_by(n);
         }
     }
 
@@ -121,7 +122,7 @@ impl BridgeMetrics {
     }
 }
 
-/// A bridge's figures at one moment, for the Prometheus text.
+/// A bridge's figures at one moment, for its metrics.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Its counters.
@@ -134,96 +135,87 @@ pub struct Snapshot {
     pub oldest_queued_seconds: f64,
 }
 
-/// Writes every bridge's `weir_bridge_*` families.
-pub fn write_prometheus(bridges: &[Snapshot], text: &mut Exposition) {
+/// Writes every bridge's `weir_bridge_*` families (none without bridges).
+pub fn encode(bridges: &[Snapshot], encoder: &mut DescriptorEncoder) -> fmt::Result {
     if bridges.is_empty() {
-        return;
+        return Ok(());
     }
-    let gauge =
-        |text: &mut Exposition, name: &str, help: &str, value: &dyn Fn(&Snapshot) -> f64| {
-            text.family(name, Kind::Gauge, help);
-            for bridge in bridges {
-                text.sample(name, &[("bridge", bridge.metrics.name())], value(bridge));
-            }
-        };
-    gauge(
-        text,
-        "weir_bridge_connected",
-        "Whether the bridge's link to its remote is up (1) or down (0).",
-        &|b| f64::from(u8::from(b.metrics.connected())),
-    );
-    gauge(
-        text,
-        "weir_bridge_queued_messages",
-        "Messages waiting to go to the remote (QoS 1/2 on disk, QoS 0 in memory).",
-        &|b| b.queued_messages as f64,
-    );
-    gauge(
-        text,
-        "weir_bridge_queued_bytes",
-        "Bytes of the bridge's queue on disk.",
-        &|b| b.queued_bytes as f64,
-    );
-    gauge(
-        text,
+    let labels = |b: &Snapshot| [("bridge", b.metrics.name().to_string())];
+    type Count = fn(&Snapshot) -> u64;
+    let counts: [(&str, &str, MetricType, Count); 7] = [
+        ("weir_bridge_connected", "Whether the bridge's link to its remote is up (1) or down (0).", MetricType::Gauge, |b| u64::from(b.metrics.connected())),
+        ("weir_bridge_queued_messages", "Messages waiting to go to the remote (QoS 1/2 on disk, QoS 0 in memory).", MetricType::Gauge, |b| b.queued_messages),
+        ("weir_bridge_queued_bytes", "Bytes of the bridge's queue on disk.", MetricType::Gauge, |b| b.queued_bytes),
+        ("weir_bridge_sent", "Messages the remote took (QoS 0 written, QoS 1 acknowledged, QoS 2 completed).", MetricType::Counter, |b| b.metrics.sent()),
+        ("weir_bridge_received", "Messages that came in from the remote.", MetricType::Counter, |b| b.metrics.received()),
+        ("weir_bridge_dropped", "Messages for the remote dropped: oldest out of a full queue, QoS 0 while the link was down, expired, or refused by the remote.", MetricType::Counter, |b| b.metrics.dropped()),
+        ("weir_bridge_expired", "Messages whose message expiry interval passed while queued (also counted as dropped).", MetricType::Counter, |b| b.metrics.expired.load(Relaxed)),
+    ];
+    for (name, help, kind, read) in counts {
+        let series = bridges.iter().map(|b| (labels(b), read(b)));
+        write_family(encoder, name, help, kind, series)?;
+    }
+    let oldest = bridges.iter().map(|b| (labels(b), b.oldest_queued_seconds));
+    write_family(
+        encoder,
         "weir_bridge_oldest_queued_seconds",
         "Age of the oldest message waiting to go to the remote (0: none).",
-        &|b| b.oldest_queued_seconds,
-    );
-    let counter =
-        |text: &mut Exposition, name: &str, help: &str, value: &dyn Fn(&BridgeMetrics) -> u64| {
-            text.family(name, Kind::Counter, help);
-            for bridge in bridges {
-                text.sample(
-                    name,
-                    &[("bridge", bridge.metrics.name())],
-                    value(&bridge.metrics),
-                );
-            }
-        };
-    counter(
-        text,
-        "weir_bridge_sent_total",
-        "Messages the remote took (QoS 0 written, QoS 1 acknowledged, QoS 2 completed).",
-        &|m| m.sent(),
-    );
-    counter(
-        text,
-        "weir_bridge_received_total",
-        "Messages that came in from the remote.",
-        &|m| m.received(),
-    );
-    counter(text, "weir_bridge_dropped_total", "Messages for the remote dropped: oldest out of a full queue, QoS 0 while the link was down, expired, or refused by the remote.", &|m| m.dropped());
-    counter(
-        text,
-        "weir_bridge_expired_total",
-        "Messages whose message expiry interval passed while queued (also counted as dropped).",
-        &|m| m.expired.load(Relaxed),
-    );
-    let name = "weir_bridge_connects_total";
-    text.family(
-        name,
-        Kind::Counter,
+        MetricType::Gauge,
+        oldest,
+    )?;
+    let results = [
+        ConnectResult::Success,
+        ConnectResult::Refused,
+        ConnectResult::Failed,
+    ];
+    let connects = bridges.iter().flat_map(|b| {
+        results.map(|result| {
+            let labels = [("bridge", b.metrics.name()), ("result", result.label())];
+            (labels, b.metrics.connects(result))
+        })
+    });
+    write_family(
+        encoder,
+        "weir_bridge_connects",
         "Connection attempts to the remote, by how they ended.",
-    );
-    for bridge in bridges {
-        for result in [
-            ConnectResult::Success,
-            ConnectResult::Refused,
-            ConnectResult::Failed,
-        ] {
-            let labels = [
-                ("bridge", bridge.metrics.name()),
-                ("result", result.label()),
-            ];
-            text.sample(name, &labels, bridge.metrics.connects(result));
-        }
+        MetricType::Counter,
+        connects,
+    )
+}
+
+/// The bridges' families, written from their figures on each scrape.
+pub(super) struct BridgesCollector(pub(super) Arc<super::Bridges>);
+
+impl fmt::Debug for BridgesCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BridgesCollector")
+    }
+}
+
+impl Collector for BridgesCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        encode(&self.0.snapshots(), &mut encoder)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Snapshots(Vec<Snapshot>);
+
+    impl weir_model::metrics::Collector for Snapshots {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+            super::encode(&self.0, &mut encoder)
+        }
+    }
+
+    fn registry_of(bridges: Vec<Snapshot>) -> weir_model::metrics::Registry {
+        let mut registry = weir_model::metrics::Registry::default();
+        registry.register_collector(Box::new(Snapshots(bridges)));
+        registry
+    }
 
     #[test]
     fn every_family_names_its_bridge() {
@@ -232,15 +224,13 @@ mod tests {
         metrics.count_sent(3);
         metrics.count_dropped(2);
         metrics.count_connect(ConnectResult::Refused);
-        let mut text = Exposition::default();
         let snapshot = Snapshot {
             metrics: metrics.clone(),
             queued_messages: 5,
             queued_bytes: 500,
             oldest_queued_seconds: 1.5,
         };
-        write_prometheus(&[snapshot], &mut text);
-        let text = text.finish();
+        let text = weir_model::metrics::text(&registry_of(vec![snapshot]));
         for line in [
             "weir_bridge_connected{bridge=\"cloud\"} 1",
             "weir_bridge_queued_messages{bridge=\"cloud\"} 5",
@@ -251,6 +241,6 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
-        assert_eq!(metrics.broker.dropped.load(Relaxed), 2);
+        assert_eq!(metrics.broker.dropped.get(), 2);
     }
 }

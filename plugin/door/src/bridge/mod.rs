@@ -301,6 +301,12 @@ impl Bridges {
         }
     }
 
+    /// Registers the bridges' families (`weir_bridge_*`) in `registry`, read from the
+    /// bridges running at each scrape.
+    pub fn register(self: &Arc<Self>, registry: &mut weir_model::metrics::Registry) {
+        registry.register_collector(Box::new(metrics::BridgesCollector(self.clone())));
+    }
+
     /// Each running bridge's figures now.
     pub fn snapshots(&self) -> Vec<Snapshot> {
         let names: Vec<String> = self.running().keys().cloned().collect();

@@ -28,7 +28,6 @@ use rmqtt_codec::error::DecodeError;
 use rmqtt_codec::types::Publish as WirePublish;
 use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -186,10 +185,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 None => return End::KeepAlive,
                 Some(Ok(0)) | Some(Err(_)) => return End::Closed,
                 Some(Ok(n)) => {
-                    self.shared
-                        .stats
-                        .bytes_received
-                        .fetch_add(n as u64, Relaxed);
+                    self.shared.stats.bytes_received.inc_by(n as u64);
                     self.read_hint = n
                         .saturating_mul(2)
                         .max(self.read_hint / 2)
@@ -233,7 +229,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 Ok(None) => return Ok(Held::No),
                 Err(e) => return Err(malformed(e)),
             };
-            self.shared.stats.packets_received.fetch_add(1, Relaxed);
+            self.shared.stats.packets_received.inc();
             if let Next::End(end) = self.handle(packet).await {
                 return Err(end);
             }
@@ -340,7 +336,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     }
 
     async fn publish(&mut self, mut publish: Box<WirePublish>) -> Next {
-        self.shared.stats.publishes_received.fetch_add(1, Relaxed);
+        self.shared.stats.publishes_received.inc();
         let qos = publish.qos.value();
         let pkid = publish.packet_id.map_or(0, |id| id.get());
         if qos == 2 && self.awaiting_release.contains(&pkid) {
@@ -360,14 +356,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             });
         }
         if topic.starts_with('$') && !is_bridge_state(&topic) {
-            self.shared.stats.refused.fetch_add(1, Relaxed);
+            self.shared.stats.refused.inc();
             tracing::debug!(client = %self.client_id, topic = %topic, "publish to a `$` topic refused");
             self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
             return Next::Continue;
         }
         if let Some(acl) = &mut self.acl {
             if !acl.may_write(&topic) {
-                self.shared.stats.acl_denied_publishes.fetch_add(1, Relaxed);
+                self.shared.stats.acl_denied_publishes.inc();
                 tracing::debug!(client = %self.client_id, topic = %topic, "publish denied by the ACL");
                 self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
                 return Next::Continue;

@@ -10,7 +10,6 @@ use crate::shared::{self, Member};
 use crate::DoorError;
 use bytestring::ByteString;
 use rmqtt_codec::v5::{DisconnectReasonCode, SubscribeAckReason};
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::AsyncRead;
 use weir_model::topic::TopicFilter;
 
@@ -86,7 +85,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             }
             if existing.is_none() {
                 self.filters.insert(filter.to_string(), sub_id);
-                self.shared.stats.subscriptions.fetch_add(1, Relaxed);
+                self.shared.stats.subscriptions.inc();
             }
             added.push((sub_id, subscription));
             granted.push(Ok(options.qos));
@@ -124,10 +123,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             }));
         }
         if !self.may_subscribe(&parsed, group.map(|(_, plain)| plain)) {
-            self.shared
-                .stats
-                .acl_denied_subscriptions
-                .fetch_add(1, Relaxed);
+            self.shared.stats.acl_denied_subscriptions.inc();
             tracing::info!(client = %self.client_id, "subscription to `{filter}` denied by the ACL");
             return Err(Refused::Ack(SubscribeAckReason::NotAuthorized));
         }
@@ -164,10 +160,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 None => existed.push(false),
             }
         }
-        self.shared
-            .stats
-            .subscriptions
-            .fetch_sub(removed.len() as u64, Relaxed);
+        self.shared.stats.subscriptions.dec_by(removed.len() as u64);
         self.shared.sys.unsubscribe(self.connection, &removed);
         self.tell_writer(Control::Unsubscribed(removed));
         self.replies.push(Reply::UnsubAck(pkid, existed));

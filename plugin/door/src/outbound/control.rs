@@ -10,7 +10,6 @@ use crate::session::router_filter;
 use crate::session::state::SessionState;
 use crate::session::Subscription;
 use crate::sys::LocalMessage;
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::AsyncWrite;
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
@@ -49,7 +48,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                     .advance(pkid, Stage::Received, Some(Stage::Complete))
                 {
                     self.wire.pubrel(pkid, &mut self.out);
-                    self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+                    self.shared.stats.packets_sent.inc();
                     self.progress();
                 }
             }
@@ -101,7 +100,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             Reply::PingResp => self.wire.pingresp(out),
             Reply::UnsubAck(pkid, existed) => self.wire.unsuback(pkid, &existed, out),
         }
-        self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+        self.shared.stats.packets_sent.inc();
     }
 
     /// Writes the SUBACKs whose router subscriptions are all confirmed, in order, each followed
@@ -117,7 +116,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             };
             if let Some(pkid) = done.pkid {
                 self.wire.suback(pkid, &done.granted, &mut self.out);
-                self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+                self.shared.stats.packets_sent.inc();
             }
             for message in done.local {
                 self.local(message);

@@ -282,7 +282,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 } => self.write_publish(&delivery, Some(packet_id), true),
                 Unacknowledged::Release { packet_id } => {
                     self.wire.pubrel(packet_id, &mut self.out);
-                    self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+                    self.shared.stats.packets_sent.inc();
                 }
             }
         }
@@ -305,7 +305,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 break;
             };
             if delivery.expired(now) {
-                self.shared.stats.expired.fetch_add(1, Relaxed);
+                self.shared.stats.expired.inc();
                 continue;
             }
             if delivery.qos > 0 && self.inflight.full() {
@@ -358,8 +358,8 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         };
         match self.wire.publish(publish, &mut self.out) {
             Ok(()) => {
-                self.shared.stats.publishes_sent.fetch_add(1, Relaxed);
-                self.shared.stats.packets_sent.fetch_add(1, Relaxed);
+                self.shared.stats.publishes_sent.inc();
+                self.shared.stats.packets_sent.inc();
             }
             Err(e) => {
                 if let Some(pkid) = pkid {
@@ -380,7 +380,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         }
         self.out.advance(n);
         self.needs_flush = true;
-        self.shared.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+        self.shared.stats.bytes_sent.inc_by(n as u64);
         self.progress();
     }
 
@@ -429,10 +429,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             })
             .await;
             if let Ok(Ok(())) = written {
-                self.shared
-                    .stats
-                    .bytes_sent
-                    .fetch_add(out.len() as u64, Relaxed);
+                self.shared.stats.bytes_sent.inc_by(out.len() as u64);
             }
         }
         self.stop.cancel();

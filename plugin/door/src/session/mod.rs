@@ -15,11 +15,12 @@ use super::control::Control;
 use parked::ParkedHandle;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use weir_model::metrics::CountGauge;
 
 /// One subscription of a session.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -119,12 +120,12 @@ pub struct Registry {
     generations: AtomicU64,
     /// How many sessions are parked now, changed with `entries` (the `weir_sessions_offline`
     /// gauge, shared with the broker's stats).
-    parked: Arc<AtomicU64>,
+    parked: CountGauge,
 }
 
 impl Registry {
     /// A registry that keeps `parked` equal to the number of parked sessions.
-    pub fn counting_parked(parked: Arc<AtomicU64>) -> Registry {
+    pub fn counting_parked(parked: CountGauge) -> Registry {
         Registry {
             parked,
             ..Registry::default()
@@ -162,7 +163,7 @@ impl Registry {
             None => (None, None),
         };
         if resumed.is_some() || discarded.is_some() {
-            self.parked.fetch_sub(1, Relaxed);
+            self.parked.dec();
         }
         entries.insert(
             client_id.to_string(),
@@ -193,7 +194,7 @@ impl Registry {
         match parked {
             Some(parked) => {
                 entries.insert(client_id.to_string(), Entry::Offline(parked));
-                self.parked.fetch_add(1, Relaxed);
+                self.parked.inc();
             }
             None => {
                 entries.remove(client_id);
@@ -214,7 +215,7 @@ impl Registry {
         let found = matches!(entries.get(client_id), Some(Entry::Offline(parked)) if parked.generation == generation);
         if found {
             entries.remove(client_id);
-            self.parked.fetch_sub(1, Relaxed);
+            self.parked.dec();
         }
         found
     }
@@ -296,7 +297,7 @@ impl Registry {
             return Some(parked);
         }
         entries.insert(client_id.to_string(), Entry::Offline(parked));
-        self.parked.fetch_add(1, Relaxed);
+        self.parked.inc();
         None
     }
 

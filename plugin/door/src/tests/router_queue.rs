@@ -4,7 +4,6 @@
 use super::harness::{client, until, Running};
 use crate::router;
 use rumqttc::{Event, Packet, QoS};
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,7 +59,7 @@ fn a_full_router_queue_holds_its_publishers_and_other_connections_are_served() {
         })
         .await;
 
-        let before = stats.publishes_received.load(Relaxed);
+        let before = stats.publishes_received.get();
         for (i, (sender, _)) in senders.iter().enumerate() {
             sender
                 .publish(format!("t/{i}"), QoS::AtLeastOnce, false, "held")
@@ -68,7 +67,7 @@ fn a_full_router_queue_holds_its_publishers_and_other_connections_are_served() {
                 .unwrap();
         }
         until("every publish read", || {
-            stats.publishes_received.load(Relaxed) == before + publishers as u64
+            stats.publishes_received.get() == before + publishers as u64
         })
         .await;
         // Another connection is served meanwhile.

@@ -3,7 +3,6 @@
 
 use super::harness::{client, connect, next, next_publish, next_suback, until, Running};
 use rumqttc::{Event, Packet, QoS};
-use std::sync::atomic::Ordering::Relaxed;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("a runtime")
@@ -58,10 +57,7 @@ fn a_persistent_session_keeps_what_arrived_while_its_client_was_away() {
         keeper.disconnect().await.unwrap();
         while events.recv().await.is_some() {}
         let stats = running.door.stats();
-        until("the session offline", || {
-            stats.sessions_offline.load(Relaxed) == 1
-        })
-        .await;
+        until("the session offline", || stats.sessions_offline.get() == 1).await;
 
         let (publisher, mut acks) = client(running.address, "kept-publisher").await;
         for i in 0..5 {
@@ -80,7 +76,7 @@ fn a_persistent_session_keeps_what_arrived_while_its_client_was_away() {
         let (_keeper, mut events, present) = connect(running.address, "keeper", false).await;
         assert!(present, "the session was kept");
         assert_eq!(
-            stats.sessions_offline.load(Relaxed),
+            stats.sessions_offline.get(),
             0,
             "a resumed session is no longer counted as parked"
         );

@@ -16,13 +16,12 @@ use self::envelope::Status;
 use self::observers::{Observed, Observers};
 use self::resp3::{Command, Reply};
 use super::{StateError, StateStore};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use weir_door::publisher::Outgoing;
 use weir_door::{DoorError, DoorHandle, InternalPublisher, ServiceRequest, ServiceRoute};
 use weir_model::hlc::Hlc;
-use weir_model::prometheus::{Exposition, Kind};
+use weir_model::metrics::{Counter, Registry};
 
 /// Where clients send their requests.
 pub const REQUEST_TOPIC: &str = "statestore/v1/FA9AE35F-2F64-47CD-9BFF-08E2B32A0FE8/command/invoke";
@@ -35,58 +34,57 @@ const QUEUE: usize = 1024;
 #[derive(Debug, Default)]
 pub struct ServiceMetrics {
     /// Requests answered.
-    pub requests: AtomicU64,
+    pub requests: Counter,
     /// Requests answered with an error (RESP3 `-ERR` or an RPC error status).
-    pub errors: AtomicU64,
+    pub errors: Counter,
     /// Requests that could not be answered: no (valid) response topic.
-    pub unanswerable: AtomicU64,
+    pub unanswerable: Counter,
     /// Key notifications sent.
-    pub notifications: AtomicU64,
+    pub notifications: Counter,
     /// Answers and notifications that could not be published (the broker was stopping).
-    pub lost: AtomicU64,
+    pub lost: Counter,
 }
 
 impl ServiceMetrics {
-    /// Writes the counters (`weir_state_store_*`).
+    /// Registers the counters (`weir_state_store_*`) in `registry`.
     ///
     /// ```
     /// use weir_state::mqtt::ServiceMetrics;
-    /// use weir_model::prometheus::Exposition;
+    /// use weir_model::metrics::{text, Registry};
     ///
-    /// let mut text = Exposition::default();
-    /// ServiceMetrics::default().write_prometheus(&mut text);
-    /// assert!(text.finish().contains("weir_state_store_requests_total 0"));
+    /// let mut registry = Registry::default();
+    /// ServiceMetrics::default().register(&mut registry);
+    /// assert!(text(&registry).contains("weir_state_store_requests_total 0"));
     /// ```
-    pub fn write_prometheus(&self, out: &mut Exposition) {
-        for (name, help, value) in [
+    pub fn register(&self, registry: &mut Registry) {
+        for (name, help, counter) in [
             (
                 "requests",
-                "State store requests over MQTT answered.",
+                "State store requests over MQTT answered",
                 &self.requests,
             ),
             (
                 "errors",
-                "State store requests answered with an error.",
+                "State store requests answered with an error",
                 &self.errors,
             ),
             (
                 "unanswerable",
-                "State store requests without a valid response topic.",
+                "State store requests without a valid response topic",
                 &self.unanswerable,
             ),
             (
                 "notifications",
-                "State store key notifications sent.",
+                "State store key notifications sent",
                 &self.notifications,
             ),
             (
                 "lost",
-                "State store answers and notifications not sent (broker stopping).",
+                "State store answers and notifications not sent (broker stopping)",
                 &self.lost,
             ),
         ] {
-            let name = format!("weir_state_store_{name}_total");
-            out.single(&name, Kind::Counter, help, value.load(Relaxed));
+            registry.register(format!("weir_state_store_{name}"), help, counter.clone());
         }
     }
 }
@@ -196,16 +194,16 @@ impl Answerer {
                 client = %request.client_id,
                 "state store request without a valid response topic: not answered"
             );
-            self.metrics.unanswerable.fetch_add(1, Relaxed);
+            self.metrics.unanswerable.inc();
             return;
         };
         let answer = match envelope::supported_version(&properties) {
             Ok(()) => self.execute(&request.client_id, &request.payload, &properties),
             Err(status) => Answer::status(status),
         };
-        self.metrics.requests.fetch_add(1, Relaxed);
+        self.metrics.requests.inc();
         if answer.is_error() {
-            self.metrics.errors.fetch_add(1, Relaxed);
+            self.metrics.errors.inc();
         }
         let version = match answer.version {
             Some(version) => version,
@@ -230,7 +228,7 @@ impl Answerer {
             )),
         };
         if let Err(e) = self.publisher.publish(message) {
-            self.metrics.lost.fetch_add(1, Relaxed);
+            self.metrics.lost.inc();
             tracing::warn!(client = %request.client_id, "state store answer not sent: {e}");
         }
     }

@@ -222,10 +222,10 @@ impl Observers {
         };
         match publisher.publish_all(messages) {
             Ok(()) => {
-                self.metrics.notifications.fetch_add(sent, Relaxed);
+                self.metrics.notifications.inc_by(sent);
             }
             Err(e) => {
-                self.metrics.lost.fetch_add(sent, Relaxed);
+                self.metrics.lost.inc_by(sent);
                 tracing::warn!("{sent} state store key notifications not sent: {e}");
             }
         }
