@@ -142,7 +142,7 @@ async fn run<R, W>(
     let read = tokio::select! {
         read = read => read,
         // Shutting down: no new clients.
-        _ = shared.reading.cancelled() => return,
+        _ = shared.operations.reading.cancelled() => return,
     };
     let (client, codec) = match read {
         Ok(Ok(client)) => client,
@@ -199,7 +199,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
     listener: Arc<ListenerConfig>,
     shared: Arc<Shared>,
 ) -> Option<Welcome> {
-    let connection = shared.next_id();
+    let connection = shared.operations.next_id();
     let (control_tx, control) = mpsc::unbounded_channel();
     let ended = CancellationToken::new();
     let Some(resumed) = claim(&shared, &client, connection, &control_tx, &ended).await else {
@@ -218,14 +218,19 @@ async fn welcome<W: AsyncWrite + Unpin>(
             Ok(link) => (link, SessionState::default(), Mailbox::default()),
             Err(e) => {
                 tracing::error!(client = %client.client_id, "{e}");
-                shared.registry.release(&client.client_id, connection, None);
+                shared
+                    .sessions
+                    .registry
+                    .release(&client.client_id, connection, None);
                 refuse(writer, client.request.version, Refusal::ServerBusy).await;
                 ended.cancel();
                 return None;
             }
         },
     };
-    let (keep_alive, server_keep_alive) = client.request.keep_alive_under(shared.max_keep_alive);
+    let (keep_alive, server_keep_alive) = client
+        .request
+        .keep_alive_under(shared.sessions.max_keep_alive);
     client.request.keep_alive = keep_alive;
     let granted = Granted {
         session_present,
@@ -241,7 +246,7 @@ async fn welcome<W: AsyncWrite + Unpin>(
     wire.connack(granted.connack(), &mut out);
     // Counted before the CONNACK goes: a client connecting right after this one's CONNACK
     // must find it counted (max_connections).
-    shared.stats.clients_connected.inc();
+    shared.operations.stats.clients_connected.inc();
     let written = writer.write_all(&out).await;
     let welcome = Welcome {
         session: Session {
@@ -275,8 +280,12 @@ impl Welcome {
             client,
             ..
         } = &self.session;
-        shared.stats.packets_sent.inc();
-        shared.stats.bytes_sent.inc_by(connack_len as u64);
+        shared.operations.stats.packets_sent.inc();
+        shared
+            .operations
+            .stats
+            .bytes_sent
+            .inc_by(connack_len as u64);
         let request = &client.request;
         tracing::info!(
             client = %client.client_id,
@@ -293,7 +302,7 @@ impl Welcome {
     /// Ends a session whose client went before its CONNACK: a persistent session stays parked,
     /// a clean one leaves the router.
     async fn gone_before_connack(self) {
-        self.session.shared.stats.clients_connected.dec();
+        self.session.shared.operations.stats.clients_connected.dec();
         let Welcome {
             session,
             link,
@@ -329,6 +338,7 @@ impl Welcome {
             );
             if let Some(unkept) =
                 shared
+                    .sessions
                     .registry
                     .release(&client.client_id, connection, Some(parked))
             {
@@ -338,9 +348,13 @@ impl Welcome {
             let mut tx = link.tx;
             router::end(&mut tx);
             shared
+                .routing
                 .groups
                 .leave_all(&client.client_id, &state.subscriptions);
-            shared.registry.release(&client.client_id, connection, None);
+            shared
+                .sessions
+                .registry
+                .release(&client.client_id, connection, None);
         }
         ended.cancel();
     }
@@ -379,6 +393,7 @@ impl Session {
     {
         let shared = &self.shared;
         shared
+            .operations
             .stats
             .subscriptions
             .inc_by(state.subscriptions.len() as u64);
@@ -386,7 +401,7 @@ impl Session {
         let Link { tx, rx } = link;
         let link_tx = Arc::new(Mutex::new(tx));
         let stop = CancellationToken::new();
-        let gate = shared.gates.register(self.connection);
+        let gate = shared.routing.gates.register(self.connection);
         let pace = Arc::new(Pace::default());
         let (filters, next_subscription) = Inbound::<R>::filters_of(&state.subscriptions);
         let incoming = std::mem::take(&mut state.incoming);
@@ -477,9 +492,12 @@ impl Session {
         for (id, subscription) in subscriptions {
             if subscription.is_local() {
                 if let Ok(filter) = weir_model::topic::TopicFilter::new(&subscription.filter) {
-                    self.shared
-                        .sys
-                        .subscribe(self.connection, &self.control, *id, filter);
+                    self.shared.operations.sys.subscribe(
+                        self.connection,
+                        &self.control,
+                        *id,
+                        filter,
+                    );
                 }
             }
         }
@@ -508,6 +526,7 @@ impl Session {
             mailbox,
         } = finished;
         shared
+            .operations
             .stats
             .subscriptions
             .dec_by(state.subscriptions.len() as u64);
@@ -537,7 +556,10 @@ impl Session {
                 if let Ok(mut tx) = link_tx {
                     router::end(&mut tx);
                 }
-                shared.groups.leave_all(client_id, &state.subscriptions);
+                shared
+                    .routing
+                    .groups
+                    .leave_all(client_id, &state.subscriptions);
                 self.lost(&state, persistent);
                 None
             }
@@ -552,11 +574,15 @@ impl Session {
                 delay,
             );
         }
-        if let Some(unkept) = shared.registry.release(client_id, self.connection, parked) {
+        if let Some(unkept) = shared
+            .sessions
+            .registry
+            .release(client_id, self.connection, parked)
+        {
             parked::discard(shared, client_id, unkept).await;
         }
-        shared.sys.forget(self.connection);
-        shared.stats.clients_connected.dec();
+        shared.operations.sys.forget(self.connection);
+        shared.operations.stats.clients_connected.dec();
         self.ended.cancel();
         let how = match why {
             Why::TakenOver => "taken over by a new connection".to_string(),
@@ -585,8 +611,9 @@ impl Session {
         } else {
             "the client's clean session ended with its connection"
         };
-        let counter = self.shared.stats.client_drops(client_id);
+        let counter = self.shared.operations.stats.client_drops(client_id);
         self.shared
+            .operations
             .stats
             .report_dropped(&counter, lost, client_id, why);
     }

@@ -60,13 +60,16 @@ pub(super) fn dispatch(
         bridge,
     } = accepted;
     if topic.starts_with('$') {
-        shared.sys.set_all([(topic.to_string(), publish.payload)]);
+        shared
+            .operations
+            .sys
+            .set_all([(topic.to_string(), publish.payload)]);
         return Dispatched {
             waiting: Vec::new(),
             behind: None,
         };
     }
-    let offer = match shared.graphs() {
+    let offer = match shared.routing.graphs() {
         Some(graphs) => graphs.offer(Offered {
             topic,
             publish: &publish,
@@ -76,7 +79,7 @@ pub(super) fn dispatch(
         None => Default::default(),
     };
     if !offer.intercepted {
-        if let Some(bridges) = shared.bridges() {
+        if let Some(bridges) = shared.routing.bridges() {
             let message = crate::bridge::Published {
                 topic,
                 payload: &publish.payload,
@@ -94,9 +97,11 @@ pub(super) fn dispatch(
             retain(shared, topic, &publish, properties.as_ref(), &tag);
             publish.retain = false;
         }
-        let behind = shared
-            .logs
-            .append(topic, publish.payload.len(), shared.lag.high);
+        let behind =
+            shared
+                .routing
+                .logs
+                .append(topic, publish.payload.len(), shared.routing.lag.high);
         batch.publish(publish, properties, tag);
         return Dispatched {
             waiting: offer.waiting,
@@ -118,7 +123,7 @@ fn retain(
     tag: &Tag,
 ) {
     let count = if publish.payload.is_empty() {
-        shared.retained.clear(topic)
+        shared.routing.retained.clear(topic)
     } else {
         let properties = properties.cloned().filter(|p| !p.is_empty()).map(Box::new);
         let message = Retained {
@@ -128,9 +133,9 @@ fn retain(
             properties,
             expires_at: tag.expires_at,
         };
-        shared.retained.set(topic, message)
+        shared.routing.retained.set(topic, message)
     };
-    shared.stats.retained.set(count as u64);
+    shared.operations.stats.retained.set(count as u64);
 }
 
 /// Milliseconds since the Unix epoch.

@@ -72,7 +72,7 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
             }
         }
     };
-    shared.stats.packets_received.inc();
+    shared.operations.stats.packets_received.inc();
     let mut request = ConnectRequest::from_packet(packet, version);
     request.bridge = bridge;
     let refuse = |refusal| Err(Some((version, refusal)));
@@ -97,7 +97,7 @@ pub(super) async fn read_connect<R: AsyncRead + Unpin>(
         }
         Identity::Certificate(None) => return refuse(Refusal::NotAuthorized),
     }
-    if shared.stats.clients_connected.get() >= shared.max_connections as u64 {
+    if shared.operations.stats.clients_connected.get() >= shared.sessions.max_connections as u64 {
         return refuse(Refusal::ServerBusy);
     }
     let (client_id, assigned) = match (request.client_id.is_empty(), version) {
@@ -131,7 +131,7 @@ async fn read_more<R: AsyncRead + Unpin>(
     match reader.read_buf(buf).await {
         Ok(0) | Err(_) => None,
         Ok(n) => {
-            shared.stats.bytes_received.inc_by(n as u64);
+            shared.operations.stats.bytes_received.inc_by(n as u64);
             Some(())
         }
     }
@@ -159,7 +159,7 @@ pub(super) async fn claim(
     ended: &CancellationToken,
 ) -> Option<Option<Parked>> {
     for _ in 0..3 {
-        let claim = shared.registry.claim(
+        let claim = shared.sessions.registry.claim(
             &client.client_id,
             connection,
             control,
@@ -194,7 +194,7 @@ pub(super) async fn claim(
 /// Attaches the client to the router with a new link (the router keeps no session: a
 /// persistent session keeps its link while parked).
 pub(super) async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
-    let router = shared.router.clone();
+    let router = shared.routing.router.clone();
     let id = client.client_id.clone();
     tokio::task::spawn_blocking(move || router.link(&id, true))
         .await

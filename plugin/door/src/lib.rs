@@ -50,6 +50,7 @@ pub mod security;
 pub mod services;
 pub mod session;
 pub mod shared;
+mod state;
 pub mod stats;
 pub mod store;
 pub mod sys;
@@ -67,9 +68,10 @@ pub use services::{ServiceRequest, ServiceRoute};
 use flow::Gates;
 use router::Router;
 use session::Registry;
+use state::{Operations, Routing, Sessions, Shared};
 use stats::Stats;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use sys::Sys;
@@ -134,7 +136,7 @@ impl DoorHandle {
     /// sent to its subscribers if it changed and, retained, to each new subscriber. Clients
     /// cannot publish there.
     pub fn set_local(&self, topic: String, payload: bytes::Bytes) {
-        self.0.sys.set_all([(topic, payload)]);
+        self.0.operations.sys.set_all([(topic, payload)]);
     }
 
     /// A publisher for what bridge `bridge` brings in, named `name`: its publishes do not go
@@ -151,17 +153,20 @@ impl DoorHandle {
 
     /// The retained messages whose topics match `filter` now.
     pub fn retained(&self, filter: &weir_model::topic::TopicFilter) -> Vec<retained::Retained> {
-        self.0.retained.matching(filter, dispatch::now_millis())
+        self.0
+            .routing
+            .retained
+            .matching(filter, dispatch::now_millis())
     }
 
     /// The broker's counters.
     pub fn stats(&self) -> Arc<Stats> {
-        self.0.stats.clone()
+        self.0.operations.stats.clone()
     }
 
     /// The connection layer's runtime (for tasks that live beside the connections).
     pub fn runtime(&self) -> tokio::runtime::Handle {
-        self.0.runtime.clone()
+        self.0.operations.runtime.clone()
     }
 }
 
@@ -172,50 +177,6 @@ pub fn now_millis() -> u64 {
 
 /// Router connections kept for Weir itself (wills, graph results), beyond `max_connections`.
 const INTERNAL_LINKS: usize = 256;
-
-/// What every connection shares.
-pub(crate) struct Shared {
-    router: Router,
-    registry: Registry,
-    gates: Gates,
-    stats: Arc<Stats>,
-    sys: Sys,
-    logs: logs::Logs,
-    lag: logs::LagLimits,
-    graphs: OnceLock<Arc<dyn Ingress>>,
-    bridges: OnceLock<Arc<crate::bridge::BridgeRoutes>>,
-    services: OnceLock<services::Services>,
-    retained: retained::RetainedStore,
-    groups: shared::Groups,
-    limits: queue::Limits,
-    queue_qos0_messages: bool,
-    max_keep_alive: u16,
-    max_connections: usize,
-    next_id: AtomicU64,
-    internal_links: AtomicU64,
-    /// Cancelled when the door stops reading (shutdown's first step).
-    reading: CancellationToken,
-    runtime: tokio::runtime::Handle,
-}
-
-impl Shared {
-    fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Relaxed)
-    }
-
-    fn graphs(&self) -> Option<&Arc<dyn Ingress>> {
-        self.graphs.get()
-    }
-
-    fn bridges(&self) -> Option<&Arc<crate::bridge::BridgeRoutes>> {
-        self.bridges.get()
-    }
-
-    /// The service answering publishes on `topic`, if any.
-    fn service(&self, topic: &str) -> Option<&ServiceRoute> {
-        self.services.get()?.route(topic)
-    }
-}
 
 /// The running connection layer.
 pub struct Door {
@@ -248,42 +209,51 @@ impl Door {
             .saturating_add(INTERNAL_LINKS);
         let stats = Arc::new(Stats::default());
         let shared = Arc::new(Shared {
-            router: Router::spawn(config.router, links),
-            registry: Registry::counting_parked(stats.sessions_offline.clone()),
-            gates: Gates::default(),
-            stats,
-            sys: Sys::default(),
-            logs: logs::Logs::default(),
-            lag: logs::LagLimits::for_router(
-                config.router.max_segment_size,
-                config.router.max_segment_count,
-            ),
-            graphs: OnceLock::new(),
-            bridges: OnceLock::new(),
-            services: OnceLock::new(),
-            retained: retained::RetainedStore::default(),
-            groups: shared::Groups::default(),
-            limits: queue::Limits {
-                messages: config.max_queued_messages,
-                bytes: config.max_queued_bytes,
+            routing: Routing {
+                router: Router::spawn(config.router, links),
+                gates: Gates::default(),
+                logs: logs::Logs::default(),
+                lag: logs::LagLimits::for_router(
+                    config.router.max_segment_size,
+                    config.router.max_segment_count,
+                ),
+                graphs: OnceLock::new(),
+                bridges: OnceLock::new(),
+                services: OnceLock::new(),
+                retained: retained::RetainedStore::default(),
+                groups: shared::Groups::default(),
+                internal_links: AtomicU64::new(0),
             },
-            queue_qos0_messages: config.queue_qos0_messages,
-            max_keep_alive: config.max_keep_alive,
-            max_connections: config.max_connections,
-            next_id: AtomicU64::new(1),
-            internal_links: AtomicU64::new(0),
-            reading: CancellationToken::new(),
-            runtime: runtime.handle().clone(),
+            sessions: Sessions {
+                registry: Registry::counting_parked(stats.sessions_offline.clone()),
+                limits: queue::Limits {
+                    messages: config.max_queued_messages,
+                    bytes: config.max_queued_bytes,
+                },
+                queue_qos0_messages: config.queue_qos0_messages,
+                max_keep_alive: config.max_keep_alive,
+                max_connections: config.max_connections,
+            },
+            operations: Operations {
+                stats,
+                sys: Sys::default(),
+                next_id: AtomicU64::new(1),
+                reading: CancellationToken::new(),
+                runtime: runtime.handle().clone(),
+            },
         });
         let store = match &config.persistence {
             Some(persistence) => {
                 let store = Arc::new(store::Store::open(&persistence.dir)?);
                 let kept = store.load_retained()?;
-                let count = shared.retained.restore(kept, dispatch::now_millis());
-                shared.stats.retained.set(count as u64);
+                let count = shared
+                    .routing
+                    .retained
+                    .restore(kept, dispatch::now_millis());
+                shared.operations.stats.retained.set(count as u64);
                 let sessions = store.load_sessions()?;
                 let restored = runtime.block_on(saved::restore(&shared, sessions));
-                let in_store = &shared.stats.store;
+                let in_store = &shared.operations.stats.store;
                 in_store.retained.set(count as u64);
                 in_store.sessions.set(restored as u64);
                 tracing::info!(
@@ -306,7 +276,7 @@ impl Door {
 
     /// The broker's counters.
     pub fn stats(&self) -> Arc<Stats> {
-        self.shared.stats.clone()
+        self.shared.operations.stats.clone()
     }
 
     /// A handle for Weir's own publishers and `$` topics, usable from any thread.
@@ -317,21 +287,25 @@ impl Door {
     /// Sends publishes on the `out` topics of `bridges` to their queues (before
     /// [`Door::open`], so that no publish is missed).
     pub fn set_bridges(&self, bridges: Arc<crate::bridge::BridgeRoutes>) {
-        let _ = self.shared.bridges.set(bridges);
+        let _ = self.shared.routing.bridges.set(bridges);
     }
 
     /// Sends publishes on the sources of `graphs` to them (from now on: those of Weir's own
     /// publishers too; clients' once [`Door::open`] accepts them).
     pub fn set_graphs(&self, graphs: Arc<dyn Ingress>) {
-        let _ = self.shared.graphs.set(graphs);
+        let _ = self.shared.routing.graphs.set(graphs);
     }
 
     /// Starts accepting connections; publishes on the sources of `graphs` go to them, and
     /// publishes on a service's request topic to that service.
     pub fn open(&mut self, graphs: Arc<dyn Ingress>, services: Vec<ServiceRoute>) {
-        let _ = self.shared.graphs.set(graphs);
-        let _ = self.shared.services.set(services::Services::new(services));
-        let runtime = self.shared.runtime.clone();
+        let _ = self.shared.routing.graphs.set(graphs);
+        let _ = self
+            .shared
+            .routing
+            .services
+            .set(services::Services::new(services));
+        let runtime = self.shared.operations.runtime.clone();
         for (config, listener) in self.listeners.drain(..) {
             let shared = self.shared.clone();
             let connections = self.connections.clone();
@@ -354,15 +328,15 @@ impl Door {
     /// Shutdown, first step: stop accepting connections and stop reading from clients (their
     /// publishes wait in their sockets; graphs get no more input from them).
     pub fn stop_reading(&self) {
-        self.shared.reading.cancel();
+        self.shared.operations.reading.cancel();
     }
 
     /// Shutdown, last step: delivers what the router still holds for each client, disconnects
     /// every client (MQTT 5: DISCONNECT 0x8B "server shutting down") and waits for them to go,
     /// at most `patience`.
     pub fn disconnect_all(&mut self, patience: Duration) {
-        self.shared.reading.cancel();
-        for control in self.shared.registry.live() {
+        self.shared.operations.reading.cancel();
+        for control in self.shared.sessions.registry.live() {
             let _ = control.send(control::Control::Shutdown);
         }
         self.connections.close();
@@ -381,7 +355,7 @@ impl Door {
             let snapshot = runtime.block_on(saved::snapshot(&self.shared));
             saved::write(&self.shared, store, snapshot);
         } else {
-            let (sessions, _, queued) = self.shared.registry.offline();
+            let (sessions, _, queued) = self.shared.sessions.registry.offline();
             if queued > 0 {
                 tracing::warn!(
                     "{queued} messages queued for {sessions} offline sessions are lost at exit: without `persistence`, sessions are kept in memory only"
@@ -401,7 +375,7 @@ async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration
     tick.tick().await;
     loop {
         tokio::select! {
-            _ = shared.reading.cancelled() => return,
+            _ = shared.operations.reading.cancelled() => return,
             _ = tick.tick() => {}
         }
         let snapshot = saved::snapshot(&shared).await;
@@ -419,10 +393,13 @@ async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shared.reading.cancelled() => return,
+            _ = shared.operations.reading.cancelled() => return,
             _ = tick.tick() => {}
         }
-        shared.sys.update(&shared.stats, &shared.registry);
+        shared
+            .operations
+            .sys
+            .update(&shared.operations.stats, &shared.sessions.registry);
     }
 }
 

@@ -31,7 +31,7 @@ pub(super) async fn accept(
 ) {
     loop {
         let accepted = tokio::select! {
-            _ = shared.reading.cancelled() => return,
+            _ = shared.operations.reading.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {

@@ -53,15 +53,15 @@ impl InternalPublisher {
         name: &str,
         origin: Option<&str>,
     ) -> Result<InternalPublisher, DoorError> {
-        if shared.internal_links.fetch_add(1, Relaxed) >= INTERNAL_LINKS as u64 {
+        if shared.routing.internal_links.fetch_add(1, Relaxed) >= INTERNAL_LINKS as u64 {
             return Err(DoorError::Router {
                 client_id: name.to_string(),
                 message: format!("more than {INTERNAL_LINKS} internal publishers"),
             });
         }
-        let link = shared.router.link(name, true)?;
-        let id = shared.next_id();
-        let gate = shared.gates.register(id);
+        let link = shared.routing.router.link(name, true)?;
+        let id = shared.operations.next_id();
+        let gate = shared.routing.gates.register(id);
         Ok(InternalPublisher {
             shared,
             name: name.to_string(),
@@ -92,7 +92,7 @@ impl InternalPublisher {
         for message in messages {
             if !self.gate.is_open() {
                 self.flush_batch()?;
-                self.shared.runtime.block_on(self.gate.opened());
+                self.shared.operations.runtime.block_on(self.gate.opened());
             }
             self.offer(message);
             if self.batch.is_full() {
@@ -115,7 +115,7 @@ impl InternalPublisher {
             return Ok(());
         }
         while let Some(full) = self.outbox.full_queue() {
-            self.shared.runtime.block_on(full.room());
+            self.shared.operations.runtime.block_on(full.room());
         }
         match self.outbox.submit().map(|ticket| ticket.wait_blocking()) {
             Some(Err(e)) => Err(DoorError::Bridge(e)),
@@ -188,7 +188,7 @@ impl InternalPublisher {
             },
         )
         .waiting;
-        if let (Some(graphs), false) = (self.shared.graphs(), waiting.is_empty()) {
+        if let (Some(graphs), false) = (self.shared.routing.graphs(), waiting.is_empty()) {
             graphs.push_blocking(waiting);
         }
     }
@@ -206,6 +206,6 @@ const ROUTER_PATIENCE: Duration = Duration::from_secs(30);
 impl Drop for InternalPublisher {
     fn drop(&mut self) {
         router::end(&mut self.link.tx);
-        self.shared.internal_links.fetch_sub(1, Relaxed);
+        self.shared.routing.internal_links.fetch_sub(1, Relaxed);
     }
 }

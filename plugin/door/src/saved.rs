@@ -34,7 +34,7 @@ pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
     let now = Instant::now();
     let wall = now_millis();
     let mut sessions = Vec::new();
-    for (client_id, expires_at, requests) in shared.registry.parked() {
+    for (client_id, expires_at, requests) in shared.sessions.registry.parked() {
         let (reply, state) = oneshot::channel();
         if requests.send(reply).is_err() {
             continue;
@@ -51,7 +51,7 @@ pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
     }
     // Sessions whose client is connected: as they are now, expiring their interval after
     // this save if the broker does not come back sooner.
-    for (client_id, interval, control) in shared.registry.persistent_live() {
+    for (client_id, interval, control) in shared.sessions.registry.persistent_live() {
         let (reply, state) = oneshot::channel();
         if control.send(Control::Snapshot(reply)).is_err() {
             continue;
@@ -64,7 +64,7 @@ pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
         sessions.push((client_id, StoredSession { state, expires_at }));
     }
     Snapshot {
-        retained: shared.retained.snapshot_if_changed(wall),
+        retained: shared.routing.retained.snapshot_if_changed(wall),
         sessions,
     }
 }
@@ -84,7 +84,7 @@ pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
     })();
     match written {
         Ok((retained, sessions)) => {
-            shared.stats.store.saved(retained, sessions);
+            shared.operations.stats.store.saved(retained, sessions);
             tracing::info!(
                 "store {}: {} retained messages and {sessions} sessions saved",
                 store.path().display(),
@@ -92,10 +92,10 @@ pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
             )
         }
         Err(e) => {
-            shared.stats.store.save_errors.inc();
+            shared.operations.stats.store.save_errors.inc();
             tracing::error!("{e}");
             if snapshot.retained.is_some() {
-                shared.retained.mark_changed();
+                shared.routing.retained.mark_changed();
             }
         }
     }
@@ -131,7 +131,7 @@ async fn park_saved(
         mut state,
         expires_at,
     } = stored;
-    let router = shared.router.clone();
+    let router = shared.routing.router.clone();
     let id = client_id.to_string();
     let mut link = tokio::task::spawn_blocking(move || router.link(&id, true))
         .await
@@ -151,7 +151,11 @@ async fn park_saved(
                     tx: mailbox.tx.clone(),
                     live: mailbox.live.clone(),
                 };
-                shared.groups.join(shared, group, filter, member).await?;
+                shared
+                    .routing
+                    .groups
+                    .join(shared, group, filter, member)
+                    .await?;
             }
             None => {
                 router::subscribe_now(&mut link.tx, sub_id, subscription.filter.clone())
@@ -169,7 +173,7 @@ async fn park_saved(
         expires_at,
         None,
     );
-    if let Some(unkept) = shared.registry.insert_parked(client_id, handle) {
+    if let Some(unkept) = shared.sessions.registry.insert_parked(client_id, handle) {
         parked::discard(shared, client_id, unkept).await;
     }
     Ok(())

@@ -98,8 +98,8 @@ impl Groups {
             stop: CancellationToken::new(),
         });
         let (ready_tx, ready_rx) = oneshot::channel();
-        let name = format!("weir-share-{}", shared.next_id());
-        let router = shared.router.clone();
+        let name = format!("weir-share-{}", shared.operations.next_id());
+        let router = shared.routing.router.clone();
         let link = tokio::task::spawn_blocking(move || router.link(&name, true))
             .await
             .map_err(|_| DoorError::RouterGone)??;

@@ -42,11 +42,12 @@ pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
     .waiting;
     // Written without waiting: a will has no publisher to acknowledge.
     drop(outbox.submit());
-    if let (Some(graphs), false) = (shared.graphs(), waiting.is_empty()) {
+    if let (Some(graphs), false) = (shared.routing.graphs(), waiting.is_empty()) {
         // A will is rare and small: waiting for a full graph queue here is bounded by the
         // graph's progress.
         let graphs = graphs.clone();
         shared
+            .operations
             .runtime
             .spawn(async move { graphs.push_async(waiting).await });
     }
@@ -61,16 +62,16 @@ pub(super) fn delay_will(
     will: Will,
     delay: u32,
 ) {
-    let cancel = shared.registry.delay_will(&client_id, connection);
-    let runtime = shared.runtime.clone();
+    let cancel = shared.sessions.registry.delay_will(&client_id, connection);
+    let runtime = shared.operations.runtime.clone();
     runtime.spawn(async move {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = shared.reading.cancelled() => return,
+            _ = shared.operations.reading.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => {}
         }
-        shared.registry.will_done(&client_id, connection);
-        let router = shared.router.clone();
+        shared.sessions.registry.will_done(&client_id, connection);
+        let router = shared.routing.router.clone();
         let name = format!("weir-will-{connection}");
         let link = tokio::task::spawn_blocking(move || router.link(&name, true)).await;
         if let Ok(Ok(mut link)) = link {

@@ -163,7 +163,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 tokio::select! {
                     _ = self.gate.opened() => continue,
                     _ = self.stop.cancelled() => return End::Stopped,
-                    _ = self.shared.reading.cancelled() => return End::Stopped,
+                    _ = self.shared.operations.reading.cancelled() => return End::Stopped,
                 }
             }
             self.make_room();
@@ -178,14 +178,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             let read = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return End::Stopped,
-                _ = self.shared.reading.cancelled() => return End::Stopped,
+                _ = self.shared.operations.reading.cancelled() => return End::Stopped,
                 read = read => read,
             };
             match read {
                 None => return End::KeepAlive,
                 Some(Ok(0)) | Some(Err(_)) => return End::Closed,
                 Some(Ok(n)) => {
-                    self.shared.stats.bytes_received.inc_by(n as u64);
+                    self.shared.operations.stats.bytes_received.inc_by(n as u64);
                     self.read_hint = n
                         .saturating_mul(2)
                         .max(self.read_hint / 2)
@@ -198,12 +198,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     /// Waits (reading nothing) until the slowest reader of `log` is back under the low lag
     /// limit, checking every [`LAG_CHECK`]: the readers' tasks need the time.
     async fn wait_for_readers(&mut self, log: &FilterLog) {
-        let low = self.shared.lag.low;
+        let low = self.shared.routing.lag.low;
         while log.slowest_lag() > low {
             tokio::select! {
                 _ = tokio::time::sleep(LAG_CHECK) => {}
                 _ = self.stop.cancelled() => return,
-                _ = self.shared.reading.cancelled() => return,
+                _ = self.shared.operations.reading.cancelled() => return,
             }
         }
     }
@@ -229,7 +229,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 Ok(None) => return Ok(Held::No),
                 Err(e) => return Err(malformed(e)),
             };
-            self.shared.stats.packets_received.inc();
+            self.shared.operations.stats.packets_received.inc();
             if let Next::End(end) = self.handle(packet).await {
                 return Err(end);
             }
@@ -336,7 +336,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
     }
 
     async fn publish(&mut self, mut publish: Box<WirePublish>) -> Next {
-        self.shared.stats.publishes_received.inc();
+        self.shared.operations.stats.publishes_received.inc();
         let qos = publish.qos.value();
         let pkid = publish.packet_id.map_or(0, |id| id.get());
         if qos == 2 && self.awaiting_release.contains(&pkid) {
@@ -356,14 +356,14 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             });
         }
         if topic.starts_with('$') && !is_bridge_state(&topic) {
-            self.shared.stats.refused.inc();
+            self.shared.operations.stats.refused.inc();
             tracing::debug!(client = %self.client_id, topic = %topic, "publish to a `$` topic refused");
             self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
             return Next::Continue;
         }
         if let Some(acl) = &mut self.acl {
             if !acl.may_write(&topic) {
-                self.shared.stats.acl_denied_publishes.inc();
+                self.shared.operations.stats.acl_denied_publishes.inc();
                 tracing::debug!(client = %self.client_id, topic = %topic, "publish denied by the ACL");
                 self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
                 return Next::Continue;
@@ -382,7 +382,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             ..
         } = *publish;
         let properties = properties.map(super::message::properties_from_wire);
-        if let Some(service) = self.shared.service(&topic) {
+        if let Some(service) = self.shared.routing.service(&topic) {
             return self
                 .request(service.clone(), payload, properties, qos, pkid)
                 .await;
@@ -409,7 +409,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             // A graph's queue is full: what this read brought so far goes on, then the
             // connection waits for the graph (and reads nothing meanwhile).
             self.flush().await;
-            if let Some(graphs) = self.shared.graphs() {
+            if let Some(graphs) = self.shared.routing.graphs() {
                 // Boxed by the ingress: a rare wait whose state would otherwise enlarge every
                 // connection.
                 tokio::select! {

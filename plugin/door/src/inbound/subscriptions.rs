@@ -61,7 +61,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     continue;
                 }
             } else if subscription.is_local() {
-                local.extend(self.shared.sys.subscribe(
+                local.extend(self.shared.operations.sys.subscribe(
                     self.connection,
                     &self.control,
                     sub_id,
@@ -85,7 +85,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             }
             if existing.is_none() {
                 self.filters.insert(filter.to_string(), sub_id);
-                self.shared.stats.subscriptions.inc();
+                self.shared.operations.stats.subscriptions.inc();
             }
             added.push((sub_id, subscription));
             granted.push(Ok(options.qos));
@@ -123,7 +123,7 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             }));
         }
         if !self.may_subscribe(&parsed, group.map(|(_, plain)| plain)) {
-            self.shared.stats.acl_denied_subscriptions.inc();
+            self.shared.operations.stats.acl_denied_subscriptions.inc();
             tracing::info!(client = %self.client_id, "subscription to `{filter}` denied by the ACL");
             return Err(Refused::Ack(SubscribeAckReason::NotAuthorized));
         }
@@ -139,7 +139,11 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
             live: self.live.clone(),
         };
         let shared = self.shared.clone();
-        shared.groups.join(&shared, group, filter, member).await
+        shared
+            .routing
+            .groups
+            .join(&shared, group, filter, member)
+            .await
     }
 
     pub(super) fn unsubscribe(&mut self, pkid: u16, filters: Vec<ByteString>) {
@@ -151,7 +155,10 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 Some(id) => {
                     removed.push(id);
                     if let Some((group, plain)) = shared::split(&filter) {
-                        self.shared.groups.leave(group, plain, &self.client_id);
+                        self.shared
+                            .routing
+                            .groups
+                            .leave(group, plain, &self.client_id);
                     } else if !is_local_filter(&filter) {
                         router_filters.push(filter.to_string());
                     }
@@ -160,8 +167,15 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 None => existed.push(false),
             }
         }
-        self.shared.stats.subscriptions.dec_by(removed.len() as u64);
-        self.shared.sys.unsubscribe(self.connection, &removed);
+        self.shared
+            .operations
+            .stats
+            .subscriptions
+            .dec_by(removed.len() as u64);
+        self.shared
+            .operations
+            .sys
+            .unsubscribe(self.connection, &removed);
         self.tell_writer(Control::Unsubscribed(removed));
         self.replies.push(Reply::UnsubAck(pkid, existed));
         if !router_filters.is_empty() {

@@ -48,7 +48,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                     .advance(pkid, Stage::Received, Some(Stage::Complete))
                 {
                     self.wire.pubrel(pkid, &mut self.out);
-                    self.shared.stats.packets_sent.inc();
+                    self.shared.operations.stats.packets_sent.inc();
                     self.progress();
                 }
             }
@@ -80,7 +80,12 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if subscription.is_local() {
             return;
         }
-        if let Some(log) = self.shared.logs.log(router_filter(&subscription.filter)) {
+        if let Some(log) = self
+            .shared
+            .routing
+            .logs
+            .log(router_filter(&subscription.filter))
+        {
             self.logs.insert(id, log.reader());
         }
     }
@@ -100,7 +105,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             Reply::PingResp => self.wire.pingresp(out),
             Reply::UnsubAck(pkid, existed) => self.wire.unsuback(pkid, &existed, out),
         }
-        self.shared.stats.packets_sent.inc();
+        self.shared.operations.stats.packets_sent.inc();
     }
 
     /// Writes the SUBACKs whose router subscriptions are all confirmed, in order, each followed
@@ -116,7 +121,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             };
             if let Some(pkid) = done.pkid {
                 self.wire.suback(pkid, &done.granted, &mut self.out);
-                self.shared.stats.packets_sent.inc();
+                self.shared.operations.stats.packets_sent.inc();
             }
             for message in done.local {
                 self.local(message);
@@ -131,7 +136,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         let now = now_millis();
         let mut deliveries = Vec::new();
         for request in requests {
-            for message in self.shared.retained.matching(&request.filter, now) {
+            for message in self.shared.routing.retained.matching(&request.filter, now) {
                 deliveries.push(message.delivery(request.qos, request.identifier));
             }
         }

@@ -186,10 +186,10 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         position.took(offset);
         let log = position.log();
         let lag = log.messages().saturating_sub(offset + 1) * log.average_size();
-        if lag > self.shared.lag.high {
+        if lag > self.shared.routing.lag.high {
             self.lagging = true;
-        } else if self.lagging && lag < self.shared.lag.low {
-            self.lagging = self.behind(self.shared.lag.low);
+        } else if self.lagging && lag < self.shared.routing.lag.low {
+            self.lagging = self.behind(self.shared.routing.lag.low);
         }
     }
 
@@ -218,7 +218,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             Admitted::Queued if !self.lagging => {}
             Admitted::Queued | Admitted::OverLimit => {
                 if let Some(publisher) = publisher {
-                    self.held.hold(&self.shared.gates, publisher);
+                    self.held.hold(&self.shared.routing.gates, publisher);
                 }
             }
             Admitted::Dropped => self.dropped(1, "its queue is full"),
@@ -227,7 +227,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
 
     /// Whether the ACL lets this client read `delivery` (counted when not).
     pub(super) fn may_read(&mut self, delivery: &Delivery) -> bool {
-        crate::delivery::readable(&mut self.acl, &self.shared.stats, delivery)
+        crate::delivery::readable(&mut self.acl, &self.shared.operations.stats, delivery)
     }
 
     /// Counts `count` messages lost for this client, logging the first and then every power
@@ -235,8 +235,9 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
     pub(super) fn dropped(&mut self, count: u64, why: &str) {
         let counter = self
             .drops
-            .get_or_insert_with(|| self.shared.stats.client_drops(&self.client_id));
+            .get_or_insert_with(|| self.shared.operations.stats.client_drops(&self.client_id));
         self.shared
+            .operations
             .stats
             .report_dropped(counter, count, &self.client_id, why);
     }

@@ -172,7 +172,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             pace,
             control,
             subscriptions,
-            queue: DeliveryQueue::from_items(shared.limits, queued, Delivery::size),
+            queue: DeliveryQueue::from_items(shared.sessions.limits, queued, Delivery::size),
             shared,
             client_id,
             connection,
@@ -239,7 +239,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 _ = tokio::time::sleep_until(stall_at.unwrap_or_else(Instant::now)), if stall_at.is_some() => self.stall(),
                 // Publishers held back are let go once this client caught up, even when
                 // nothing more arrives.
-                _ = tokio::time::sleep(LAG_CHECK), if holding => self.lagging = self.behind(self.shared.lag.low),
+                _ = tokio::time::sleep(LAG_CHECK), if holding => self.lagging = self.behind(self.shared.routing.lag.low),
                 written = front_ticket(&mut self.durable), if committing => self.committed(written),
             }
         };
@@ -282,7 +282,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 } => self.write_publish(&delivery, Some(packet_id), true),
                 Unacknowledged::Release { packet_id } => {
                     self.wire.pubrel(packet_id, &mut self.out);
-                    self.shared.stats.packets_sent.inc();
+                    self.shared.operations.stats.packets_sent.inc();
                 }
             }
         }
@@ -305,7 +305,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 break;
             };
             if delivery.expired(now) {
-                self.shared.stats.expired.inc();
+                self.shared.operations.stats.expired.inc();
                 continue;
             }
             if delivery.qos > 0 && self.inflight.full() {
@@ -358,8 +358,8 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         };
         match self.wire.publish(publish, &mut self.out) {
             Ok(()) => {
-                self.shared.stats.publishes_sent.inc();
-                self.shared.stats.packets_sent.inc();
+                self.shared.operations.stats.publishes_sent.inc();
+                self.shared.operations.stats.packets_sent.inc();
             }
             Err(e) => {
                 if let Some(pkid) = pkid {
@@ -380,7 +380,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         }
         self.out.advance(n);
         self.needs_flush = true;
-        self.shared.stats.bytes_sent.inc_by(n as u64);
+        self.shared.operations.stats.bytes_sent.inc_by(n as u64);
         self.progress();
     }
 
@@ -429,7 +429,11 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             })
             .await;
             if let Ok(Ok(())) = written {
-                self.shared.stats.bytes_sent.inc_by(out.len() as u64);
+                self.shared
+                    .operations
+                    .stats
+                    .bytes_sent
+                    .inc_by(out.len() as u64);
             }
         }
         self.stop.cancel();

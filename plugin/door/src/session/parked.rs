@@ -87,14 +87,14 @@ pub(crate) fn park(
     acl: Option<ClientRules>,
 ) -> ParkedHandle {
     mailbox.live.store(false, Relaxed);
-    let generation = shared.registry.next_generation();
+    let generation = shared.sessions.registry.next_generation();
     let stop = CancellationToken::new();
     let queued = Arc::new(AtomicUsize::new(state.queued.len()));
     let subscriptions = state.subscriptions.len();
     let mut state = state;
     let items = std::mem::take(&mut state.queued);
     let away = Away {
-        queue: DeliveryQueue::from_items(shared.limits, items, Delivery::size),
+        queue: DeliveryQueue::from_items(shared.sessions.limits, items, Delivery::size),
         shared,
         client_id,
         generation,
@@ -124,12 +124,13 @@ pub(crate) async fn discard(shared: &Shared, client_id: &str, handle: ParkedHand
     if let Some(mut parked) = handle.resume().await {
         router::end(&mut parked.link.tx);
         shared
+            .routing
             .groups
             .leave_all(client_id, &parked.state.subscriptions);
         let lost = undelivered(&parked.state);
         if lost > 0 {
-            let counter = shared.stats.client_drops(client_id);
-            shared.stats.report_dropped(
+            let counter = shared.operations.stats.client_drops(client_id);
+            shared.operations.stats.report_dropped(
                 &counter,
                 lost,
                 client_id,
@@ -190,7 +191,7 @@ impl Away {
                     }
                 },
                 _ = tokio::time::sleep_until(expires_at.unwrap_or_else(Instant::now)), if expires_at.is_some() => {
-                    if self.shared.registry.remove_parked(&self.client_id, self.generation) {
+                    if self.shared.sessions.registry.remove_parked(&self.client_id, self.generation) {
                         self.expire();
                         return None;
                     }
@@ -236,10 +237,10 @@ impl Away {
         let Some(delivery) = delivery else {
             return;
         };
-        if !crate::delivery::readable(&mut self.acl, &self.shared.stats, &delivery) {
+        if !crate::delivery::readable(&mut self.acl, &self.shared.operations.stats, &delivery) {
             return;
         }
-        if delivery.qos == 0 && !self.shared.queue_qos0_messages {
+        if delivery.qos == 0 && !self.shared.sessions.queue_qos0_messages {
             self.dropped(
                 1,
                 "QoS 0 for an offline session (queue_qos0_messages is off)",
@@ -256,8 +257,9 @@ impl Away {
     fn dropped(&mut self, count: u64, why: &str) {
         let counter = self
             .drops
-            .get_or_insert_with(|| self.shared.stats.client_drops(&self.client_id));
+            .get_or_insert_with(|| self.shared.operations.stats.client_drops(&self.client_id));
         self.shared
+            .operations
             .stats
             .report_dropped(counter, count, &self.client_id, why);
     }
@@ -266,6 +268,7 @@ impl Away {
     fn expire(mut self) {
         router::end(&mut self.link.tx);
         self.shared
+            .routing
             .groups
             .leave_all(&self.client_id, &self.state.subscriptions);
         let state = self.state_now();

@@ -18,7 +18,7 @@ const PINGRESP: [u8; 2] = [0xD0, 0];
 #[test]
 fn a_full_router_queue_holds_its_publishers_and_other_connections_are_served() {
     let running = Running::start();
-    let router = running.door.shared.router.clone();
+    let router = running.door.shared.routing.router.clone();
     let stats = running.door.stats();
     // More publishers than the door has worker threads: without moving off the workers, their
     // waits would occupy every one.
