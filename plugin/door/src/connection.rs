@@ -9,9 +9,10 @@ use super::connect::{Granted, Refusal};
 use super::control::Control;
 use super::flow::Pace;
 use super::handshake::{attach, claim, read_connect, refuse, Client, Identity};
-use super::inbound::{End, Inbound};
-use super::outbound::{Finished, Outbound, Why};
-use super::router::{self, Batch, Link};
+use super::inbound::End;
+use super::outbound::{Finished, Why};
+use super::router::{self, Link};
+use super::session::context::{Carried, SessionContext, Terms};
 use super::session::parked::{self, Parked};
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::{expiry, Subscriptions};
@@ -400,13 +401,25 @@ impl Session {
         self.restore(&state.subscriptions);
         let Link { tx, rx } = link;
         let link_tx = Arc::new(Mutex::new(tx));
-        let stop = CancellationToken::new();
         let gate = shared.routing.gates.register(self.connection);
-        let pace = Arc::new(Pace::default());
-        let (filters, next_subscription) = Inbound::<R>::filters_of(&state.subscriptions);
-        let incoming = std::mem::take(&mut state.incoming);
-        let (mailbox_tx, live) = (mailbox.tx.clone(), mailbox.live.clone());
+        let carried = Carried::take(&mut state, &mailbox);
         let request = &self.client.request;
+        let context = SessionContext {
+            shared: shared.clone(),
+            client_id: self.client.client_id.clone(),
+            connection: self.connection,
+            link_tx: link_tx.clone(),
+            pace: Arc::new(Pace::default()),
+            stop: CancellationToken::new(),
+            acl: self.rules(),
+            terms: Terms {
+                keep_alive: request.keep_alive,
+                receive_maximum: self.listener.max_inflight,
+                window: request.receive_maximum.min(self.listener.max_inflight),
+                topic_alias_maximum: self.listener.max_topic_alias,
+                bridge: request.bridge,
+            },
+        };
         let Halves {
             reader,
             writer,
@@ -414,53 +427,9 @@ impl Session {
             codec,
             wire,
         } = halves;
-        let outbound = Outbound::new(
-            writer,
-            wire,
-            rx,
-            link_tx.clone(),
-            pace.clone(),
-            control_rx,
-            state,
-            mailbox,
-            request.receive_maximum.min(self.listener.max_inflight),
-            shared.clone(),
-            self.client.client_id.clone(),
-            self.connection,
-            stop.clone(),
-        );
-        let mut outbound = outbound;
-        outbound.acl = self.rules();
+        let outbound = context.outbound(writer, wire, rx, control_rx, state, mailbox);
         let writing = tokio::spawn(outbound.run());
-        let inbound = Inbound {
-            reader,
-            buf,
-            codec,
-            link: link_tx.clone(),
-            control: self.control.clone(),
-            gate,
-            pace,
-            shared: shared.clone(),
-            connection: self.connection,
-            client_id: self.client.client_id.clone(),
-            keep_alive: request.keep_alive,
-            receive_maximum: self.listener.max_inflight,
-            topic_alias_maximum: self.listener.max_topic_alias,
-            stop: stop.clone(),
-            filters,
-            next_subscription,
-            batch: Batch::default(),
-            replies: Vec::new(),
-            aliases: Default::default(),
-            read_hint: 1024,
-            behind: None,
-            acl: self.rules(),
-            awaiting_release: incoming.into_iter().collect(),
-            mailbox: mailbox_tx,
-            live,
-            outbox: Default::default(),
-            bridge: request.bridge,
-        };
+        let inbound = context.inbound(reader, buf, codec, self.control.clone(), gate, carried);
         let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {
             let _ = self

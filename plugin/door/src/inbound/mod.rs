@@ -6,7 +6,11 @@
 //! publisher's gate is closed (a subscriber's queue is full) and while a graph's queue has no
 //! room under `back_pressure: block`: the client's socket then fills and TCP slows the device.
 
+mod end;
 mod subscriptions;
+
+use end::malformed;
+pub(super) use end::End;
 
 use super::codec::{Codec, Inbound as Packet};
 use super::control::{Control, Reply};
@@ -16,7 +20,7 @@ use super::logs::FilterLog;
 use super::message::{Properties, Publish};
 use super::router::Batch;
 use super::services::{ServiceRequest, ServiceRoute};
-use super::session::Subscriptions;
+use super::session::context::{Carried, SessionContext};
 use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
@@ -24,7 +28,6 @@ use crate::router::Tx as LinkTx;
 use crate::security::ClientRules;
 use bytes::BytesMut;
 use bytestring::ByteString;
-use rmqtt_codec::error::DecodeError;
 use rmqtt_codec::types::Publish as WirePublish;
 use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason};
 use std::collections::{HashMap, HashSet};
@@ -44,70 +47,45 @@ const MAX_READ: usize = 64 * 1024;
 /// Bytes read from a socket at a time: at least, and what an idle connection holds.
 const MIN_READ: usize = 1024;
 
-/// Why the reading half stopped.
-#[derive(Debug)]
-pub(super) enum End {
-    /// The client sent DISCONNECT (MQTT 5 reason 0x04 asks for the will).
-    Disconnect {
-        /// Publish the will anyway.
-        with_will: bool,
-        /// A new session expiry interval.
-        session_expiry: Option<u32>,
-    },
-    /// The socket closed without DISCONNECT.
-    Closed,
-    /// Nothing for 1.5 times the keep-alive.
-    KeepAlive,
-    /// The client broke the protocol.
-    Violation {
-        /// What it did.
-        what: String,
-        /// The MQTT 5 reason code to tell it.
-        reason: DisconnectReasonCode,
-    },
-    /// The door stopped it (shutdown, or its writing half ended).
-    Stopped,
-}
-
 /// The reading half's state.
 pub(super) struct Inbound<R> {
-    pub reader: R,
-    pub buf: BytesMut,
-    pub codec: Codec,
-    pub link: Arc<Mutex<LinkTx>>,
-    pub control: UnboundedSender<Control>,
-    pub gate: Arc<Gate>,
-    pub pace: Arc<Pace>,
-    pub shared: Arc<Shared>,
-    pub connection: u64,
-    pub client_id: String,
-    pub keep_alive: u16,
-    pub receive_maximum: u16,
+    reader: R,
+    buf: BytesMut,
+    codec: Codec,
+    link: Arc<Mutex<LinkTx>>,
+    control: UnboundedSender<Control>,
+    gate: Arc<Gate>,
+    pace: Arc<Pace>,
+    shared: Arc<Shared>,
+    connection: u64,
+    client_id: String,
+    keep_alive: u16,
+    receive_maximum: u16,
     /// Topic aliases the client may set.
-    pub topic_alias_maximum: u16,
+    topic_alias_maximum: u16,
     /// Stops reading when cancelled (the writing half ended).
-    pub stop: CancellationToken,
+    stop: CancellationToken,
     /// The session's subscriptions: filter → door subscription id.
-    pub filters: HashMap<String, u32>,
-    pub next_subscription: u32,
-    pub batch: Batch,
-    pub replies: Vec<Reply>,
-    pub aliases: HashMap<u16, ByteString>,
+    filters: HashMap<String, u32>,
+    next_subscription: u32,
+    batch: Batch,
+    replies: Vec<Reply>,
+    aliases: HashMap<u16, ByteString>,
     /// How much the next read asks for (see [`Inbound::make_room`]).
-    pub read_hint: usize,
+    read_hint: usize,
     /// A log this connection published to whose slowest reader is too far behind.
-    pub behind: Option<Arc<FilterLog>>,
+    behind: Option<Arc<FilterLog>>,
     /// What the ACL file lets this client do (`None`: anything).
-    pub acl: Option<ClientRules>,
-    pub awaiting_release: HashSet<u16>,
+    acl: Option<ClientRules>,
+    awaiting_release: HashSet<u16>,
     /// Where the session's shared-subscription messages go, and whether it is connected.
-    pub mailbox: tokio::sync::mpsc::UnboundedSender<crate::shared::SharedDelivery>,
-    pub live: Arc<std::sync::atomic::AtomicBool>,
+    mailbox: tokio::sync::mpsc::UnboundedSender<crate::shared::SharedDelivery>,
+    live: Arc<std::sync::atomic::AtomicBool>,
     /// Messages for bridges' queues, on disk before the publishes that carry them are
     /// acknowledged.
-    pub outbox: Outbox,
+    outbox: Outbox,
     /// The client is a bridge (mosquitto's `try_private`).
-    pub bridge: bool,
+    bridge: bool,
 }
 
 /// Whether the gate stopped the handling of a read's packets.
@@ -126,14 +104,56 @@ enum Next {
 }
 
 impl<R: AsyncRead + Unpin> Inbound<R> {
-    /// A reading half for a session that holds `subscriptions`.
-    pub fn filters_of(subscriptions: &Subscriptions) -> (HashMap<String, u32>, u32) {
-        let filters = subscriptions
-            .iter()
-            .map(|(id, sub)| (sub.filter.clone(), *id))
-            .collect();
-        let next = subscriptions.keys().max().map_or(1, |max| max + 1);
-        (filters, next)
+    /// The reading half of the session `context` describes (see
+    /// [`SessionContext::inbound`]).
+    pub fn new(
+        context: SessionContext,
+        reader: R,
+        buf: BytesMut,
+        codec: Codec,
+        control: UnboundedSender<Control>,
+        gate: Arc<Gate>,
+        carried: Carried,
+    ) -> Inbound<R> {
+        let SessionContext {
+            shared,
+            client_id,
+            connection,
+            link_tx,
+            pace,
+            stop,
+            acl,
+            terms,
+        } = context;
+        Inbound {
+            reader,
+            buf,
+            codec,
+            link: link_tx,
+            control,
+            gate,
+            pace,
+            shared,
+            connection,
+            client_id,
+            keep_alive: terms.keep_alive,
+            receive_maximum: terms.receive_maximum,
+            topic_alias_maximum: terms.topic_alias_maximum,
+            stop,
+            filters: carried.filters,
+            next_subscription: carried.next_subscription,
+            batch: Batch::default(),
+            replies: Vec::new(),
+            aliases: HashMap::new(),
+            read_hint: 1024,
+            behind: None,
+            acl,
+            awaiting_release: carried.awaiting_release,
+            mailbox: carried.mailbox,
+            live: carried.live,
+            outbox: Outbox::default(),
+            bridge: terms.bridge,
+        }
     }
 
     /// Reads and handles packets until the connection ends; returns why, and the packet ids of
@@ -522,48 +542,6 @@ fn is_bridge_state(topic: &str) -> bool {
 /// A topic name may not be empty or hold wildcards or NUL.
 fn check_topic_name(topic: &str) -> Result<(), String> {
     weir_model::topic::check_topic_name(topic).map_err(|e| e.to_string())
-}
-
-fn malformed(error: DecodeError) -> End {
-    let reason = match error {
-        DecodeError::MaxSizeExceeded { .. } => DisconnectReasonCode::PacketTooLarge,
-        DecodeError::InvalidTopicName => DisconnectReasonCode::TopicNameInvalid,
-        DecodeError::InvalidTopicFilter => DisconnectReasonCode::TopicFilterInvalid,
-        DecodeError::InvalidProtocol | DecodeError::UnsupportedPacketType => {
-            DisconnectReasonCode::ProtocolError
-        }
-        _ => DisconnectReasonCode::MalformedPacket,
-    };
-    End::Violation {
-        what: format!("a malformed packet ({error})"),
-        reason,
-    }
-}
-
-impl End {
-    /// What to tell an MQTT 5 client in the DISCONNECT that ends its connection, if anything.
-    pub fn reason(&self) -> Option<DisconnectReasonCode> {
-        match self {
-            End::Violation { reason, .. } => Some(*reason),
-            End::KeepAlive => Some(DisconnectReasonCode::KeepAliveTimeout),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::Disconnect {
-                with_will: true, ..
-            } => f.write_str("disconnected, asking for its will"),
-            End::Disconnect { .. } => f.write_str("disconnected"),
-            End::Closed => f.write_str("closed the connection without DISCONNECT"),
-            End::KeepAlive => f.write_str("sent nothing for 1.5 times its keep-alive"),
-            End::Violation { what, .. } => write!(f, "broke the protocol: {what}"),
-            End::Stopped => f.write_str("stopped by the broker"),
-        }
-    }
 }
 
 #[cfg(test)]

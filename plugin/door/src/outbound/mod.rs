@@ -19,6 +19,7 @@ use super::flow::{Held, Pace};
 use super::logs::ReadPosition;
 use super::message::properties_to_wire;
 use super::queue::DeliveryQueue;
+use super::session::context::SessionContext;
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::Subscriptions;
 use super::shared::Mailbox;
@@ -138,23 +139,19 @@ pub(super) struct Outbound<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
-    /// A writing half continuing `session`; `window` QoS 1/2 deliveries may be in flight.
-    #[allow(clippy::too_many_arguments)]
+    /// The writing half of the session `context` describes (see
+    /// [`SessionContext::outbound`]); `context.terms.window` QoS 1/2 deliveries may be in
+    /// flight.
     pub fn new(
+        context: &SessionContext,
         writer: W,
         wire: Wire,
         link: LinkRx,
-        link_tx: Arc<Mutex<LinkTx>>,
-        pace: Arc<Pace>,
         control: UnboundedReceiver<Control>,
         session: SessionState,
         mailbox: Mailbox,
-        window: u16,
-        shared: Arc<Shared>,
-        client_id: String,
-        connection: u64,
-        stop: CancellationToken,
     ) -> Self {
+        let shared = context.shared.clone();
         let SessionState {
             subscriptions,
             queued,
@@ -162,21 +159,21 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             last_packet_id,
             ..
         } = session;
-        let mut inflight = Inflight::new(usize::from(window), last_packet_id);
+        let mut inflight = Inflight::new(usize::from(context.terms.window), last_packet_id);
         let resend = inflight.restore(unacknowledged);
         let mut outbound = Outbound {
             writer,
             wire,
             link,
-            link_tx,
-            pace,
+            link_tx: context.link_tx.clone(),
+            pace: context.pace.clone(),
             control,
             subscriptions,
             queue: DeliveryQueue::from_items(shared.sessions.limits, queued, Delivery::size),
             shared,
-            client_id,
-            connection,
-            stop,
+            client_id: context.client_id.clone(),
+            connection: context.connection,
+            stop: context.stop.clone(),
             out: BytesMut::new(),
             needs_flush: false,
             inflight,
@@ -193,7 +190,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             resend,
             mailbox,
             farewell: None,
-            acl: None,
+            acl: context.acl.clone(),
             durable: VecDeque::new(),
         };
         outbound.mailbox.live.store(true, Relaxed);

@@ -7,6 +7,7 @@
 //! parked ([`parked`]) with its [`state::SessionState`] and its router link until its client
 //! comes back with clean session 0 (session present = 1) or it expires.
 
+pub(crate) mod context;
 pub mod parked;
 pub mod state;
 
