@@ -1,8 +1,8 @@
 //! The door's counters: what `$SYS/broker/...` publishes and `/metrics` serves, registered
 //! once each in Weir's metrics registry ([`Stats::register`]).
 //!
-//! Totals are prometheus-client counters and gauges (relaxed atomics) bumped on the
-//! per-packet path. Drops are also counted per client (`weir_client_dropped_total{client=
+//! Totals are relaxed atomics kept inline ([`InlineCounter`], [`InlineGauge`]) and bumped on
+//! the per-packet path; a collector writes them at each scrape. Drops are also counted per client (`weir_client_dropped_total{client=
 //! "..."}`): each client's counter is made on its first drop and kept after it disconnects, so
 //! a scrape shows who lost what.
 
@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use weir_model::metrics::{
-    write_family, Collector, CountGauge, Counter, DescriptorEncoder, MetricType, Registry,
+    write_family, Collector, CountGauge, Counter, DescriptorEncoder, InlineCounter, InlineGauge,
+    MetricType, Registry, NO_LABELS,
 };
 
 /// How many clients' drop counters are kept (the oldest go first).
@@ -24,41 +25,41 @@ pub struct Stats {
     /// When the broker started.
     pub started: Instant,
     /// Clients connected now.
-    pub clients_connected: CountGauge,
+    pub clients_connected: InlineGauge,
     /// Persistent sessions whose client is away, kept by the session registry as sessions
     /// park, resume and expire.
     pub sessions_offline: CountGauge,
     /// MQTT packets received.
-    pub packets_received: Counter,
+    pub packets_received: InlineCounter,
     /// MQTT packets sent.
-    pub packets_sent: Counter,
+    pub packets_sent: InlineCounter,
     /// Bytes received from clients.
-    pub bytes_received: Counter,
+    pub bytes_received: InlineCounter,
     /// Bytes sent to clients.
-    pub bytes_sent: Counter,
+    pub bytes_sent: InlineCounter,
     /// PUBLISH packets received from clients.
-    pub publishes_received: Counter,
+    pub publishes_received: InlineCounter,
     /// PUBLISH packets sent to clients.
-    pub publishes_sent: Counter,
+    pub publishes_sent: InlineCounter,
     /// Subscriptions held by all sessions.
-    pub subscriptions: CountGauge,
+    pub subscriptions: InlineGauge,
     /// Retained messages held.
-    pub retained: CountGauge,
+    pub retained: InlineGauge,
     /// Messages dropped, in total.
-    pub dropped: Counter,
+    pub dropped: InlineCounter,
     /// Publishes refused (to a `$` topic, or invalid).
-    pub refused: Counter,
+    pub refused: InlineCounter,
     /// Messages not delivered to a client because their message expiry interval passed.
-    pub expired: Counter,
+    pub expired: InlineCounter,
     /// Publishes the ACL refused.
-    pub acl_denied_publishes: Counter,
+    pub acl_denied_publishes: InlineCounter,
     /// Subscriptions the ACL refused.
-    pub acl_denied_subscriptions: Counter,
+    pub acl_denied_subscriptions: InlineCounter,
     /// Deliveries the ACL refused (a topic the subscriber may not read).
-    pub acl_denied_deliveries: Counter,
+    pub acl_denied_deliveries: InlineCounter,
     /// What the saves to the store (`broker.persistence`) wrote.
     pub store: StoreStats,
-    clients: Arc<Mutex<ClientDrops>>,
+    clients: Mutex<ClientDrops>,
 }
 
 /// What the saves of retained messages and sessions to the store wrote: a test or an operator
@@ -119,24 +120,24 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             started: Instant::now(),
-            clients_connected: CountGauge::default(),
+            clients_connected: InlineGauge::default(),
             sessions_offline: CountGauge::default(),
-            packets_received: Counter::default(),
-            packets_sent: Counter::default(),
-            bytes_received: Counter::default(),
-            bytes_sent: Counter::default(),
-            publishes_received: Counter::default(),
-            publishes_sent: Counter::default(),
-            subscriptions: CountGauge::default(),
-            retained: CountGauge::default(),
-            dropped: Counter::default(),
-            refused: Counter::default(),
-            expired: Counter::default(),
-            acl_denied_publishes: Counter::default(),
-            acl_denied_subscriptions: Counter::default(),
-            acl_denied_deliveries: Counter::default(),
+            packets_received: InlineCounter::default(),
+            packets_sent: InlineCounter::default(),
+            bytes_received: InlineCounter::default(),
+            bytes_sent: InlineCounter::default(),
+            publishes_received: InlineCounter::default(),
+            publishes_sent: InlineCounter::default(),
+            subscriptions: InlineGauge::default(),
+            retained: InlineGauge::default(),
+            dropped: InlineCounter::default(),
+            refused: InlineCounter::default(),
+            expired: InlineCounter::default(),
+            acl_denied_publishes: InlineCounter::default(),
+            acl_denied_subscriptions: InlineCounter::default(),
+            acl_denied_deliveries: InlineCounter::default(),
             store: StoreStats::default(),
-            clients: Arc::default(),
+            clients: Mutex::default(),
         }
     }
 }
@@ -193,13 +194,16 @@ impl Stats {
         self.started.elapsed().as_secs()
     }
 
-    /// Registers every counter in `registry`, each with its name and help text.
+    /// Registers every counter in `registry`, each with its name and help text: the
+    /// per-packet totals and the per-client drops through a collector that reads them at each
+    /// scrape, the store's saves and the offline sessions as registered metrics.
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use weir_door::stats::Stats;
     /// use weir_model::metrics::{text, Registry};
     ///
-    /// let stats = Stats::default();
+    /// let stats = Arc::new(Stats::default());
     /// let mut registry = Registry::default();
     /// stats.register(&mut registry);
     /// let counter = stats.client_drops("sensor-1");
@@ -208,81 +212,98 @@ impl Stats {
     /// assert!(text.contains("weir_dropped_total 3\n"));
     /// assert!(text.contains("weir_client_dropped_total{client=\"sensor-1\"} 3\n"));
     /// ```
-    pub fn register(&self, registry: &mut Registry) {
-        let gauges = [
+    pub fn register(self: &Arc<Self>, registry: &mut Registry) {
+        registry.register(
+            "weir_sessions_offline",
+            "Persistent sessions whose client is away",
+            self.sessions_offline.clone(),
+        );
+        self.store.register(registry);
+        registry.register_collector(Box::new(StatsCollector(self.clone())));
+    }
+
+    /// Name, help and gauge of each level.
+    fn gauges(&self) -> [(&'static str, &'static str, &InlineGauge); 3] {
+        [
             (
-                "clients_connected",
-                "Clients connected now",
+                "weir_clients_connected",
+                "Clients connected now.",
                 &self.clients_connected,
             ),
             (
-                "sessions_offline",
-                "Persistent sessions whose client is away",
-                &self.sessions_offline,
-            ),
-            (
-                "subscriptions",
-                "Subscriptions held by all sessions",
+                "weir_subscriptions",
+                "Subscriptions held by all sessions.",
                 &self.subscriptions,
             ),
             (
-                "retained_messages",
-                "Retained messages held",
+                "weir_retained_messages",
+                "Retained messages held.",
                 &self.retained,
             ),
-        ];
-        for (name, help, gauge) in gauges {
-            registry.register(format!("weir_{name}"), help, gauge.clone());
-        }
-        for (name, help, counter) in self.counters() {
-            registry.register(format!("weir_{name}"), help, counter.clone());
-        }
-        self.store.register(registry);
-        registry.register_collector(Box::new(ClientDropsCollector(self.clients.clone())));
+        ]
     }
 
     /// Name (without `_total`), help and counter of each total.
-    fn counters(&self) -> [(&'static str, &'static str, &Counter); 12] {
+    fn counters(&self) -> [(&'static str, &'static str, &InlineCounter); 12] {
         [
-            ("packets_received", "MQTT packets received", &self.packets_received),
-            ("packets_sent", "MQTT packets sent", &self.packets_sent),
-            ("bytes_received", "Bytes received from clients", &self.bytes_received),
-            ("bytes_sent", "Bytes sent to clients", &self.bytes_sent),
-            ("publishes_received", "PUBLISH packets received from clients", &self.publishes_received),
-            ("publishes_sent", "PUBLISH packets sent to clients", &self.publishes_sent),
+            ("weir_packets_received", "MQTT packets received.", &self.packets_received),
+            ("weir_packets_sent", "MQTT packets sent.", &self.packets_sent),
+            ("weir_bytes_received", "Bytes received from clients.", &self.bytes_received),
+            ("weir_bytes_sent", "Bytes sent to clients.", &self.bytes_sent),
+            ("weir_publishes_received", "PUBLISH packets received from clients.", &self.publishes_received),
+            ("weir_publishes_sent", "PUBLISH packets sent to clients.", &self.publishes_sent),
             (
-                "dropped",
-                "Messages dropped for a client (queue full, session ended or expired, QoS 0 for an offline session, too large for the client, or the router's log overrun)",
+                "weir_dropped",
+                "Messages dropped for a client (queue full, session ended or expired, QoS 0 for an offline session, too large for the client, or the router's log overrun).",
                 &self.dropped,
             ),
-            ("refused", "Publishes refused (a `$` topic or an invalid one)", &self.refused),
+            ("weir_refused", "Publishes refused (a `$` topic or an invalid one).", &self.refused),
             (
-                "expired",
-                "Messages not delivered to a client because their message expiry interval passed",
+                "weir_expired",
+                "Messages not delivered to a client because their message expiry interval passed.",
                 &self.expired,
             ),
-            ("acl_denied_publishes", "Publishes the ACL file refused", &self.acl_denied_publishes),
+            ("weir_acl_denied_publishes", "Publishes the ACL file refused.", &self.acl_denied_publishes),
             (
-                "acl_denied_subscriptions",
-                "Subscriptions the ACL file refused",
+                "weir_acl_denied_subscriptions",
+                "Subscriptions the ACL file refused.",
                 &self.acl_denied_subscriptions,
             ),
             (
-                "acl_denied_deliveries",
-                "Messages not delivered to a subscriber the ACL file does not let read their topic",
+                "weir_acl_denied_deliveries",
+                "Messages not delivered to a subscriber the ACL file does not let read their topic.",
                 &self.acl_denied_deliveries,
             ),
         ]
     }
 }
 
-/// `weir_client_dropped_total{client}`, written from the clients' counters on each scrape.
-#[derive(Debug)]
-struct ClientDropsCollector(Arc<Mutex<ClientDrops>>);
+/// The broker's per-packet totals and its per-client drops, written at each scrape.
+struct StatsCollector(Arc<Stats>);
 
-impl Collector for ClientDropsCollector {
+impl fmt::Debug for StatsCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StatsCollector")
+    }
+}
+
+impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let clients = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let stats = &self.0;
+        for (name, help, gauge) in stats.gauges() {
+            write_family(
+                &mut encoder,
+                name,
+                help,
+                MetricType::Gauge,
+                [(NO_LABELS, gauge.get())],
+            )?;
+        }
+        for (name, help, counter) in stats.counters() {
+            let total = [(NO_LABELS, counter.get())];
+            write_family(&mut encoder, name, help, MetricType::Counter, total)?;
+        }
+        let clients = stats.clients.lock().unwrap_or_else(|e| e.into_inner());
         let series = clients
             .counters
             .iter()

@@ -2,17 +2,18 @@
 //! text, the OTLP export encodes as Prometheus' protobuf data model (feature `protobuf`) and `$SYS`
 //! reads through the same counters.
 //!
-//! A metric whose set of series is fixed (the broker's totals) is a [`Counter`] or a
-//! [`CountGauge`] registered once with its name and help. A family whose series come and go
-//! (per graph, node, sink, client or bridge) is written on each scrape by a
-//! [`Collector`] over the atomics its owner bumps on the hot path, with [`write_family`].
-//! Either way each metric is defined in one place, with its help text.
+//! A metric whose set of series is fixed and that is not bumped per packet (the store's saves,
+//! the state store's requests) is a [`Counter`] or a [`CountGauge`] registered once with its
+//! name and help. A family whose series come and go (per graph, node, sink, client or
+//! bridge), and the broker's per-packet totals ([`InlineCounter`], [`InlineGauge`]), are
+//! written on each scrape by a [`Collector`] over the atomics their owners bump, with
+//! [`write_family`]. Either way each metric is defined in one place, with its help text.
 
 use prometheus_client::encoding::{
     EncodeCounterValue, EncodeGaugeValue, EncodeLabelSet, NoLabelSet,
 };
 use std::fmt;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub use prometheus_client;
 pub use prometheus_client::collector::Collector;
@@ -23,6 +24,84 @@ pub use prometheus_client::registry::Registry;
 
 /// A gauge of things counted (clients, sessions, messages held): never negative.
 pub type CountGauge = prometheus_client::metrics::gauge::Gauge<u64, AtomicU64>;
+
+/// A counter kept inside its owner's struct, for counts bumped per packet: prometheus-client's
+/// [`Counter`] lives behind an `Arc` of its own, one more pointer to follow (and one more
+/// allocation's cache line) on every bump. Its owner's [`Collector`] writes it.
+///
+/// ```
+/// let packets = weir_model::metrics::InlineCounter::default();
+/// packets.inc();
+/// packets.inc_by(2);
+/// assert_eq!(packets.get(), 3);
+/// ```
+#[derive(Debug, Default)]
+pub struct InlineCounter(AtomicU64);
+
+impl InlineCounter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+
+    /// Adds `n`.
+    pub fn inc_by(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    /// The count.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A gauge kept inside its owner's struct (see [`InlineCounter`]).
+///
+/// ```
+/// let clients = weir_model::metrics::InlineGauge::default();
+/// clients.inc_by(3);
+/// clients.dec();
+/// assert_eq!(clients.get(), 2);
+/// clients.set(7);
+/// assert_eq!(clients.get(), 7);
+/// ```
+#[derive(Debug, Default)]
+pub struct InlineGauge(AtomicU64);
+
+impl InlineGauge {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+
+    /// Adds `n`.
+    pub fn inc_by(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    /// Takes one away.
+    pub fn dec(&self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+
+    /// Takes `n` away.
+    pub fn dec_by(&self, n: u64) {
+        self.0.fetch_sub(n, Relaxed);
+    }
+
+    /// Sets it to `value`.
+    pub fn set(&self, value: u64) {
+        self.0.store(value, Relaxed);
+    }
+
+    /// The value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// The labels of a series without any, for [`write_family`].
+pub const NO_LABELS: [(&str, &str); 0] = [];
 
 /// The `Content-Type` of [`text`]'s output.
 pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
