@@ -219,7 +219,7 @@ impl Stats {
             self.sessions_offline.clone(),
         );
         self.store.register(registry);
-        registry.register_collector(Box::new(StatsCollector(self.clone())));
+        registry.register_collector(Box::new(Arc::clone(self)));
     }
 
     /// Name, help and gauge of each level.
@@ -279,18 +279,9 @@ impl Stats {
 }
 
 /// The broker's per-packet totals and its per-client drops, written at each scrape.
-struct StatsCollector(Arc<Stats>);
-
-impl fmt::Debug for StatsCollector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StatsCollector")
-    }
-}
-
-impl Collector for StatsCollector {
+impl Collector for Stats {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let stats = &self.0;
-        for (name, help, gauge) in stats.gauges() {
+        for (name, help, gauge) in self.gauges() {
             write_family(
                 &mut encoder,
                 name,
@@ -299,11 +290,11 @@ impl Collector for StatsCollector {
                 [(NO_LABELS, gauge.get())],
             )?;
         }
-        for (name, help, counter) in stats.counters() {
+        for (name, help, counter) in self.counters() {
             let total = [(NO_LABELS, counter.get())];
             write_family(&mut encoder, name, help, MetricType::Counter, total)?;
         }
-        let clients = stats.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         let series = clients
             .counters
             .iter()

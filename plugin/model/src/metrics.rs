@@ -1,6 +1,6 @@
 //! Weir's metrics: one registry, prometheus-client's, that `/metrics` encodes as Prometheus
-//! text, the OTLP export encodes as Prometheus' protobuf data model (feature `protobuf`) and `$SYS`
-//! reads through the same counters.
+//! text, the OTLP export encodes as Prometheus' protobuf data model (feature `protobuf`), and
+//! `$SYS` reads through the same counters.
 //!
 //! A metric whose set of series is fixed and that is not bumped per packet (the store's saves,
 //! the state store's requests) is a [`Counter`] or a [`CountGauge`] registered once with its
