@@ -31,34 +31,27 @@ pub mod config;
 pub mod connect;
 mod connection;
 mod control;
-pub mod delivery;
-mod dispatch;
-pub mod flow;
-mod handshake;
 mod inbound;
-pub mod ingress;
 mod listener;
-pub mod logs;
 pub mod message;
+pub mod operations;
 mod outbound;
-pub mod publisher;
-pub mod queue;
-pub mod retained;
-pub mod router;
-mod saved;
+pub mod routing;
 pub mod security;
-pub mod services;
 pub mod session;
-pub mod shared;
 mod state;
-pub mod stats;
-pub mod store;
-pub mod sys;
-pub mod tag;
 pub mod tls;
 #[cfg(feature = "websockets")]
 mod websocket;
-mod will;
+
+// Each part's modules, also at the paths they had before the door was grouped by part.
+pub use operations::{stats, sys};
+use routing::dispatch;
+pub use routing::{
+    delivery, flow, ingress, logs, publisher, retained, router, services, shared, tag,
+};
+use session::{handshake, saved, will};
+pub use session::{queue, store};
 
 pub use config::{AuthConfig, DoorConfig, ListenerConfig, PersistenceConfig, RouterLimits};
 pub use ingress::Ingress;

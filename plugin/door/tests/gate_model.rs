@@ -1,4 +1,4 @@
-//! Flow control's two waits (`plugin/door/src/flow/gate.rs`), model-checked with shuttle.
+//! Flow control's two waits (`plugin/door/src/routing/flow/gate.rs`), model-checked with shuttle.
 //!
 //! The gate's source file is compiled here against shuttle's atomics and a model of tokio's
 //! `Notify` on shuttle's lock (the `sync` module it imports from its parent), so what is
@@ -84,7 +84,7 @@ mod notify {
     }
 }
 
-#[path = "../src/flow/gate.rs"]
+#[path = "../src/routing/flow/gate.rs"]
 mod gate;
 
 use gate::{Gate, Pace};

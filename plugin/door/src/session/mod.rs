@@ -8,8 +8,13 @@
 //! comes back with clean session 0 (session present = 1) or it expires.
 
 pub(crate) mod context;
+pub(crate) mod handshake;
 pub mod parked;
+pub mod queue;
+pub(crate) mod saved;
 pub mod state;
+pub mod store;
+pub(crate) mod will;
 
 use super::codec::SubscriptionOptions;
 use super::control::Control;

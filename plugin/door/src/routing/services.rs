@@ -1,6 +1,6 @@
 //! Services the broker answers itself over MQTT (Azure IoT Operations' state store): a client's
 //! publish on a service's request topic goes to the service, not to subscribers. The service
-//! answers through an [`super::InternalPublisher`], on the request's response topic.
+//! answers through an [`crate::InternalPublisher`], on the request's response topic.
 
 use crate::message::Properties;
 use bytes::Bytes;
@@ -29,7 +29,7 @@ pub struct ServiceRoute {
 
 /// The services of a broker.
 #[derive(Debug, Default)]
-pub(super) struct Services(Vec<ServiceRoute>);
+pub(crate) struct Services(Vec<ServiceRoute>);
 
 impl Services {
     pub fn new(routes: Vec<ServiceRoute>) -> Services {

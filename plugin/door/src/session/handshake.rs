@@ -2,14 +2,14 @@
 //! with a CONNACK in the client's version), the client id taken (assigned, or taken over from
 //! another connection), and the client attached to the router.
 
-use super::codec::{clear_bridge_bit, opening, Codec, Opening, Version, Wire};
-use super::config::ListenerConfig;
-use super::connect::{authenticate, ConnectRequest, Refusal};
-use super::control::Control;
-use super::router::Link;
-use super::session::parked::{self, Parked};
-use super::session::Claim;
-use super::{DoorError, Shared};
+use crate::codec::{clear_bridge_bit, opening, Codec, Opening, Version, Wire};
+use crate::config::ListenerConfig;
+use crate::connect::{authenticate, ConnectRequest, Refusal};
+use crate::control::Control;
+use crate::router::Link;
+use crate::session::parked::{self, Parked};
+use crate::session::Claim;
+use crate::{DoorError, Shared};
 use bytes::BytesMut;
 use rmqtt_codec::error::DecodeError;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 const TAKEOVER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A client that passed CONNECT.
-pub(super) struct Client {
+pub(crate) struct Client {
     pub request: ConnectRequest,
     pub client_id: String,
     pub assigned: bool,
@@ -29,7 +29,7 @@ pub(super) struct Client {
 
 /// Where a client's identity comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Identity {
+pub(crate) enum Identity {
     /// The username and password in its CONNECT.
     Credentials,
     /// Its TLS certificate (`use_identity_as_username`): the common name, if it had a
@@ -39,7 +39,7 @@ pub(super) enum Identity {
 
 /// Reads and checks the CONNECT. `Err(Some(..))`: refuse with a CONNACK; `Err(None)`: just
 /// close (not MQTT, or malformed).
-pub(super) async fn read_connect<R: AsyncRead + Unpin>(
+pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
     listener: &ListenerConfig,
@@ -151,7 +151,7 @@ fn random_id() -> u64 {
 /// Takes the client id, taking it over from another connection if needed, and the parked
 /// session the client continues, if any (a clean start discards it). `None` when the other
 /// connection would not go.
-pub(super) async fn claim(
+pub(crate) async fn claim(
     shared: &Shared,
     client: &Client,
     connection: u64,
@@ -193,7 +193,7 @@ pub(super) async fn claim(
 
 /// Attaches the client to the router with a new link (the router keeps no session: a
 /// persistent session keeps its link while parked).
-pub(super) async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
+pub(crate) async fn attach(shared: &Shared, client: &Client) -> Result<Link, DoorError> {
     let router = shared.routing.router.clone();
     let id = client.client_id.clone();
     tokio::task::spawn_blocking(move || router.link(&id, true))
@@ -202,7 +202,7 @@ pub(super) async fn attach(shared: &Shared, client: &Client) -> Result<Link, Doo
 }
 
 /// Writes the CONNACK of `refusal` in `version`, then closes the connection.
-pub(super) async fn refuse<W: AsyncWrite + Unpin>(
+pub(crate) async fn refuse<W: AsyncWrite + Unpin>(
     writer: &mut W,
     version: Version,
     refusal: Refusal,

@@ -7,18 +7,18 @@
 //! go this way. A `$` topic that gets here (a bridge's state, `$SYS/broker/connection/+/state`)
 //! is kept by the door's `$SYS` tree instead.
 
-use super::ingress::{Offered, Waiting};
-use super::logs::FilterLog;
-use super::retained::Retained;
-use super::router::Batch;
-use super::tag::Tag;
-use super::Shared;
 use crate::bridge::queue::Outbox;
+use crate::ingress::{Offered, Waiting};
+use crate::logs::FilterLog;
 use crate::message::{Properties, Publish};
+use crate::retained::Retained;
+use crate::router::Batch;
+use crate::tag::Tag;
+use crate::Shared;
 use std::sync::Arc;
 
 /// A publish the door accepted.
-pub(super) struct Accepted<'a> {
+pub(crate) struct Accepted<'a> {
     /// Its topic (valid, no wildcards).
     pub topic: &'a str,
     /// Topic bytes, payload and retain flag.
@@ -34,7 +34,7 @@ pub(super) struct Accepted<'a> {
 }
 
 /// What became of a publish.
-pub(super) struct Dispatched {
+pub(crate) struct Dispatched {
     /// Graph messages that wait for room in a full queue: the caller pushes them before it
     /// acknowledges the publish.
     pub waiting: Waiting,
@@ -45,7 +45,7 @@ pub(super) struct Dispatched {
 
 /// Offers `accepted` to the graphs, to the bridges (in `outbox`) and queues it for the router
 /// in `batch`.
-pub(super) fn dispatch(
+pub(crate) fn dispatch(
     shared: &Shared,
     batch: &mut Batch,
     outbox: &mut Outbox,
@@ -139,7 +139,7 @@ fn retain(
 }
 
 /// Milliseconds since the Unix epoch.
-pub(super) fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -3,8 +3,8 @@
 //! holds none (publishes reach it with the retain flag cleared). A retained message expires
 //! with its message expiry interval.
 
-use super::delivery::Delivery;
-use super::message::Properties;
+use crate::delivery::Delivery;
+use crate::message::Properties;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

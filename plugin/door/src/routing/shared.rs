@@ -5,10 +5,10 @@
 //! session away queues it). Members are sessions: a member's [`Mailbox`] outlives its
 //! connections, so membership survives a reconnect.
 
-use super::delivery::Arrival;
-use super::router::{self, Link};
-use super::{DoorError, Shared};
+use crate::delivery::Arrival;
 use crate::router::FromRouter;
+use crate::router::{self, Link};
+use crate::{DoorError, Shared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -17,14 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 /// A shared-subscription message for one member: its subscription id and the message (boxed:
 /// every session's mailbox channel holds a block of these from the start, so they are small).
-pub(super) type SharedDelivery = (u32, Box<Arrival>);
+pub(crate) type SharedDelivery = (u32, Box<Arrival>);
 
 /// Where a session receives its shared-subscription messages, connected or away.
 pub struct Mailbox {
-    pub(super) tx: mpsc::UnboundedSender<SharedDelivery>,
-    pub(super) rx: mpsc::UnboundedReceiver<SharedDelivery>,
+    pub(crate) tx: mpsc::UnboundedSender<SharedDelivery>,
+    pub(crate) rx: mpsc::UnboundedReceiver<SharedDelivery>,
     /// Whether the session's client is connected.
-    pub(super) live: Arc<AtomicBool>,
+    pub(crate) live: Arc<AtomicBool>,
 }
 
 impl Default for Mailbox {
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Mailbox {
 
 /// One member of a group.
 #[derive(Clone)]
-pub(super) struct Member {
+pub(crate) struct Member {
     pub client_id: String,
     pub subscription: u32,
     pub tx: mpsc::UnboundedSender<SharedDelivery>,
@@ -63,12 +63,12 @@ struct Group {
 
 /// Every shared-subscription group.
 #[derive(Default)]
-pub(super) struct Groups {
+pub(crate) struct Groups {
     groups: Mutex<HashMap<(String, String), Arc<Group>>>,
 }
 
 /// `$share/GROUP/FILTER` into its group and filter.
-pub(super) fn split(filter: &str) -> Option<(&str, &str)> {
+pub(crate) fn split(filter: &str) -> Option<(&str, &str)> {
     filter.strip_prefix("$share/")?.split_once('/')
 }
 
@@ -147,7 +147,7 @@ impl Groups {
     }
 
     /// Removes `client_id` from the groups of its shared subscriptions (its session ended).
-    pub fn leave_all(&self, client_id: &str, subscriptions: &super::session::Subscriptions) {
+    pub fn leave_all(&self, client_id: &str, subscriptions: &crate::session::Subscriptions) {
         for subscription in subscriptions.values() {
             if let Some((group, filter)) = split(&subscription.filter) {
                 self.leave(group, filter, client_id);

@@ -3,13 +3,13 @@
 //! thread, and wait (blocking their thread) when a subscriber's full queue closes their gate or
 //! a graph's queue is full.
 
-use super::dispatch::{self, Accepted};
-use super::flow::Gate;
-use super::message::{Properties, Publish};
-use super::router::{self, Batch, FromRouter, Link};
-use super::tag::Tag;
-use super::{DoorError, Shared, INTERNAL_LINKS};
 use crate::bridge::queue::Outbox;
+use crate::dispatch::{self, Accepted};
+use crate::flow::Gate;
+use crate::message::{Properties, Publish};
+use crate::router::{self, Batch, FromRouter, Link};
+use crate::tag::Tag;
+use crate::{DoorError, Shared, INTERNAL_LINKS};
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ pub struct Outgoing {
 }
 
 impl InternalPublisher {
-    pub(super) fn new(
+    pub(crate) fn new(
         shared: Arc<Shared>,
         name: &str,
         origin: Option<&str>,
@@ -104,7 +104,7 @@ impl InternalPublisher {
     }
 
     /// Carries what bridge `bridge` brings in: none of it goes back out there.
-    pub(super) fn set_bridge(&mut self, bridge: &str) {
+    pub(crate) fn set_bridge(&mut self, bridge: &str) {
         self.bridge = Some(bridge.to_string());
     }
 
@@ -123,7 +123,7 @@ impl InternalPublisher {
         }
     }
 
-    /// Hands the batch to the router once it took the previous one (see [`super::flow::Pace`]).
+    /// Hands the batch to the router once it took the previous one (see [`crate::flow::Pace`]).
     fn flush_batch(&mut self) -> Result<(), DoorError> {
         if self.batch.is_empty() {
             return Ok(());

@@ -23,7 +23,7 @@ mod edge;
 pub(crate) use edge::ping_bare;
 pub use edge::{end, ping, subscribe_now, Batch, Forwarded, FromRouter};
 
-use super::DoorError;
+use crate::DoorError;
 use crate::RouterLimits;
 use rumqttd::local::{LinkBuilder, LinkError, LinkRx, LinkTx};
 use rumqttd::protocol::Packet;

@@ -7,8 +7,8 @@
 //! with a warning and the broker starts empty, never in a crash loop; a store another `weir`
 //! holds open is an error naming its path.
 
-use super::retained::Retained;
-use super::session::state::SessionState;
+use crate::retained::Retained;
+use crate::session::state::SessionState;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -2,10 +2,10 @@
 //! client, what waits in its queue while it is connected or away, and what is resent after a
 //! reconnect. Plain data (serde), so that a session can be stored as it is.
 
-use super::message::Properties;
-use super::router::Forwarded;
-use super::session::Subscription;
-use super::tag::Tag;
+use crate::message::Properties;
+use crate::router::Forwarded;
+use crate::session::Subscription;
+use crate::tag::Tag;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +36,7 @@ impl Delivery {
 }
 
 /// A router delivery taken apart: the door's tag, the subscription it names, and the message.
-pub(super) struct Arrival {
+pub(crate) struct Arrival {
     /// The door subscription id the router returned, if it did.
     pub subscription: Option<u32>,
     /// The offset of the message in the router's log of the filter.
@@ -110,9 +110,9 @@ impl Arrival {
 
 /// Whether `acl` (the client's rules, if it has an ACL) lets its client receive `delivery`;
 /// a refusal is counted in `stats`.
-pub(super) fn readable(
+pub(crate) fn readable(
     acl: &mut Option<crate::security::ClientRules>,
-    stats: &super::stats::Stats,
+    stats: &crate::stats::Stats,
     delivery: &Delivery,
 ) -> bool {
     let Some(acl) = acl else {

@@ -7,9 +7,9 @@
 //! retained. Clients cannot publish to `$` topics, and `#` or `+` at the first level never match
 //! them.
 
-use super::control::Control;
-use super::session::Registry;
-use super::stats::Stats;
+use crate::control::Control;
+use crate::session::Registry;
+use crate::stats::Stats;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! Between the door and its store ([`super::store`]): what is saved (the retained messages
+//! Between the door and its store ([`crate::store`]): what is saved (the retained messages
 //! when they changed, and every parked session as it is now) and how saved sessions come back
 //! at start (parked again, with their router subscriptions and shared-subscription groups, and
 //! the time left before they expire).
@@ -6,13 +6,13 @@
 //! A persistent session whose client is connected is saved as its connection's writer has it
 //! (at shutdown every connection ends first, so every session is saved parked then).
 
-use super::control::Control;
-use super::dispatch::now_millis;
-use super::router;
-use super::session::parked;
-use super::shared::{self, Mailbox, Member};
-use super::store::{Store, StoreError, StoredSession};
-use super::Shared;
+use crate::control::Control;
+use crate::dispatch::now_millis;
+use crate::router;
+use crate::session::parked;
+use crate::shared::{self, Mailbox, Member};
+use crate::store::{Store, StoreError, StoredSession};
+use crate::Shared;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -22,15 +22,15 @@ use tokio::time::Instant;
 const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(2);
 
 /// What one save writes.
-pub(super) struct Snapshot {
+pub(crate) struct Snapshot {
     /// The retained messages, when they changed since the last save.
-    retained: Option<Vec<(String, super::retained::Retained)>>,
+    retained: Option<Vec<(String, crate::retained::Retained)>>,
     /// Every parked session.
     sessions: Vec<(String, StoredSession)>,
 }
 
 /// Takes what is to be saved now.
-pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
+pub(crate) async fn snapshot(shared: &Shared) -> Snapshot {
     let now = Instant::now();
     let wall = now_millis();
     let mut sessions = Vec::new();
@@ -70,7 +70,7 @@ pub(super) async fn snapshot(shared: &Shared) -> Snapshot {
 }
 
 /// Writes `snapshot`; on an error the retained messages are marked for the next save.
-pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
+pub(crate) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
     let written = (|| -> Result<(Option<usize>, usize), StoreError> {
         let retained = match &snapshot.retained {
             Some(messages) => {
@@ -103,7 +103,7 @@ pub(super) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
 
 /// Parks the saved `sessions` again (those expired meanwhile end here); returns how many came
 /// back.
-pub(super) async fn restore(shared: &Arc<Shared>, sessions: Vec<(String, StoredSession)>) -> usize {
+pub(crate) async fn restore(shared: &Arc<Shared>, sessions: Vec<(String, StoredSession)>) -> usize {
     let wall = now_millis();
     let mut restored = 0;
     for (client_id, stored) in sessions {
@@ -126,7 +126,7 @@ async fn park_saved(
     client_id: &str,
     stored: StoredSession,
     wall: u64,
-) -> Result<(), super::DoorError> {
+) -> Result<(), crate::DoorError> {
     let StoredSession {
         mut state,
         expires_at,
@@ -135,7 +135,7 @@ async fn park_saved(
     let id = client_id.to_string();
     let mut link = tokio::task::spawn_blocking(move || router.link(&id, true))
         .await
-        .map_err(|_| super::DoorError::RouterGone)??;
+        .map_err(|_| crate::DoorError::RouterGone)??;
     let mailbox = Mailbox::default();
     for (&sub_id, subscription) in state.subscriptions.iter_mut() {
         // Offsets were the old router's.
@@ -159,7 +159,7 @@ async fn park_saved(
             }
             None => {
                 router::subscribe_now(&mut link.tx, sub_id, subscription.filter.clone())
-                    .map_err(|_| super::DoorError::RouterGone)?;
+                    .map_err(|_| crate::DoorError::RouterGone)?;
             }
         }
     }

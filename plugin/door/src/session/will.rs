@@ -1,20 +1,20 @@
 //! Wills: published by the door (the router's own will handling never fires for local links),
 //! at once or after the MQTT 5 will delay unless the client comes back.
 
-use super::connect::Will;
-use super::dispatch::{self, Accepted};
-use super::message::Publish;
-use super::router::{self, Batch};
-use super::tag::Tag;
-use super::Shared;
 use crate::bridge::queue::Outbox;
+use crate::connect::Will;
+use crate::dispatch::{self, Accepted};
+use crate::message::Publish;
 use crate::router::Tx as LinkTx;
+use crate::router::{self, Batch};
+use crate::tag::Tag;
+use crate::Shared;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Publishes `will` through the leaving client's own link.
-pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, link: &mut LinkTx) {
+pub(crate) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, link: &mut LinkTx) {
     let mut batch = Batch::default();
     let mut outbox = Outbox::default();
     let waiting = dispatch::dispatch(
@@ -55,7 +55,7 @@ pub(super) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
 }
 
 /// Publishes `will` after `delay` seconds, unless the client comes back first.
-pub(super) fn delay_will(
+pub(crate) fn delay_will(
     shared: Arc<Shared>,
     client_id: String,
     connection: u64,
