@@ -9,8 +9,8 @@ use super::connect::{Granted, Refusal};
 use super::control::Control;
 use super::flow::Pace;
 use super::handshake::{attach, claim, read_connect, refuse, Client, Identity};
-use super::inbound::End;
-use super::outbound::{Finished, Why};
+use super::inbound::{End, Inbound};
+use super::outbound::{Finished, Outbound, Why};
 use super::router::{self, Link};
 use super::session::context::{Carried, SessionContext, Terms};
 use super::session::parked::{self, Parked};
@@ -427,9 +427,17 @@ impl Session {
             codec,
             wire,
         } = halves;
-        let outbound = context.outbound(writer, wire, rx, control_rx, state, mailbox);
+        let outbound = Outbound::new(&context, writer, wire, rx, control_rx, state, mailbox);
         let writing = tokio::spawn(outbound.run());
-        let inbound = context.inbound(reader, buf, codec, self.control.clone(), gate, carried);
+        let inbound = Inbound::new(
+            context,
+            reader,
+            buf,
+            codec,
+            self.control.clone(),
+            gate,
+            carried,
+        );
         let (end, incoming) = inbound.run().await;
         if !matches!(end, End::Stopped) {
             let _ = self

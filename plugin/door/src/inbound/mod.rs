@@ -104,8 +104,9 @@ enum Next {
 }
 
 impl<R: AsyncRead + Unpin> Inbound<R> {
-    /// The reading half of the session `context` describes (see
-    /// [`SessionContext::inbound`]).
+    /// The reading half of the session `context` describes: it reads `reader` (`buf` holds
+    /// what was read past CONNECT), decodes with `codec`, tells the writing half through
+    /// `control`, waits at `gate`, and carries on `carried` from the session.
     pub fn new(
         context: SessionContext,
         reader: R,

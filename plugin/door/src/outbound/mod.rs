@@ -139,9 +139,9 @@ pub(super) struct Outbound<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Outbound<W> {
-    /// The writing half of the session `context` describes (see
-    /// [`SessionContext::outbound`]); `context.terms.window` QoS 1/2 deliveries may be in
-    /// flight.
+    /// The writing half of the session `context` describes: it continues `session` and its
+    /// `mailbox`, drains `link` and obeys `control`; `context.terms.window` QoS 1/2 deliveries
+    /// may be in flight.
     pub fn new(
         context: &SessionContext,
         writer: W,

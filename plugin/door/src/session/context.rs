@@ -1,22 +1,18 @@
-//! What the two halves of one connected session share, and how both are built from it: the
-//! reading half ([`crate::inbound`]) and the writing half ([`crate::outbound`]).
+//! What the two halves of one connected session share: both are built from one
+//! [`SessionContext`] (`Inbound::new` and `Outbound::new` take it), the reading half also from
+//! what it [`Carried`] over from the session.
 
 use super::state::SessionState;
 use super::Subscriptions;
-use crate::codec::{Codec, Wire};
-use crate::control::Control;
-use crate::flow::{Gate, Pace};
-use crate::inbound::Inbound;
-use crate::outbound::Outbound;
-use crate::router::{Rx as LinkRx, Tx as LinkTx};
+use crate::flow::Pace;
+use crate::router::Tx as LinkTx;
 use crate::security::ClientRules;
 use crate::shared::{Mailbox, SharedDelivery};
 use crate::Shared;
-use bytes::BytesMut;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 /// One connected session: the door, who the client is and what it was granted, the router
@@ -94,35 +90,4 @@ fn filters_of(subscriptions: &Subscriptions) -> (HashMap<String, u32>, u32) {
         .collect();
     let next = subscriptions.keys().max().map_or(1, |max| max + 1);
     (filters, next)
-}
-
-impl SessionContext {
-    /// The writing half: it continues `session` and its `mailbox`, drains `link` and obeys
-    /// `control`.
-    pub fn outbound<W: tokio::io::AsyncWrite + Unpin>(
-        &self,
-        writer: W,
-        wire: Wire,
-        link: LinkRx,
-        control: UnboundedReceiver<Control>,
-        session: SessionState,
-        mailbox: Mailbox,
-    ) -> Outbound<W> {
-        Outbound::new(self, writer, wire, link, control, session, mailbox)
-    }
-
-    /// The reading half: it reads `reader` (`buf` holds what was read past CONNECT), decodes
-    /// with `codec`, tells the writing half through `control`, waits at `gate`, and carries
-    /// on `carried` from the session.
-    pub fn inbound<R: tokio::io::AsyncRead + Unpin>(
-        self,
-        reader: R,
-        buf: BytesMut,
-        codec: Codec,
-        control: UnboundedSender<Control>,
-        gate: Arc<Gate>,
-        carried: Carried,
-    ) -> Inbound<R> {
-        Inbound::new(self, reader, buf, codec, control, gate, carried)
-    }
 }
