@@ -2,6 +2,9 @@
 //! 1. stop accepting connections and stop reading from clients (so graphs get no new input,
 //!    and a publish not yet read is not acknowledged: its client sends it again to the next
 //!    broker);
+//!    bridges leave their shared subscriptions (`$share/...`): the remote answers their
+//!    UNSUBSCRIBE and what it had sent is handed over and acknowledged, so it goes to the
+//!    graphs and the remote gives this broker's share to the other members from then on;
 //! 2. drain: let the graphs finish what they hold (queued messages, open windows), publish
 //!    their results and let their upstream sinks deliver, within `shutdown.drain_timeout_s`;
 //!    what is left then is logged with counts;
@@ -140,6 +143,7 @@ impl Signals {
 /// graphs and their sinks `drain` to finish.
 pub fn stop(mut broker: Broker, graphs: RunningGraphs, bridges: &Bridges, drain: Duration) {
     broker.door().stop_reading();
+    bridges.leave_shares();
     let catalog = graphs.catalog.clone();
     let started = Instant::now();
     let (done_tx, done) = mpsc::channel();

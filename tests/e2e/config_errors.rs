@@ -383,6 +383,14 @@ fn bridge_errors_name_their_place() {
             "bridges[0].protocol: unknown protocol `4.0`, expected \"3.1\", \"3.1.1\" or \"5\"",
         ),
         (
+            bridge("    addresses: [h]\n    topics:\n      - {pattern: '$share/weir/a/#', direction: both}\n"),
+            "bad.yaml:5:7: bridges[0].topics[0]: `$share/weir/a/#`: a shared subscription (`$share/...`) only brings messages in: set `direction: in`",
+        ),
+        (
+            bridge("    addresses: [h]\n    clean_start: false\n    topics: [{pattern: '$share/weir/a/#', direction: in}]\n"),
+            "bad.yaml:2:3: bridges[0]: `clean_start: false` with a shared subscription",
+        ),
+        (
             bridge(&format!("    addresses: [h]\n    queue: {{ when_full: wait }}\n{topics}")),
             "bridges[0].queue.when_full: unknown variant `wait`, expected `drop-oldest` or `block`",
         ),

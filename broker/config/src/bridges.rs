@@ -64,7 +64,7 @@ struct WrittenBridge {
     #[serde(default)]
     password: Option<String>,
     #[serde(default)]
-    clean_start: bool,
+    clean_start: Option<bool>,
     #[serde(default = "default_keepalive")]
     keepalive_s: u16,
     #[serde(default, deserialize_with = "restart_timeout")]
@@ -163,6 +163,15 @@ impl TryFrom<WrittenBridge> for Bridge {
                 "password without username: MQTT sends a password only with a username".into(),
             );
         }
+        // A member of a shared subscription leaves its share cleanly and starts afresh: a kept
+        // session would go on being given a share while the bridge is away.
+        let shared = w.topics.iter().any(|rule| rule.share.is_some());
+        let clean_start = match w.clean_start {
+            Some(false) if shared => return Err(
+                "`clean_start: false` with a shared subscription (`$share/...`): a bridge with a shared `in` line uses a clean session, so that the remote gives its share to the others while it is away; remove `clean_start`".into(),
+            ),
+            written => written.unwrap_or(shared),
+        };
         let client_id = w
             .client_id
             .unwrap_or_else(|| format!("{}.{}", w.name, hostname()));
@@ -189,7 +198,7 @@ impl TryFrom<WrittenBridge> for Bridge {
             client_id,
             username: w.username,
             password: w.password.map(Secret),
-            clean_start: w.clean_start,
+            clean_start,
             keepalive_s: w.keepalive_s,
             restart: w.restart_timeout_s.unwrap_or(Backoff::Jittered {
                 base: Duration::from_secs(5),

@@ -7,6 +7,7 @@ mod durability;
 mod forwarding;
 mod links;
 mod reload;
+mod shared;
 
 use super::harness::{free_port, wait_for_metrics_within, write_file, Weir, PATIENCE};
 use std::io::Write;

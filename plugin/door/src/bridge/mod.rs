@@ -25,7 +25,7 @@ pub use config::BridgeConfig;
 pub use routes::{BridgeRoute, BridgeRoutes, Published};
 
 use crate::DoorHandle;
-use link::Link;
+use link::{Leave, Link};
 use local::LocalPublisher;
 use metrics::{BridgeMetrics, Snapshot};
 use queue::volatile::Volatile;
@@ -90,6 +90,8 @@ struct Kept {
 struct Running {
     config: Arc<BridgeConfig>,
     stop: CancellationToken,
+    leave: Leave,
+    metrics: Arc<BridgeMetrics>,
     task: JoinHandle<()>,
 }
 
@@ -200,6 +202,7 @@ impl Bridges {
         });
         let config = Arc::new(config.clone());
         let stop = CancellationToken::new();
+        let leave = Leave::default();
         let link = Link {
             config: config.clone(),
             tls,
@@ -209,6 +212,7 @@ impl Bridges {
             door: self.door.clone(),
             local,
             stop: stop.clone(),
+            leave: leave.clone(),
         };
         let task = self.door.runtime().spawn(link.run());
         let addresses: Vec<String> = config.addresses.iter().map(ToString::to_string).collect();
@@ -221,8 +225,14 @@ impl Bridges {
             config.topics.len(),
             kept.queue.len()
         );
-        self.running()
-            .insert(name.clone(), Running { config, stop, task });
+        let running = Running {
+            config,
+            stop,
+            leave,
+            metrics: kept.metrics.clone(),
+            task,
+        };
+        self.running().insert(name.clone(), running);
         Ok(())
     }
 
@@ -285,6 +295,38 @@ impl Bridges {
         self.door.runtime().block_on(wait);
     }
 
+    /// Has every bridge with a shared subscription (`$share/...`) leave it, and waits (at most
+    /// [`LEAVE_PATIENCE`]) until each has: the remote answered its UNSUBSCRIBE and every
+    /// message it had sent is handed over here and acknowledged. The links stay up for what
+    /// goes out. A stop does this first, before the graphs drain, so that what the remote had
+    /// in flight for this broker is processed here rather than lost.
+    pub fn leave_shares(&self) {
+        let leaving: Vec<(Leave, Arc<BridgeMetrics>)> = self
+            .running()
+            .values()
+            .filter(|running| running.config.topics.iter().any(|t| t.share.is_some()))
+            .map(|running| (running.leave.clone(), running.metrics.clone()))
+            .collect();
+        if leaving.is_empty() {
+            return;
+        }
+        for (leave, _) in &leaving {
+            leave.asked.cancel();
+        }
+        let all_left = async {
+            for (leave, metrics) in &leaving {
+                // A link that is down has nothing of its shares in flight.
+                if metrics.connected() {
+                    leave.done.cancelled().await;
+                }
+            }
+        };
+        let wait = async {
+            let _ = tokio::time::timeout(LEAVE_PATIENCE, all_left).await;
+        };
+        self.door.runtime().block_on(wait);
+    }
+
     /// Stops every bridge (a clean disconnect from each remote) and syncs their queues.
     pub fn stop_all(&self) {
         let names: Vec<String> = self.running().keys().cloned().collect();
@@ -328,5 +370,7 @@ impl Bridges {
     }
 }
 
-/// How long a stopping link may take to say goodbye to its remote.
+/// How long a stopping link may take to send what is queued and say goodbye to its remote.
 const STOP_PATIENCE: Duration = Duration::from_secs(3);
+/// How long the bridges may take to leave their shared subscriptions.
+pub const LEAVE_PATIENCE: Duration = Duration::from_secs(6);

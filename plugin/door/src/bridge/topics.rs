@@ -3,6 +3,11 @@
 //! `local_prefix + pattern` to the remote as `remote_prefix + ...`; an `in` line subscribes on
 //! the remote to `remote_prefix + pattern` and publishes what arrives locally as
 //! `local_prefix + ...`.
+//!
+//! An `in` line's pattern may be a shared subscription, `$share/<group>/<filter>`, so that
+//! several bridges (several Weirs) each get a share of one stream: the line subscribes on the
+//! remote to `$share/<group>/` + `remote_prefix + filter`, and what arrives (on its own topic)
+//! is renamed as for any `in` line.
 
 use std::fmt;
 use weir_model::topic::{TopicError, TopicFilter};
@@ -60,6 +65,12 @@ pub enum TopicRuleError {
     /// A QoS other than 0, 1 or 2.
     #[error("qos must be 0, 1 or 2, got {0}")]
     Qos(u8),
+    /// A shared subscription on a line that also forwards out.
+    #[error("a shared subscription (`$share/...`) only brings messages in: set `direction: in`")]
+    SharedNotIn,
+    /// A shared subscription without a group name or a filter.
+    #[error("expected `$share/<group>/<filter>`, with a group name without `/`, `+` or `#` and a filter after it")]
+    SharedForm,
 }
 
 /// One topic line.
@@ -75,8 +86,12 @@ pub struct TopicRule {
     pub local_prefix: String,
     /// Prepended on the remote.
     pub remote_prefix: String,
+    /// The shared subscription's group, when the line subscribes as `$share/<group>/...`.
+    pub share: Option<String>,
     local: TopicFilter,
     remote: TopicFilter,
+    /// What the line subscribes to on the remote: the remote filter, or its shared form.
+    subscription: String,
 }
 
 impl TopicRule {
@@ -88,6 +103,10 @@ impl TopicRule {
     /// assert_eq!(rule.to_remote("sensors/gw1/t").as_deref(), Some("plant1/sensors/gw1/t"));
     /// assert_eq!(rule.remote_filter(), "plant1/sensors/#");
     /// assert!(TopicRule::new("a/#", Direction::In, 0, "x/+/", "").is_err());
+    ///
+    /// let shared = TopicRule::new("$share/weir/sensors/#", Direction::In, 1, "", "site/").unwrap();
+    /// assert_eq!(shared.remote_filter(), "$share/weir/site/sensors/#");
+    /// assert_eq!(shared.to_local("site/sensors/t").as_deref(), Some("sensors/t"));
     /// ```
     pub fn new(
         pattern: &str,
@@ -107,20 +126,40 @@ impl TopicRule {
                 });
             }
         }
+        let (share, pattern) = match pattern.strip_prefix("$share/") {
+            None => (None, pattern),
+            Some(shared) => {
+                let (group, filter) = shared.split_once('/').ok_or(TopicRuleError::SharedForm)?;
+                if group.is_empty() || group.contains(['+', '#']) || filter.is_empty() {
+                    return Err(TopicRuleError::SharedForm);
+                }
+                if direction != Direction::In {
+                    return Err(TopicRuleError::SharedNotIn);
+                }
+                (Some(group.to_string()), filter)
+            }
+        };
         if pattern.is_empty() && (local_prefix.is_empty() || remote_prefix.is_empty()) {
             return Err(TopicRuleError::EmptyPattern);
         }
         if qos > 2 {
             return Err(TopicRuleError::Qos(qos));
         }
+        let remote = TopicFilter::new(&format!("{remote_prefix}{pattern}"))?;
+        let subscription = match &share {
+            Some(group) => format!("$share/{group}/{}", remote.as_str()),
+            None => remote.as_str().to_string(),
+        };
         Ok(TopicRule {
             pattern: pattern.to_string(),
             direction,
             qos,
             local_prefix: local_prefix.to_string(),
             remote_prefix: remote_prefix.to_string(),
+            share,
             local: TopicFilter::new(&format!("{local_prefix}{pattern}"))?,
-            remote: TopicFilter::new(&format!("{remote_prefix}{pattern}"))?,
+            remote,
+            subscription,
         })
     }
 
@@ -129,9 +168,10 @@ impl TopicRule {
         self.local.as_str()
     }
 
-    /// The filter the bridge subscribes to on the remote.
+    /// The filter the bridge subscribes to on the remote (`$share/<group>/...` for a shared
+    /// line).
     pub fn remote_filter(&self) -> &str {
-        self.remote.as_str()
+        &self.subscription
     }
 
     /// The remote topic of local `topic`, if this line forwards it out.
@@ -216,6 +256,42 @@ mod tests {
         assert_eq!(outward(&rules, "a/b"), Some(("first/a/b".into(), 2)));
         assert_eq!(outward(&rules, "a/c"), Some(("second/a/c".into(), 0)));
         assert_eq!(outward(&rules, "b"), None);
+    }
+
+    #[test]
+    fn a_shared_line_subscribes_to_its_share_and_renames_as_any_in_line() {
+        let rule = TopicRule::new("$share/weir/sensors/#", Direction::In, 1, "in/", "").unwrap();
+        assert_eq!(rule.share.as_deref(), Some("weir"));
+        assert_eq!(rule.remote_filter(), "$share/weir/sensors/#");
+        assert_eq!(rule.local_filter(), "in/sensors/#");
+        assert_eq!(
+            rule.to_local("sensors/a/t").as_deref(),
+            Some("in/sensors/a/t")
+        );
+        assert_eq!(rule.to_local("$share/weir/sensors/a/t"), None);
+    }
+
+    #[test]
+    fn shared_lines_bring_in_only_and_need_a_group_and_a_filter() {
+        for direction in [Direction::Out, Direction::Both] {
+            assert_eq!(
+                TopicRule::new("$share/g/a/#", direction, 1, "", ""),
+                Err(TopicRuleError::SharedNotIn)
+            );
+        }
+        for bad in [
+            "$share/g",
+            "$share//a",
+            "$share/g/",
+            "$share/g+/a",
+            "$share/#/a",
+        ] {
+            assert_eq!(
+                TopicRule::new(bad, Direction::In, 1, "", ""),
+                Err(TopicRuleError::SharedForm),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,21 @@ pub struct Link {
     pub local: LocalPublisher,
     /// Cancelled to stop the link (a clean disconnect).
     pub stop: CancellationToken,
+    /// Asks the link to leave its shared subscriptions, and says when it has.
+    pub leave: Leave,
+}
+
+/// Leaving a bridge's shared subscriptions (`$share/...` `in` lines) ahead of a stop, so that
+/// the remote gives this bridge's share to the other members: UNSUBSCRIBE, then every message
+/// the remote sent acknowledged once handed over here, while the link stays up for what goes
+/// out. A link asked to leave does not subscribe to its shared lines again.
+#[derive(Debug, Clone, Default)]
+pub struct Leave {
+    /// Cancelled to ask the link to leave.
+    pub asked: CancellationToken,
+    /// Cancelled by the link once it has left (the remote answered the UNSUBSCRIBE and every
+    /// message it sent is acknowledged), or lost its connection after being asked.
+    pub done: CancellationToken,
 }
 
 /// What carries over from one connection to the next.

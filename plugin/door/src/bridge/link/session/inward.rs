@@ -47,6 +47,7 @@ impl Session<'_> {
             FromRemote::SubAck(pkid, codes) => self.subscribed(pkid, codes),
             FromRemote::UnsubAck(pkid) => {
                 self.window.remove(pkid);
+                self.unsubscribed(pkid);
             }
             FromRemote::PingResp => {}
             FromRemote::Disconnect(reason, text) => {

@@ -48,10 +48,12 @@ impl Session<'_> {
     /// `out`-only lines, as mosquitto's `bridge_attempt_unsubscribe`).
     pub(super) fn subscribe(&mut self) {
         let config = &self.link.config;
+        // A link that has left its shared subscriptions does not take a share again.
+        let left = self.link.leave.asked.is_cancelled();
         let filters: Vec<(String, u8)> = config
             .topics
             .iter()
-            .filter(|rule| rule.direction.inward())
+            .filter(|rule| rule.direction.inward() && !(left && rule.share.is_some()))
             .map(|rule| (rule.remote_filter().to_string(), rule.qos))
             .collect();
         if !filters.is_empty() {
@@ -142,5 +144,9 @@ impl Session<'_> {
         link.metrics.set_connected(false);
         link.volatile.set_connected(false);
         link.notify_local(false);
+        // Nothing of the shares is in flight any more: asked to leave, the link has.
+        if link.leave.asked.is_cancelled() {
+            link.leave.done.cancel();
+        }
     }
 }

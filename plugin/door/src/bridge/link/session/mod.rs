@@ -9,6 +9,7 @@
 //! has been quiet for half the keep-alive, and a link silent for a whole keep-alive is dead.
 
 mod inward;
+mod leaving;
 mod lifecycle;
 mod outward;
 
@@ -171,6 +172,9 @@ async fn read_connack(
 /// What happened while the session waited.
 enum Event {
     Stop,
+    Leave,
+    /// Time to look again whether leaving or stopping is done.
+    Check,
     Wrote(std::io::Result<usize>),
     Read(std::io::Result<usize>),
     Marked(u64),
@@ -215,6 +219,10 @@ struct Session<'a> {
     probe: Option<JoinHandle<bool>>,
     next_probe: Instant,
     refusals_logged: u64,
+    /// Leaving the shared subscriptions, once asked or stopping.
+    leaving: Option<leaving::Leaving>,
+    /// Stopping: what is queued for the remote goes out first, until this deadline.
+    stopping: Option<Instant>,
 }
 
 impl<'a> Session<'a> {
@@ -268,6 +276,8 @@ impl<'a> Session<'a> {
             probe: None,
             next_probe: now + PRIMARY_PROBE,
             refusals_logged: 0,
+            leaving: None,
+            stopping: None,
         }
     }
 
@@ -291,7 +301,15 @@ impl<'a> Session<'a> {
                 .next_event(&mut reader, &mut writer, &mut inbuf, &mut tick)
                 .await;
             let outcome = match event {
-                Event::Stop => Some(Outcome::Stopped),
+                Event::Stop => {
+                    self.start_stopping();
+                    None
+                }
+                Event::Leave => {
+                    self.start_leaving();
+                    None
+                }
+                Event::Check => None,
                 Event::Wrote(Ok(_)) => None,
                 Event::Wrote(Err(e)) => Some(Outcome::Lost(e.to_string())),
                 Event::Read(Ok(0)) => {
@@ -315,6 +333,7 @@ impl<'a> Session<'a> {
                 Event::Queued => None,
                 Event::Tick => self.tick(),
             };
+            let outcome = outcome.or_else(|| self.ending());
             if let Some(outcome) = outcome {
                 if matches!(outcome, Outcome::Stopped | Outcome::Idle | Outcome::Primary) {
                     self.say_goodbye(&mut writer).await;
@@ -334,6 +353,9 @@ impl<'a> Session<'a> {
         let reading = self.in_flight_in < IN_HIGH;
         let wants_queue = self.wants_queue();
         let link = self.link;
+        let stopping = self.stopping.is_some();
+        let leaving = self.leaving.is_some();
+        let ending = self.ending_pending();
         let disk = async {
             match self.disk.as_mut() {
                 Some(handle) => handle.await.unwrap_or(Err(QueueError::Closed)),
@@ -342,7 +364,8 @@ impl<'a> Session<'a> {
         };
         tokio::select! {
             biased;
-            _ = link.stop.cancelled() => Event::Stop,
+            _ = link.stop.cancelled(), if !stopping => Event::Stop,
+            _ = link.leave.asked.cancelled(), if !leaving => Event::Leave,
             written = writer.write_buf(&mut self.out), if !self.out.is_empty() => Event::Wrote(written),
             read = reader.read_buf(inbuf), if reading => Event::Read(read),
             Some(seq) = self.marked.1.recv() => Event::Marked(seq),
@@ -351,6 +374,7 @@ impl<'a> Session<'a> {
             _ = link.queue.committed_past(self.cursor), if wants_queue => Event::Queued,
             _ = link.volatile.added(), if self.out.len() < OUT_HIGH => Event::Queued,
             _ = tick.tick() => Event::Tick,
+            _ = tokio::time::sleep(leaving::ENDING_CHECK), if ending => Event::Check,
         }
     }
 
