@@ -261,16 +261,14 @@ pub fn persistent_session(port: u16, id: &str, filter: &str, qos: u8) {
     let _ = output;
 }
 
-/// Reads everything a persistent subscriber's session holds (and what arrives) until
-/// `count` messages came or nothing came for `quiet`: the payloads by topic, in order.
-pub fn drain_session(
+/// A persistent subscriber's session (`mosquitto_sub -c -i ID -q QOS -t FILTER -v`) and its
+/// lines as they come, `topic payload` each; kill the child when done.
+pub fn session_lines(
     port: u16,
     id: &str,
     filter: &str,
     qos: u8,
-    count: usize,
-    quiet: Duration,
-) -> Vec<(String, String)> {
+) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new("stdbuf")
         .args([
             "-oL",
@@ -282,7 +280,6 @@ pub fn drain_session(
             "-c",
         ])
         .args(["-q", &qos.to_string(), "-t", filter, "-v"])
-        .args(["-C", &count.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -299,6 +296,20 @@ pub fn drain_session(
             }
         }
     });
+    (child, rx)
+}
+
+/// Reads everything a persistent subscriber's session holds (and what arrives) until
+/// `count` messages came or nothing came for `quiet`: the payloads by topic, in order.
+pub fn drain_session(
+    port: u16,
+    id: &str,
+    filter: &str,
+    qos: u8,
+    count: usize,
+    quiet: Duration,
+) -> Vec<(String, String)> {
+    let (mut child, rx) = session_lines(port, id, filter, qos);
     let mut seen = Vec::with_capacity(count);
     while seen.len() < count {
         match rx.recv_timeout(quiet) {

@@ -2,11 +2,9 @@
 //! subscription (`$share/weir/...`, MQTT 5), so that mosquitto gives each a share; one stops
 //! with SIGTERM halfway and the others take its share, with nothing lost.
 
-use super::{gateway_with, persistent_session, sample, wait_metric, Mosquitto};
+use super::{gateway_with, persistent_session, sample, session_lines, wait_metric, Mosquitto};
 use crate::harness::{metric, modules_dir, wait_for_metrics_within, Weir, PATIENCE};
 use std::collections::HashSet;
-use std::io::BufRead;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const READINGS: usize = 30_000;
@@ -69,31 +67,7 @@ fn publish_readings(port: u16, count: usize) {
 /// Reads the results session `results` on `port` until every reading's result came or
 /// nothing came for `quiet`: (the readings with a result, results in all).
 fn collect_results(port: u16, count: usize, quiet: Duration) -> (HashSet<usize>, usize) {
-    let mut child = Command::new("stdbuf")
-        .args([
-            "-oL",
-            "mosquitto_sub",
-            "-p",
-            &port.to_string(),
-            "-i",
-            "results",
-        ])
-        .args(["-c", "-q", "1", "-t", "processed/#", "-v"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = session_lines(port, "results", "processed/#", 1);
     let (mut distinct, mut all) = (HashSet::new(), 0);
     while distinct.len() < count {
         let Ok(line) = rx.recv_timeout(quiet) else {
