@@ -7,6 +7,10 @@ started=$(date +%s)
 # Prints how long each step took, so that a slow step shows in the log.
 step() { echo "test.sh: $1 done at $(( $(date +%s) - started )) s"; }
 
+scripts/install-toolchain.sh
+scripts/install-services.sh
+scripts/build-modules.sh
+step "install and guest modules"
 # The workspace's own code is linted as it is built for the tests, as `cargo clippy --workspace
 # --all-targets -- -D warnings` would (clippy-driver as cargo's workspace wrapper is what
 # `cargo clippy` runs): one build serves both, where a separate clippy pass re-checks every
@@ -15,24 +19,6 @@ if [ "${WEIR_LINT:-1}" != 0 ]; then
     export RUSTC_WORKSPACE_WRAPPER=clippy-driver
     export CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 fi
-# The tests' build needs nothing the installers bring, so it runs beside them: most of their
-# time is downloading and unpacking, which leaves the cores to the compiler.
-mkdir -p target
-build_log=target/test-build.log
-cargo test --workspace --locked --all-targets --no-run "$@" >"$build_log" 2>&1 &
-build=$!
-trap 'kill "$build" 2>/dev/null || true' EXIT
-scripts/install-toolchain.sh
-scripts/install-services.sh
-scripts/build-modules.sh
-step "install and guest modules"
-if ! wait "$build"; then
-    cat "$build_log" >&2
-    echo "test.sh: the tests' build failed (above; also in $build_log)" >&2
-    exit 1
-fi
-trap - EXIT
-step "the tests' build"
 # Every target: benchmarks run once each, as tests (criterion's test mode); then the doc tests,
 # which `--all-targets` leaves out.
 cargo test --workspace --locked --all-targets "$@"
