@@ -43,19 +43,20 @@ impl Session<'_> {
             .filter(|rule| rule.share.is_some())
             .map(|rule| rule.remote_filter().to_string())
             .collect();
-        let mut unsubscribe = None;
+        let mut leaving = Leaving {
+            unsubscribe: None,
+            deadline: Instant::now() + LEAVE_PATIENCE,
+            // Nothing to leave: done at once.
+            done: shared.is_empty(),
+        };
         if !shared.is_empty() {
             let pkid = self.window.control_pkid(self.cursor);
             if self.wire.unsubscribe(pkid, &shared, &mut self.out).is_ok() {
-                unsubscribe = Some(pkid);
+                leaving.unsubscribe = Some(pkid);
             }
             tracing::info!(bridge = %self.link.config.name, "leaving the shared subscriptions {}", shared.join(", "));
         }
-        self.leaving = Some(Leaving {
-            unsubscribe,
-            deadline: Instant::now() + LEAVE_PATIENCE,
-            done: false,
-        });
+        self.leaving = Some(leaving);
     }
 
     /// The remote answered UNSUBSCRIBE `pkid`.
