@@ -173,3 +173,16 @@ fn three_weirs_share_a_stream_and_a_stopped_one_leaves_its_share_to_the_others()
         );
     }
 }
+
+#[test]
+fn a_weir_whose_shared_bridge_is_down_stops_without_waiting_to_leave() {
+    // Nothing listens on the remote's port: the link never comes up, so there is no share to
+    // leave, and the stop does not wait the bridges' leave patience (6 s) for one.
+    let nowhere = crate::harness::free_port();
+    let data = tempfile::tempdir().unwrap();
+    let (mut weir, _) = member(nowhere, 0, data.path());
+    let (status, took) = weir.stop_with("TERM");
+    assert!(status.success(), "{status}:\n{}", weir.log());
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    assert!(!weir.log().contains("leaving the shared subscriptions"));
+}
