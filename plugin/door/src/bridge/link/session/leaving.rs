@@ -82,7 +82,12 @@ impl Session<'_> {
 
     /// Whether the session ends now: a stopping session once it has left its shared
     /// subscriptions and the remote has everything queued for it, or at its deadline.
+    /// Called after every event: a session that is neither leaving nor stopping returns at
+    /// once.
     pub(super) fn ending(&mut self) -> Option<Outcome> {
+        if !self.ending_pending() {
+            return None;
+        }
         let now = Instant::now();
         self.settle_leaving(now);
         let deadline = self.stopping?;
