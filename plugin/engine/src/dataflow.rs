@@ -1,10 +1,11 @@
 //! Building one worker's timely dataflow from a validated graph.
 
 use super::input::InputState;
-use super::item::Item;
+use super::item::{DataflowTime, Item};
 use super::metrics::GraphMetrics;
 use super::nodes::{accumulate, branch, delay, filter, map, sink, ModuleNode};
 use super::outputs::Outputs;
+use super::progress::Progress;
 use super::source::source_stream;
 use super::StatusHook;
 use crossbeam_channel::{Receiver, Sender};
@@ -60,20 +61,22 @@ pub(super) struct WorkerParts {
     /// Where the worker's source says how to wake it, with the worker's index.
     pub activator: Sender<(usize, SyncActivator)>,
     pub on_change: StatusHook,
+    /// How far the input has settled, and whether it was abandoned.
+    pub progress: Arc<Progress>,
 }
 
 /// Builds the dataflow of `graph` in `scope`.
-pub(super) fn build(
-    scope: Scope<'_, u64>,
+pub(super) fn build<T: DataflowTime>(
+    scope: Scope<'_, T>,
     graph: &Graph,
     mut parts: WorkerParts,
     metrics: &Arc<GraphMetrics>,
     outputs: &Arc<dyn Outputs>,
 ) {
-    let mut streams: HashMap<usize, StreamVec<'_, u64, Item>> = HashMap::new();
+    let mut streams: HashMap<usize, StreamVec<'_, T, Item<T>>> = HashMap::new();
     for index in topological_order(graph) {
         let node = &graph.nodes[index];
-        let mut inputs: Vec<StreamVec<'_, u64, Item>> = graph
+        let mut inputs: Vec<StreamVec<'_, T, Item<T>>> = graph
             .edges
             .iter()
             .filter(|edge| edge.to == index)
@@ -105,7 +108,13 @@ pub(super) fn build(
         }
         let Some(input) = input else { continue };
         if node.kind == OperationType::Sink {
-            sink::sink(input, index, metrics.clone(), outputs.clone());
+            sink::sink(
+                input,
+                index,
+                metrics.clone(),
+                outputs.clone(),
+                parts.progress.clone(),
+            );
             continue;
         }
         if node.kind == OperationType::Concatenate {
@@ -138,7 +147,9 @@ pub(super) fn build(
                 branch::branch(input, name, module_node, wired)
             }
             OperationType::Delay => delay::delay(input, name, module_node),
-            OperationType::Accumulate => accumulate::accumulate(input, name, module_node),
+            OperationType::Accumulate => {
+                accumulate::accumulate(input, name, module_node, parts.progress.clone())
+            }
             OperationType::Source | OperationType::Concatenate | OperationType::Sink => continue,
         };
         streams.insert(index, stream);

@@ -32,6 +32,8 @@ pub mod metrics;
 mod modules;
 mod nodes;
 mod outputs;
+mod partitions;
+mod progress;
 mod source;
 pub use weir_model::time;
 
@@ -46,6 +48,7 @@ pub use input::{BackPressure, Feeder, Pushed};
 pub use metrics::GraphMetrics;
 pub use modules::{load_modules, operation_type, usable_operators};
 pub use outputs::{DeadLetter, Outputs};
+pub use partitions::{start_partitioned, Partition, Partitions};
 
 use dataflow::{operator_kind, WorkerParts};
 use input::InputState;
@@ -208,37 +211,16 @@ pub fn start(
         modules,
     } = spec;
     let workers = options.workers.max(1);
-    let nodes = graph
-        .nodes
-        .iter()
-        .map(|node| NodeCounters::new(&node.name, node.kind.as_str(), options.circuit))
-        .collect();
-    let mut metrics = GraphMetrics::new(&name, nodes);
+    let metrics = Arc::new(graph_metrics(&name, &graph, &options));
     // Every instance is built (and initialised) here, so that a failure is reported before any
     // worker starts.
     let per_worker = (0..workers)
         .map(|_| instantiate(&name, &graph, &modules, &metrics))
         .collect::<Result<Vec<_>, _>>()?;
-
-    let input = Arc::new(InputState::new(workers));
-    let (activator_tx, activator_rx) = crossbeam_channel::unbounded();
-    let mut senders = Vec::with_capacity(workers);
-    let mut parts = Vec::with_capacity(workers);
-    for instances in per_worker {
-        let (tx, rx) = crossbeam_channel::bounded(options.queue_capacity.max(1));
-        senders.push(tx);
-        metrics.queues.push(rx.clone());
-        parts.push(Some(WorkerParts {
-            instances,
-            queue: rx,
-            input: input.clone(),
-            activator: activator_tx.clone(),
-            on_change: options.on_change.clone(),
-        }));
-    }
-    drop(activator_tx);
-    let metrics = Arc::new(metrics);
-    let parts = Arc::new(Mutex::new(parts));
+    let input = NewInput::new(per_worker, &options, &metrics);
+    let parts = Arc::new(Mutex::new(
+        input.parts.into_iter().map(Some).collect::<Vec<_>>(),
+    ));
     let graph = Arc::new(graph);
     let guards = {
         let metrics = metrics.clone();
@@ -261,26 +243,20 @@ pub fn start(
             message,
         })?
     };
-    let activators = match (0..workers)
-        .map(|_| activator_rx.recv_timeout(START_TIMEOUT))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(activators) => by_worker(activators),
-        Err(_) => {
-            // Disconnect the queues first, so that the workers that did start can stop and
-            // `guards` can join them.
-            drop(senders);
-            drop(guards);
-            return Err(EngineError::Workers {
-                graph: name,
-                message: "the workers did not start".into(),
-            });
-        }
+    let Some(activators) = await_activators(&input.activators, workers) else {
+        // Disconnect the queues first, so that the workers that did start can stop and
+        // `guards` can join them.
+        drop(input.senders);
+        drop(guards);
+        return Err(EngineError::Workers {
+            graph: name,
+            message: "the workers did not start".into(),
+        });
     };
     let feeder = Feeder::new(
-        senders,
+        input.senders,
         activators,
-        input,
+        input.state,
         options.back_pressure,
         options.node_id,
         metrics.clone(),
@@ -293,6 +269,80 @@ pub fn start(
             guards,
         },
     ))
+}
+
+/// The counters of `graph`, named `name`.
+fn graph_metrics(name: &str, graph: &Graph, options: &EngineOptions) -> GraphMetrics {
+    let nodes = graph
+        .nodes
+        .iter()
+        .map(|node| NodeCounters::new(&node.name, node.kind.as_str(), options.circuit))
+        .collect();
+    GraphMetrics::new(name, nodes)
+}
+
+/// One input being opened: its queues, and what each worker builds its dataflow from.
+struct NewInput {
+    state: Arc<InputState>,
+    senders: Vec<crossbeam_channel::Sender<item::Item>>,
+    receivers: Vec<crossbeam_channel::Receiver<item::Item>>,
+    parts: Vec<WorkerParts>,
+    /// Where the workers' sources say how to wake them, once built.
+    activators: crossbeam_channel::Receiver<(usize, SyncActivator)>,
+    progress: Arc<progress::Progress>,
+}
+
+impl NewInput {
+    /// An input over one worker per entry of `per_worker` (its instances), counted in
+    /// `metrics`.
+    fn new(
+        per_worker: Vec<HashMap<usize, OperatorInstance>>,
+        options: &EngineOptions,
+        metrics: &GraphMetrics,
+    ) -> NewInput {
+        let workers = per_worker.len();
+        let state = Arc::new(InputState::new(workers));
+        let progress = Arc::new(progress::Progress::default());
+        let (activator_tx, activators) = crossbeam_channel::unbounded();
+        let mut senders = Vec::with_capacity(workers);
+        let mut receivers = Vec::with_capacity(workers);
+        let mut parts = Vec::with_capacity(workers);
+        for instances in per_worker {
+            let (tx, rx) = crossbeam_channel::bounded(options.queue_capacity.max(1));
+            senders.push(tx);
+            receivers.push(rx.clone());
+            parts.push(WorkerParts {
+                instances,
+                queue: rx,
+                input: state.clone(),
+                activator: activator_tx.clone(),
+                on_change: options.on_change.clone(),
+                progress: progress.clone(),
+            });
+        }
+        metrics.add_queues(&receivers);
+        NewInput {
+            state,
+            senders,
+            receivers,
+            parts,
+            activators,
+            progress,
+        }
+    }
+}
+
+/// The activators of `workers` workers' sources, by worker index, once all are built (at most
+/// [`START_TIMEOUT`]).
+fn await_activators(
+    activators: &crossbeam_channel::Receiver<(usize, SyncActivator)>,
+    workers: usize,
+) -> Option<Vec<SyncActivator>> {
+    (0..workers)
+        .map(|_| activators.recv_timeout(START_TIMEOUT))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+        .map(by_worker)
 }
 
 /// One worker's operator instances, by node index: each node that runs a module, instantiated

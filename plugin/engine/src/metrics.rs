@@ -123,7 +123,8 @@ pub struct GraphMetrics {
     pub dead_letters: AtomicU64,
     /// Items lost after the graph accepted them (an output could not be delivered).
     pub lost: AtomicU64,
-    pub(crate) queues: Vec<crossbeam_channel::Receiver<super::item::Item>>,
+    /// The input queues of the graph's open inputs (read when metrics are scraped).
+    pub(crate) queues: std::sync::Mutex<Vec<crossbeam_channel::Receiver<super::item::Item>>>,
 }
 
 impl GraphMetrics {
@@ -138,13 +139,26 @@ impl GraphMetrics {
             results: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
             lost: AtomicU64::new(0),
-            queues: Vec::new(),
+            queues: std::sync::Mutex::new(Vec::new()),
         }
     }
 
     /// Messages waiting in the graph's input queues now.
     pub fn queue_depth(&self) -> usize {
-        self.queues.iter().map(|queue| queue.len()).sum()
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.iter().map(|queue| queue.len()).sum()
+    }
+
+    /// Counts `queues` in [`GraphMetrics::queue_depth`].
+    pub(crate) fn add_queues(&self, queues: &[crossbeam_channel::Receiver<super::item::Item>]) {
+        let mut held = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(queues.iter().cloned());
+    }
+
+    /// Stops counting `queues` (their input was closed).
+    pub(crate) fn remove_queues(&self, queues: &[crossbeam_channel::Receiver<super::item::Item>]) {
+        let mut held = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|queue| !queues.iter().any(|gone| gone.same_channel(queue)));
     }
 
     /// The counters of node `name`.

@@ -9,7 +9,7 @@
 //! leave in small steps too.
 
 use super::input::InputState;
-use super::item::Item;
+use super::item::{DataflowTime, Item};
 use super::metrics::GraphMetrics;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::collections::VecDeque;
@@ -102,21 +102,31 @@ impl Pace {
 
 /// The source operator of worker `worker`: drains `queue` into the dataflow. Sends its activator,
 /// with the worker's index, on `activator` once built.
-pub(super) fn source_stream<'scope>(
-    scope: Scope<'scope, u64>,
+///
+/// With times that carry entry positions, an item enters at its input position (its `seq`) and
+/// the source's capability follows the next position it can take. The feeder deals positions
+/// to the workers in turn (worker `i` of `n` takes `i`, `i + n`, ...), and a partitioned input
+/// has one pusher, so a worker's positions arrive in order: after position `p` the next it can
+/// take is `p + n`. One that arrives below the capability (a second pusher overtaking) enters
+/// at the capability's position instead.
+pub(super) fn source_stream<'scope, T: DataflowTime>(
+    scope: Scope<'scope, T>,
     queue: Receiver<Item>,
     state: Arc<InputState>,
     activator: Sender<(usize, SyncActivator)>,
     metrics: Arc<GraphMetrics>,
-) -> StreamVec<'scope, u64, Item> {
+) -> StreamVec<'scope, T, Item<T>> {
     let worker = scope.worker();
     let index = worker.index();
+    let peers = worker.peers() as u64;
     source(scope, "source", move |capability, info| {
         let _ = activator.send((index, worker.sync_activator_for(info.address.to_vec())));
         let again = worker.activator_for(info.address.clone());
         let mut capability = Some(capability);
         let mut checkpoints = Checkpoints::new();
         let mut pace = Pace::new();
+        // The least position this worker can still take.
+        let mut next_entry = index as u64;
         move |output| {
             let Some(cap) = capability.as_mut() else {
                 return;
@@ -133,13 +143,17 @@ pub(super) fn source_stream<'scope>(
             let mut disconnected = false;
             while handed < batch {
                 match queue.try_recv() {
-                    Ok(mut item) => {
-                        if item.time < *cap.time() {
-                            item.time = *cap.time();
+                    Ok(item) => {
+                        let held = *cap.time();
+                        let mut event = item.time;
+                        if event < held.event() {
+                            event = held.event();
                             metrics.late.fetch_add(1, Ordering::Relaxed);
                         }
-                        let at = cap.delayed(&item.time);
-                        output.session(&at).give(item);
+                        let time = T::at(event, item.seq.max(held.entry()));
+                        let at = cap.delayed(&time);
+                        output.session(&at).give(item.at(time));
+                        next_entry = next_entry.max(time.entry().saturating_add(peers));
                         handed += 1;
                     }
                     Err(TryRecvError::Empty) => break,
@@ -156,9 +170,8 @@ pub(super) fn source_stream<'scope>(
             }
             if handed == batch {
                 // A backlog: move the frontier as far as the checkpoints allow.
-                if let Some(watermark) = reached.filter(|w| w > cap.time()) {
-                    cap.downgrade(&watermark);
-                }
+                let watermark = reached.unwrap_or(0).max(cap.time().event());
+                downgrade(cap, T::at(watermark, next_entry));
                 pace.full();
                 again.activate();
                 return;
@@ -167,9 +180,7 @@ pub(super) fn source_stream<'scope>(
                 capability = None;
                 return;
             }
-            if frontier > *cap.time() {
-                cap.downgrade(&frontier);
-            }
+            downgrade(cap, T::at(frontier.max(cap.time().event()), next_entry));
             // Sleep, unless something arrived or the watermark moved meanwhile.
             lane.asleep.store(true, Ordering::SeqCst);
             if !queue.is_empty() || state.watermark.load(Ordering::SeqCst) != frontier {
@@ -178,6 +189,13 @@ pub(super) fn source_stream<'scope>(
             }
         }
     })
+}
+
+/// Moves `cap` to `time` when that is later (never back).
+fn downgrade<T: DataflowTime>(cap: &mut timely::dataflow::operators::Capability<T>, time: T) {
+    if time != *cap.time() && cap.time().less_equal(&time) {
+        cap.downgrade(&time);
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub(super) mod map;
 pub(super) mod sink;
 
 use super::circuit::{Admit, CircuitState, Transition};
-use super::item::Item;
+use super::item::{DataflowTime, Item};
 use super::metrics::{GraphMetrics, NodeCounters};
 use super::outputs::{DeadLetter, Outputs};
 use super::StatusHook;
@@ -24,17 +24,21 @@ use weir_wasm::{Fault, OperatorError, OperatorInstance};
 /// The operator of a module node that takes items one at a time: `step` calls the module on an
 /// item and gives what to emit, if anything. An item leaves at its own time: the input's
 /// timestamp, or a later one that `step` set (a delay).
-pub(super) fn per_item<'scope>(
-    stream: StreamVec<'scope, u64, Item>,
+pub(super) fn per_item<'scope, T: DataflowTime>(
+    stream: StreamVec<'scope, T, Item<T>>,
     name: &str,
     mut node: ModuleNode,
-    mut step: impl FnMut(&mut ModuleNode, Item) -> Option<Item> + 'static,
-) -> StreamVec<'scope, u64, Item> {
+    mut step: impl FnMut(&mut ModuleNode, Item<T>) -> Option<Item<T>> + 'static,
+) -> StreamVec<'scope, T, Item<T>> {
     stream.unary(Pipeline, name, move |_, _| {
         move |input, output| {
             let port = output.output_index();
             input.for_each_stamp(|cap, containers| {
-                let now = cap.least().copied();
+                // The one time the items came at, when they came at one.
+                let now = match cap.stamp().elements() {
+                    [time] => Some(*time),
+                    _ => None,
+                };
                 let mut later = Vec::new();
                 let mut emitted = 0;
                 let mut session = output.session(&cap);
@@ -95,9 +99,9 @@ impl ModuleNode {
 
     /// Runs `call` for one `item`: its result, or `None` when the module failed on the item
     /// or the node's circuit is open (the item is then counted and dead-lettered).
-    pub fn attempt<R>(
+    pub fn attempt<R, T>(
         &mut self,
-        item: &Item,
+        item: &Item<T>,
         call: impl FnOnce(&mut OperatorInstance) -> Result<R, OperatorError>,
     ) -> Option<R> {
         self.guarded(std::slice::from_ref(item), call)
@@ -106,9 +110,9 @@ impl ModuleNode {
     /// Runs `call` for `items` (one call for all of them) through the circuit breaker: its
     /// result, or `None` when the module failed or the circuit is open (every item is then
     /// counted and dead-lettered).
-    pub fn guarded<R>(
+    pub fn guarded<R, T>(
         &mut self,
-        items: &[Item],
+        items: &[Item<T>],
         call: impl FnOnce(&mut OperatorInstance) -> Result<R, OperatorError>,
     ) -> Option<R> {
         let started = Instant::now();
@@ -149,7 +153,7 @@ impl ModuleNode {
 
     /// Counts, logs (once per call) and dead-letters `items`, which the module failed on with
     /// `error` (`reason` is its text, formatted once).
-    fn failed(&self, items: &[Item], error: &OperatorError, reason: &str) {
+    fn failed<T>(&self, items: &[Item<T>], error: &OperatorError, reason: &str) {
         let counters = self.counters();
         let count = items.len() as u64;
         counters.errors.fetch_add(count, Relaxed);
@@ -171,7 +175,7 @@ impl ModuleNode {
     }
 
     /// Dead-letters `items` unprocessed: the circuit is open.
-    fn reject(&self, items: &[Item]) {
+    fn reject<T>(&self, items: &[Item<T>]) {
         let counters = self.counters();
         counters.input.fetch_add(items.len() as u64, Relaxed);
         let before = counters.rejected.fetch_add(items.len() as u64, Relaxed);
@@ -194,7 +198,7 @@ impl ModuleNode {
         }
     }
 
-    fn dead_letter(&self, item: &Item, reason: String) {
+    fn dead_letter<T>(&self, item: &Item<T>, reason: String) {
         self.metrics.dead_letters.fetch_add(1, Relaxed);
         self.outputs.dead_letter(DeadLetter {
             node: self.counters().name.clone(),
