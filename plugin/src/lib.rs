@@ -6,6 +6,8 @@
 //!   publishes to;
 //! - [`mqtt_sink`]: graph results and dead letters published back into the broker;
 //! - [`outputs`]: graph results into an upstream sink's buffer (Kafka, OTLP);
+//! - `kafka_feed` (feature `kafka`): a Kafka source's partitions into a graph's partitioned
+//!   inputs;
 //! - [`status`]: each graph's status on `$weir/status/<graph>`.
 //!
 //! The rest lives in crates of its own, one job each, which the binary names directly:
@@ -15,6 +17,8 @@
 //! may import.
 
 pub mod ingress;
+#[cfg(feature = "kafka")]
+pub mod kafka_feed;
 pub mod mqtt_sink;
 pub mod outputs;
 pub mod status;

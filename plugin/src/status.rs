@@ -7,9 +7,11 @@
 //!             "in": 10, "out": 7, "errors": 3}]}
 //! ```
 //!
-//! `state` is `running`, `failed` (the graph could not start: `error` says why, naming the
-//! node) or `stopped`; a running graph whose new version could not replace it shows why in
-//! `error`. A report is published when the
+//! `state` is `running`, `waiting` (a graph reading a source outside the broker, a Kafka
+//! source, that cannot reach it yet: it retries), `failed` (the graph could not start:
+//! `error` says why, naming the node) or `stopped`; a running graph whose new version could
+//! not replace it shows why in `error`. A graph reading Kafka adds its source's counters under
+//! `source`. A report is published when the
 //! graph's state changes, when a node's circuit changes state ([`StatusBoard::hook`]), and
 //! otherwise at most every refresh interval when its counters moved.
 
@@ -34,10 +36,21 @@ pub fn status_topic(graph: &str) -> String {
 pub enum GraphState {
     /// It processes messages.
     Running,
+    /// It waits for its source outside the broker (its Kafka brokers), retrying.
+    Waiting,
     /// It could not start (or could not be replaced); `error` says why.
     Failed,
     /// It was stopped (removed from the configuration, or the broker is stopping).
     Stopped,
+}
+
+/// What a graph's status shows of a source outside the broker (a Kafka source).
+pub trait SourceStatus: Send + Sync {
+    /// Whether the source has not reached its brokers yet (the graph is `waiting`).
+    fn waiting(&self) -> bool;
+
+    /// Its counters, under `source` in the report.
+    fn report(&self) -> serde_json::Value;
 }
 
 #[derive(Serialize)]
@@ -46,6 +59,8 @@ struct Report<'a> {
     state: GraphState,
     error: Option<&'a str>,
     nodes: Vec<NodeReport<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +79,7 @@ struct Entry {
     state: GraphState,
     error: Option<String>,
     metrics: Option<Arc<GraphMetrics>>,
+    source: Option<Arc<dyn SourceStatus>>,
 }
 
 impl Entry {
@@ -83,11 +99,16 @@ impl Entry {
                     errors: node.errors.load(Relaxed),
                 })
         });
+        let waiting = self.source.as_ref().is_some_and(|source| source.waiting());
         let report = Report {
             graph,
-            state: self.state,
+            state: match self.state {
+                GraphState::Running if waiting => GraphState::Waiting,
+                state => state,
+            },
             error: self.error.as_deref(),
             nodes: nodes.collect(),
+            source: self.source.as_ref().map(|source| source.report()),
         };
         Bytes::from(serde_json::to_vec(&report).unwrap_or_default())
     }
@@ -148,6 +169,7 @@ impl StatusBoard {
                 state: GraphState::Failed,
                 error: None,
                 metrics: None,
+                source: None,
             });
             if let Some(state) = state {
                 entry.state = state;
@@ -163,6 +185,33 @@ impl StatusBoard {
     /// Graph `graph` runs, with counters `metrics`.
     pub fn running(&self, graph: &str, metrics: Arc<GraphMetrics>) {
         self.set(graph, Some(GraphState::Running), None, Some(metrics));
+    }
+
+    /// Graph `graph`, which reads `source` (outside the broker), runs with counters
+    /// `metrics`; it shows as `waiting` while `source` says so.
+    pub fn running_with(
+        &self,
+        graph: &str,
+        metrics: Arc<GraphMetrics>,
+        source: Option<Arc<dyn SourceStatus>>,
+    ) {
+        {
+            let mut graphs = self.0.graphs.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = graphs.get_mut(graph) {
+                entry.source = source.clone();
+            } else {
+                graphs.insert(
+                    graph.to_string(),
+                    Entry {
+                        state: GraphState::Running,
+                        error: None,
+                        metrics: None,
+                        source,
+                    },
+                );
+            }
+        }
+        self.running(graph, metrics);
     }
 
     /// Graph `graph` could not start because of `error`.

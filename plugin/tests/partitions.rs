@@ -120,7 +120,7 @@ fn settles(partition: &engine::Partition, n: u64) -> u64 {
 #[test]
 fn a_window_holds_its_inputs_unsettled_until_it_has_left() {
     let (running, partitions, outputs) = start();
-    let partition = partitions.open().unwrap();
+    let partition = partitions.open(outputs.clone()).unwrap();
     // Three readings in the window [10 s, 11 s), one in the next.
     for millis in [10_100, 10_200, 10_900, 11_100] {
         push(&partition, millis);
@@ -150,13 +150,13 @@ fn a_window_holds_its_inputs_unsettled_until_it_has_left() {
 #[test]
 fn a_partition_opened_later_is_not_late_and_an_abandoned_one_drops_its_windows() {
     let (running, partitions, outputs) = start();
-    let first = partitions.open().unwrap();
+    let first = partitions.open(outputs.clone()).unwrap();
     push(&first, 50_100);
     first.feeder().advance_to(time::encode(&common::ts(60_000)));
     assert_eq!(outputs.wait_for(1), vec![1]);
 
     // A partition assigned later replays older records: they make their own windows.
-    let second = partitions.open().unwrap();
+    let second = partitions.open(outputs.clone()).unwrap();
     for millis in [20_100, 20_200] {
         push(&second, millis);
     }
@@ -167,7 +167,7 @@ fn a_partition_opened_later_is_not_late_and_an_abandoned_one_drops_its_windows()
     assert_eq!(running.metrics().late.load(SeqCst), 0);
 
     // An abandoned partition's open window is dropped, not emitted partial.
-    let third = partitions.open().unwrap();
+    let third = partitions.open(outputs.clone()).unwrap();
     push(&third, 30_100);
     third.abandon();
     first.finish();

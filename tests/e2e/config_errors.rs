@@ -246,6 +246,18 @@ fn graph_binding_values_are_located() {
             "graphs[0].source: no source filter: expected at least one MQTT topic filter",
         ),
         (
+            &format!("{GRAPH}    source: {{kafka: {{bootstrap_servers: 'h:9092', topics: [], group: g}}}}\n"),
+            "bad.yaml:4:13: graphs[0].source.kafka: kafka source: topics needs at least one topic name, none empty",
+        ),
+        (
+            &format!("{GRAPH}    source: {{kafka: {{bootstrap_servers: 'h:9092', topics: [t], group: g, start: now}}}}\n"),
+            "graphs[0].source.kafka.start: unknown start `now`: expected `committed`, `earliest` or `latest`",
+        ),
+        (
+            &format!("{GRAPH}    source: {{mqtt: [a]}}\n"),
+            "bad.yaml:4:14: graphs[0].source.mqtt: unknown field `mqtt`, expected `kafka`",
+        ),
+        (
             &format!("{GRAPH}    source: [a]\n    sink: {{topic: b}}\n    back_pressure: wait\n"),
             "bad.yaml:6:20: graphs[0].back_pressure: unknown back-pressure policy `wait`: expected `block` or `drop`",
         ),

@@ -362,6 +362,23 @@ impl MosquittoSub {
         }
     }
 
+    /// The next message, if one arrives within `patience`.
+    pub fn try_next(&mut self, patience: Duration) -> Option<String> {
+        if let Some(early) = self.early.pop_front() {
+            return Some(early);
+        }
+        let deadline = Instant::now() + patience;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            if !is_debug_line(&line) {
+                return Some(line);
+            }
+        }
+    }
+
     /// Whether no message arrives within a short quiet period (for checking that nothing
     /// beyond what was expected was delivered).
     pub fn nothing_more(&mut self) -> bool {

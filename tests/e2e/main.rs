@@ -19,6 +19,8 @@ mod graph_test;
 mod graphs;
 mod harness;
 mod import;
+#[cfg(feature = "kafka")]
+mod kafka_source;
 mod lifecycle;
 mod modules;
 mod mqtt;

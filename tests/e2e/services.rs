@@ -109,10 +109,15 @@ impl Tansu {
     /// Creates `topic` with one partition, unless a producer's metadata request already
     /// made it.
     pub fn create_topic(&self, topic: &str) {
+        self.create_topic_with(topic, 1);
+    }
+
+    /// Creates `topic` with `partitions` partitions, unless it exists.
+    pub fn create_topic_with(&self, topic: &str, partitions: u32) {
         let output = Command::new(tansu_bin())
             .args(["topic", "create", "--broker"])
             .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .args(["--partitions", "1", topic])
+            .args(["--partitions", &partitions.to_string(), topic])
             .output()
             .unwrap();
         let said =
@@ -205,6 +210,76 @@ impl KafkaReader {
             })
             .collect()
     }
+}
+
+/// One record to produce: key, value and headers.
+pub type Outgoing = (String, String, Vec<(String, String)>);
+
+/// Produces `records` to `topic` (the default partitioner spreads keys over its partitions)
+/// and waits until every one is acknowledged.
+pub fn produce(bootstrap: &str, topic: &str, records: impl IntoIterator<Item = Outgoing>) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("a Kafka producer");
+    for (key, value, headers) in records {
+        let mut owned = OwnedHeaders::new();
+        for (name, text) in &headers {
+            owned = owned.insert(Header {
+                key: name,
+                value: Some(text.as_bytes()),
+            });
+        }
+        let mut record = BaseRecord::to(topic)
+            .key(&key)
+            .payload(&value)
+            .headers(owned);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(PATIENCE)
+        .expect("the records were acknowledged");
+}
+
+/// The offsets group `group` committed for `topic`'s partitions `0..partitions` (-1: none).
+pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a Kafka consumer");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, PATIENCE)
+        .expect("the group's committed offsets");
+    (0..partitions)
+        .map(
+            |partition| match committed.find_partition(topic, partition) {
+                Some(element) => match element.offset() {
+                    Offset::Offset(offset) => offset,
+                    _ => -1,
+                },
+                None => -1,
+            },
+        )
+        .collect()
 }
 
 /// The OTLP/HTTP receiver; killed on drop.

@@ -16,10 +16,65 @@ use weir_sink::TopicTemplate;
 use weir_sink::UpstreamConfig;
 
 impl GraphBinding {
-    /// The source filters, comma-separated, for logs.
+    /// The source filters, comma-separated, or the Kafka source, for logs.
     pub fn sources(&self) -> String {
+        #[cfg(feature = "kafka")]
+        if let Some(kafka) = &self.kafka {
+            return kafka.describe();
+        }
         let filters: Vec<&str> = self.source.iter().map(TopicFilter::as_str).collect();
         filters.join(", ")
+    }
+}
+
+/// A `source: {kafka: ...}` in a binary without the `kafka` feature: taken as anything, then
+/// refused.
+#[cfg(not(feature = "kafka"))]
+pub type KafkaSourceConfig = serde::de::IgnoredAny;
+#[cfg(feature = "kafka")]
+pub use weir_kafka_source::KafkaSourceConfig;
+
+/// A binding's `source`: a list of MQTT topic filters, or `{kafka: {...}}`.
+enum SourceSpec {
+    Topics(Vec<TopicFilter>),
+    Kafka(Box<KafkaSourceConfig>),
+}
+
+impl<'de> Deserialize<'de> for SourceSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = SourceSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of MQTT topic filters, or `kafka:` with a Kafka source")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<SourceSpec, A::Error> {
+                filters(serde::de::value::SeqAccessDeserializer::new(seq)).map(SourceSpec::Topics)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SourceSpec, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Sources {
+                    kafka: KafkaSourceConfig,
+                }
+                let sources =
+                    Sources::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                if cfg!(not(feature = "kafka")) {
+                    return Err(serde::de::Error::custom(super::features::missing(
+                        "kafka",
+                        "a `kafka` source",
+                    )));
+                }
+                Ok(SourceSpec::Kafka(Box::new(sources.kafka)))
+            }
+        }
+        d.deserialize_any(Spec)
     }
 }
 
@@ -248,8 +303,10 @@ pub struct GraphBinding {
     pub name: String,
     /// The graph definition.
     pub definition: DefinitionSource,
-    /// The topic filters whose messages enter the graph.
+    /// The topic filters whose messages enter the graph (none when it reads Kafka).
     pub source: Vec<TopicFilter>,
+    /// The Kafka source the graph reads instead of the broker's topics.
+    pub kafka: Option<Box<KafkaSourceConfig>>,
     /// Where results go.
     pub sink: SinkConfig,
     /// Where items a module failed on are published (with the reason as user properties).
@@ -283,8 +340,7 @@ struct RawBinding {
     #[serde(deserialize_with = "graph_name")]
     name: String,
     definition: DefinitionSource,
-    #[serde(deserialize_with = "filters")]
-    source: Vec<TopicFilter>,
+    source: SourceSpec,
     #[serde(default)]
     sink: SinkConfig,
     #[serde(default, deserialize_with = "topic_name")]
@@ -315,8 +371,19 @@ impl TryFrom<RawBinding> for GraphBinding {
     type Error = String;
 
     fn try_from(raw: RawBinding) -> Result<Self, String> {
-        // An intercepting graph's results never re-enter it, whatever their topic.
-        if !raw.allow_loop && !raw.intercept && raw.sink.upstream.is_none() {
+        let (source, kafka) = match raw.source {
+            SourceSpec::Topics(filters) => (filters, None),
+            SourceSpec::Kafka(kafka) => (Vec::new(), Some(kafka)),
+        };
+        if kafka.is_some() && raw.intercept {
+            return Err(format!(
+                "graph `{}` reads Kafka: `intercept` applies to MQTT sources only",
+                raw.name
+            ));
+        }
+        // An intercepting graph's results never re-enter it, whatever their topic; a graph
+        // reading Kafka is not fed by MQTT.
+        if !raw.allow_loop && !raw.intercept && raw.sink.upstream.is_none() && kafka.is_none() {
             match &raw.sink.topic {
                 None => {
                     return Err(format!(
@@ -326,7 +393,7 @@ impl TryFrom<RawBinding> for GraphBinding {
                 }
                 Some(template) => {
                     let reach = template.reach();
-                    if let Some(filter) = raw.source.iter().find(|f| f.overlaps(&reach)) {
+                    if let Some(filter) = source.iter().find(|f| f.overlaps(&reach)) {
                         return Err(format!(
                             "graph `{}`: sink.topic `{template}` can match source filter `{}`, so the graph would feed itself; change one, or set `allow_loop: true` if that is intended",
                             raw.name,
@@ -342,7 +409,8 @@ impl TryFrom<RawBinding> for GraphBinding {
                 .unwrap_or_else(|| format!("weir/dead-letter/{}", raw.name)),
             name: raw.name,
             definition: raw.definition,
-            source: raw.source,
+            source,
+            kafka,
             sink: raw.sink,
             configuration: raw.configuration,
             workers: raw.workers,

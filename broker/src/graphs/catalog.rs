@@ -11,7 +11,12 @@ use weir_sink::buffer::SinkMetrics;
 struct Entries {
     graphs: BTreeMap<String, Arc<GraphMetrics>>,
     sinks: BTreeMap<String, Arc<SinkMetrics>>,
+    #[cfg(feature = "kafka")]
+    kafka: BTreeMap<String, Arc<KafkaSourceMetrics>>,
 }
+
+#[cfg(feature = "kafka")]
+use weir_kafka_source::KafkaSourceMetrics;
 
 /// The counters of every running graph and upstream sink, by graph name.
 #[derive(Clone, Default)]
@@ -46,11 +51,29 @@ impl Catalog {
         };
     }
 
+    /// Graph `name` reads Kafka, with counters `source` (or no longer, with `None`).
+    #[cfg(feature = "kafka")]
+    pub fn insert_kafka(&self, name: &str, source: Option<Arc<KafkaSourceMetrics>>) {
+        let mut entries = self.write();
+        match source {
+            Some(source) => entries.kafka.insert(name.to_string(), source),
+            None => entries.kafka.remove(name),
+        };
+    }
+
+    /// Every Kafka source's counters.
+    #[cfg(feature = "kafka")]
+    pub fn kafka_sources(&self) -> Vec<Arc<KafkaSourceMetrics>> {
+        self.read().kafka.values().cloned().collect()
+    }
+
     /// Graph `name` is gone.
     pub fn remove(&self, name: &str) {
         let mut entries = self.write();
         entries.graphs.remove(name);
         entries.sinks.remove(name);
+        #[cfg(feature = "kafka")]
+        entries.kafka.remove(name);
     }
 }
 
@@ -63,11 +86,14 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
-/// The running graphs' families (`weir_graph_*`, `weir_node_*`, `weir_module_*`) and their
-/// upstream sinks' (`weir_sink_*`), read from the graphs running at each scrape.
+/// The running graphs' families (`weir_graph_*`, `weir_node_*`, `weir_module_*`), their
+/// upstream sinks' (`weir_sink_*`) and Kafka sources' (`weir_kafka_source_*`), read from the
+/// graphs running at each scrape.
 impl weir_model::metrics::Collector for Catalog {
     fn encode(&self, mut encoder: weir_model::metrics::DescriptorEncoder) -> std::fmt::Result {
         weir_engine::metrics::encode(&self.graphs(), &mut encoder)?;
+        #[cfg(feature = "kafka")]
+        weir_kafka_source::metrics::encode(&self.kafka_sources(), &mut encoder)?;
         weir_sink::buffer::encode(&self.sinks(), &mut encoder)
     }
 }

@@ -19,7 +19,7 @@ use weir_graph::{Graph, ModuleSources};
 use weir_plugin::ingress::GraphRoute;
 use weir_plugin::mqtt_sink::{MqttOutputs, MqttPublisher, PublisherThread};
 use weir_plugin::outputs::UpstreamOutputs;
-use weir_plugin::status::StatusBoard;
+use weir_plugin::status::{SourceStatus, StatusBoard};
 use weir_sink::buffer::{SinkMetrics, SinkThread};
 use weir_sink::UpstreamSink;
 use weir_state::seed::StateSeed;
@@ -54,6 +54,29 @@ pub(super) struct Deployed {
     pub sink: Option<Upstream>,
     /// What it was built from (see [`fingerprint`]).
     pub fingerprint: u64,
+    /// Its source outside the broker (Kafka), if it has one.
+    pub source: Option<OutsideSource>,
+}
+
+/// A graph's source outside the broker: what its status shows, and how to stop it.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(super) struct OutsideSource {
+    pub status: Arc<dyn SourceStatus>,
+    /// Its counters on /metrics.
+    #[cfg(feature = "kafka")]
+    pub kafka: Arc<weir_kafka_source::KafkaSourceMetrics>,
+    /// Commits what the graph settled, drops the open windows and leaves the group.
+    stop: Box<dyn FnOnce() + Send>,
+}
+
+impl Deployed {
+    /// Stops its source outside the broker, if it has one, before the graph is joined: the
+    /// partitions' inputs close without emitting their open windows.
+    pub fn stop_source(&mut self) {
+        if let Some(source) = self.source.take() {
+            (source.stop)();
+        }
+    }
 }
 
 /// An upstream sink's counters and delivery thread.
@@ -132,12 +155,12 @@ impl Deployer {
     }
 
     /// Starts `spec` as `binding` says: its publisher, its sink, its workers. Returns the
-    /// running graph and where its publishes enter it.
+    /// running graph and where its publishes enter it (none for a graph reading Kafka).
     pub fn launch(
         &self,
         binding: &GraphBinding,
         spec: GraphSpec,
-    ) -> Result<(Deployed, GraphRoute), LaunchError> {
+    ) -> Result<(Deployed, Option<GraphRoute>), LaunchError> {
         let fingerprint = fingerprint(binding, &spec);
         let version = self.versions.fetch_add(1, Relaxed);
         let link = match version {
@@ -156,6 +179,28 @@ impl Deployer {
             circuit: self.circuit,
             on_change: self.board.hook(),
         };
+        #[cfg(feature = "kafka")]
+        if let Some(kafka) = &binding.kafka {
+            let (graph, source) = self.launch_kafka(binding, kafka, spec, options, outputs)?;
+            let deployed = Deployed {
+                graph,
+                publisher: thread,
+                sink,
+                fingerprint,
+                source: Some(source),
+            };
+            tracing::info!(
+                graph = %binding.name,
+                "graph `{}` on {} → {} ({} worker{} per partition, dead letters to {})",
+                binding.name,
+                binding.sources(),
+                destination,
+                binding.workers,
+                if binding.workers == 1 { "" } else { "s" },
+                binding.dead_letter
+            );
+            return Ok((deployed, None));
+        }
         // On failure the outputs are dropped: the publisher and sink threads end by themselves.
         let (feeder, graph) = engine::start(spec, options, outputs)?;
         tracing::info!(
@@ -183,8 +228,39 @@ impl Deployer {
             publisher: thread,
             sink,
             fingerprint,
+            source: None,
         };
-        Ok((deployed, route))
+        Ok((deployed, Some(route)))
+    }
+
+    /// Starts a graph reading Kafka: its workers with an input per partition assigned, and the
+    /// consumer that feeds them.
+    #[cfg(feature = "kafka")]
+    fn launch_kafka(
+        &self,
+        binding: &GraphBinding,
+        kafka: &weir_kafka_source::KafkaSourceConfig,
+        spec: GraphSpec,
+        options: EngineOptions,
+        outputs: Arc<dyn Outputs>,
+    ) -> Result<(RunningGraph, OutsideSource), LaunchError> {
+        use weir_plugin::kafka_feed::EngineInputs;
+        let (partitions, graph) = engine::start_partitioned(spec, options)?;
+        let inputs = Arc::new(EngineInputs::new(&binding.name, partitions, outputs));
+        let source = weir_kafka_source::KafkaSource::start(
+            &binding.name,
+            kafka,
+            binding.lateness_ms,
+            self.node_id.clone(),
+            inputs,
+        )
+        .map_err(anyhow::Error::from)?;
+        let outside = OutsideSource {
+            status: source.metrics().clone(),
+            kafka: source.metrics().clone(),
+            stop: Box::new(move || source.stop()),
+        };
+        Ok((graph, outside))
     }
 
     /// `binding`'s definition, read from its file, pulled from its registry or built in.

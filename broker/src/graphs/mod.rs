@@ -98,12 +98,22 @@ impl RunningGraphs {
             Ok((deployed, route)) => {
                 let metrics = deployed.graph.metrics().clone();
                 let sink = deployed.sink.as_ref().map(|(metrics, _)| metrics.clone());
+                let source = deployed.source.as_ref().map(|s| s.status.clone());
                 self.catalog.insert(&binding.name, metrics.clone(), sink);
-                if let Some(old) = self.routes.install(route) {
+                #[cfg(feature = "kafka")]
+                self.catalog.insert_kafka(
+                    &binding.name,
+                    deployed.source.as_ref().map(|s| s.kafka.clone()),
+                );
+                let replaced = match route {
+                    Some(route) => self.routes.install(route),
+                    None => self.routes.remove(&binding.name),
+                };
+                if let Some(old) = replaced {
                     old.feeder.close();
                 }
                 // Reported once its sources reach it: a client that sees `running` may publish.
-                deployer.board.running(&binding.name, metrics);
+                deployer.board.running_with(&binding.name, metrics, source);
                 if let Some(old) = self.deployed.insert(binding.name.clone(), deployed) {
                     self.retire(&binding.name, old);
                 }
@@ -137,6 +147,8 @@ impl RunningGraphs {
         let retiring = std::thread::Builder::new()
             .name("weir-graph-retire".into())
             .spawn(move || {
+                let mut old = old;
+                old.stop_source();
                 if let Err(e) = old.graph.join() {
                     tracing::error!(graph = %name, "{e}");
                 }
@@ -161,7 +173,8 @@ impl RunningGraphs {
             let _ = handle.join();
         }
         let mut sinks = Vec::new();
-        for (name, deployed) in self.deployed {
+        for (name, mut deployed) in self.deployed {
+            deployed.stop_source();
             if let Err(e) = deployed.graph.join() {
                 tracing::error!(graph = %name, "{e}");
             }

@@ -12,8 +12,8 @@
 //! ```no_run
 //! # fn demo(spec: weir_engine::GraphSpec, outputs: std::sync::Arc<dyn weir_engine::Outputs>) -> Result<(), weir_engine::EngineError> {
 //! use weir_engine::{start_partitioned, EngineOptions};
-//! let (partitions, running) = start_partitioned(spec, EngineOptions::default(), outputs)?;
-//! let partition = partitions.open()?;
+//! let (partitions, running) = start_partitioned(spec, EngineOptions::default())?;
+//! let partition = partitions.open(outputs)?;
 //! // partition.feeder().push(message); partition.feeder().advance_to(time); ...
 //! let done = partition.settled(); // the first `done` messages pushed are fully processed
 //! partition.abandon(); // lost in a rebalance: open windows are dropped
@@ -41,6 +41,9 @@ use weir_wasm::OperatorModule;
 /// look at its commands.
 const WAKER_ADDRESS: usize = usize::MAX;
 
+/// A dataflow for a worker to build: its parts, and where its results go.
+type Build = (WorkerParts, Arc<dyn Outputs>);
+
 /// Opens inputs of a graph started with [`start_partitioned`]. Dropping it lets the workers
 /// stop once every [`Partition`] opened is closed.
 pub struct Partitions {
@@ -49,9 +52,9 @@ pub struct Partitions {
     modules: HashMap<usize, Arc<OperatorModule>>,
     options: EngineOptions,
     metrics: Arc<GraphMetrics>,
-    /// Each worker's command queue: the parts of the dataflows to build, in the same order on
-    /// every worker (sent under this lock).
-    commands: Mutex<Vec<Sender<WorkerParts>>>,
+    /// Each worker's command queue: the parts of the dataflows to build and where their results
+    /// go, in the same order on every worker (sent under this lock).
+    commands: Mutex<Vec<Sender<Build>>>,
     wakers: Vec<SyncActivator>,
 }
 
@@ -64,13 +67,12 @@ pub struct Partition {
     metrics: Arc<GraphMetrics>,
 }
 
-/// Starts `spec` with no input open: each [`Partitions::open`] adds one. Results and dead
-/// letters of every input go to `outputs`. Each node's module is instantiated here once per
-/// worker, so that a module refusing its configuration stops the graph from starting.
+/// Starts `spec` with no input open: each [`Partitions::open`] adds one. Each node's module is
+/// instantiated here once per worker, so that a module refusing its configuration stops the
+/// graph from starting.
 pub fn start_partitioned(
     spec: GraphSpec,
     options: EngineOptions,
-    outputs: Arc<dyn Outputs>,
 ) -> Result<(Partitions, RunningGraph), EngineError> {
     let GraphSpec {
         name,
@@ -105,7 +107,7 @@ pub fn start_partitioned(
             loop {
                 loop {
                     match commands.try_recv() {
-                        Ok(parts) => {
+                        Ok((parts, outputs)) => {
                             worker.dataflow::<u64, _, _>(|top| {
                                 top.iterative::<u64, _, _>(|scope| {
                                     dataflow::build(scope, &shared_graph, parts, &metrics, &outputs)
@@ -158,10 +160,11 @@ pub fn start_partitioned(
 }
 
 impl Partitions {
-    /// Opens an input, with a dataflow of its own on every worker (its modules instantiated
-    /// afresh, so that no state of another input's carries over). Its messages are queued with
-    /// [`BackPressure::Block`] whatever the options say: the pusher waits rather than drop.
-    pub fn open(&self) -> Result<Partition, EngineError> {
+    /// Opens an input whose results and dead letters go to `outputs`, with a dataflow of its
+    /// own on every worker (its modules instantiated afresh, so that no state of another
+    /// input's carries over). Its messages are queued with [`BackPressure::Block`] whatever the
+    /// options say: the pusher waits rather than drop.
+    pub fn open(&self, outputs: Arc<dyn Outputs>) -> Result<Partition, EngineError> {
         let per_worker = (0..self.wakers.len())
             .map(|_| instantiate(&self.name, &self.graph, &self.modules, &self.metrics))
             .collect::<Result<Vec<_>, _>>()?;
@@ -174,7 +177,7 @@ impl Partitions {
             let commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             for (command, parts) in commands.iter().zip(input.parts) {
                 command
-                    .send(parts)
+                    .send((parts, outputs.clone()))
                     .map_err(|_| failed("the workers have stopped"))?;
             }
         }
@@ -284,9 +287,9 @@ connections:
             workers: 2,
             ..EngineOptions::default()
         };
-        let (partitions, running) = start_partitioned(spec, options, Arc::new(Nowhere)).unwrap();
-        let first = partitions.open().unwrap();
-        let second = partitions.open().unwrap();
+        let (partitions, running) = start_partitioned(spec, options).unwrap();
+        let first = partitions.open(Arc::new(Nowhere)).unwrap();
+        let second = partitions.open(Arc::new(Nowhere)).unwrap();
         first.finish();
         second.abandon();
         drop(partitions);

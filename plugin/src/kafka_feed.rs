@@ -1,0 +1,140 @@
+//! A graph fed from Kafka: the Kafka source's partitions ([`weir_kafka_source`]) joined to the
+//! engine's partitioned inputs ([`weir_engine::Partitions`]), one input per partition.
+//!
+//! Results of a Kafka-fed graph carry a result id, `weir-result-id` (a user property, a Kafka
+//! header with the Kafka sink): `<graph>/<kafka topic>:<partition>/<result topic>/<millis>:
+//! <counter>` of the result's timestamp (for a window, its end). A window emitted again after
+//! a crash (by the partition's next owner) has the same id, so consumers can drop repeats.
+
+use crate::status::SourceStatus;
+use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use weir_engine::{DeadLetter, Outputs, Partition, Partitions};
+use weir_kafka_source::{KafkaSourceMetrics, PartitionInput, PartitionInputs};
+use weir_model::data::{DataModel, Message};
+
+/// The user property (and Kafka header) naming a result.
+pub const RESULT_ID: &str = "weir-result-id";
+
+/// A graph's partitioned inputs, for its Kafka source.
+pub struct EngineInputs {
+    graph: String,
+    partitions: Partitions,
+    outputs: Arc<dyn Outputs>,
+}
+
+impl EngineInputs {
+    /// The inputs of graph `graph`, opened on `partitions`; records that are no messages go to
+    /// `outputs`' dead letters.
+    pub fn new(graph: &str, partitions: Partitions, outputs: Arc<dyn Outputs>) -> EngineInputs {
+        EngineInputs {
+            graph: graph.to_string(),
+            partitions,
+            outputs,
+        }
+    }
+}
+
+impl PartitionInputs for EngineInputs {
+    fn open(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionInput>, String> {
+        let named = format!("{}/{topic}:{partition}", self.graph);
+        let outputs = Arc::new(ResultIds::new(&named, self.outputs.clone()));
+        let input = self.partitions.open(outputs).map_err(|e| e.to_string())?;
+        Ok(Box::new(EngineInput(input)))
+    }
+
+    fn dead_letter(&self, message: Message, reason: String) {
+        self.outputs.dead_letter(DeadLetter {
+            node: "source".into(),
+            module: format!("kafka source of graph {}", self.graph),
+            reason,
+            item: DataModel::Message(message),
+        });
+    }
+}
+
+struct EngineInput(Partition);
+
+impl PartitionInput for EngineInput {
+    fn push(&mut self, message: Message) {
+        self.0.feeder().push(message);
+    }
+
+    fn advance_to(&self, time: u64) {
+        self.0.feeder().advance_to(time);
+    }
+
+    fn settled(&self) -> u64 {
+        self.0.settled()
+    }
+
+    fn abandon(self: Box<Self>) {
+        self.0.abandon();
+    }
+}
+
+/// Outputs that add [`RESULT_ID`] to each result before passing it on.
+pub struct ResultIds {
+    /// `<graph>/<kafka topic>:<partition>`.
+    input: String,
+    inner: Arc<dyn Outputs>,
+}
+
+impl ResultIds {
+    /// Names the results of `input` (`<graph>/<kafka topic>:<partition>`) going to `inner`.
+    pub fn new(input: &str, inner: Arc<dyn Outputs>) -> ResultIds {
+        ResultIds {
+            input: input.to_string(),
+            inner,
+        }
+    }
+}
+
+impl Outputs for ResultIds {
+    fn result(&self, mut item: DataModel) -> bool {
+        if let DataModel::Message(message) = &mut item {
+            let id = format!(
+                "{}/{}/{:015}:{:05}",
+                self.input,
+                String::from_utf8_lossy(&message.topic),
+                message.timestamp.millis(),
+                message.timestamp.counter
+            );
+            message
+                .user_properties
+                .push((Bytes::from_static(RESULT_ID.as_bytes()), Bytes::from(id)));
+        }
+        self.inner.result(item)
+    }
+
+    fn dead_letter(&self, letter: DeadLetter) {
+        self.inner.dead_letter(letter);
+    }
+}
+
+impl SourceStatus for KafkaSourceMetrics {
+    fn waiting(&self) -> bool {
+        !self.joined.load(Relaxed)
+    }
+
+    fn report(&self) -> serde_json::Value {
+        let partitions: Vec<serde_json::Value> = self
+            .partitions()
+            .into_iter()
+            .map(|((topic, partition), lag)| {
+                serde_json::json!({"topic": topic, "partition": partition, "lag": lag})
+            })
+            .collect();
+        serde_json::json!({
+            "kafka": {
+                "partitions": partitions,
+                "records": self.records.load(Relaxed),
+                "dead_letters": self.dead_letters.load(Relaxed),
+                "commits": self.commits.load(Relaxed),
+                "rebalances": self.rebalances.load(Relaxed),
+                "replayed": self.replayed.load(Relaxed),
+            }
+        })
+    }
+}
