@@ -229,3 +229,99 @@ fn a_stopped_weir_leaves_its_open_windows_to_the_next_one_in_its_group() {
     assert!(ids.is_disjoint(&more), "a window was emitted twice");
     assert_eq!(more.len(), PARTITIONS as usize, "{more:?}");
 }
+
+/// Window results gathered from several Weirs: each id's payload, and how many came again.
+#[derive(Default)]
+struct Gathered {
+    windows: std::collections::BTreeMap<String, String>,
+    repeats: usize,
+}
+
+impl Gathered {
+    /// Takes what `subs` have received, until the counts of distinct windows add up to `total`
+    /// (at most `patience`).
+    fn until(&mut self, subs: &mut [MosquittoSub], total: u64, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        while self.counted() < total {
+            assert!(
+                Instant::now() < deadline,
+                "the window results counted {} of {total} readings",
+                self.counted()
+            );
+            for sub in subs.iter_mut() {
+                while let Some(line) = sub.try_next(Duration::from_millis(20)) {
+                    self.add(&line);
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, line: &str) {
+        let (id, _) = parse_result(line);
+        let payload = line[line.find('{').unwrap_or(0)..].to_string();
+        match self.windows.get(&id) {
+            Some(before) => {
+                assert_eq!(
+                    before, &payload,
+                    "window {id} came again with another result"
+                );
+                self.repeats += 1;
+            }
+            None => {
+                self.windows.insert(id, payload);
+            }
+        }
+    }
+
+    fn counted(&self) -> u64 {
+        self.windows
+            .values()
+            .map(|payload| {
+                let json: Value = serde_json::from_str(payload).unwrap();
+                json["humidity"]["count"].as_u64().unwrap()
+            })
+            .sum()
+    }
+}
+
+#[test]
+fn three_weirs_in_a_group_one_killed_and_one_joining_give_the_single_weirs_windows() {
+    const READINGS: u64 = 30_000;
+    const SPAN_MS: u64 = 60_000;
+    let tansu = Tansu::start();
+    tansu.create_topic_with("readings", PARTITIONS);
+
+    // One Weir alone: the reference.
+    let (solo, _m, _d) = weir_reading(&tansu.bootstrap(), "solo", 1000);
+    let mut solo_sub = [subscribe(&solo)];
+    produce(&tansu.bootstrap(), "readings", readings(READINGS, SPAN_MS));
+    let mut reference = Gathered::default();
+    reference.until(&mut solo_sub, READINGS, Duration::from_secs(120));
+    drop(solo);
+
+    // Three in another group, from the start of the topic: they split the backlog.
+    let trio: Vec<_> = (0..3)
+        .map(|_| weir_reading(&tansu.bootstrap(), "trio", 1000))
+        .collect();
+    let mut subs: Vec<MosquittoSub> = trio.iter().map(|(weir, _, _)| subscribe(weir)).collect();
+    let mut gathered = Gathered::default();
+    // Halfway through, one is killed; a fourth joins.
+    gathered.until(&mut subs, READINGS / 2, Duration::from_secs(120));
+    let mut trio = trio;
+    let (mut killed, _, _) = trio.remove(1);
+    subs.remove(1);
+    killed.stop_with("KILL");
+    let joining = weir_reading(&tansu.bootstrap(), "trio", 1000);
+    subs.push(subscribe(&joining.0));
+    gathered.until(&mut subs, READINGS, Duration::from_secs(180));
+
+    assert_eq!(
+        gathered.windows, reference.windows,
+        "the instances' windows differ from one Weir's"
+    );
+    eprintln!(
+        "{} windows, {} emitted again after the kill",
+        gathered.windows.len(),
+        gathered.repeats
+    );
+}
