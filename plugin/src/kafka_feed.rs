@@ -6,8 +6,10 @@
 //! <counter>` of the result's timestamp (for a window, its end). A window emitted again after
 //! a crash (by the partition's next owner) has the same id, so consumers can drop repeats.
 
+use crate::outputs::Acknowledged;
 use crate::status::SourceStatus;
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use weir_engine::{DeadLetter, Outputs, Partition, Partitions};
@@ -22,16 +24,24 @@ pub struct EngineInputs {
     graph: String,
     partitions: Partitions,
     outputs: Arc<dyn Outputs>,
+    acknowledged: Arc<dyn Acknowledged>,
 }
 
 impl EngineInputs {
-    /// The inputs of graph `graph`, opened on `partitions`; records that are no messages go to
-    /// `outputs`' dead letters.
-    pub fn new(graph: &str, partitions: Partitions, outputs: Arc<dyn Outputs>) -> EngineInputs {
+    /// The inputs of graph `graph`, opened on `partitions`, whose results go to `outputs`
+    /// (where records that are no messages go too, as dead letters), which `acknowledged`
+    /// follows: a message counts as settled once its results are acknowledged.
+    pub fn new(
+        graph: &str,
+        partitions: Partitions,
+        outputs: Arc<dyn Outputs>,
+        acknowledged: Arc<dyn Acknowledged>,
+    ) -> EngineInputs {
         EngineInputs {
             graph: graph.to_string(),
             partitions,
             outputs,
+            acknowledged,
         }
     }
 }
@@ -41,7 +51,13 @@ impl PartitionInputs for EngineInputs {
         let named = format!("{}/{topic}:{partition}", self.graph);
         let outputs = Arc::new(ResultIds::new(&named, self.outputs.clone()));
         let input = self.partitions.open(outputs).map_err(|e| e.to_string())?;
-        Ok(Box::new(EngineInput(input)))
+        Ok(Box::new(EngineInput {
+            input,
+            acknowledged: self.acknowledged.clone(),
+            waiting: VecDeque::new(),
+            seen: 0,
+            released: 0,
+        }))
     }
 
     fn dead_letter(&self, message: Message, reason: String) {
@@ -54,23 +70,48 @@ impl PartitionInputs for EngineInputs {
     }
 }
 
-struct EngineInput(Partition);
+/// One partition's input, and how far its settled messages' results are acknowledged.
+struct EngineInput {
+    input: Partition,
+    acknowledged: Arc<dyn Acknowledged>,
+    /// Settled counts not yet released, with how many messages the outputs had been handed
+    /// when each was seen: released once the outputs acknowledge that many.
+    waiting: VecDeque<(u64, u64)>,
+    seen: u64,
+    released: u64,
+}
 
 impl PartitionInput for EngineInput {
     fn push(&mut self, message: Message) {
-        self.0.feeder().push(message);
+        self.input.feeder().push(message);
     }
 
     fn advance_to(&self, time: u64) {
-        self.0.feeder().advance_to(time);
+        self.input.feeder().advance_to(time);
     }
 
-    fn settled(&self) -> u64 {
-        self.0.settled()
+    fn settled(&mut self) -> u64 {
+        // The results of what is settled were handed over before it settled: the count of
+        // handed messages read after it covers them.
+        let settled = self.input.settled();
+        if settled > self.seen {
+            self.seen = settled;
+            self.waiting
+                .push_back((settled, self.acknowledged.handed()));
+        }
+        let acknowledged = self.acknowledged.acknowledged();
+        while let Some(&(settled, handed)) = self.waiting.front() {
+            if handed > acknowledged {
+                break;
+            }
+            self.released = settled;
+            self.waiting.pop_front();
+        }
+        self.released
     }
 
     fn abandon(self: Box<Self>) {
-        self.0.abandon();
+        self.input.abandon();
     }
 }
 

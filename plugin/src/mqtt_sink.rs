@@ -6,6 +6,8 @@
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 use weir_door::message::publish_from_message;
 use weir_door::publisher::Outgoing;
@@ -24,6 +26,24 @@ const FLUSH_PATIENCE: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct MqttPublisher {
     queue: Sender<Outgoing>,
+    counts: Arc<PublishCounts>,
+}
+
+/// Messages queued for the router and those the router took, in queue order.
+#[derive(Default)]
+struct PublishCounts {
+    handed: AtomicU64,
+    published: AtomicU64,
+}
+
+impl crate::outputs::Acknowledged for PublishCounts {
+    fn handed(&self) -> u64 {
+        self.handed.load(Relaxed)
+    }
+
+    fn acknowledged(&self) -> u64 {
+        self.published.load(Relaxed)
+    }
 }
 
 /// The thread behind an [`MqttPublisher`]: it ends once every clone is dropped (the graph's
@@ -54,6 +74,8 @@ impl MqttPublisher {
     ) -> Result<(MqttPublisher, PublisherThread), DoorError> {
         let mut publisher = door.publisher(name, Some(graph))?;
         let (queue, outgoing) = crossbeam_channel::bounded::<Outgoing>(capacity.max(1));
+        let counts = Arc::new(PublishCounts::default());
+        let published = counts.clone();
         let thread_name = name.to_string();
         let handle = std::thread::Builder::new()
             .name("weir-publish".into())
@@ -64,10 +86,12 @@ impl MqttPublisher {
                 while let Ok(first) = outgoing.recv() {
                     batch.push(first);
                     batch.extend(outgoing.try_iter().take(BATCH - 1));
+                    let count = batch.len() as u64;
                     if let Err(e) = publisher.publish_all(batch.drain(..)) {
                         tracing::error!(publisher = %thread_name, "{e}; results are no longer published");
                         return;
                     }
+                    published.published.fetch_add(count, Relaxed);
                 }
                 if let Err(e) = publisher.flush(FLUSH_PATIENCE) {
                     tracing::warn!(publisher = %thread_name, "{e}");
@@ -78,11 +102,17 @@ impl MqttPublisher {
             name: name.to_string(),
             handle,
         };
-        Ok((MqttPublisher { queue }, thread))
+        Ok((MqttPublisher { queue, counts }, thread))
+    }
+
+    /// How far what was handed to it has got into the router.
+    pub fn acknowledgements(&self) -> Arc<dyn crate::outputs::Acknowledged> {
+        self.counts.clone()
     }
 
     fn publish(&self, message: Message, topic: Bytes, retain: bool, qos: u8) -> bool {
         let (publish, properties) = publish_from_message(message, topic, retain);
+        self.counts.handed.fetch_add(1, Relaxed);
         self.queue
             .send(Outgoing {
                 topic: publish.topic,

@@ -49,8 +49,23 @@ fn readings(count: u64, span_ms: u64) -> impl Iterator<Item = Outgoing> {
 }
 
 /// Weir with graph `windows` reading topic `readings` of `bootstrap` in group `group`, its
-/// partitions idle after `idle_ms`.
+/// partitions idle after `idle_ms`, its results on MQTT topic `results/windows`.
 fn weir_reading(bootstrap: &str, group: &str, idle_ms: u64) -> (Weir, u16, tempfile::TempDir) {
+    weir_reading_to(
+        bootstrap,
+        group,
+        idle_ms,
+        "{topic: results/windows, qos: 1}",
+    )
+}
+
+/// [`weir_reading`] with the results going to `sink` (a YAML flow mapping).
+fn weir_reading_to(
+    bootstrap: &str,
+    group: &str,
+    idle_ms: u64,
+    sink: &str,
+) -> (Weir, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let definition = write_file(dir.path(), "windows.yaml", WINDOWS);
     let (weir, metrics) = Weir::start_with_metrics(|v4, v5, metrics| {
@@ -58,7 +73,7 @@ fn weir_reading(bootstrap: &str, group: &str, idle_ms: u64) -> (Weir, u16, tempf
             "broker:\n  listeners:\n    - {{protocol: '3.1.1', address: '127.0.0.1:{v4}'}}\n    - {{protocol: '5', address: '127.0.0.1:{v5}'}}\n\
              modules: {{directories: ['{}']}}\n\
              metrics: {{listen: '127.0.0.1:{metrics}'}}\n\
-             graphs:\n  - name: windows\n    definition: '{}'\n    source:\n      kafka:\n        bootstrap_servers: '{bootstrap}'\n        topics: [readings]\n        group: {group}\n        idle_timeout_ms: {idle_ms}\n        options: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}\n    sink: {{topic: results/windows, qos: 1}}\n",
+             graphs:\n  - name: windows\n    definition: '{}'\n    source:\n      kafka:\n        bootstrap_servers: '{bootstrap}'\n        topics: [readings]\n        group: {group}\n        idle_timeout_ms: {idle_ms}\n        options: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}\n    sink: {sink}\n",
             modules_dir(),
             definition.display()
         )
@@ -323,5 +338,48 @@ fn three_weirs_in_a_group_one_killed_and_one_joining_give_the_single_weirs_windo
         "{} windows, {} emitted again after the kill",
         gathered.windows.len(),
         gathered.repeats
+    );
+}
+
+#[test]
+fn offsets_wait_for_the_kafka_sink_to_acknowledge_the_results() {
+    const READINGS: u64 = 2_000;
+    let tansu = Tansu::start();
+    tansu.create_topic_with("readings", PARTITIONS);
+    let mut upstream = Tansu::not_started();
+    let sink = format!(
+        "{{kafka: {{bootstrap_servers: '{}', topic: windows, delivery_timeout_ms: 2000}}, retry_max_ms: 500}}",
+        upstream.bootstrap()
+    );
+    let (mut weir, metrics, _dir) = weir_reading_to(&tansu.bootstrap(), "weir-acked", 1000, &sink);
+    produce(&tansu.bootstrap(), "readings", readings(READINGS, 10_000));
+    // Every window closes (the partitions go idle), but the sink's broker is not there.
+    wait_for_metrics(
+        metrics,
+        "every window result in the sink's buffer",
+        |value| {
+            value("weir_kafka_source_records_total{graph=\"windows\"}") == READINGS
+                && value(
+                    "weir_kafka_source_lag{graph=\"windows\",topic=\"readings\",partition=\"0\"}",
+                ) == 0
+                && value("weir_graph_results_total{graph=\"windows\"}") >= 40
+        },
+    );
+    // Two commit intervals and more: nothing may be committed while nothing is delivered.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let sample = |name: &str| metric(metrics, &format!("{name}{{graph=\"windows\"}}"));
+    assert_eq!(sample("weir_kafka_source_commits_total"), Some(0));
+    // Once the results are delivered, the offsets follow.
+    upstream.restart();
+    upstream.create_topic("windows");
+    wait_for_metrics(metrics, "the offsets committed after delivery", |value| {
+        value("weir_kafka_source_commits_total{graph=\"windows\"}") > 0
+    });
+    weir.stop_with("TERM");
+    let committed = committed_offsets(&tansu.bootstrap(), "weir-acked", "readings", 4);
+    assert_eq!(
+        committed.iter().sum::<i64>(),
+        READINGS as i64,
+        "{committed:?}"
     );
 }

@@ -18,7 +18,7 @@ use weir_engine::{
 use weir_graph::{Graph, ModuleSources};
 use weir_plugin::ingress::GraphRoute;
 use weir_plugin::mqtt_sink::{MqttOutputs, MqttPublisher, PublisherThread};
-use weir_plugin::outputs::UpstreamOutputs;
+use weir_plugin::outputs::{Acknowledged, UpstreamOutputs};
 use weir_plugin::status::{SourceStatus, StatusBoard};
 use weir_sink::buffer::{SinkMetrics, SinkThread};
 use weir_sink::UpstreamSink;
@@ -81,6 +81,15 @@ impl Deployed {
 
 /// An upstream sink's counters and delivery thread.
 pub(super) type Upstream = (Arc<SinkMetrics>, SinkThread);
+
+/// A graph's outputs, its upstream sink if any, how the log names where results go, and how
+/// far they have got.
+type GraphOutputs = (
+    Arc<dyn Outputs>,
+    Option<Upstream>,
+    String,
+    Arc<dyn Acknowledged>,
+);
 
 /// Why a graph could not be launched.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +179,8 @@ impl Deployer {
         let (publisher, thread) =
             MqttPublisher::start(&self.door, &link, &binding.name, PUBLISH_QUEUE)
                 .with_context(|| format!("graph `{}`", binding.name))?;
-        let (outputs, sink, destination) = self.outputs(binding, &publisher)?;
+        #[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
+        let (outputs, sink, destination, acknowledged) = self.outputs(binding, &publisher)?;
         let options = EngineOptions {
             workers: binding.workers,
             queue_capacity: binding.queue,
@@ -181,7 +191,8 @@ impl Deployer {
         };
         #[cfg(feature = "kafka")]
         if let Some(kafka) = &binding.kafka {
-            let (graph, source) = self.launch_kafka(binding, kafka, spec, options, outputs)?;
+            let (graph, source) =
+                self.launch_kafka(binding, kafka, spec, options, outputs, acknowledged)?;
             let deployed = Deployed {
                 graph,
                 publisher: thread,
@@ -243,10 +254,16 @@ impl Deployer {
         spec: GraphSpec,
         options: EngineOptions,
         outputs: Arc<dyn Outputs>,
+        acknowledged: Arc<dyn Acknowledged>,
     ) -> Result<(RunningGraph, OutsideSource), LaunchError> {
         use weir_plugin::kafka_feed::EngineInputs;
         let (partitions, graph) = engine::start_partitioned(spec, options)?;
-        let inputs = Arc::new(EngineInputs::new(&binding.name, partitions, outputs));
+        let inputs = Arc::new(EngineInputs::new(
+            &binding.name,
+            partitions,
+            outputs,
+            acknowledged,
+        ));
         let source = weir_kafka_source::KafkaSource::start(
             &binding.name,
             kafka,
@@ -289,13 +306,13 @@ impl Deployer {
         })
     }
 
-    /// Where `binding`'s results go, its upstream sink if any, and how the start-up log names
-    /// the destination.
+    /// Where `binding`'s results go, its upstream sink if any, how the start-up log names
+    /// the destination, and how far the results have got.
     fn outputs(
         &self,
         binding: &GraphBinding,
         publisher: &MqttPublisher,
-    ) -> anyhow::Result<(Arc<dyn Outputs>, Option<Upstream>, String)> {
+    ) -> anyhow::Result<GraphOutputs> {
         let mqtt = |topic| {
             MqttOutputs::new(
                 &binding.name,
@@ -315,7 +332,8 @@ impl Deployer {
         } = match &binding.sink.upstream {
             None => {
                 let outputs = Arc::new(mqtt(binding.sink.topic.clone()));
-                return Ok((outputs, None, binding.sink.describe()));
+                let acknowledged = publisher.acknowledgements();
+                return Ok((outputs, None, binding.sink.describe(), acknowledged));
             }
             Some(upstream) => upstream.start(&binding.name, delivery),
         }
@@ -327,7 +345,13 @@ impl Deployer {
             delivery.when_full
         );
         let outputs = UpstreamOutputs::new(buffer, mqtt(None), &self.node_id);
-        Ok((Arc::new(outputs), Some((metrics, thread)), destination))
+        let acknowledged = outputs.acknowledgements(metrics.clone());
+        Ok((
+            Arc::new(outputs),
+            Some((metrics, thread)),
+            destination,
+            acknowledged,
+        ))
     }
 }
 

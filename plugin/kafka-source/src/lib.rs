@@ -40,8 +40,9 @@ pub trait PartitionInput: Send {
     /// Moves the input's event time to `time` (an encoded timestamp): windows before it close.
     fn advance_to(&self, time: u64);
 
-    /// How many of the messages pushed, from the first, are fully processed.
-    fn settled(&self) -> u64;
+    /// How many of the messages pushed, from the first, are fully processed: their results
+    /// handed to the graph's outputs and taken for good by their destination.
+    fn settled(&mut self) -> u64;
 
     /// Ends the input, dropping its open windows.
     fn abandon(self: Box<Self>);
