@@ -6,6 +6,7 @@ mod bridge;
 mod brokers;
 mod clients;
 mod connections;
+mod kafka;
 mod load;
 mod report;
 mod scenarios;
@@ -24,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Only the scenarios named (raw, durable, shared, map1, graph3, isolation, window,
-    /// workers, rss10, connections, state-store, bridge); repeatable.
+    /// workers, rss10, connections, state-store, bridge, kafka); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).
@@ -65,14 +66,22 @@ fn main() -> std::process::ExitCode {
             connections,
             state_store,
             bridges,
+            kafka,
         }) => {
             print!("{}", report::table(&results));
             print!("{}", report::connection_table(&connections));
             print!("{}", state_store::table(&state_store));
             print!("{}", bridge::table(&bridges));
+            print!("{}", kafka::table(&kafka));
             print!("{}", report::goals(&results));
             if let Some(path) = &args.json {
-                let all = (&results[..], &connections[..], &state_store[..], &bridges);
+                let all = (
+                    &results[..],
+                    &connections[..],
+                    &state_store[..],
+                    &bridges,
+                    &kafka,
+                );
                 if let Err(e) = report::write_json(path, all) {
                     eprintln!("error: {e:#}");
                     return std::process::ExitCode::FAILURE;
@@ -80,6 +89,7 @@ fn main() -> std::process::ExitCode {
             }
             let mut incomplete = report::incomplete(&results);
             incomplete.extend(bridge::incomplete(&bridges));
+            incomplete.extend(kafka::incomplete(&kafka));
             incomplete.extend(report::connections_incomplete(&connections));
             incomplete.extend(
                 state_store

@@ -263,11 +263,12 @@ pub type Measured<'a> = (
     &'a [ConnectionRow],
     &'a [StateStoreRow],
     &'a crate::bridge::BridgeResults,
+    &'a crate::kafka::KafkaResults,
 );
 
 /// Writes `{"machine": {...}, "scenarios": [...], "connections": [...], ...}`.
 pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
-    let (rows, connections, state_store, bridges) = measured;
+    let (rows, connections, state_store, bridges, kafka) = measured;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -288,6 +289,7 @@ pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
         "connections": connections,
         "state_store": state_store,
         "bridges": bridges,
+        "kafka": kafka,
     });
     std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))

@@ -89,6 +89,8 @@ pub struct Results {
     pub connections: Vec<ConnectionRow>,
     pub state_store: Vec<StateStoreRow>,
     pub bridges: crate::bridge::BridgeResults,
+    /// The Kafka source with 1 to 3 instances, and a member killed.
+    pub kafka: crate::kafka::KafkaResults,
 }
 
 /// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection and
@@ -151,11 +153,18 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     } else {
         Default::default()
     };
+    // Asked for by name only: it needs tansu (scripts/install-services.sh).
+    let kafka = if args.scenarios.iter().any(|s| s == "kafka") {
+        crate::kafka::run_all(args, &weir, &modules)?
+    } else {
+        Default::default()
+    };
     Ok(Results {
         rows,
         connections,
         state_store,
         bridges,
+        kafka,
     })
 }
 
