@@ -301,7 +301,7 @@ impl Gathered {
 
 #[test]
 fn three_weirs_in_a_group_one_killed_and_one_joining_give_the_single_weirs_windows() {
-    const READINGS: u64 = 30_000;
+    const READINGS: u64 = 100_000;
     const SPAN_MS: u64 = 60_000;
     let tansu = Tansu::start();
     tansu.create_topic_with("readings", PARTITIONS);
