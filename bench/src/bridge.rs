@@ -56,7 +56,7 @@ pub struct BridgeResults {
 }
 
 /// The cloud: a mosquitto on a port of its own; restartable with its persistence.
-struct Cloud {
+pub(crate) struct Cloud {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
@@ -64,7 +64,7 @@ struct Cloud {
 }
 
 impl Cloud {
-    fn start(binary: &Path, persistent: bool) -> anyhow::Result<Cloud> {
+    pub(crate) fn start(binary: &Path, persistent: bool) -> anyhow::Result<Cloud> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let persistence = if persistent {
@@ -106,6 +106,13 @@ impl Cloud {
                 .status();
             let _ = child.wait();
         }
+    }
+}
+
+impl Cloud {
+    /// Its port on 127.0.0.1.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 }
 

@@ -6,6 +6,7 @@ mod bridge;
 mod brokers;
 mod clients;
 mod connections;
+mod fleet;
 mod kafka;
 mod load;
 mod report;
@@ -25,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Only the scenarios named (raw, durable, shared, map1, graph3, isolation, window,
-    /// workers, rss10, connections, state-store, bridge, kafka); repeatable.
+    /// workers, rss10, connections, state-store, bridge, kafka, fleet); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).
@@ -67,12 +68,14 @@ fn main() -> std::process::ExitCode {
             state_store,
             bridges,
             kafka,
+            fleet,
         }) => {
             print!("{}", report::table(&results));
             print!("{}", report::connection_table(&connections));
             print!("{}", state_store::table(&state_store));
             print!("{}", bridge::table(&bridges));
             print!("{}", kafka::table(&kafka));
+            print!("{}", fleet::table(&fleet));
             print!("{}", report::goals(&results));
             if let Some(path) = &args.json {
                 let all = (
@@ -81,6 +84,7 @@ fn main() -> std::process::ExitCode {
                     &state_store[..],
                     &bridges,
                     &kafka,
+                    &fleet,
                 );
                 if let Err(e) = report::write_json(path, all) {
                     eprintln!("error: {e:#}");
@@ -90,6 +94,7 @@ fn main() -> std::process::ExitCode {
             let mut incomplete = report::incomplete(&results);
             incomplete.extend(bridge::incomplete(&bridges));
             incomplete.extend(kafka::incomplete(&kafka));
+            incomplete.extend(fleet::incomplete(&fleet));
             incomplete.extend(report::connections_incomplete(&connections));
             incomplete.extend(
                 state_store

@@ -264,11 +264,12 @@ pub type Measured<'a> = (
     &'a [StateStoreRow],
     &'a crate::bridge::BridgeResults,
     &'a crate::kafka::KafkaResults,
+    &'a Option<crate::fleet::FleetRow>,
 );
 
 /// Writes `{"machine": {...}, "scenarios": [...], "connections": [...], ...}`.
 pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
-    let (rows, connections, state_store, bridges, kafka) = measured;
+    let (rows, connections, state_store, bridges, kafka, fleet) = measured;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -290,6 +291,7 @@ pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
         "state_store": state_store,
         "bridges": bridges,
         "kafka": kafka,
+        "fleet": fleet,
     });
     std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))

@@ -91,6 +91,8 @@ pub struct Results {
     pub bridges: crate::bridge::BridgeResults,
     /// The Kafka source with 1 to 3 instances, and a member killed.
     pub kafka: crate::kafka::KafkaResults,
+    /// Gateways fanning in to one central broker.
+    pub fleet: Option<crate::fleet::FleetRow>,
 }
 
 /// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection and
@@ -159,12 +161,19 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     } else {
         Default::default()
     };
+    // Asked for by name only: 20 Weirs at once.
+    let fleet = if args.scenarios.iter().any(|s| s == "fleet") {
+        crate::fleet::run(args, &weir, &modules)?
+    } else {
+        None
+    };
     Ok(Results {
         rows,
         connections,
         state_store,
         bridges,
         kafka,
+        fleet,
     })
 }
 
