@@ -34,11 +34,13 @@ pub struct FleetRow {
     pub rss_max_mb: f64,
 }
 
-/// A gateway's weir.yaml sections: its graph, and its bridge to the centre on `centre`.
+/// A gateway's weir.yaml sections: its graph, and its bridge to the centre on `centre`, with a
+/// client id of its own (the default, `<name>.<hostname>`, is the same for every gateway on
+/// one machine: the centre would keep taking each one's session over for another's).
 fn gateway_config(index: usize, centre: u16) -> String {
     format!(
         "graphs:\n  - name: convert\n    definition: builtin:temperature-map\n    source: ['sensors/+/temperature']\n    sink: {{topic: 'processed/{{1..}}', qos: 1}}\n\
-         bridges:\n  - name: centre\n    addresses: ['127.0.0.1:{centre}']\n    restart_timeout_s: 1\n    topics:\n      - {{pattern: 'processed/#', direction: out, qos: 1, remote_prefix: 'site/gw{index:02}/'}}\n"
+         bridges:\n  - name: centre\n    client_id: gw{index:02}\n    addresses: ['127.0.0.1:{centre}']\n    restart_timeout_s: 1\n    topics:\n      - {{pattern: 'processed/#', direction: out, qos: 1, remote_prefix: 'site/gw{index:02}/'}}\n"
     )
 }
 

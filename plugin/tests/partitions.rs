@@ -94,7 +94,7 @@ fn start() -> (engine::RunningGraph, engine::Partitions, Arc<Collected>) {
         workers: 2,
         ..EngineOptions::default()
     };
-    let (partitions, running) = engine::start_partitioned(spec, options, outputs.clone()).unwrap();
+    let (partitions, running) = engine::start_partitioned(spec, options).unwrap();
     (running, partitions, outputs)
 }
 
