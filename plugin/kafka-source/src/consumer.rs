@@ -353,7 +353,6 @@ impl Shared {
 
     /// Commits what is settled of `partitions`, then abandons their inputs.
     fn revoke(&self, consumer: &BaseConsumer<SourceContext>, partitions: &TopicPartitionList) {
-        self.metrics.rebalances.fetch_add(1, Relaxed);
         let revoked: Vec<(String, i32)> = partitions
             .elements()
             .iter()
@@ -364,6 +363,11 @@ impl Shared {
             .drain(..)
             .partition(|(t, p, _)| revoked.iter().any(|(rt, rp)| rt == t && rp == p));
         *assigned = staying;
+        if leaving.is_empty() {
+            // Already given up (the source is stopping): nothing moved.
+            return;
+        }
+        self.metrics.rebalances.fetch_add(1, Relaxed);
         let mut leaving = leaving;
         self.commit_these(
             consumer,
