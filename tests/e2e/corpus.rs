@@ -80,7 +80,7 @@ config_cases! {
     config_qos_3: "graphs:\n  - {name: g, definition: builtin:temperature-map, source: [a], sink: {topic: b, qos: 3}}\n"
         => "weir.yaml:2:71: graphs[0].sink.qos: QoS 3: expected 0, 1 or 2";
     config_no_source: "graphs:\n  - {name: g, definition: builtin:temperature-map, source: [], sink: {topic: b}}\n"
-        => "weir.yaml:2:5: graphs[0].source: no source filter: expected at least one MQTT topic filter";
+        => "weir.yaml:2:60: graphs[0].source: no source filter: expected at least one MQTT topic filter";
     config_misspelt_circuit_key: "engine:\n  circuit: {failures: 5, backof_ms: 10}\n"
         => "weir.yaml:2:26: engine.circuit.backof_ms: unknown field `backof_ms`, expected one of `failures`, `backoff_ms`, `max_backoff_ms`";
     config_zero_backoff: "engine:\n  circuit: {backoff_ms: 0}\n"

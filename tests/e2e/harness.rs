@@ -363,6 +363,7 @@ impl MosquittoSub {
     }
 
     /// The next message, if one arrives within `patience`.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub fn try_next(&mut self, patience: Duration) -> Option<String> {
         if let Some(early) = self.early.pop_front() {
             return Some(early);
