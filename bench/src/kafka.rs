@@ -27,22 +27,7 @@ use std::time::{Duration, Instant};
 const PARTITIONS: u32 = 4;
 
 /// One-second windows: a count and statistics of the readings per partition and window.
-const WINDOWS: &str = "metadata: {name: windows, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-moduleConfigurations:
-  - name: window
-    parameters:
-      window_ms: {name: window_ms, default: \"1000\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: delay, name: window, module: \"window:1.0.0\"}
-  - {operationType: accumulate, name: statistics, module: \"humidity:1.0.0\"}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: window}}
-  - {from: {name: window}, to: {name: statistics}}
-  - {from: {name: statistics}, to: {name: sink}}
-";
+const WINDOWS: &str = include_str!("../graphs/partition-windows.yaml");
 
 /// One `instances N` row.
 #[derive(Debug, Clone, Serialize)]

@@ -14,22 +14,7 @@ use weir_graph::{Graph, ModuleSources};
 use weir_model::data::DataModel;
 
 /// One-second windows of humidity statistics (a count per window).
-const WINDOWS: &str = "metadata: {name: windows, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-moduleConfigurations:
-  - name: window
-    parameters:
-      window_ms: {name: window_ms, default: \"1000\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: delay, name: window, module: \"window:1.0.0\"}
-  - {operationType: accumulate, name: statistics, module: \"humidity:1.0.0\"}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: window}}
-  - {from: {name: window}, to: {name: statistics}}
-  - {from: {name: statistics}, to: {name: sink}}
-";
+const WINDOWS: &str = include_str!("../../bench/graphs/partition-windows.yaml");
 
 #[derive(Default)]
 struct Collected {

@@ -289,25 +289,7 @@ impl Drop for Feeder {
 mod tests {
     use super::*;
 
-    /// A graph with no module: its workers only drain their queues.
-    const PASSTHROUGH: &str = "metadata: {name: passthrough, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: sink}}
-";
-
-    struct Nowhere;
-
-    impl crate::Outputs for Nowhere {
-        fn result(&self, _: weir_model::data::DataModel) -> bool {
-            true
-        }
-
-        fn dead_letter(&self, _: crate::DeadLetter) {}
-    }
+    use crate::testing::{passthrough, Nowhere};
 
     /// Waits (at most 5 s) until `lane`'s worker says it sleeps.
     fn asleep(lane: &Lane) -> bool {
@@ -327,10 +309,8 @@ connections:
     #[test]
     fn waking_a_worker_wakes_that_worker() {
         use crate::{EngineOptions, GraphSpec};
-        let configuration = std::collections::HashMap::new();
         for _ in 0..10 {
-            let graph = weir_graph::Graph::parse(PASSTHROUGH, "passthrough.yaml", &configuration)
-                .expect("a valid graph");
+            let graph = passthrough();
             let spec = GraphSpec {
                 name: "wake".into(),
                 graph,

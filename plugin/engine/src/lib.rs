@@ -379,3 +379,33 @@ fn instantiate(
     }
     Ok(instances)
 }
+
+/// What the engine's unit tests share: a graph with no module, and outputs that keep nothing.
+#[cfg(test)]
+mod testing {
+    /// A graph with no module: its workers only drain their queues.
+    pub(crate) fn passthrough() -> weir_graph::Graph {
+        const PASSTHROUGH: &str = "metadata: {name: passthrough, version: \"1\"}
+moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
+operations:
+  - {operationType: source, name: source}
+  - {operationType: sink, name: sink}
+connections:
+  - {from: {name: source}, to: {name: sink}}
+";
+        let configuration = std::collections::HashMap::new();
+        weir_graph::Graph::parse(PASSTHROUGH, "passthrough.yaml", &configuration)
+            .expect("a valid graph")
+    }
+
+    /// Outputs that drop what they are given.
+    pub(crate) struct Nowhere;
+
+    impl crate::Outputs for Nowhere {
+        fn result(&self, _: weir_model::data::DataModel) -> bool {
+            true
+        }
+
+        fn dead_letter(&self, _: crate::DeadLetter) {}
+    }
+}

@@ -252,35 +252,15 @@ impl Drop for Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DeadLetter;
+    use crate::testing::{passthrough, Nowhere};
     use std::time::Duration;
-
-    const PASSTHROUGH: &str = "metadata: {name: passthrough, version: \"1\"}
-moduleRequirements: {apiVersion: \"1.1.0\", runtimeVersion: \"1.1.0\"}
-operations:
-  - {operationType: source, name: source}
-  - {operationType: sink, name: sink}
-connections:
-  - {from: {name: source}, to: {name: sink}}
-";
-
-    struct Nowhere;
-
-    impl Outputs for Nowhere {
-        fn result(&self, _: weir_model::data::DataModel) -> bool {
-            true
-        }
-
-        fn dead_letter(&self, _: DeadLetter) {}
-    }
 
     /// Opened inputs finish and the workers stop once the inputs and the handle are gone.
     #[test]
     fn workers_stop_once_every_input_is_closed() {
-        let graph = Graph::parse(PASSTHROUGH, "passthrough.yaml", &HashMap::new()).unwrap();
         let spec = GraphSpec {
             name: "stop".into(),
-            graph,
+            graph: passthrough(),
             modules: HashMap::new(),
         };
         let options = EngineOptions {
