@@ -296,6 +296,14 @@ fn upstream_sink_settings_are_checked_and_located() {
             "graphs[0].sink.kafka: an idempotent producer needs acks `all` (got `1`); set `idempotent: false` to use it",
         ),
         (
+            format!("{{{kafka}, exactly_once: true}}}}"),
+            "graphs[0].sink.kafka: `exactly_once: true` is not supported: Weir does not write Kafka transactions; results are written at least once, and a Kafka-fed graph's carry a `weir-result-id` header to drop repeats by (docs/scale-out.md)",
+        ),
+        (
+            format!("{{{kafka}, options: {{transactional.id: t1}}}}}}"),
+            "graphs[0].sink.kafka: option `transactional.id` is not supported: Weir does not write Kafka transactions; results are written at least once, and a Kafka-fed graph's carry a `weir-result-id` header to drop repeats by (docs/scale-out.md)",
+        ),
+        (
             format!("{{{kafka}, acks: 2}}}}"),
             "graphs[0].sink.kafka: acks must be `all`, `1` or `0`",
         ),

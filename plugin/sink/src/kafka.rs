@@ -99,8 +99,15 @@ struct RawKafkaConfig {
     #[serde(default = "default_delivery_timeout_ms")]
     delivery_timeout_ms: u64,
     #[serde(default)]
+    exactly_once: bool,
+    #[serde(default)]
     options: BTreeMap<String, serde_yaml::Value>,
 }
+
+/// Why `exactly_once: true` (and a `transactional.id` among the options) is refused.
+const NO_TRANSACTIONS: &str = "Weir does not write Kafka transactions; results are written at \
+least once, and a Kafka-fed graph's carry a `weir-result-id` header to drop repeats by \
+(docs/scale-out.md)";
 
 fn default_linger_ms() -> u64 {
     5
@@ -142,6 +149,16 @@ impl TryFrom<RawKafkaConfig> for KafkaConfig {
         if raw.idempotent && acks != "all" && acks != "-1" {
             return Err(format!(
                 "an idempotent producer needs acks `all` (got `{acks}`); set `idempotent: false` to use it"
+            ));
+        }
+        if raw.exactly_once {
+            return Err(format!(
+                "`exactly_once: true` is not supported: {NO_TRANSACTIONS}"
+            ));
+        }
+        if raw.options.contains_key("transactional.id") {
+            return Err(format!(
+                "option `transactional.id` is not supported: {NO_TRANSACTIONS}"
             ));
         }
         let compression = raw.compression.unwrap_or_else(|| "none".into());
