@@ -5,6 +5,7 @@
 use super::bindings::current::imports::wasm_graph::processor::types::{
     Error as WitError, ModuleConfiguration, ModuleSchema as WitSchema,
 };
+use super::epoch::CallFlag;
 use super::error::{Fault, OperatorError};
 use super::export::Export;
 use super::host::{HostState, NodeIdentity};
@@ -49,6 +50,7 @@ pub struct OperatorInstance {
     metrics: Arc<NodeMetrics>,
     live: Option<Live>,
     traps: u64,
+    calls: CallFlag,
 }
 
 impl OperatorInstance {
@@ -66,6 +68,7 @@ impl OperatorInstance {
             node: node.into(),
         };
         let limits = module.limits();
+        let calls = module.runtime.ticker.flag();
         let mut instance = OperatorInstance {
             module,
             identity,
@@ -75,10 +78,12 @@ impl OperatorInstance {
             metrics,
             live: None,
             traps: 0,
+            calls,
         };
         if !instance.module.exports_operator(kind) {
             return Err(instance.error(Fault::NotExported(kind.interface())));
         }
+        let _running = instance.calls.begin();
         instance.live = Some(instance.start()?);
         Ok(instance)
     }
@@ -177,6 +182,7 @@ impl OperatorInstance {
         &mut self,
         call: impl FnOnce(&mut Store<HostState>, &Export) -> wasmtime::Result<Result<R, WitError>>,
     ) -> Result<R, OperatorError> {
+        let _running = self.calls.begin();
         let mut live = match self.live.take() {
             Some(live) => live,
             None => self.start()?,

@@ -13,6 +13,7 @@
 //! - [`metrics`]: the metrics modules define, kept per graph node.
 
 mod cache;
+mod epoch;
 pub mod error;
 mod export;
 pub mod host;

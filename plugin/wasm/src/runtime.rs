@@ -3,12 +3,12 @@
 //! every host import, and the on-disk cache of compiled components.
 
 use super::cache::CompiledCache;
+use super::epoch::EpochTicker;
 use super::error::LoadError;
 use super::host::HostState;
 use crate::schema::SchemaDirectory;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -57,7 +57,7 @@ pub struct WasmRuntime {
     pub(crate) schemas: Option<Arc<SchemaDirectory>>,
     pub(crate) epoch_tick: Duration,
     cache: Option<CompiledCache>,
-    _ticker: EpochTicker,
+    pub(crate) ticker: EpochTicker,
 }
 
 impl WasmRuntime {
@@ -103,7 +103,7 @@ impl WasmRuntime {
                 .map(|dir| Arc::new(SchemaDirectory::new(dir))),
             epoch_tick: config.epoch_tick,
             cache,
-            _ticker: ticker,
+            ticker,
         }))
     }
 
@@ -193,38 +193,4 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     wasm
-}
-
-/// Advances the engine's epoch every tick, so a call's deadline (in ticks) interrupts it.
-struct EpochTicker {
-    stop: Option<crossbeam_channel::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine, tick: Duration) -> std::io::Result<EpochTicker> {
-        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let thread = std::thread::Builder::new()
-            .name("weir-epoch".into())
-            .spawn(move || {
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(tick)
-                {
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(EpochTicker {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
