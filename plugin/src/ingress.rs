@@ -21,11 +21,12 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 use weir_door::ingress::{Ingress, Offer, Offered, Waiting};
 use weir_door::message::{message_from_publish, Stamp};
-use weir_engine::{Feeder, GraphMetrics, Pushed};
+use weir_engine::{Feeder, GraphMetrics, Pushed, StatusHook};
 use weir_model::data::Message;
 use weir_model::hlc::HlcClock;
 use weir_model::time::{encode, minus_millis};
@@ -65,7 +66,13 @@ pub struct GraphRoutes {
     routes: ArcSwap<Vec<Arc<GraphRoute>>>,
     clock: Mutex<HlcClock>,
     closed: AtomicBool,
+    /// The thread of [`GraphRoutes::start_clock`], once started.
+    clock_thread: OnceLock<Thread>,
 }
+
+/// How long the clock sleeps, when no graph holds anything, before it looks again (a feeder
+/// that starts holding wakes it sooner).
+const CLOCK_IDLE_CHECK: Duration = Duration::from_secs(30);
 
 impl GraphRoutes {
     /// Routes to `routes`, stamping with node id `node_id`.
@@ -74,6 +81,7 @@ impl GraphRoutes {
             routes: ArcSwap::from_pointee(routes.into_iter().map(Arc::new).collect()),
             clock: Mutex::new(HlcClock::new(node_id)),
             closed: AtomicBool::new(false),
+            clock_thread: OnceLock::new(),
         }
     }
 
@@ -90,6 +98,7 @@ impl GraphRoutes {
     /// Routes publishes to `route`, in place of the route of the same name if there is one
     /// (returned: close its feeder to let the old version finish what it holds).
     pub fn install(&self, route: GraphRoute) -> Option<Arc<GraphRoute>> {
+        self.listen(&route);
         let route = Arc::new(route);
         let mut replaced = None;
         self.routes.rcu(|routes| {
@@ -266,32 +275,70 @@ impl GraphRoutes {
     }
 
     /// Moves every graph's frontier with the clock every `tick`, on a thread of its own, until
-    /// [`GraphRoutes::close`].
+    /// [`GraphRoutes::close`], while some graph holds items that only time releases (an open
+    /// window, a result waiting for its time). When none does, the thread sleeps until one
+    /// starts to (its feeder rings) or a route is installed: an idle broker is not woken for
+    /// nothing.
     pub fn start_clock(self: &Arc<Self>, tick: Duration) -> std::io::Result<()> {
         let routes = Arc::downgrade(self);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("weir-graph-clock".into())
             .spawn(move || loop {
-                std::thread::sleep(tick);
                 let Some(routes) = routes.upgrade() else {
                     return;
                 };
                 if routes.closed.load(Relaxed) {
                     return;
                 }
-                let now = routes.now();
-                for route in routes.routes.load().iter() {
-                    route
-                        .feeder
-                        .advance_to(minus_millis(now, route.lateness_ms));
+                let holding = routes.tick();
+                drop(routes);
+                if holding {
+                    std::thread::sleep(tick);
+                } else {
+                    std::thread::park_timeout(CLOCK_IDLE_CHECK);
                 }
-            })
-            .map(drop)
+            })?;
+        let _ = self.clock_thread.set(thread.thread().clone());
+        for route in self.routes.load().iter() {
+            self.listen(route);
+        }
+        Ok(())
+    }
+
+    /// Moves every graph's frontier to now; whether some graph still holds items.
+    fn tick(&self) -> bool {
+        let now = self.now();
+        let mut holding = false;
+        for route in self.routes.load().iter() {
+            route
+                .feeder
+                .advance_to(minus_millis(now, route.lateness_ms));
+            holding |= route.feeder.is_holding();
+        }
+        holding
+    }
+
+    /// Has `route`'s feeder wake the clock when the graph starts holding items.
+    fn listen(&self, route: &GraphRoute) {
+        if let Some(thread) = self.clock_thread.get() {
+            let thread = thread.clone();
+            route
+                .feeder
+                .on_hold(StatusHook::new(move || thread.unpark()));
+        }
+    }
+
+    /// Wakes the clock thread.
+    fn ring(&self) {
+        if let Some(thread) = self.clock_thread.get() {
+            thread.unpark();
+        }
     }
 
     /// Ends every graph's input: what is queued is processed, windows close, workers stop.
     pub fn close(&self) {
         self.closed.store(true, Relaxed);
+        self.ring();
         for route in self.routes.load().iter() {
             route.feeder.close();
         }

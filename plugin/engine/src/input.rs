@@ -13,7 +13,9 @@
 use super::item::Item;
 use super::lane::Lane;
 use super::metrics::GraphMetrics;
+use super::progress::Progress;
 use super::time::{decode, encode};
+use super::StatusHook;
 use crossbeam_channel::{Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -78,6 +80,7 @@ pub struct Feeder {
     policy: BackPressure,
     node_id: Arc<str>,
     metrics: Arc<GraphMetrics>,
+    progress: Arc<Progress>,
 }
 
 impl Feeder {
@@ -88,6 +91,7 @@ impl Feeder {
         policy: BackPressure,
         node_id: Arc<str>,
         metrics: Arc<GraphMetrics>,
+        progress: Arc<Progress>,
     ) -> Feeder {
         Feeder {
             queues,
@@ -97,7 +101,21 @@ impl Feeder {
             policy,
             node_id,
             metrics,
+            progress,
         }
+    }
+
+    /// Whether the graph holds items that only the frontier moving releases (an open window,
+    /// a result waiting for its time): while it does, whoever moves the frontier with the clock
+    /// should keep doing so; when it does not, there is nothing to tick for.
+    pub fn is_holding(&self) -> bool {
+        self.progress.is_holding()
+    }
+
+    /// Calls `hook` whenever the graph starts holding items while it held none (set once):
+    /// a clock that stopped ticking because [`Feeder::is_holding`] said no starts again.
+    pub fn on_hold(&self, hook: StatusHook) {
+        self.progress.on_hold(hook);
     }
 
     /// The input frontier: messages older than this are late.
@@ -340,5 +358,53 @@ mod tests {
             running.join().expect("the workers stop");
             assert_eq!(failure, None);
         }
+    }
+
+    /// A result waiting for its time makes the graph hold (and rings the hook once); the
+    /// frontier passing that time releases it.
+    #[test]
+    fn a_result_waiting_for_its_time_holds_the_graph_until_the_frontier_passes() {
+        use crate::{EngineOptions, GraphSpec};
+        use weir_model::hlc::Hlc;
+        let spec = GraphSpec {
+            name: "hold".into(),
+            graph: passthrough(),
+            modules: Default::default(),
+        };
+        let options = EngineOptions {
+            workers: 2,
+            ..EngineOptions::default()
+        };
+        let (feeder, running) =
+            crate::start(spec, options, Arc::new(Nowhere)).expect("the graph starts");
+        let (rang, rings) = crossbeam_channel::unbounded();
+        feeder.on_hold(StatusHook::new(move || {
+            let _ = rang.send(());
+        }));
+        assert!(!feeder.is_holding(), "an idle graph holds nothing");
+        let stamp = Hlc::from_millis(1_000_000, 0, "test".into());
+        let time = encode(&stamp);
+        let pushed = feeder.push(Message::new(stamp, "t", "x"));
+        assert!(matches!(pushed, Pushed::Queued), "{pushed:?}");
+        feeder.wake();
+        let rung = rings
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .is_ok();
+        let holding = feeder.is_holding();
+        feeder.advance_to(time + 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while feeder.is_holding() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let released = !feeder.is_holding();
+        drop(feeder);
+        running.join().expect("the workers stop");
+        assert!(rung, "the hook rang when the result started waiting");
+        assert!(holding, "the graph holds the waiting result");
+        assert!(
+            released,
+            "the frontier passing the result's time releases it"
+        );
+        assert!(rings.try_recv().is_err(), "the hook rang once");
     }
 }

@@ -260,6 +260,7 @@ pub fn start(
         options.back_pressure,
         options.node_id,
         metrics.clone(),
+        input.progress,
     );
     Ok((
         feeder,

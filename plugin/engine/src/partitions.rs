@@ -193,6 +193,7 @@ impl Partitions {
             BackPressure::Block,
             self.options.node_id.clone(),
             self.metrics.clone(),
+            input.progress.clone(),
         );
         Ok(Partition {
             feeder,

@@ -10,7 +10,7 @@
 
 use super::ModuleNode;
 use crate::item::{DataflowTime, Item};
-use crate::progress::Progress;
+use crate::progress::{Hold, Progress};
 use crate::time::decode;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +34,7 @@ pub(crate) fn accumulate<'scope, T: DataflowTime>(
     let pact = Exchange::new(|item: &Item<T>| spread(item.time.event()));
     stream.unary_frontier(pact, name, move |_, _| {
         let mut groups: BTreeMap<u64, (Capability<T>, Vec<Item<T>>)> = BTreeMap::new();
+        let mut hold = Hold::new(progress.clone());
         move |(input, frontier), output| {
             let port = output.output_index();
             input.for_each_stamp(|cap, containers| {
@@ -51,6 +52,7 @@ pub(crate) fn accumulate<'scope, T: DataflowTime>(
             });
             if progress.is_abandoned() {
                 groups.clear();
+                hold.set(false);
                 return;
             }
             while let Some(entry) = groups.first_entry() {
@@ -78,6 +80,7 @@ pub(crate) fn accumulate<'scope, T: DataflowTime>(
                     node.emitted(1);
                 }
             }
+            hold.set(!groups.is_empty());
         }
     })
 }

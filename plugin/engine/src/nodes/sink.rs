@@ -9,7 +9,7 @@
 use crate::item::{DataflowTime, Item};
 use crate::metrics::GraphMetrics;
 use crate::outputs::Outputs;
-use crate::progress::Progress;
+use crate::progress::{Hold, Progress};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
@@ -32,6 +32,7 @@ pub(crate) fn sink<T: DataflowTime>(
 ) {
     let gathers = stream.scope().index() == 0;
     let mut pending: Vec<Item<T>> = Vec::new();
+    let mut hold = Hold::new(progress.clone());
     stream.sink(
         Exchange::new(|_: &Item<T>| 0),
         "sink",
@@ -62,6 +63,7 @@ pub(crate) fn sink<T: DataflowTime>(
                 let settled = upstream.into_iter().chain(held).min();
                 progress.settle(settled.unwrap_or(u64::MAX));
             }
+            hold.set(!pending.is_empty());
         },
     );
 }
