@@ -8,8 +8,12 @@ use std::time::Duration;
 use weir_door::security::{AclSource, PasswordSource};
 use weir_door::{self as door, Door, DoorError};
 
-/// Builds the connection layer's configuration from Weir's.
-pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError> {
+/// Builds the connection layer's configuration from Weir's, for `max_connections` clients at
+/// once.
+pub fn door_config(
+    config: &BrokerConfig,
+    max_connections: usize,
+) -> Result<door::DoorConfig, DoorError> {
     let router = door::RouterLimits {
         max_outgoing_packet_count: config.router.max_outgoing_packet_count,
         max_segment_size: config.router.max_segment_size,
@@ -22,7 +26,7 @@ pub fn door_config(config: &BrokerConfig) -> Result<door::DoorConfig, DoorError>
         .collect::<Result<Vec<_>, _>>()?;
     Ok(door::DoorConfig {
         listeners,
-        max_connections: config.router.max_connections,
+        max_connections,
         max_queued_messages: config.max_queued_messages,
         max_queued_bytes: config.max_queued_bytes,
         queue_qos0_messages: config.queue_qos0_messages,
@@ -88,20 +92,51 @@ fn listener_config(
 /// endpoint, upstream sinks).
 const SPARE_FILES: u64 = 256;
 
-/// Raises the soft limit on open files to the hard limit (each client is a socket; a
-/// service's soft limit is often 1024), and warns when even that is below what
-/// `max_connections` clients need.
-fn raise_open_file_limit(max_connections: usize) {
-    let needed = (max_connections as u64).saturating_add(SPARE_FILES);
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < needed => tracing::warn!(
-            "the open file limit is {limit}, below the {needed} that {max_connections} clients need: \
-             connections past it are refused (raise the hard limit, e.g. LimitNOFILE= in systemd)"
-        ),
-        Ok(limit) => tracing::debug!("open file limit: {limit}"),
-        Err(e) => tracing::warn!("cannot read or raise the open file limit: {e}"),
+/// How many clients may be connected at once: `configured` (`router.max_connections`), else as
+/// many as the open file limit allows. Raises the soft limit on open files to the hard limit
+/// first (each client is a socket; a service's soft limit is often 1024), says the figure in
+/// the log, and warns when even the hard limit is below what `configured` clients need.
+fn client_limit(configured: Option<usize>) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!("cannot read or raise the open file limit: {e}");
+            None
+        }
+    };
+    match (configured, limit) {
+        (Some(max), Some(limit)) if limit < (max as u64).saturating_add(SPARE_FILES) => {
+            tracing::warn!(
+                "the open file limit is {limit}, below the {} that {max} clients need: connections \
+                 past it are refused (raise the hard limit, e.g. LimitNOFILE= in systemd)",
+                (max as u64).saturating_add(SPARE_FILES)
+            );
+            max
+        }
+        (Some(max), _) => {
+            tracing::info!("clients: up to {max} at once (router.max_connections)");
+            max
+        }
+        (None, Some(limit)) => {
+            let max =
+                usize::try_from(limit.saturating_sub(SPARE_FILES).max(1)).unwrap_or(usize::MAX);
+            tracing::info!(
+                "clients: up to {max} at once (the open file limit, {limit}, less {SPARE_FILES} \
+                 for Weir's own files; set router.max_connections or raise the limit to change it)"
+            );
+            max
+        }
+        (None, None) => {
+            tracing::info!(
+                "clients: up to {UNKNOWN_LIMIT_CLIENTS} at once (the open file limit is unknown)"
+            );
+            UNKNOWN_LIMIT_CLIENTS
+        }
     }
 }
+
+/// Clients at once when neither `router.max_connections` nor the open file limit says.
+const UNKNOWN_LIMIT_CLIENTS: usize = 1024;
 
 /// A running broker.
 pub struct Broker {
@@ -116,8 +151,7 @@ impl Broker {
     /// Binds every listener (failing with the listener's name) and starts the router. Clients
     /// are accepted once [`Broker::open`] is called.
     pub fn start(config: &BrokerConfig) -> Result<Broker, DoorError> {
-        raise_open_file_limit(config.router.max_connections);
-        let door_config = door_config(config)?;
+        let door_config = door_config(config, client_limit(config.router.max_connections))?;
         let passwords = door_config
             .listeners
             .iter()

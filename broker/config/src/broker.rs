@@ -140,9 +140,10 @@ fn listeners<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListenerConfig>, D::
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterLimits {
-    /// Maximum simultaneous client connections.
-    #[serde(deserialize_with = "at_least_one")]
-    pub max_connections: usize,
+    /// Maximum simultaneous client connections (`None`: as many as the open file limit
+    /// allows, as mosquitto sets no limit).
+    #[serde(deserialize_with = "some_at_least_one")]
+    pub max_connections: Option<usize>,
     /// Messages the router hands a subscriber at a time.
     #[serde(deserialize_with = "at_least_one_u64")]
     pub max_outgoing_packet_count: u64,
@@ -158,7 +159,7 @@ pub struct RouterLimits {
 impl Default for RouterLimits {
     fn default() -> Self {
         RouterLimits {
-            max_connections: 1000,
+            max_connections: None,
             max_outgoing_packet_count: 1000,
             max_segment_size: 256 * 1024,
             max_segment_count: 4,
@@ -173,6 +174,10 @@ fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         )),
         n => Ok(n),
     }
+}
+
+fn some_at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    at_least_one(d).map(Some)
 }
 
 fn at_least_one_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

@@ -104,23 +104,28 @@ pub struct Router {
     last_wills: HashMap<String, (LastWill, Option<LastWillProperties>)>,
 }
 
+/// Links the router's tables have room for before they grow.
+const INITIAL_LINKS: usize = 1024;
+
 impl Router {
     pub fn new(router_id: RouterId, config: RouterConfig) -> Router {
         let (router_tx, router_rx) = bounded(1000);
 
         let meters = Slab::with_capacity(10);
         let alerts = Slab::with_capacity(10);
-        let connections = Slab::with_capacity(config.max_connections);
-        let ibufs = Slab::with_capacity(config.max_connections);
-        let obufs = Slab::with_capacity(config.max_connections);
-        let ackslog = Slab::with_capacity(config.max_connections);
+        // Room for the first links only: the tables grow as links come (`max_connections` may be
+        // as large as the open file limit).
+        let initial = config.max_connections.min(INITIAL_LINKS);
+        let connections = Slab::with_capacity(initial);
+        let ibufs = Slab::with_capacity(initial);
+        let obufs = Slab::with_capacity(initial);
+        let ackslog = Slab::with_capacity(initial);
 
         let router_metrics = RouterMeter {
             router_id,
             ..RouterMeter::default()
         };
 
-        let max_connections = config.max_connections;
         Router {
             id: router_id,
             config: config.clone(),
@@ -135,7 +140,7 @@ impl Router {
             datalog: DataLog::new(config.clone()).unwrap(),
             alertlog: AlertLog::new(config),
             ackslog,
-            scheduler: Scheduler::with_capacity(max_connections),
+            scheduler: Scheduler::with_capacity(initial),
             notifications: VecDeque::with_capacity(1024),
             router_rx,
             router_tx,
