@@ -89,6 +89,34 @@ fn after_kill_9_what_the_last_autosave_wrote_is_back() {
     assert_eq!(retained(&weir, 1), ["state/pump running"]);
 }
 
+/// An idle broker writes its store once (the first autosave: it may hold sessions from before),
+/// then not again until something changed; a save that wrote nothing is not logged at info.
+#[test]
+fn autosave_writes_only_when_something_changed() {
+    let data = tempfile::tempdir().unwrap();
+    let (weir, metrics) = start_metered(data.path(), 1);
+    wait_for_metrics(metrics, "the first autosave", |m| {
+        m("weir_store_saves_total") >= 1
+    });
+    let saves = metric(metrics, "weir_store_saves_total").unwrap();
+    // Three intervals with nothing to save.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(metric(metrics, "weir_store_saves_total"), Some(saves));
+    retain(&weir, "state/a", "1");
+    wait_for_metrics(metrics, "the retained message saved", |m| {
+        m("weir_store_saves_total") > saves && m("weir_store_retained") == 1
+    });
+    let log = weir.log();
+    assert!(
+        log.contains("1 retained messages and 0 sessions saved"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("0 retained messages and 0 sessions saved"),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_corrupt_store_is_moved_aside_and_the_broker_starts_empty() {
     let data = tempfile::tempdir().unwrap();

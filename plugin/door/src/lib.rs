@@ -361,19 +361,28 @@ impl Door {
     }
 }
 
-/// Writes what is to be kept to `store` every `every`, until the door stops reading (the last
-/// save is [`Door::disconnect_all`]'s).
+/// Writes what is to be kept to `store` every `every` when it changed, until the door stops
+/// reading (the last save is [`Door::disconnect_all`]'s).
 async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
+    // Unknown at first: the store may hold sessions from before the restart.
+    let mut saved_sessions = None;
     loop {
         tokio::select! {
             _ = shared.operations.reading.cancelled() => return,
             _ = tick.tick() => {}
         }
         let snapshot = saved::snapshot(&shared).await;
+        if snapshot.changes_nothing(saved_sessions) {
+            continue;
+        }
         let (shared, store) = (shared.clone(), store.clone());
-        let _ = tokio::task::spawn_blocking(move || saved::write(&shared, &store, snapshot)).await;
+        saved_sessions =
+            tokio::task::spawn_blocking(move || saved::write(&shared, &store, snapshot))
+                .await
+                .ok()
+                .flatten();
     }
 }
 

@@ -69,8 +69,18 @@ pub(crate) async fn snapshot(shared: &Shared) -> Snapshot {
     }
 }
 
-/// Writes `snapshot`; on an error the retained messages are marked for the next save.
-pub(crate) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
+impl Snapshot {
+    /// Whether writing it would change nothing: the retained messages are as saved, and there
+    /// is no session now, as there was none at the last save (`saved_sessions`).
+    pub(crate) fn changes_nothing(&self, saved_sessions: Option<usize>) -> bool {
+        self.retained.is_none() && self.sessions.is_empty() && saved_sessions == Some(0)
+    }
+}
+
+/// Writes `snapshot`; returns how many sessions were saved (`None` on an error: then the
+/// retained messages are marked for the next save). Logged at info level when something was
+/// saved, at debug level when there was nothing to save.
+pub(crate) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) -> Option<usize> {
     let written = (|| -> Result<(Option<usize>, usize), StoreError> {
         let retained = match &snapshot.retained {
             Some(messages) => {
@@ -85,11 +95,16 @@ pub(crate) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
     match written {
         Ok((retained, sessions)) => {
             shared.operations.stats.store.saved(retained, sessions);
-            tracing::info!(
-                "store {}: {} retained messages and {sessions} sessions saved",
-                store.path().display(),
-                retained.unwrap_or(0)
-            )
+            let path = store.path().display();
+            let retained = retained.unwrap_or(0);
+            if retained > 0 || sessions > 0 {
+                tracing::info!(
+                    "store {path}: {retained} retained messages and {sessions} sessions saved"
+                );
+            } else {
+                tracing::debug!("store {path}: no retained message or session to save");
+            }
+            Some(sessions)
         }
         Err(e) => {
             shared.operations.stats.store.save_errors.inc();
@@ -97,6 +112,7 @@ pub(crate) fn write(shared: &Shared, store: &Store, snapshot: Snapshot) {
             if snapshot.retained.is_some() {
                 shared.routing.retained.mark_changed();
             }
+            None
         }
     }
 }
