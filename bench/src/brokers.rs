@@ -54,18 +54,67 @@ impl Broker {
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))?;
         let mut broker = Broker::ready(child, port, dir)?;
         broker.metrics = Some(metrics);
-        // Graphs start after the listeners: wait until every one is routed.
+        broker.await_weir_ready()?;
+        Ok(broker)
+    }
+
+    /// Weir with its embedded default configuration (`weir run`, no file), in a directory
+    /// where `target/modules` (where the default looks) is `modules`, on free ports given
+    /// through the default's environment variables.
+    pub fn weir_default(binary: &Path, modules: &Path) -> anyhow::Result<Broker> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("target"))?;
+        std::os::unix::fs::symlink(modules, dir.path().join("target/modules"))?;
+        let (port, metrics) = (free_port()?, free_port()?);
+        let log = std::fs::File::create(dir.path().join("weir.log"))?;
+        let child = Command::new(binary)
+            .arg("run")
+            .current_dir(dir.path())
+            .env("WEIR_MQTT_PORT", port.to_string())
+            .env("WEIR_METRICS_PORT", metrics.to_string())
+            .env("WEIR_DATA_DIR", dir.path().join("data"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))?;
+        let mut broker = Broker::ready(child, port, dir)?;
+        broker.metrics = Some(metrics);
+        broker.await_weir_ready()?;
+        Ok(broker)
+    }
+
+    /// Waits until Weir says it is ready: graphs start after the listeners, and are all routed
+    /// then.
+    fn await_weir_ready(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         // "weir <version> ready", not a module's own "ready ..." line.
-        while !broker.log().lines().any(|line| line.ends_with(" ready")) {
+        while !self.log().lines().any(|line| line.ends_with(" ready")) {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "weir did not get ready:\n{}",
-                broker.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(broker)
+        Ok(())
+    }
+
+    /// A broker started by `command` (its output dropped), listening on `port`.
+    pub fn command(command: &mut Command, port: u16) -> anyhow::Result<Broker> {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {program}: {e}"))?;
+        Broker::ready(child, port, tempfile::tempdir()?)
+    }
+
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What Weir logged so far.

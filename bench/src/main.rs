@@ -10,6 +10,7 @@ mod fleet;
 mod kafka;
 mod load;
 mod report;
+mod rest;
 mod scenarios;
 mod specs;
 mod state_store;
@@ -26,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// Only the scenarios named (raw, durable, shared, map1, graph3, isolation, window,
-    /// workers, rss10, connections, state-store, bridge, kafka, fleet); repeatable.
+    /// workers, rss10, connections, state-store, bridge, rest, kafka, fleet); repeatable.
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Repetitions of each measurement (medians are reported).
@@ -69,6 +70,7 @@ fn main() -> std::process::ExitCode {
             bridges,
             kafka,
             fleet,
+            rest,
         }) => {
             print!("{}", report::table(&results));
             print!("{}", report::connection_table(&connections));
@@ -76,6 +78,7 @@ fn main() -> std::process::ExitCode {
             print!("{}", bridge::table(&bridges));
             print!("{}", kafka::table(&kafka));
             print!("{}", fleet::table(&fleet));
+            print!("{}", rest::table(&rest));
             print!("{}", report::goals(&results));
             if let Some(path) = &args.json {
                 let all = (
@@ -85,6 +88,7 @@ fn main() -> std::process::ExitCode {
                     &bridges,
                     &kafka,
                     &fleet,
+                    &rest[..],
                 );
                 if let Err(e) = report::write_json(path, all) {
                     eprintln!("error: {e:#}");

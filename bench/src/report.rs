@@ -265,11 +265,12 @@ pub type Measured<'a> = (
     &'a crate::bridge::BridgeResults,
     &'a crate::kafka::KafkaResults,
     &'a Option<crate::fleet::FleetRow>,
+    &'a [crate::rest::RestRow],
 );
 
-/// Writes `{"machine": {...}, "scenarios": [...], "connections": [...], ...}`.
+/// Writes `{"machine": {...}, "scenarios": [...], "connections": [...], ..., "rest": [...]}`.
 pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
-    let (rows, connections, state_store, bridges, kafka, fleet) = measured;
+    let (rows, connections, state_store, bridges, kafka, fleet, rest) = measured;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -292,6 +293,7 @@ pub fn write_json(path: &Path, measured: Measured<'_>) -> anyhow::Result<()> {
         "bridges": bridges,
         "kafka": kafka,
         "fleet": fleet,
+        "rest": rest,
     });
     std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))

@@ -93,6 +93,8 @@ pub struct Results {
     pub kafka: crate::kafka::KafkaResults,
     /// Gateways fanning in to one central broker.
     pub fleet: Option<crate::fleet::FleetRow>,
+    /// Weir and mosquitto at rest.
+    pub rest: Vec<crate::rest::RestRow>,
 }
 
 /// Runs every wanted scenario, `repetitions` times, alternating brokers; the connection and
@@ -167,6 +169,13 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
     } else {
         None
     };
+    let wanted =
+        args.scenarios.iter().any(|s| s == "rest") || (args.scenarios.is_empty() && !args.quick);
+    let rest = if wanted {
+        crate::rest::run(&weir, &modules, &args.mosquitto)?
+    } else {
+        Vec::new()
+    };
     Ok(Results {
         rows,
         connections,
@@ -174,6 +183,7 @@ pub fn run_all(args: &Args) -> anyhow::Result<Results> {
         bridges,
         kafka,
         fleet,
+        rest,
     })
 }
 
