@@ -111,11 +111,22 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     // Listening first: a signal during start-up stops the broker once it has started.
     let signals = weir::shutdown::Signals::listen().context("cannot listen for signals")?;
+    let read_at = std::time::SystemTime::now();
     let config = load(args.config.as_deref())?;
     match &args.config {
         Some(file) => tracing::info!("configuration {}", file.display()),
         None => tracing::info!("embedded default configuration (see `weir config default`)"),
     }
+    // Watching before the files the configuration names are read, and then the configuration
+    // again: a change made while weir starts is applied, never missed.
+    let reloads = Arc::new(weir::reloads::Reloads::default());
+    let mut live = Reconfigure::start(
+        args.config.clone(),
+        config.clone(),
+        read_at,
+        signals.sender(),
+        reloads.clone(),
+    );
     let mut broker = Broker::start(&config.broker)?;
     let state = weir::state::open(&config.engine)?;
     let mut graphs = weir::graphs::RunningGraphs::start(&config, &broker, state.clone())?;
@@ -123,7 +134,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // Bridges start before clients are accepted, and bring messages in to the graphs.
     broker.door().set_graphs(graphs.routes.clone());
     let bridges = weir::bridges::start(&config, &broker)?;
-    let reloads = Arc::new(weir::reloads::Reloads::default());
     let scrape = weir::metrics_endpoint::Scrape::new(weir::metrics_endpoint::Sources {
         broker: broker.door().stats(),
         graphs: graphs.catalog.clone(),
@@ -136,13 +146,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     weir::telemetry::start(&config.telemetry, scrape)?;
     broker.door_mut().open(graphs.routes.clone(), services);
-    // Watching before saying ready: a file changed once weir is ready is seen.
-    let mut live = Reconfigure::start(
-        args.config.clone(),
-        config,
-        signals.sender(),
-        reloads.clone(),
-    );
     tracing::info!("weir {} ready", env!("CARGO_PKG_VERSION"));
 
     let signal = loop {

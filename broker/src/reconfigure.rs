@@ -12,7 +12,7 @@ use crate::watch::{FileWatcher, Interest};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 use weir_door::bridge::Bridges;
 
 /// The configuration in force, where it comes from, and the watch on its files.
@@ -24,23 +24,35 @@ pub struct Reconfigure {
 }
 
 impl Reconfigure {
-    /// Watches the files of `applied` (read from `file`, or the embedded default), posting
-    /// changes to `notify`. Without a watch (the system refused one), SIGHUP still reloads.
-    /// Each reload is counted in `reloads`.
+    /// Watches the files of `applied` (read from `file`, or the embedded default, from
+    /// `read_at` on), posting changes to `notify`. Call it before anything else the
+    /// configuration names is read: what changes later is seen by the watch, and a
+    /// configuration file changed since `read_at` is reloaded at once. Without a watch (the
+    /// system refused one), SIGHUP still reloads. Each reload is counted in `reloads`.
     pub fn start(
         file: Option<PathBuf>,
         applied: WeirConfig,
+        read_at: SystemTime,
         notify: mpsc::Sender<Signal>,
         reloads: Arc<Reloads>,
     ) -> Reconfigure {
         let interest = Interest::of(&applied, file.as_deref());
-        let watcher = match FileWatcher::start(interest, notify) {
+        let watcher = match FileWatcher::start(interest, notify.clone()) {
             Ok(watcher) => Some(watcher),
             Err(e) => {
                 tracing::warn!("files are not watched ({e}); send SIGHUP to apply changes");
                 None
             }
         };
+        if let Some(path) = &file {
+            if modified_since(path, read_at) {
+                tracing::info!(
+                    "{} changed while it was being read: reading it again",
+                    path.display()
+                );
+                let _ = notify.send(Signal::FilesChanged);
+            }
+        }
         Reconfigure {
             file,
             applied,
@@ -95,4 +107,11 @@ impl Reconfigure {
             .count(Reloadable::Graph, false, done.failed.len());
         self.applied = config;
     }
+}
+
+/// Whether `path` was modified at or after `since` (an unreadable time counts as modified).
+fn modified_since(path: &std::path::Path, since: SystemTime) -> bool {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .map_or(true, |modified| modified >= since)
 }

@@ -187,6 +187,21 @@ impl Weir {
         Ok(weir)
     }
 
+    /// Starts weir on `config` (inside `dir`) and returns at once, before it is ready (see
+    /// [`Weir::await_ready`]).
+    pub fn spawn_unready(dir: TempDir, config: &Path, v4: u16, v5: u16) -> Weir {
+        let mut command = Command::new(weir_bin());
+        command.args(["run", "--config"]).arg(config);
+        let child = launch(command, dir.path(), &[]);
+        Weir { child, dir, v4, v5 }
+    }
+
+    /// Waits until weir says it is ready.
+    pub fn await_ready(&mut self) {
+        self.wait_until_ready()
+            .unwrap_or_else(|log| panic!("weir exited before it was ready:\n{log}"));
+    }
+
     /// The process's resident memory now, in KiB (`VmRSS`).
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

@@ -208,6 +208,40 @@ fn graphs_added_to_and_removed_from_the_configuration_start_and_stop() {
     assert!(exit.success());
 }
 
+/// A configuration changed while weir starts, after it read the file and before it would have
+/// watched it, is applied: the watch starts before anything else is read, and a file changed
+/// since it was read is read again.
+#[test]
+fn a_configuration_changed_while_weir_starts_is_applied() {
+    let work = tempfile::tempdir().unwrap();
+    let graph = definition(work.path(), "echo.yaml", "echo");
+    let modules = PathBuf::from(modules_dir());
+    let binding = |name: &str| {
+        format!(
+            "  - {{name: {name}, definition: '{}', source: [{name}], sink: {{topic: {name}-out}}}}\n",
+            graph.display()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (v4, v5, metrics) = (free_port(), free_port(), free_port());
+    let file = write_file(
+        dir.path(),
+        "weir.yaml",
+        &config(v4, v5, metrics, &modules, &binding("a")),
+    );
+    let mut weir = Weir::spawn_unready(dir, &file, v4, v5);
+    // Read, not yet ready: graph `a` is still to start.
+    weir.wait_for_log(&format!("configuration {}", file.display()));
+    let both = format!("{}{}", binding("a"), binding("b"));
+    std::fs::write(&file, config(v4, v5, metrics, &modules, &both)).unwrap();
+    weir.await_ready();
+    let port = v4.to_string();
+    wait_for_state(&port, "b", "running");
+    let mut out = MosquittoSub::start(&["-p", &port, "-t", "b-out"]);
+    mosquitto_pub(&["-p", &port, "-t", "b", "-m", "1"]);
+    assert_eq!(out.next_message(), "1");
+}
+
 /// Waits until graph `graph`'s status on `$weir/status/<graph>` says `state`.
 fn wait_for_state(port: &str, graph: &str, state: &str) {
     let topic = format!("$weir/status/{graph}");
