@@ -411,15 +411,23 @@ fn sys_topics_are_published_retained_and_not_writable_by_clients() {
         seen["version"],
         format!("weir version {}", env!("CARGO_PKG_VERSION"))
     );
-    // A `$` publish is refused (MQTT 5: PUBACK 0x87) and `#` does not match `$SYS`.
+    // A publish to the broker's own `$` namespaces or `$share/...` is refused (MQTT 5: PUBACK
+    // 0x87); another `$` topic is open, as in mosquitto, and reaches `$app/#` but not `#`.
     let seen = paho(weir.v4, &["dollar"]);
     assert_eq!(seen["puback"], 0x87, "{seen}");
+    assert_eq!(seen["pubacks"]["$weir/status/x"], 0x87, "{seen}");
+    assert_eq!(seen["pubacks"]["$share/g/x"], 0x87, "{seen}");
+    assert_eq!(seen["pubacks"]["$app/open"], 0, "{seen}");
     let messages = seen["messages"].as_array().unwrap();
     let topics: Vec<&str> = messages
         .iter()
         .map(|m| m["topic"].as_str().unwrap())
         .collect();
-    assert_eq!(topics, ["$SYS/broker/version", "plain/after"], "{seen}");
+    assert_eq!(
+        topics,
+        ["$SYS/broker/version", "$app/open", "plain/after"],
+        "{seen}"
+    );
     assert_eq!(
         messages[0]["payload"],
         format!("weir version {}", env!("CARGO_PKG_VERSION"))

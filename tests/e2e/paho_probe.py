@@ -172,16 +172,23 @@ def takeover(args):
 
 
 def dollar(args):
-    """Publishes to a `$` topic and subscribes with `#` and `$SYS/#`."""
+    """Subscribes with `#`, `$SYS/broker/version` and `$app/#`; publishes to the broker's own
+    `$` namespaces and `$share/...` (refused) and to `$app/open` (open), then a marker."""
     probe = Probe(args)
     probe.connect()
     probe.subscribe("#", 0)
     probe.subscribe("$SYS/broker/version", 0)
+    probe.subscribe("$app/#", 0)
     reason = probe.publish("$SYS/broker/version", "spoofed", qos=1)
+    pubacks = {topic: probe.publish(topic, "x", qos=1)
+               for topic in ["$weir/status/x", "$share/g/x", "$app/open"]}
     probe.publish("plain/after", "marker", qos=1)
-    messages = probe.wait_messages(2, patience=3)
+    with probe.lock:
+        probe.lock.wait_for(
+            lambda: any(m["topic"] == "plain/after" for m in probe.messages), PATIENCE)
+        messages = list(probe.messages)
     probe.stop()
-    print(json.dumps({"puback": reason, "messages": messages}))
+    print(json.dumps({"puback": reason, "pubacks": pubacks, "messages": messages}))
 
 
 def await_disconnect(args):

@@ -376,9 +376,9 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 reason: DisconnectReasonCode::TopicNameInvalid,
             });
         }
-        if topic.starts_with('$') && !is_bridge_state(&topic) {
+        if is_reserved(&topic) {
             self.shared.operations.stats.refused.inc();
-            tracing::debug!(client = %self.client_id, topic = %topic, "publish to a `$` topic refused");
+            tracing::debug!(client = %self.client_id, topic = %topic, "publish to a reserved `$` topic refused");
             self.acknowledge(qos, pkid, PublishAckReason::NotAuthorized);
             return Next::Continue;
         }
@@ -533,6 +533,18 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
 /// Whether `topic` is a bridge's state (`$SYS/broker/connection/<client id>/state`), the one
 /// `$` topic clients may publish to, as mosquitto allows it for bridges' notifications.
+/// Whether clients may not publish to `topic`: the broker's own namespaces (`$SYS/...` but for
+/// a bridge's connection state, `$weir/...`) and `$share/...`. Other `$` topics are open, as
+/// in mosquitto.
+fn is_reserved(topic: &str) -> bool {
+    let first = topic.split('/').next().unwrap_or_default();
+    match first {
+        "$SYS" => !is_bridge_state(topic),
+        "$weir" | "$share" => true,
+        _ => false,
+    }
+}
+
 fn is_bridge_state(topic: &str) -> bool {
     topic
         .strip_prefix("$SYS/broker/connection/")
@@ -555,5 +567,22 @@ mod tests {
         assert!(!super::is_bridge_state("$SYS/broker/connection//state"));
         assert!(!super::is_bridge_state("$SYS/broker/connection/a/b/state"));
         assert!(!super::is_bridge_state("$SYS/broker/uptime"));
+    }
+
+    #[test]
+    fn the_broker_s_own_namespaces_and_share_are_reserved_other_dollar_topics_are_open() {
+        for reserved in ["$SYS/broker/uptime", "$SYS", "$weir/status/g", "$share/g/t"] {
+            assert!(super::is_reserved(reserved), "{reserved}");
+        }
+        for open in [
+            "$SYS/broker/connection/gw1/state",
+            "$app/x",
+            "$aws/things/t/shadow/update",
+            "$SYSTEM/x",
+            "$weirdo",
+            "plain",
+        ] {
+            assert!(!super::is_reserved(open), "{open}");
+        }
     }
 }

@@ -59,7 +59,7 @@ pub(crate) fn dispatch(
         origin,
         bridge,
     } = accepted;
-    if topic.starts_with('$') {
+    if crate::session::is_local_namespace(topic) {
         shared
             .operations
             .sys

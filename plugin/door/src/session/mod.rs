@@ -43,8 +43,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Whether the door serves it itself (`$SYS/...`, `$weir/...`): every `$` filter except
-    /// shared subscriptions.
+    /// Whether the door serves it itself (`$SYS/...`, `$weir/...`).
     pub fn is_local(&self) -> bool {
         is_local_filter(&self.filter)
     }
@@ -59,9 +58,19 @@ pub fn router_filter(filter: &str) -> &str {
         .map_or(filter, |(_, filter)| filter)
 }
 
-/// Whether the door serves `filter` itself rather than the router.
+/// Whether the door serves `filter` itself rather than the router: filters in the namespaces
+/// of its own values (`$SYS/...`, `$weir/...`).
 pub fn is_local_filter(filter: &str) -> bool {
-    filter.starts_with('$') && !filter.starts_with("$share/")
+    is_local_namespace(filter)
+}
+
+/// Whether `name` (a topic or a filter) is in a namespace whose values the door keeps itself:
+/// `$SYS` (the broker's counters, bridges' connection states) and `$weir` (graphs' status).
+/// Other `$` topics are routed as any topic is (only a filter that starts with a wildcard does
+/// not match them).
+pub fn is_local_namespace(name: &str) -> bool {
+    let first = name.split('/').next().unwrap_or_default();
+    first == "$SYS" || first == "$weir"
 }
 
 /// A session's subscriptions by the door's own subscription id (passed to the router, which

@@ -1734,10 +1734,6 @@ fn validate_subscription(
         }
     }
 
-    if filter.path.starts_with('$') && !filter.path.starts_with("$share") {
-        return Err(RouterError::InvalidFilterPrefix(filter.path.to_owned()));
-    }
-
     Ok(())
 }
 

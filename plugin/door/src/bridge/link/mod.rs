@@ -188,7 +188,7 @@ impl Link {
         }
         let topic = self.config.notification_topic();
         let payload = Bytes::from_static(if up { b"1" } else { b"0" });
-        if topic.starts_with('$') {
+        if crate::session::is_local_namespace(&topic) {
             self.door.set_local(topic, payload);
         } else {
             self.local.send(Work::Notify { topic, payload });
