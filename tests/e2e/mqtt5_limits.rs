@@ -135,6 +135,36 @@ fn a_client_exceeding_the_doors_receive_maximum_is_disconnected() {
     assert_eq!(got[3].1[0], 0x93, "receive maximum exceeded: {got:?}");
 }
 
+/// A client that goes on publishing past the broker's DISCONNECT still reads it: the broker
+/// shuts its writing side and reads what comes for a moment before it closes, so the client
+/// gets the reason and an orderly end, not a reset.
+#[test]
+fn a_client_that_keeps_publishing_past_its_disconnect_reads_the_reason() {
+    let (weir, _) = weir_with("", "max_inflight_count: 2");
+    let publish = |id: u8| packet(0x34, &[&string("rx/q2")[..], &[0, id, 0], b"x"].concat());
+    let more = packet(0x30, &[&string("rx/more")[..], &[b'y'; 100][..]].concat());
+    let mut stream = TcpStream::connect(("127.0.0.1", weir.v5)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let opening = [connect_v5(60, "pushy"), publish(1), publish(2), publish(3)].concat();
+    stream.write_all(&opening).unwrap();
+    // A client publishing on over 200 ms, as a device does that has not read yet.
+    for n in 0..20 {
+        let written = stream.write_all(&more);
+        assert!(
+            written.is_ok(),
+            "publish {n} after the DISCONNECT: {written:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut received = Vec::new();
+    let read = stream.read_to_end(&mut received);
+    assert!(read.is_ok(), "the connection was reset: {read:?}");
+    let got = packets(&received);
+    let kinds: Vec<u8> = got.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, [2, 5, 5, 14], "{got:?}");
+    assert_eq!(got[3].1[0], 0x93, "receive maximum exceeded: {got:?}");
+}
+
 #[test]
 fn a_message_larger_than_a_clients_maximum_packet_size_is_not_sent_and_is_counted() {
     let (weir, metrics) = weir_with("", "max_payload_size: 65536");

@@ -27,7 +27,8 @@ use crate::security::ClientRules;
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::time::Instant;
@@ -438,7 +439,7 @@ impl Session {
             gate,
             carried,
         );
-        let (end, incoming) = inbound.run().await;
+        let (end, incoming, reader) = inbound.run().await;
         if !matches!(end, End::Stopped) {
             let _ = self
                 .control
@@ -448,6 +449,9 @@ impl Session {
             tracing::error!(client = %self.client.client_id, "the connection's writer failed: {e}");
             Finished::failed()
         });
+        if finished.why.broker_disconnected() {
+            tokio::spawn(linger(reader));
+        }
         finished.session.incoming = incoming.into_iter().collect();
         Box::pin(self.end(end, finished, link_tx)).await;
     }
@@ -594,4 +598,19 @@ impl Session {
             .stats
             .report_dropped(&counter, lost, client_id, why);
     }
+}
+
+/// How long a connection the broker ended reads what its client still sends.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Reads and drops what the client still sends, for at most [`LINGER`] or until it closes its
+/// side, then closes the socket. The DISCONNECT is written and the writing side shut: closing
+/// with unread data would reset the connection, and a client that was still publishing would
+/// get a broken pipe before it read the reason.
+async fn linger<R: AsyncRead + Unpin>(mut reader: R) {
+    let mut scratch = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(reader.read(&mut scratch).await, Ok(read) if read > 0) {}
+    })
+    .await;
 }

@@ -159,9 +159,12 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 
     /// Reads and handles packets until the connection ends; returns why, and the packet ids of
     /// the client's QoS 2 publishes still waiting for their PUBREL (the session keeps them).
-    pub async fn run(mut self) -> (End, HashSet<u16>) {
+    /// Reads and handles the client's packets until the connection ends; returns why, the
+    /// QoS 2 packet ids still awaiting release, and the reading half (see
+    /// the connection's linger).
+    pub async fn run(mut self) -> (End, HashSet<u16>, R) {
         let end = self.serve().await;
-        (end, self.awaiting_release)
+        (end, self.awaiting_release, self.reader)
     }
 
     async fn serve(&mut self) -> End {

@@ -82,6 +82,14 @@ pub(super) enum Why {
     RouterGone,
 }
 
+impl Why {
+    /// Whether the broker ended the connection with a DISCONNECT of its own (the client may
+    /// still be sending: the connection lingers).
+    pub(super) fn broker_disconnected(self) -> bool {
+        matches!(self, Why::Closed(Some(_)) | Why::TakenOver)
+    }
+}
+
 /// What the writing half leaves when it ends.
 pub(super) struct Finished {
     pub why: Why,

@@ -45,6 +45,7 @@ pub enum RouterError {
     #[error("No matching filters to topic {0}")]
     NoMatchingFilters(String),
     #[error("Invalid filter prefix {0}")]
+    #[cfg_attr(not(feature = "validate-tenant-prefix"), allow(dead_code))]
     InvalidFilterPrefix(Filter),
     #[error("Invalid client_id {0}")]
     InvalidClientId(String),
