@@ -42,20 +42,12 @@ impl Broker {
         );
         let file = dir.path().join("weir.yaml");
         std::fs::write(&file, config)?;
-        let log = std::fs::File::create(dir.path().join("weir.log"))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["run", "--config"])
             .arg(&file)
-            .env("RUST_LOG", "info,rumqttd=warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))?;
-        let mut broker = Broker::ready(child, port, dir)?;
-        broker.metrics = Some(metrics);
-        broker.await_weir_ready()?;
-        Ok(broker)
+            .env("RUST_LOG", "info,rumqttd=warn");
+        Broker::spawn_weir(command, dir, port, metrics)
     }
 
     /// Weir with its embedded default configuration (`weir run`, no file), in a directory
@@ -66,18 +58,32 @@ impl Broker {
         std::fs::create_dir(dir.path().join("target"))?;
         std::os::unix::fs::symlink(modules, dir.path().join("target/modules"))?;
         let (port, metrics) = (free_port()?, free_port()?);
-        let log = std::fs::File::create(dir.path().join("weir.log"))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("run")
             .current_dir(dir.path())
             .env("WEIR_MQTT_PORT", port.to_string())
             .env("WEIR_METRICS_PORT", metrics.to_string())
-            .env("WEIR_DATA_DIR", dir.path().join("data"))
+            .env("WEIR_DATA_DIR", dir.path().join("data"));
+        Broker::spawn_weir(command, dir, port, metrics)
+    }
+
+    /// Starts Weir by `command`, logging to `weir.log` in `dir`, and waits until it is ready
+    /// on `port` (metrics on `metrics`).
+    fn spawn_weir(
+        mut command: Command,
+        dir: TempDir,
+        port: u16,
+        metrics: u16,
+    ) -> anyhow::Result<Broker> {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let log = std::fs::File::create(dir.path().join("weir.log"))?;
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", binary.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot start {program}: {e}"))?;
         let mut broker = Broker::ready(child, port, dir)?;
         broker.metrics = Some(metrics);
         broker.await_weir_ready()?;
