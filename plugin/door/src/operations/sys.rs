@@ -1,11 +1,11 @@
 //! `$SYS/broker/...`: the broker's counters as retained messages, as mosquitto publishes them;
 //! and `$weir/...`, Weir's own reports (each graph's status), kept the same way.
 //!
-//! The router refuses `$` filters, so the door serves them: a client's `$` subscriptions
-//! (other than `$share/...`) are kept here, each value is published to them when it changes
-//! (every `broker.sys_interval` seconds), and a new subscription gets the current values at once,
-//! retained. Clients cannot publish to `$` topics, and `#` or `+` at the first level never match
-//! them.
+//! The door serves these two namespaces itself, not the router: a client's subscriptions in
+//! them are kept here, each value is published to them when it changes (every
+//! `broker.sys_interval` seconds), and a new subscription gets the current values at once,
+//! retained. Clients cannot publish to them (but for a bridge's connection state), and `#` or
+//! `+` at the first level never match them. Other `$` topics are the router's, as any topic.
 
 use crate::control::Control;
 use crate::session::Registry;
