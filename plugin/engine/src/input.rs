@@ -307,7 +307,7 @@ impl Drop for Feeder {
 mod tests {
     use super::*;
 
-    use crate::testing::{passthrough, Nowhere};
+    use crate::testing::{passthrough_on, Nowhere};
 
     /// Waits (at most 5 s) until `lane`'s worker says it sleeps.
     fn asleep(lane: &Lane) -> bool {
@@ -326,18 +326,8 @@ mod tests {
     /// at once, not when another worker's progress happens to wake it.
     #[test]
     fn waking_a_worker_wakes_that_worker() {
-        use crate::{EngineOptions, GraphSpec};
         for _ in 0..10 {
-            let graph = passthrough();
-            let spec = GraphSpec {
-                name: "wake".into(),
-                graph,
-                modules: Default::default(),
-            };
-            let options = EngineOptions {
-                workers: 4,
-                ..EngineOptions::default()
-            };
+            let (spec, options) = passthrough_on("wake", 4);
             let (feeder, running) =
                 crate::start(spec, options, Arc::new(Nowhere)).expect("the graph starts");
             let mut failure = None;
@@ -364,17 +354,8 @@ mod tests {
     /// frontier passing that time releases it.
     #[test]
     fn a_result_waiting_for_its_time_holds_the_graph_until_the_frontier_passes() {
-        use crate::{EngineOptions, GraphSpec};
         use weir_model::hlc::Hlc;
-        let spec = GraphSpec {
-            name: "hold".into(),
-            graph: passthrough(),
-            modules: Default::default(),
-        };
-        let options = EngineOptions {
-            workers: 2,
-            ..EngineOptions::default()
-        };
+        let (spec, options) = passthrough_on("hold", 2);
         let (feeder, running) =
             crate::start(spec, options, Arc::new(Nowhere)).expect("the graph starts");
         let (rang, rings) = crossbeam_channel::unbounded();

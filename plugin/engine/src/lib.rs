@@ -399,6 +399,23 @@ connections:
             .expect("a valid graph")
     }
 
+    /// The pass-through graph named `name`, on `workers` workers with default options.
+    pub(crate) fn passthrough_on(
+        name: &str,
+        workers: usize,
+    ) -> (crate::GraphSpec, crate::EngineOptions) {
+        let spec = crate::GraphSpec {
+            name: name.into(),
+            graph: passthrough(),
+            modules: Default::default(),
+        };
+        let options = crate::EngineOptions {
+            workers,
+            ..crate::EngineOptions::default()
+        };
+        (spec, options)
+    }
+
     /// Outputs that drop what they are given.
     pub(crate) struct Nowhere;
 

@@ -253,21 +253,13 @@ impl Drop for Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{passthrough, Nowhere};
+    use crate::testing::{passthrough_on, Nowhere};
     use std::time::Duration;
 
     /// Opened inputs finish and the workers stop once the inputs and the handle are gone.
     #[test]
     fn workers_stop_once_every_input_is_closed() {
-        let spec = GraphSpec {
-            name: "stop".into(),
-            graph: passthrough(),
-            modules: HashMap::new(),
-        };
-        let options = EngineOptions {
-            workers: 2,
-            ..EngineOptions::default()
-        };
+        let (spec, options) = passthrough_on("stop", 2);
         let (partitions, running) = start_partitioned(spec, options).unwrap();
         let first = partitions.open(Arc::new(Nowhere)).unwrap();
         let second = partitions.open(Arc::new(Nowhere)).unwrap();
