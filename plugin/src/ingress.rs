@@ -277,8 +277,7 @@ impl GraphRoutes {
     /// Moves every graph's frontier with the clock every `tick`, on a thread of its own, until
     /// [`GraphRoutes::close`], while some graph holds items that only time releases (an open
     /// window, a result waiting for its time). When none does, the thread sleeps until one
-    /// starts to (its feeder rings) or a route is installed: an idle broker is not woken for
-    /// nothing.
+    /// starts to (its feeder rings): an idle broker is not woken for nothing.
     pub fn start_clock(self: &Arc<Self>, tick: Duration) -> std::io::Result<()> {
         let routes = Arc::downgrade(self);
         let thread = std::thread::Builder::new()

@@ -21,6 +21,7 @@ use super::message::{Properties, Publish};
 use super::router::Batch;
 use super::services::{ServiceRequest, ServiceRoute};
 use super::session::context::{Carried, SessionContext};
+use super::session::is_local_namespace;
 use super::tag::Tag;
 use super::Shared;
 use crate::bridge::queue::Outbox;
@@ -540,12 +541,8 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
 /// a bridge's connection state, `$weir/...`) and `$share/...`. Other `$` topics are open, as
 /// in mosquitto.
 fn is_reserved(topic: &str) -> bool {
-    let first = topic.split('/').next().unwrap_or_default();
-    match first {
-        "$SYS" => !is_bridge_state(topic),
-        "$weir" | "$share" => true,
-        _ => false,
-    }
+    (is_local_namespace(topic) && !is_bridge_state(topic))
+        || topic.split('/').next() == Some("$share")
 }
 
 fn is_bridge_state(topic: &str) -> bool {
