@@ -7,6 +7,9 @@ use rmqtt_codec::v5::{DisconnectReasonCode, PublishAckReason, SubscribeAckReason
 use weir_model::topic::TopicFilter;
 
 /// What a connection's reading half (and the door) tells its writing half.
+///
+/// Kept to 40 bytes (larger, rarer payloads are boxed): a connection's channel of these holds
+/// a block of 32 from the start, idle or not.
 #[derive(Debug)]
 pub enum Control {
     /// Replies to write, in order.
@@ -19,7 +22,7 @@ pub enum Control {
     /// Subscriptions removed.
     Unsubscribed(Vec<u32>),
     /// A SUBACK to write once the router has confirmed its subscriptions.
-    AwaitSubAck(PendingSubAck),
+    AwaitSubAck(Box<PendingSubAck>),
     /// The client acknowledged a QoS 1 delivery.
     PubAck(u16),
     /// The client received a QoS 2 delivery.
@@ -27,7 +30,7 @@ pub enum Control {
     /// The client completed a QoS 2 delivery.
     PubComp(u16),
     /// A `$SYS` message for the client.
-    Local(LocalMessage),
+    Local(Box<LocalMessage>),
     /// The reading half ended: tell the client `reason` (MQTT 5) with the words why, and close.
     Close(Option<DisconnectReasonCode>, String),
     /// Another connection took the client id.
@@ -79,4 +82,18 @@ pub struct RetainedRequest {
     pub qos: u8,
     /// The subscription identifier.
     pub identifier: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Control;
+
+    #[test]
+    fn a_control_message_stays_small() {
+        assert!(
+            std::mem::size_of::<Control>() <= 40,
+            "{}",
+            std::mem::size_of::<Control>()
+        );
+    }
 }

@@ -92,13 +92,13 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
         }
         let router_acks = router_filters.len();
         self.tell_writer(Control::Subscribed(added));
-        self.tell_writer(Control::AwaitSubAck(PendingSubAck {
+        self.tell_writer(Control::AwaitSubAck(Box::new(PendingSubAck {
             pkid: Some(pkid),
             granted,
             router_acks,
             local,
             retained,
-        }));
+        })));
         for (sub_id, filter) in router_filters {
             self.batch.subscribe(sub_id, filter);
         }

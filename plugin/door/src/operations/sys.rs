@@ -124,7 +124,7 @@ impl Sys {
                             retain: false,
                             subscription: *id,
                         };
-                        let _ = subscriber.control.send(Control::Local(message));
+                        let _ = subscriber.control.send(Control::Local(Box::new(message)));
                     }
                 }
             }

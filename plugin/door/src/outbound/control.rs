@@ -38,7 +38,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 }
             }
             Control::AwaitSubAck(pending) => {
-                self.pending_subacks.push_back(pending);
+                self.pending_subacks.push_back(*pending);
                 self.complete_subacks();
             }
             Control::PubAck(pkid) => self.acknowledged(pkid, Stage::Ack, None),
@@ -53,7 +53,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                 }
             }
             Control::PubComp(pkid) => self.acknowledged(pkid, Stage::Complete, None),
-            Control::Local(message) => self.local(message),
+            Control::Local(message) => self.local(*message),
             Control::Close(reason, why) => {
                 self.farewell = Some(why);
                 self.ending = Some(Why::Closed(reason));
