@@ -473,7 +473,8 @@ impl Session {
         for (id, subscription) in subscriptions {
             if subscription.is_local() {
                 if let Ok(filter) = weir_model::topic::TopicFilter::new(&subscription.filter) {
-                    self.shared.operations.sys.subscribe(
+                    self.shared.operations.subscribe_local(
+                        &self.shared.sessions.registry,
                         self.connection,
                         &self.control,
                         *id,

@@ -386,22 +386,32 @@ async fn autosave(shared: Arc<Shared>, store: Arc<store::Store>, every: Duration
     }
 }
 
-/// Publishes `$SYS` every `sys_interval` (zero: never, and this task ends at once).
+/// Publishes `$SYS` every `sys_interval` while someone subscribes to it (zero: never, and this
+/// task ends at once). With no subscriber it sleeps until one comes (whose subscription reads
+/// the counters itself).
 async fn housekeeping(shared: Arc<Shared>, sys_interval: Duration) {
     if sys_interval.is_zero() {
         return;
     }
+    let operations = &shared.operations;
     let mut tick = tokio::time::interval(sys_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shared.operations.reading.cancelled() => return,
+            _ = operations.reading.cancelled() => return,
             _ = tick.tick() => {}
         }
-        shared
-            .operations
+        if !operations.sys.watched() {
+            tokio::select! {
+                _ = operations.reading.cancelled() => return,
+                _ = operations.sys.watcher_came() => {}
+            }
+            tick.reset();
+            continue;
+        }
+        operations
             .sys
-            .update(&shared.operations.stats, &shared.sessions.registry);
+            .update(&operations.stats, &shared.sessions.registry);
     }
 }
 

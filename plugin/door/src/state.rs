@@ -2,16 +2,19 @@
 //! [`Routing`] (where a publish goes), [`Sessions`] (who is connected or parked, and on what
 //! terms) and [`Operations`] (what an operator sees, and how the door runs and stops).
 
+use super::control::Control;
 use super::flow::Gates;
 use super::router::Router;
 use super::services::{self, ServiceRoute};
 use super::session::Registry;
 use super::stats::Stats;
-use super::sys::Sys;
+use super::sys::{LocalMessage, Sys};
 use super::{logs, queue, retained, shared, Ingress};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
+use weir_model::topic::TopicFilter;
 
 /// What every connection shares.
 pub(crate) struct Shared {
@@ -98,5 +101,22 @@ impl Operations {
     /// A new id, unique in this process.
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Relaxed)
+    }
+
+    /// Subscribes connection `connection` to `filter` in the door's own tree (door subscription
+    /// `id`); returns the current values it matches. Nobody subscribed to `$SYS` means nobody
+    /// kept its counters up to date: a subscription to `$SYS` reads them first.
+    pub(crate) fn subscribe_local(
+        &self,
+        registry: &Registry,
+        connection: u64,
+        control: &UnboundedSender<Control>,
+        id: u32,
+        filter: TopicFilter,
+    ) -> Vec<LocalMessage> {
+        if filter.as_str().starts_with("$SYS") && !self.sys.watched() {
+            self.sys.update(&self.stats, registry);
+        }
+        self.sys.subscribe(connection, control, id, filter)
     }
 }

@@ -61,7 +61,8 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                     continue;
                 }
             } else if subscription.is_local() {
-                local.extend(self.shared.operations.sys.subscribe(
+                local.extend(self.shared.operations.subscribe_local(
+                    &self.shared.sessions.registry,
                     self.connection,
                     &self.control,
                     sub_id,

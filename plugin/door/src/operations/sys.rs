@@ -3,9 +3,11 @@
 //!
 //! The door serves these two namespaces itself, not the router: a client's subscriptions in
 //! them are kept here, each value is published to them when it changes (every
-//! `broker.sys_interval` seconds), and a new subscription gets the current values at once,
-//! retained. Clients cannot publish to them (but for a bridge's connection state), and `#` or
-//! `+` at the first level never match them. Other `$` topics are the router's, as any topic.
+//! `broker.sys_interval` seconds, while someone subscribes to `$SYS`: with no subscriber the
+//! counters are not read and the ticker sleeps), and a new subscription gets the current
+//! values at once, retained. Clients cannot publish to them (but for a bridge's connection
+//! state), and `#` or `+` at the first level never match them. Other `$` topics are the
+//! router's, as any topic.
 
 use crate::control::Control;
 use crate::session::Registry;
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
 use weir_model::topic::TopicFilter;
 
 /// A message the door delivers itself.
@@ -40,6 +43,13 @@ struct Subscriber {
 pub struct Sys {
     subscribers: Mutex<HashMap<u64, Subscriber>>,
     values: Mutex<BTreeMap<String, Bytes>>,
+    /// Rung by each subscription to `$SYS`: wakes a ticker that sleeps for want of one.
+    watcher_came: Notify,
+}
+
+/// Whether `filter` is a subscription to the broker's counters.
+fn is_sys(filter: &TopicFilter) -> bool {
+    filter.as_str().starts_with("$SYS")
 }
 
 impl Sys {
@@ -71,8 +81,25 @@ impl Sys {
             filters: Vec::new(),
         });
         subscriber.filters.retain(|(existing, _)| *existing != id);
+        let watches = is_sys(&filter);
         subscriber.filters.push((id, filter));
+        if watches {
+            self.watcher_came.notify_one();
+        }
         current
+    }
+
+    /// Whether any client subscribes to `$SYS` (`$weir` subscribers do not count).
+    pub fn watched(&self) -> bool {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subscribers
+            .values()
+            .any(|subscriber| subscriber.filters.iter().any(|(_, filter)| is_sys(filter)))
+    }
+
+    /// Completes when a client subscribes to `$SYS` (at once if one did since the last call).
+    pub async fn watcher_came(&self) {
+        self.watcher_came.notified().await;
     }
 
     /// Removes subscriptions `ids` of connection `connection`.
@@ -167,6 +194,7 @@ fn current(stats: &Stats, registry: &Registry) -> Vec<(String, Bytes)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
 
     #[test]
     fn a_new_subscriber_gets_the_current_values_then_only_changes() {
@@ -196,5 +224,31 @@ mod tests {
         assert!(changed
             .iter()
             .all(|(_, payload, retain)| payload == "2" && !retain));
+    }
+
+    #[test]
+    fn only_a_subscription_to_sys_wakes_the_ticker() {
+        let sys = Sys::default();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        assert!(!sys.watched());
+        sys.subscribe(1, &tx, 1, TopicFilter::new("$weir/status/+").unwrap());
+        assert!(
+            !sys.watched(),
+            "a $weir subscriber does not read the counters"
+        );
+        assert!(!rung(&sys), "woken by a $weir subscription");
+        sys.subscribe(2, &tx, 1, TopicFilter::new("$SYS/#").unwrap());
+        assert!(sys.watched());
+        // The subscription came before the ticker waited: it does not wait.
+        assert!(rung(&sys));
+        sys.forget(2);
+        assert!(!sys.watched());
+    }
+
+    /// Whether the ticker, waiting for a `$SYS` subscriber now, would go on at once.
+    fn rung(sys: &Sys) -> bool {
+        let waiting = std::pin::pin!(sys.watcher_came());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        waiting.poll(&mut context).is_ready()
     }
 }
