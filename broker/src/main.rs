@@ -111,7 +111,10 @@ fn check(file: Option<&Path>) -> anyhow::Result<()> {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     // Listening first: a signal during start-up stops the broker once it has started.
     let signals = weir::shutdown::Signals::listen().context("cannot listen for signals")?;
-    let read_at = std::time::SystemTime::now();
+    let read = args
+        .config
+        .as_deref()
+        .and_then(|file| std::fs::read(file).ok());
     let config = load(args.config.as_deref())?;
     match &args.config {
         Some(file) => tracing::info!("configuration {}", file.display()),
@@ -123,7 +126,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut live = Reconfigure::start(
         args.config.clone(),
         config.clone(),
-        read_at,
+        read,
         signals.sender(),
         reloads.clone(),
     );

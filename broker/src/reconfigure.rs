@@ -12,7 +12,7 @@ use crate::watch::{FileWatcher, Interest};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use weir_door::bridge::Bridges;
 
 /// The configuration in force, where it comes from, and the watch on its files.
@@ -24,15 +24,17 @@ pub struct Reconfigure {
 }
 
 impl Reconfigure {
-    /// Watches the files of `applied` (read from `file`, or the embedded default, from
-    /// `read_at` on), posting changes to `notify`. Call it before anything else the
-    /// configuration names is read: what changes later is seen by the watch, and a
-    /// configuration file changed since `read_at` is reloaded at once. Without a watch (the
-    /// system refused one), SIGHUP still reloads. Each reload is counted in `reloads`.
+    /// Watches the files of `applied` (read from `file`, whose bytes were `read` just before
+    /// it was parsed, or the embedded default), posting changes to `notify`. Call it before
+    /// anything else the configuration names is read: what changes later is seen by the
+    /// watch, and a configuration file whose bytes are no longer `read` is reloaded at once
+    /// (bytes rather than its modification time, which the kernel's coarse clock can set
+    /// earlier than the moment it was read). Without a watch (the system refused one), SIGHUP
+    /// still reloads. Each reload is counted in `reloads`.
     pub fn start(
         file: Option<PathBuf>,
         applied: WeirConfig,
-        read_at: SystemTime,
+        read: Option<Vec<u8>>,
         notify: mpsc::Sender<Signal>,
         reloads: Arc<Reloads>,
     ) -> Reconfigure {
@@ -45,7 +47,7 @@ impl Reconfigure {
             }
         };
         if let Some(path) = &file {
-            if modified_since(path, read_at) {
+            if std::fs::read(path).ok() != read {
                 tracing::info!(
                     "{} changed while it was being read: reading it again",
                     path.display()
@@ -107,11 +109,4 @@ impl Reconfigure {
             .count(Reloadable::Graph, false, done.failed.len());
         self.applied = config;
     }
-}
-
-/// Whether `path` was modified at or after `since` (an unreadable time counts as modified).
-fn modified_since(path: &std::path::Path, since: SystemTime) -> bool {
-    std::fs::metadata(path)
-        .and_then(|meta| meta.modified())
-        .map_or(true, |modified| modified >= since)
 }
