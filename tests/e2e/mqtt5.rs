@@ -95,13 +95,12 @@ fn publish_properties_arrive_unchanged_with_subscription_identifiers() {
         }),
         "{messages}"
     );
-    // One copy per matching subscription, each with its own identifier.
-    let mut ids: Vec<String> = messages.as_array().unwrap()[1..]
+    // One copy for the two subscriptions it matches, with both identifiers.
+    let ids: Vec<String> = messages.as_array().unwrap()[1..]
         .iter()
         .map(|m| m["properties"]["SubscriptionIdentifier"].to_string())
         .collect();
-    ids.sort();
-    assert_eq!(ids, ["[7]", "[9]"], "{messages}");
+    assert_eq!(ids, ["[7,9]"], "{messages}");
 }
 
 #[test]
@@ -242,4 +241,58 @@ fn a_shared_group_prefers_connected_members_and_queues_for_an_away_one() {
     publish("queued");
     let mut back = member("away", true);
     assert_eq!(back.next_message(), "work/a queued");
+}
+
+#[test]
+fn overlapping_subscriptions_get_one_copy_at_the_highest_qos_with_every_identifier() {
+    let weir = Weir::start();
+    let seen = paho(weir.v5, &["overlap"]);
+    let got: Vec<(&str, u64, Value)> = seen["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let ids = m["properties"]["SubscriptionIdentifier"].clone();
+            (
+                m["topic"].as_str().unwrap(),
+                m["qos"].as_u64().unwrap(),
+                ids,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("ov/a/b", 1, json!([1, 2, 3])), ("ov/end", 1, json!([2])),],
+        "{seen}"
+    );
+    // MQTT 3.1.1 clients get one copy too, as mosquitto sends them.
+    let seen = paho(weir.v4, &["--version", "3.1.1", "overlap"]);
+    let got: Vec<(&str, u64)> = seen["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["topic"].as_str().unwrap(), m["qos"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, [("ov/a/b", 1), ("ov/end", 1)], "{seen}");
+}
+
+#[test]
+fn an_offline_session_with_overlapping_subscriptions_keeps_one_copy() {
+    let weir = Weir::start();
+    let id = ["--client-id", "overlapping"];
+    let leave = ["leave", "--topic", "jobs/a", "--topic", "jobs/#"];
+    paho(weir.v5, &[&id[..], &leave].concat());
+    let port = weir.v5.to_string();
+    for payload in ["one", "two"] {
+        let out = mosquitto_pub(&["-p", &port, "-q", "1", "-t", "jobs/a", "-m", payload]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let back = paho(weir.v5, &[&id[..], &["resume"]].concat());
+    let payloads: Vec<&str> = back["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"].as_str().unwrap())
+        .collect();
+    assert_eq!(payloads, ["one", "two"], "{back}");
 }

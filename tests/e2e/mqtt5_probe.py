@@ -108,7 +108,7 @@ def local_and_retain_flag(args):
 
 
 def properties(args):
-    """Every publish property reaches the subscriber unchanged, with its subscription id."""
+    """Every publish property reaches the subscriber unchanged, with its subscription ids."""
     sub = client(args, "pr-sub")
     subscribe(sub, "marker/#")
     subscribe(sub, "pr/#", identifier=7)

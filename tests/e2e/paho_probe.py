@@ -108,9 +108,14 @@ class Probe:
             fail("no CONNACK")
         return self.connack
 
-    def subscribe(self, topic, qos=0):
+    def subscribe(self, topic, qos=0, identifier=None):
         self.subscribed.clear()
-        self.client.subscribe(topic, qos)
+        if identifier is None:
+            self.client.subscribe(topic, qos)
+        else:
+            properties = Properties(PacketTypes.SUBSCRIBE)
+            properties.SubscriptionIdentifier = identifier
+            self.client.subscribe(topic, qos, properties=properties)
         if not self.subscribed.wait(PATIENCE):
             fail(f"no SUBACK for {topic}")
 
@@ -191,6 +196,26 @@ def dollar(args):
     print(json.dumps({"puback": reason, "pubacks": pubacks, "messages": messages}))
 
 
+def overlap(args):
+    """Subscribes to `ov/a/b` at QoS 0, `ov/#` at QoS 1 and `+/a/#` at QoS 0 (MQTT 5: with
+    subscription identifiers 1, 2 and 3); publishes `ov/a/b` (all three match) at QoS 2, then
+    `ov/end` (only `ov/#`) at QoS 1; prints what arrived up to `ov/end`. Both come at QoS 1 and
+    `ov/#` matches both: the first copy of `ov/a/b` arrives before `ov/end`."""
+    probe = Probe(args)
+    probe.connect()
+    v5 = probe.version == mqtt.MQTTv5
+    for identifier, (topic, qos) in enumerate([("ov/a/b", 0), ("ov/#", 1), ("+/a/#", 0)], 1):
+        probe.subscribe(topic, qos, identifier if v5 else None)
+    probe.publish("ov/a/b", "all", qos=2)
+    probe.publish("ov/end", "end", qos=1)
+    with probe.lock:
+        probe.lock.wait_for(
+            lambda: any(m["topic"] == "ov/end" for m in probe.messages), PATIENCE)
+        messages = list(probe.messages)
+    probe.stop()
+    print(json.dumps({"messages": messages}))
+
+
 def await_disconnect(args):
     """Connects, prints `ready`, and waits for the broker to end the connection."""
     probe = Probe(args)
@@ -205,10 +230,11 @@ def await_disconnect(args):
 
 
 def leave(args):
-    """Starts a persistent session subscribed to `--topic` at QoS 1, and disconnects."""
+    """Starts a persistent session subscribed to each `--topic` at QoS 1, and disconnects."""
     probe = Probe(args, clean=False, session_expiry=args.expiry)
     connack = probe.connect()
-    probe.subscribe(args.topic, 1)
+    for topic in args.topic or ["probe/#"]:
+        probe.subscribe(topic, 1)
     probe.stop()
     print(json.dumps(connack))
 
@@ -246,15 +272,19 @@ def main():
     c.set_defaults(run=connect)
     commands.add_parser("takeover").set_defaults(run=takeover)
     commands.add_parser("dollar").set_defaults(run=dollar)
+    commands.add_parser("overlap").set_defaults(run=overlap)
     d = commands.add_parser("await-disconnect")
     d.add_argument("--topic", default="probe/#")
     d.add_argument("--wait", type=float, default=30)
     d.set_defaults(run=await_disconnect)
-    for name, run in (("leave", leave), ("resume", resume)):
-        sub = commands.add_parser(name)
-        sub.add_argument("--topic", default="probe/#")
-        sub.add_argument("--expiry", type=int, default=3600)
-        sub.set_defaults(run=run)
+    leaving = commands.add_parser("leave")
+    leaving.add_argument("--topic", action="append")
+    leaving.add_argument("--expiry", type=int, default=3600)
+    leaving.set_defaults(run=leave)
+    resuming = commands.add_parser("resume")
+    resuming.add_argument("--topic", default="probe/#")
+    resuming.add_argument("--expiry", type=int, default=3600)
+    resuming.set_defaults(run=resume)
     args = parser.parse_args()
     args.run(args)
 

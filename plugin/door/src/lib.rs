@@ -216,6 +216,7 @@ impl Door {
                 retained: retained::RetainedStore::default(),
                 groups: shared::Groups::default(),
                 internal_links: AtomicU64::new(0),
+                next_sequence: AtomicU64::new(0),
             },
             sessions: Sessions {
                 registry: Registry::counting_parked(stats.sessions_offline.clone()),

@@ -176,16 +176,16 @@ pub fn properties_from_wire(wire: rmqtt_codec::v5::PublishProperties) -> Propert
 }
 
 /// A delivery's properties in the wire form for an MQTT 5 client, with its subscription
-/// identifier and the message expiry interval it has left (replacing the one it was published
+/// identifiers and the message expiry interval it has left (replacing the one it was published
 /// with); `None` when there is nothing to send.
 pub fn properties_to_wire(
     properties: Option<&Properties>,
-    subscription_identifier: Option<u32>,
+    subscription_identifiers: &[u32],
     remaining_expiry: Option<u32>,
 ) -> Option<rmqtt_codec::v5::PublishProperties> {
-    let subscription_ids: Vec<std::num::NonZeroU32> = subscription_identifier
-        .and_then(std::num::NonZeroU32::new)
-        .into_iter()
+    let subscription_ids: Vec<std::num::NonZeroU32> = subscription_identifiers
+        .iter()
+        .filter_map(|&id| std::num::NonZeroU32::new(id))
         .collect();
     if properties.is_none() && subscription_ids.is_empty() {
         return None;

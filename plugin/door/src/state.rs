@@ -49,6 +49,8 @@ pub(crate) struct Routing {
     pub(crate) groups: shared::Groups,
     /// Router links Weir itself holds (internal publishers).
     pub(crate) internal_links: AtomicU64,
+    /// The next message's number ([`crate::tag::Tag::sequence`]).
+    pub(crate) next_sequence: AtomicU64,
 }
 
 impl Routing {

@@ -61,20 +61,7 @@ impl TopicFilter {
     /// Whether the topic name `topic` matches. Topics starting with `$` match only filters
     /// that start with the same literal level (MQTT 4.7.2).
     pub fn matches(&self, topic: &str) -> bool {
-        let mut filter = self.0.split('/');
-        let mut name = topic.split('/');
-        let mut first = true;
-        loop {
-            match (filter.next(), name.next()) {
-                (Some("#"), Some(level)) => return !(first && level.starts_with('$')),
-                (Some("#"), None) => return true,
-                (Some("+"), Some(level)) if !(first && level.starts_with('$')) => {}
-                (Some(f), Some(n)) if f == n => {}
-                (None, None) => return true,
-                _ => return false,
-            }
-            first = false;
-        }
+        filter_matches(&self.0, topic)
     }
 
     /// Whether every topic `inner` matches, this filter matches too (a subscription within an
@@ -122,6 +109,32 @@ impl TopicFilter {
 impl fmt::Display for TopicFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Whether the topic name `topic` matches `filter`, a filter already checked (as
+/// [`TopicFilter::new`] does). Topics starting with `$` match only filters that start with the
+/// same literal level (MQTT 4.7.2).
+///
+/// ```
+/// use weir_model::topic::filter_matches;
+/// assert!(filter_matches("a/#", "a/b/c"));
+/// assert!(!filter_matches("#", "$SYS/broker/uptime"));
+/// ```
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut filter = filter.split('/');
+    let mut name = topic.split('/');
+    let mut first = true;
+    loop {
+        match (filter.next(), name.next()) {
+            (Some("#"), Some(level)) => return !(first && level.starts_with('$')),
+            (Some("#"), None) => return true,
+            (Some("+"), Some(level)) if !(first && level.starts_with('$')) => {}
+            (Some(f), Some(n)) if f == n => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+        first = false;
     }
 }
 

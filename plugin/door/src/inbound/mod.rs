@@ -421,6 +421,8 @@ impl<R: AsyncRead + Unpin> Inbound<R> {
                 retain,
                 publisher: self.connection,
                 expires_at: None,
+                // Numbered by dispatch.
+                sequence: 0,
             },
             origin: None,
             bridge: None,

@@ -30,12 +30,14 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                     self.watch(id, &subscription);
                     self.subscriptions.insert(id, subscription);
                 }
+                self.overlaps.update(&self.subscriptions);
             }
             Control::Unsubscribed(ids) => {
                 for id in ids {
                     self.subscriptions.remove(&id);
                     self.logs.remove(&id);
                 }
+                self.overlaps.update(&self.subscriptions);
             }
             Control::AwaitSubAck(pending) => {
                 self.pending_subacks.push_back(*pending);
@@ -70,6 +72,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
                     unacknowledged: self.inflight.unacknowledged(),
                     incoming: Default::default(),
                     last_packet_id: self.inflight.next,
+                    overlaps: Default::default(),
                 });
             }
         }
@@ -159,7 +162,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             qos: 0,
             retain: message.retain,
             properties: None,
-            identifier: subscription.identifier,
+            identifiers: subscription.identifier.into_iter().collect(),
             expires_at: None,
         };
         self.enqueue(delivery, None);

@@ -165,7 +165,7 @@ mod tests {
             qos,
             retain: false,
             properties: None,
-            identifier: None,
+            identifiers: Default::default(),
             expires_at: None,
         }
     }

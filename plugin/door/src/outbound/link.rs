@@ -7,6 +7,7 @@ use crate::delivery::Arrival;
 use crate::queue::Admitted;
 use crate::router;
 use crate::router::{Forwarded, FromRouter};
+use crate::session::overlap::Copy;
 use crate::session::subscription_matching;
 use tokio::io::AsyncWrite;
 use tokio::time::Instant;
@@ -141,15 +142,33 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if !self.subscriptions.contains_key(&id) {
             self.catch_up();
         }
-        let Some(subscription) = self.subscriptions.get_mut(&id) else {
+        if !self.subscriptions.contains_key(&id) {
             // Unsubscribed since the router sent it.
+            return;
+        }
+        let copy = match arrival.tag {
+            Some(tag) => self
+                .overlaps
+                .copy(&self.subscriptions, &arrival.topic, tag.sequence),
+            None => Copy::Only,
+        };
+        let Some(subscription) = self.subscriptions.get_mut(&id) else {
             return;
         };
         let offset = arrival.offset;
         let publisher = arrival.tag.map(|tag| tag.publisher);
-        let (delivery, skipped) = arrival.deliver(subscription, Some(self.connection));
-        if skipped > 0 {
-            let filter = subscription.filter.clone();
+        let skipped = arrival.advance(subscription);
+        let filter = (skipped > 0).then(|| subscription.filter.clone());
+        let me = Some(self.connection);
+        let delivery = match copy {
+            Copy::Only => arrival.delivery_for([&*subscription], me),
+            Copy::First(matched) => arrival.delivery_for(
+                matched.iter().filter_map(|id| self.subscriptions.get(id)),
+                me,
+            ),
+            Copy::Repeat => None,
+        };
+        if let Some(filter) = filter {
             tracing::warn!(
                 client = %self.client_id,
                 filter,

@@ -20,6 +20,7 @@ use super::logs::ReadPosition;
 use super::message::properties_to_wire;
 use super::queue::DeliveryQueue;
 use super::session::context::SessionContext;
+use super::session::overlap::Overlaps;
 use super::session::state::{SessionState, Unacknowledged};
 use super::session::Subscriptions;
 use super::shared::Mailbox;
@@ -110,6 +111,8 @@ pub(super) struct Outbound<W> {
     pub pace: Arc<Pace>,
     pub control: UnboundedReceiver<Control>,
     pub subscriptions: Subscriptions,
+    /// Copies of messages still to come through overlapping subscriptions.
+    overlaps: Overlaps,
     pub queue: DeliveryQueue<Delivery>,
     pub shared: Arc<Shared>,
     pub client_id: String,
@@ -165,8 +168,10 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             queued,
             unacknowledged,
             last_packet_id,
+            mut overlaps,
             ..
         } = session;
+        overlaps.update(&subscriptions);
         let mut inflight = Inflight::new(usize::from(context.terms.window), last_packet_id);
         let resend = inflight.restore(unacknowledged);
         let mut outbound = Outbound {
@@ -176,6 +181,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             link_tx: context.link_tx.clone(),
             pace: context.pace.clone(),
             control,
+            overlaps,
             subscriptions,
             queue: DeliveryQueue::from_items(shared.sessions.limits, queued, Delivery::size),
             shared,
@@ -347,7 +353,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             .then(|| {
                 properties_to_wire(
                     delivery.properties.as_deref(),
-                    delivery.identifier,
+                    &delivery.identifiers,
                     delivery.remaining_expiry(now_millis()),
                 )
             })
@@ -449,6 +455,7 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
             unacknowledged: self.inflight.take_unacknowledged(),
             incoming: Default::default(),
             last_packet_id: self.inflight.next,
+            overlaps: std::mem::take(&mut self.overlaps),
         };
         Finished {
             why,

@@ -8,6 +8,15 @@ use crate::session::Subscription;
 use crate::tag::Tag;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// The MQTT 5 subscription identifiers a delivery carries: one for each subscription it
+/// matched that has one (a client whose subscriptions overlap gets one copy carrying them all).
+///
+/// Stored as a sequence, which postcard writes as it writes an `Option<u32>` while it holds at
+/// most one (a length of 0 or 1, then the value): a session stored when a delivery carried one
+/// identifier at most reads back unchanged.
+pub type Identifiers = SmallVec<[u32; 2]>;
 
 /// A message for one client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,8 +31,8 @@ pub struct Delivery {
     pub retain: bool,
     /// Its MQTT 5 properties, if any.
     pub properties: Option<Box<Properties>>,
-    /// The subscription identifier of the subscription it matched.
-    pub identifier: Option<u32>,
+    /// The subscription identifiers of the subscriptions it matched (those that have one).
+    pub identifiers: Identifiers,
     /// When it expires (ms since the Unix epoch), from its message expiry interval.
     pub expires_at: Option<u64>,
 }
@@ -80,6 +89,13 @@ impl Arrival {
         subscription: &mut Subscription,
         me: Option<u64>,
     ) -> (Option<Delivery>, u64) {
+        let skipped = self.advance(subscription);
+        (self.delivery_for([&*subscription], me), skipped)
+    }
+
+    /// Moves `subscription`'s expected offset past this message; returns how many messages
+    /// the router's log skipped before it.
+    pub fn advance(&self, subscription: &mut Subscription) -> u64 {
         let skipped = match (self.offset, subscription.next_offset) {
             (Some(offset), Some(expected)) if offset > expected => offset - expected,
             _ => 0,
@@ -87,24 +103,43 @@ impl Arrival {
         if let Some(offset) = self.offset {
             subscription.next_offset = Some(offset.saturating_add(1));
         }
-        let options = subscription.options;
+        skipped
+    }
+
+    /// The one message for the client (connection `me`) of `subscriptions`, all of which
+    /// match it: at the highest QoS they grant, with each one's identifier. Subscriptions that
+    /// are no-local do not count for a message `me` published; none left, no message.
+    pub fn delivery_for<'a>(
+        self,
+        subscriptions: impl IntoIterator<Item = &'a Subscription>,
+        me: Option<u64>,
+    ) -> Option<Delivery> {
         let own = me.is_some() && self.tag.map(|tag| tag.publisher) == me;
-        if options.no_local && own {
-            return (None, skipped);
-        }
-        // The router's edge gives none rather than empty ones.
-        let properties = self.properties.map(Box::new);
         let published_retained = self.tag.is_some_and(|tag| tag.retain);
-        let delivery = Delivery {
+        let published_qos = self.tag.map_or(0, |tag| tag.qos);
+        let mut granted = None;
+        let mut retain = self.retain;
+        let mut identifiers = Identifiers::new();
+        for subscription in subscriptions {
+            let options = subscription.options;
+            if options.no_local && own {
+                continue;
+            }
+            let qos = published_qos.min(options.qos);
+            granted = Some(granted.map_or(qos, |g: u8| g.max(qos)));
+            retain |= options.retain_as_published && published_retained;
+            identifiers.extend(subscription.identifier);
+        }
+        Some(Delivery {
             topic: self.topic,
             payload: self.payload,
-            qos: self.tag.map_or(0, |tag| tag.qos).min(options.qos),
-            retain: self.retain || (options.retain_as_published && published_retained),
-            properties,
-            identifier: subscription.identifier,
+            qos: granted?,
+            retain,
+            // The router's edge gives none rather than empty ones.
+            properties: self.properties.map(Box::new),
+            identifiers,
             expires_at: self.tag.and_then(|tag| tag.expires_at),
-        };
-        (Some(delivery), skipped)
+        })
     }
 }
 
@@ -136,5 +171,92 @@ impl Delivery {
     pub fn remaining_expiry(&self, now: u64) -> Option<u32> {
         self.expires_at
             .map(|at| u32::try_from(at.saturating_sub(now).div_ceil(1000)).unwrap_or(u32::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::SubscriptionOptions;
+
+    fn subscription(qos: u8, no_local: bool, identifier: Option<u32>) -> Subscription {
+        Subscription {
+            filter: "a/#".into(),
+            options: SubscriptionOptions {
+                qos,
+                no_local,
+                retain_as_published: false,
+                retain_handling: 0,
+            },
+            identifier,
+            next_offset: None,
+        }
+    }
+
+    fn arrival(qos: u8, publisher: u64) -> Arrival {
+        Arrival {
+            subscription: None,
+            offset: None,
+            tag: Some(Tag {
+                qos,
+                retain: false,
+                publisher,
+                expires_at: None,
+                sequence: 0,
+            }),
+            topic: Bytes::from_static(b"a/b"),
+            payload: Bytes::from_static(b"x"),
+            retain: false,
+            properties: None,
+        }
+    }
+
+    #[test]
+    fn one_delivery_for_several_subscriptions_takes_the_highest_qos_and_every_identifier() {
+        let subs = [
+            subscription(0, false, Some(1)),
+            subscription(2, true, Some(2)),
+            subscription(1, false, None),
+            subscription(1, false, Some(4)),
+        ];
+        let delivery = arrival(2, 9).delivery_for(&subs, Some(7)).unwrap();
+        assert_eq!(delivery.qos, 2);
+        assert_eq!(delivery.identifiers.as_slice(), [1, 2, 4]);
+        // Its own publish: the no-local subscription does not count.
+        let delivery = arrival(2, 7).delivery_for(&subs, Some(7)).unwrap();
+        assert_eq!(delivery.qos, 1);
+        assert_eq!(delivery.identifiers.as_slice(), [1, 4]);
+        // Only no-local subscriptions matched its own publish: nothing.
+        assert!(arrival(2, 7).delivery_for(&subs[1..2], Some(7)).is_none());
+    }
+
+    #[test]
+    fn a_delivery_stored_with_one_identifier_at_most_reads_back() {
+        /// A delivery as sessions were stored before it carried several identifiers.
+        #[derive(Serialize)]
+        struct Stored {
+            topic: Bytes,
+            payload: Bytes,
+            qos: u8,
+            retain: bool,
+            properties: Option<Box<Properties>>,
+            identifier: Option<u32>,
+            expires_at: Option<u64>,
+        }
+        for identifier in [None, Some(1), Some(268_435_455)] {
+            let stored = Stored {
+                topic: Bytes::from_static(b"a/b"),
+                payload: Bytes::from_static(b"x"),
+                qos: 1,
+                retain: true,
+                properties: None,
+                identifier,
+                expires_at: Some(5),
+            };
+            let bytes = postcard::to_allocvec(&stored).unwrap();
+            let read: Delivery = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(read.identifiers.as_slice(), identifier.as_slice());
+            assert_eq!((read.qos, read.retain, read.expires_at), (1, true, Some(5)));
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::retained::Retained;
 use crate::router::Batch;
 use crate::tag::Tag;
 use crate::Shared;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// A publish the door accepted.
@@ -93,6 +94,7 @@ pub(crate) fn dispatch(
             .as_ref()
             .and_then(|p| p.message_expiry_interval)
             .map(|secs| now_millis().saturating_add(u64::from(secs) * 1000));
+        tag.sequence = shared.routing.next_sequence.fetch_add(1, Relaxed);
         if publish.retain {
             retain(shared, topic, &publish, properties.as_ref(), &tag);
             publish.retain = false;

@@ -182,6 +182,8 @@ impl InternalPublisher {
                     retain: message.retain,
                     publisher: self.id,
                     expires_at: None,
+                    // Numbered by dispatch.
+                    sequence: 0,
                 },
                 origin: self.origin.as_deref(),
                 bridge: self.bridge.as_deref(),

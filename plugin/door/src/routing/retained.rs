@@ -147,7 +147,7 @@ impl Retained {
             qos: self.qos.min(qos),
             retain: true,
             properties: self.properties,
-            identifier,
+            identifiers: identifier.into_iter().collect(),
             expires_at: self.expires_at,
         }
     }

@@ -9,6 +9,7 @@
 
 pub(crate) mod context;
 pub(crate) mod handshake;
+pub(crate) mod overlap;
 pub mod parked;
 pub mod queue;
 pub(crate) mod saved;

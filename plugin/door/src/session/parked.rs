@@ -7,6 +7,7 @@
 //! over (nothing is lost in between); a session whose expiry interval passes first ends on
 //! time, counting what it still held.
 
+use super::overlap::Copy;
 use super::state::SessionState;
 use super::subscription_matching;
 use crate::delivery::{Arrival, Delivery};
@@ -93,6 +94,7 @@ pub(crate) fn park(
     let subscriptions = state.subscriptions.len();
     let mut state = state;
     let items = std::mem::take(&mut state.queued);
+    state.overlaps.update(&state.subscriptions);
     let away = Away {
         queue: DeliveryQueue::from_items(shared.sessions.limits, items, Delivery::size),
         shared,
@@ -215,17 +217,45 @@ impl Away {
     }
 
     fn forward(&mut self, arrival: Arrival) {
+        let SessionState {
+            subscriptions,
+            overlaps,
+            ..
+        } = &mut self.state;
         let id = match arrival.subscription {
             Some(id) => id,
-            None => match subscription_matching(&self.state.subscriptions, &arrival.topic) {
+            None => match subscription_matching(subscriptions, &arrival.topic) {
                 Some(id) => id,
                 None => return,
             },
         };
-        self.deliver(id, arrival);
+        let copy = match arrival.tag {
+            Some(tag) if subscriptions.contains_key(&id) => {
+                overlaps.copy(subscriptions, &arrival.topic, tag.sequence)
+            }
+            _ => Copy::Only,
+        };
+        let Some(subscription) = self.state.subscriptions.get_mut(&id) else {
+            return;
+        };
+        let skipped = arrival.advance(subscription);
+        if skipped > 0 {
+            self.dropped(skipped, "the router's log overran an offline session");
+        }
+        let subscriptions = &self.state.subscriptions;
+        let delivery = match copy {
+            Copy::Only => arrival.delivery_for(subscriptions.get(&id), None),
+            Copy::First(matched) => {
+                arrival.delivery_for(matched.iter().filter_map(|id| subscriptions.get(id)), None)
+            }
+            Copy::Repeat => None,
+        };
+        if let Some(delivery) = delivery {
+            self.queue_delivery(delivery);
+        }
     }
 
-    /// Queues `arrival` for subscription `id`.
+    /// Queues `arrival` for subscription `id` (a shared subscription's).
     fn deliver(&mut self, id: u32, arrival: Arrival) {
         let Some(subscription) = self.state.subscriptions.get_mut(&id) else {
             return;
@@ -234,9 +264,13 @@ impl Away {
         if skipped > 0 {
             self.dropped(skipped, "the router's log overran an offline session");
         }
-        let Some(delivery) = delivery else {
-            return;
-        };
+        if let Some(delivery) = delivery {
+            self.queue_delivery(delivery);
+        }
+    }
+
+    /// Queues `delivery`, as the client's ACL and the session's limits allow.
+    fn queue_delivery(&mut self, delivery: Delivery) {
         if !crate::delivery::readable(&mut self.acl, &self.shared.operations.stats, &delivery) {
             return;
         }

@@ -4,6 +4,7 @@
 //! it and leaves it behind; a persistent session keeps it while the client is away (and it can
 //! be stored as it is).
 
+use super::overlap::Overlaps;
 use super::Subscriptions;
 use crate::delivery::Delivery;
 use serde::{Deserialize, Serialize};
@@ -50,4 +51,8 @@ pub struct SessionState {
     pub incoming: BTreeSet<u16>,
     /// The last packet id the door used.
     pub last_packet_id: u16,
+    /// Copies of messages still to come through overlapping subscriptions. Not stored: after a
+    /// restart, the router sends no copy of a message from before it.
+    #[serde(skip)]
+    pub(crate) overlaps: Overlaps,
 }

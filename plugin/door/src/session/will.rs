@@ -34,6 +34,8 @@ pub(crate) fn publish_will_now(shared: &Shared, will: &Will, connection: u64, li
                 retain: will.retain,
                 publisher: connection,
                 expires_at: None,
+                // Numbered by dispatch.
+                sequence: 0,
             },
             origin: None,
             bridge: None,

@@ -254,9 +254,9 @@ pub struct PublishProperties {
     pub subscription_identifiers: Vec<usize>,
     pub content_type: Option<String>,
     /// Words the embedding broker carries with the message through the router (Weir: who
-    /// published it, its QoS, retain flag and expiry). The router copies them with the
+    /// published it, its QoS, retain flag, expiry and number). The router copies them with the
     /// properties and never reads them; they are not written to the wire.
-    pub carried: Option<[u64; 2]>,
+    pub carried: Option<[u64; 3]>,
 }
 
 //--------------------------- PublishAck packet -------------------------------

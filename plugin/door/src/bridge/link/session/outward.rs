@@ -193,7 +193,7 @@ impl Session<'_> {
         remaining: Option<u32>,
     ) -> Publish {
         let properties = if self.link.config.protocol.is_v5() {
-            properties_to_wire(message.properties.as_deref(), None, remaining)
+            properties_to_wire(message.properties.as_deref(), &[], remaining)
         } else {
             None
         };
