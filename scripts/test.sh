@@ -38,3 +38,14 @@ if [ -n "${WEIR_FUZZ_SECONDS:-}" ] || [ "${CI:-}" = true ]; then
     env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS scripts/fuzz.sh "${WEIR_FUZZ_SECONDS:-10}"
     step "fuzzing"
 fi
+# The aarch64 cross-build of the gateway feature set (`websockets,jemalloc`), unoptimised: a
+# check that the ARM build builds and runs, not one to ship (scripts/build-arm64.sh makes
+# that); then the README's 30-second tour against it under qemu-user. In CI, or with
+# WEIR_ARM64=1 (it is a build of its own: about 8 minutes here).
+if [ "${WEIR_ARM64:-}" = 1 ] || [ "${CI:-}" = true ]; then
+    env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+        WEIR_ARM64_FEATURES=websockets,jemalloc WEIR_ARM64_PROFILE=dev scripts/build-arm64.sh
+    tests/arm64/tour.sh "qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+        target/arm64/aarch64-unknown-linux-gnu/debug/weir
+    step "aarch64 build and tour"
+fi
