@@ -155,14 +155,7 @@ fn a_queued_message_that_expires_is_not_delivered_and_is_counted() {
     }
     // The first message's expiry is the behaviour under test: time has to pass.
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let back = paho(weir.v5, &[&id[..], &["resume"]].concat());
-    let payloads: Vec<&str> = back["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["payload"].as_str().unwrap())
-        .collect();
-    assert_eq!(payloads, ["fresh"], "{back}");
+    assert_eq!(resumed_payloads(weir.v5, id[1]), ["fresh"]);
     assert_eq!(metric(metrics, "weir_expired_total"), Some(1));
     assert_eq!(metric(metrics, "weir_dropped_total"), Some(0));
 }
@@ -287,12 +280,16 @@ fn an_offline_session_with_overlapping_subscriptions_keeps_one_copy() {
         let out = mosquitto_pub(&["-p", &port, "-q", "1", "-t", "jobs/a", "-m", payload]);
         assert!(out.status.success(), "{out:?}");
     }
-    let back = paho(weir.v5, &[&id[..], &["resume"]].concat());
-    let payloads: Vec<&str> = back["messages"]
+    assert_eq!(resumed_payloads(weir.v5, id[1]), ["one", "two"]);
+}
+
+/// Resumes client `id`'s persistent session with paho: the payloads of what it held.
+fn resumed_payloads(port: u16, id: &str) -> Vec<String> {
+    let back = paho(port, &["--client-id", id, "resume"]);
+    back["messages"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{back}"))
         .iter()
-        .map(|m| m["payload"].as_str().unwrap())
-        .collect();
-    assert_eq!(payloads, ["one", "two"], "{back}");
+        .map(|m| m["payload"].as_str().unwrap().to_string())
+        .collect()
 }

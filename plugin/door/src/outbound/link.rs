@@ -142,17 +142,19 @@ impl<W: AsyncWrite + Unpin> Outbound<W> {
         if !self.subscriptions.contains_key(&id) {
             self.catch_up();
         }
-        if !self.subscriptions.contains_key(&id) {
-            // Unsubscribed since the router sent it.
-            return;
-        }
         let copy = match arrival.tag {
-            Some(tag) => self
-                .overlaps
-                .copy(&self.subscriptions, &arrival.topic, tag.sequence),
-            None => Copy::Only,
+            Some(tag) if self.overlaps.possible() => {
+                if !self.subscriptions.contains_key(&id) {
+                    // Unsubscribed since the router sent it.
+                    return;
+                }
+                self.overlaps
+                    .copy(&self.subscriptions, &arrival.topic, tag.sequence)
+            }
+            _ => Copy::Only,
         };
         let Some(subscription) = self.subscriptions.get_mut(&id) else {
+            // Unsubscribed since the router sent it.
             return;
         };
         let offset = arrival.offset;

@@ -177,20 +177,13 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::SubscriptionOptions;
 
     fn subscription(qos: u8, no_local: bool, identifier: Option<u32>) -> Subscription {
-        Subscription {
-            filter: "a/#".into(),
-            options: SubscriptionOptions {
-                qos,
-                no_local,
-                retain_as_published: false,
-                retain_handling: 0,
-            },
-            identifier,
-            next_offset: None,
-        }
+        let mut subscription = Subscription::to("a/#");
+        subscription.options.qos = qos;
+        subscription.options.no_local = no_local;
+        subscription.identifier = identifier;
+        subscription
     }
 
     fn arrival(qos: u8, publisher: u64) -> Arrival {

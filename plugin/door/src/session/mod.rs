@@ -48,6 +48,22 @@ impl Subscription {
     pub fn is_local(&self) -> bool {
         is_local_filter(&self.filter)
     }
+
+    /// A subscription to `filter` at QoS 1, no other option set.
+    #[cfg(test)]
+    pub(crate) fn to(filter: &str) -> Subscription {
+        Subscription {
+            filter: filter.into(),
+            options: SubscriptionOptions {
+                qos: 1,
+                no_local: false,
+                retain_as_published: false,
+                retain_handling: 0,
+            },
+            identifier: None,
+            next_offset: None,
+        }
+    }
 }
 
 /// The filter of the router's log behind `filter`: a shared subscription's without
@@ -371,21 +387,10 @@ mod tests {
 
     #[test]
     fn filters_match_router_deliveries_without_an_id() {
-        let subscription = |filter: &str| Subscription {
-            filter: filter.into(),
-            options: SubscriptionOptions {
-                qos: 1,
-                no_local: false,
-                retain_as_published: false,
-                retain_handling: 0,
-            },
-            identifier: None,
-            next_offset: None,
-        };
         let subscriptions: Subscriptions = [
-            (1, subscription("$SYS/#")),
-            (2, subscription("$share/g/a/+")),
-            (3, subscription("b/#")),
+            (1, Subscription::to("$SYS/#")),
+            (2, Subscription::to("$share/g/a/+")),
+            (3, Subscription::to("b/#")),
         ]
         .into();
         assert_eq!(subscription_matching(&subscriptions, b"a/x"), Some(2));

@@ -81,8 +81,14 @@ impl Overlaps {
         }
     }
 
+    /// Whether two of the session's filters can match one topic (else every copy is the
+    /// only one).
+    pub fn possible(&self) -> bool {
+        self.possible
+    }
+
     /// What to do with a copy of message `sequence` on `topic`, given the session's
-    /// `subscriptions`.
+    /// `subscriptions` (the one it came through among them).
     pub fn copy(&mut self, subscriptions: &Subscriptions, topic: &[u8], sequence: u64) -> Copy {
         if !self.possible {
             return Copy::Only;
@@ -125,26 +131,10 @@ impl Overlaps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::SubscriptionOptions;
 
     fn subscriptions(filters: &[&str]) -> Subscriptions {
-        filters
-            .iter()
-            .enumerate()
-            .map(|(i, filter)| {
-                let subscription = Subscription {
-                    filter: filter.to_string(),
-                    options: SubscriptionOptions {
-                        qos: 1,
-                        no_local: false,
-                        retain_as_published: false,
-                        retain_handling: 0,
-                    },
-                    identifier: None,
-                    next_offset: None,
-                };
-                (i as u32 + 1, subscription)
-            })
+        (1..)
+            .zip(filters.iter().map(|f| Subscription::to(f)))
             .collect()
     }
 

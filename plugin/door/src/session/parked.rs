@@ -230,7 +230,7 @@ impl Away {
             },
         };
         let copy = match arrival.tag {
-            Some(tag) if subscriptions.contains_key(&id) => {
+            Some(tag) if overlaps.possible() && subscriptions.contains_key(&id) => {
                 overlaps.copy(subscriptions, &arrival.topic, tag.sequence)
             }
             _ => Copy::Only,
