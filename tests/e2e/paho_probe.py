@@ -133,6 +133,12 @@ class Probe:
             self.lock.wait_for(lambda: len(self.messages) >= count, patience)
             return list(self.messages)
 
+    def wait_topic(self, topic):
+        """Every message received once one on `topic` has come (or PATIENCE has passed)."""
+        with self.lock:
+            self.lock.wait_for(lambda: any(m["topic"] == topic for m in self.messages), PATIENCE)
+            return list(self.messages)
+
     def stop(self):
         self.client.disconnect()
         self.client.loop_stop()
@@ -188,10 +194,7 @@ def dollar(args):
     pubacks = {topic: probe.publish(topic, "x", qos=1)
                for topic in ["$weir/status/x", "$share/g/x", "$app/open"]}
     probe.publish("plain/after", "marker", qos=1)
-    with probe.lock:
-        probe.lock.wait_for(
-            lambda: any(m["topic"] == "plain/after" for m in probe.messages), PATIENCE)
-        messages = list(probe.messages)
+    messages = probe.wait_topic("plain/after")
     probe.stop()
     print(json.dumps({"puback": reason, "pubacks": pubacks, "messages": messages}))
 
@@ -208,10 +211,7 @@ def overlap(args):
         probe.subscribe(topic, qos, identifier if v5 else None)
     probe.publish("ov/a/b", "all", qos=2)
     probe.publish("ov/end", "end", qos=1)
-    with probe.lock:
-        probe.lock.wait_for(
-            lambda: any(m["topic"] == "ov/end" for m in probe.messages), PATIENCE)
-        messages = list(probe.messages)
+    messages = probe.wait_topic("ov/end")
     probe.stop()
     print(json.dumps({"messages": messages}))
 
@@ -247,10 +247,7 @@ def resume(args):
     marker = f"marker/{time.monotonic_ns()}"
     probe.subscribe(marker, 1)
     probe.publish(marker, "end", qos=1)
-    messages = probe.wait_messages(1)
-    with probe.lock:
-        probe.lock.wait_for(lambda: any(m["topic"] == marker for m in probe.messages), PATIENCE)
-        messages = [m for m in probe.messages if m["topic"] != marker]
+    messages = [m for m in probe.wait_topic(marker) if m["topic"] != marker]
     probe.stop()
     print(json.dumps({"connack": connack, "messages": messages}))
 

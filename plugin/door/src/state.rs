@@ -116,7 +116,7 @@ impl Operations {
         id: u32,
         filter: TopicFilter,
     ) -> Vec<LocalMessage> {
-        if filter.as_str().starts_with("$SYS") && !self.sys.watched() {
+        if super::sys::is_sys(&filter) && !self.sys.watched() {
             self.sys.update(&self.stats, registry);
         }
         self.sys.subscribe(connection, control, id, filter)

@@ -47,9 +47,9 @@ pub struct Sys {
     watcher_came: Notify,
 }
 
-/// Whether `filter` is a subscription to the broker's counters.
-fn is_sys(filter: &TopicFilter) -> bool {
-    filter.as_str().starts_with("$SYS")
+/// Whether `filter` is a subscription to the broker's counters (`$SYS` or `$SYS/...`).
+pub(crate) fn is_sys(filter: &TopicFilter) -> bool {
+    filter.as_str().split('/').next() == Some("$SYS")
 }
 
 impl Sys {
